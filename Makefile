@@ -1,0 +1,42 @@
+# Two entry points (see README): `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: setup demo dashboard test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup  ## generate demo data, run every pipeline step, start the dashboard
+	$(BIN)/python -m scripts.demo
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT)
+
+dashboard: setup
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest  ## ruff, mypy and the whole (fast) test suite
+
+bench: setup
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf logs/data logs/research logs/cache/*.json logs/cache/history test-output

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures and ratios against peer libraries in one run."""

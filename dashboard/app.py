@@ -1,0 +1,46 @@
+"""Streamlit entry point: ``streamlit run dashboard/app.py``.
+
+Only lays out the five tabs; each tab is a module under ``dashboard/`` with ``render()``.
+A tab that raises shows an error box naming the tab and the error, never a traceback, and the
+other tabs still render.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import drift_view, learning_loop, ml_confidence, rl_pilot, router_health  # noqa: E402
+
+log = logging.getLogger("dashboard")
+
+TABS: list[tuple[str, Callable[[], None]]] = [
+    ("Router Health 2.0", router_health.render),
+    ("ML Confidence", ml_confidence.render),
+    ("RL Pilot", rl_pilot.render),
+    ("RL Learning Loop", learning_loop.render),
+    ("Drift", drift_view.render),
+]
+
+
+def main() -> None:
+    st.set_page_config(page_title="Quant research monitor", layout="wide")
+    st.title("Quant research monitor")
+    for (label, render), tab in zip(TABS, st.tabs([label for label, _ in TABS])):
+        with tab:
+            try:
+                render()
+            except Exception as exc:  # one broken tab must not take the page down
+                log.exception("tab %s failed", label)
+                st.error(f"The {label} tab failed: {type(exc).__name__}: {exc}", icon="🚫")
+
+
+main()

@@ -1,0 +1,73 @@
+"""Small shared view pieces: artifact status badges, missing/error panels, CSV export."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loading
+from infra.artifacts import ArtifactResult
+
+DEMO_COMMAND = "python -m scripts.demo"
+
+
+def status_line(result: ArtifactResult) -> None:
+    """One caption: when the artifact was generated, and a STALE badge when it is old."""
+    if result.envelope is None:
+        return
+    gen = result.envelope["generated_at"]
+    source = result.envelope.get("source", "?")
+    if result.status == "stale":
+        st.warning(f"STALE: `{result.path.name}` generated {gen} by `{source}`. {result.message}", icon="⏰")
+    else:
+        age_h = (result.age_s or 0.0) / 3600
+        st.caption(f"`{result.path.name}` generated {gen} ({age_h:.1f} h ago) by `{source}`")
+
+
+def problem_panel(result: ArtifactResult, *, command: str) -> None:
+    """Explain a missing/corrupt/wrong-schema artifact and the command that produces it."""
+    if result.status == "missing":
+        st.info(
+            f"**No `{result.path.name}` yet.** This part has nothing to show until the job "
+            f"that writes it has run:\n\n```\n{command}\n```",
+            icon="ℹ️",
+        )
+    else:
+        st.error(
+            f"**`{result.path.name}` cannot be used ({result.status}).** {result.message}\n\n"
+            f"Re-create it with:\n\n```\n{command}\n```",
+            icon="🚫",
+        )
+
+
+def require_artifact(name: str, *, command: str, schema_version: int | None = None) -> ArtifactResult | None:
+    """Load ``name``; show its status line, or its problem panel and return ``None``."""
+    result = loading.artifact(name)
+    if (
+        result.envelope is not None
+        and schema_version is not None
+        and result.envelope.get("schema_version") != schema_version
+    ):
+        problem_panel(
+            ArtifactResult(
+                name,
+                "wrong_schema",
+                result.path,
+                f"schema_version {result.envelope.get('schema_version')!r}, "
+                f"this dashboard reads {schema_version}.",
+            ),
+            command=command,
+        )
+        return None
+    if result.envelope is None:
+        problem_panel(result, command=command)
+        return None
+    status_line(result)
+    return result
+
+
+def csv_download(df: pd.DataFrame, *, label: str, file_name: str, key: str) -> None:
+    """A download button exporting ``df`` as CSV."""
+    st.download_button(
+        label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv", key=key
+    )

@@ -1,0 +1,90 @@
+"""The dashboard's only way to read artifacts and data files.
+
+Parsing is cached with ``st.cache_data`` keyed on the file's path, modification time and size,
+so an unchanged file is parsed once and a rewritten one is picked up on the next rerun. Status
+(missing, corrupt, wrong schema, stale) is evaluated on every run against the current time,
+so a cached artifact still turns stale when it ages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from infra import jsonio
+from infra.artifacts import ArtifactResult, read_artifact_file
+from infra.settings import Settings, load_settings
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """Settings for this dashboard process (read once)."""
+    return load_settings()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st_ = path.stat()
+    except FileNotFoundError:
+        return (-1, -1)
+    return (st_.st_mtime_ns, st_.st_size)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_artifact_cached(path: str, stamp: tuple[int, int], max_age_s: float | None) -> ArtifactResult:
+    # Cached on (path, mtime, size): staleness is re-evaluated by the caller.
+    return read_artifact_file(Path(path), max_age_s=None)
+
+
+def artifact(name: str, *, max_age_s: float | None = None) -> ArtifactResult:
+    """Read artifact ``name`` from the cache folder; never raises on a bad file.
+
+    ``max_age_s`` defaults to the ``ARTIFACT_MAX_AGE_S`` setting.
+    """
+    s = settings()
+    path = s.cache_dir / f"{name}.json"
+    result = _read_artifact_cached(str(path), _stamp(path), None)
+    if not result.ok or result.envelope is None:
+        return result
+    limit = s.artifact_max_age_s if max_age_s is None else max_age_s
+    generated = result.generated_at
+    age = (dt.datetime.now(dt.UTC) - generated).total_seconds() if generated else None
+    if age is not None and age > limit:
+        return ArtifactResult(
+            name,
+            "stale",
+            path,
+            f"{path.name} was generated {age / 3600:.1f} h ago (limit {limit / 3600:.1f} h).",
+            envelope=result.envelope,
+            age_s=age,
+        )
+    return ArtifactResult(name, "ok", path, "ok", envelope=result.envelope, age_s=age)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _read_frame_cached(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    p = Path(path)
+    if p.suffix in (".parquet", ".pq"):
+        return pd.read_parquet(p)
+    return pd.read_csv(p)
+
+
+def frame(path: Path) -> pd.DataFrame | None:
+    """Read a data file written by the platform (Parquet or CSV); ``None`` when it is missing."""
+    if not path.exists():
+        return None
+    return _read_frame_cached(str(path), _stamp(path))
+
+
+def data_path(name: str) -> Path:
+    """Path of a demo/data file such as ``trades.parquet`` under ``DATA_DIR``."""
+    return settings().data_dir / name
+
+
+def raw_json(path: Path) -> Any:
+    """Parse a JSON file written with :mod:`infra.jsonio` (uncached; small files only)."""
+    return jsonio.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""Execution layer: metrics, reward, governor, feedback bridge, autotuner."""

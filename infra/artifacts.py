@@ -1,0 +1,334 @@
+"""The artifact store: ``logs/cache/<name>.json`` written atomically with a bounded history.
+
+Every artifact is an envelope ``{schema_version, name, generated_at, env, source, data}``.
+
+Writes go to a temporary file in the same folder, are flushed and fsync'ed, then renamed over the
+current file (``os.replace`` is atomic on POSIX), and the folder is fsync'ed. A reader therefore
+sees either the old or the new artifact, never half of one, even when the writer is killed. The
+version being replaced is first hard-linked into ``history/<name>/`` and the history is trimmed
+to at most ``history_count`` files and ``history_bytes`` bytes (oldest first).
+
+Reading never raises on a bad file: :meth:`ArtifactStore.read` returns an
+:class:`ArtifactResult` whose ``status`` is ``ok`` or one of ``missing``, ``corrupt``,
+``wrong_schema``, ``stale``, with a message saying what is wrong and how to fix it.
+
+After the local write an optional *mirror* (the Firestore mirror) is called; a mirror failure is
+logged and never fails the local write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from infra import jsonio
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+Status = Literal["ok", "missing", "corrupt", "wrong_schema", "stale"]
+ENVELOPE_KEYS = ("schema_version", "name", "generated_at", "env", "source", "data")
+
+
+class ArtifactMirror(Protocol):
+    """Something that copies an envelope elsewhere after the local write (e.g. Firestore)."""
+
+    def mirror(self, name: str, envelope: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ArtifactResult:
+    """Outcome of reading one artifact."""
+
+    name: str
+    status: Status
+    path: Path
+    message: str
+    envelope: dict[str, Any] | None = None
+    age_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def data(self) -> Any:
+        """The artifact's ``data`` (``None`` unless a valid envelope was read)."""
+        return None if self.envelope is None else self.envelope["data"]
+
+    @property
+    def generated_at(self) -> dt.datetime | None:
+        if self.envelope is None:
+            return None
+        return parse_utc(self.envelope["generated_at"])
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_utc(text: str) -> dt.datetime:
+    """Parse an ISO 8601 timestamp and require a timezone; return it in UTC."""
+    ts = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no timezone")
+    return ts.astimezone(dt.UTC)
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(
+            "The 'name' of an artifact must be lower-case letters, digits and '_', starting with "
+            f"a letter, at most 64 characters. Got {name!r} instead."
+        )
+    return name
+
+
+class ArtifactStore:
+    """Atomic JSON artifacts with rotation.
+
+    Parameters
+    ----------
+    root
+        Folder holding ``<name>.json`` (default: the settings' ``cache_dir``).
+    history_count, history_bytes
+        Bounds on the history kept per artifact (count of files and their total bytes).
+    env
+        Written into each envelope.
+    mirror
+        Optional :class:`ArtifactMirror` called after each successful local write.
+    clock
+        Returns the current UTC time; injectable for tests.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = ArtifactStore(tempfile.mkdtemp())
+    >>> _ = store.write("demo", {"x": 1.5}, source="doctest")
+    >>> store.read("demo").data
+    {'x': 1.5}
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        history_count: int = 20,
+        history_bytes: int = 20_000_000,
+        env: str = "dev",
+        mirror: ArtifactMirror | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        if history_count < 0:
+            raise ValueError(f"'history_count' must be >= 0. Got {history_count!r} instead.")
+        if history_bytes < 0:
+            raise ValueError(f"'history_bytes' must be >= 0. Got {history_bytes!r} instead.")
+        self.root = Path(root)
+        self.history_count = history_count
+        self.history_bytes = history_bytes
+        self.env = env
+        self.mirror = mirror
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, mirror: ArtifactMirror | None = None) -> ArtifactStore:
+        return cls(
+            settings.cache_dir,
+            history_count=settings.artifact_history_count,
+            history_bytes=settings.artifact_history_bytes,
+            env=settings.env,
+            mirror=mirror,
+        )
+
+    # ------------------------------------------------------------------ paths
+    def path(self, name: str) -> Path:
+        return self.root / f"{validate_name(name)}.json"
+
+    def history_dir(self, name: str) -> Path:
+        return self.root / "history" / validate_name(name)
+
+    def history(self, name: str) -> list[Path]:
+        """History files of ``name``, oldest first."""
+        d = self.history_dir(name)
+        if not d.is_dir():
+            return []
+        return sorted(p for p in d.iterdir() if p.suffix == ".json")
+
+    def names(self) -> list[str]:
+        """Names of the artifacts currently present."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.json") if NAME_RE.match(p.stem))
+
+    # ------------------------------------------------------------------ write
+    def write(
+        self,
+        name: str,
+        data: Any,
+        *,
+        source: str,
+        schema_version: int = 1,
+        generated_at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Write ``data`` as artifact ``name`` atomically and return the envelope written."""
+        validate_name(name)
+        if not isinstance(schema_version, int) or schema_version < 1:
+            raise ValueError(f"'schema_version' must be an int >= 1. Got {schema_version!r} instead.")
+        when = generated_at or self.clock()
+        if when.tzinfo is None:
+            raise ValueError(f"'generated_at' must be timezone-aware UTC. Got {when!r} instead.")
+        envelope = {
+            "schema_version": schema_version,
+            "name": name,
+            "generated_at": when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "env": self.env,
+            "source": source,
+            "data": data,
+        }
+        text = jsonio.dumps(envelope)  # serialise first: a bad value must not touch the disk
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.path(name)
+        self._preserve_current(name, target)
+        atomic_write_text(target, text)
+        self._trim_history(name)
+        if self.mirror is not None:
+            try:
+                self.mirror.mirror(name, jsonio.loads(text))
+            except Exception:  # the mirror owns its own retries; never fail the local write
+                log.exception("artifact mirror failed for %s; local copy is safe", name)
+        result: dict[str, Any] = jsonio.loads(text)
+        return result
+
+    def _preserve_current(self, name: str, target: Path) -> None:
+        if self.history_count == 0 or not target.exists():
+            return
+        hdir = self.history_dir(name)
+        hdir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.fromtimestamp(target.stat().st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        dest = hdir / f"{stamp}.json"
+        n = 0
+        while dest.exists():
+            n += 1
+            dest = hdir / f"{stamp}-{n}.json"
+        try:
+            os.link(target, dest)  # the old inode stays intact when the new file is renamed over
+        except OSError:
+            atomic_write_text(dest, target.read_text(encoding="utf-8"))
+
+    def _trim_history(self, name: str) -> None:
+        files = self.history(name)
+        sizes = {p: p.stat().st_size for p in files}
+        total = sum(sizes.values())
+        while files and (len(files) > self.history_count or total > self.history_bytes):
+            oldest = files.pop(0)
+            total -= sizes[oldest]
+            with contextlib.suppress(FileNotFoundError):
+                oldest.unlink()
+
+    # ------------------------------------------------------------------ read
+    def read(
+        self,
+        name: str,
+        *,
+        max_age_s: float | None = None,
+        schema_version: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> ArtifactResult:
+        """Read artifact ``name``; never raises on a bad file.
+
+        Parameters
+        ----------
+        max_age_s
+            When given, an artifact generated longer ago than this is returned with status
+            ``stale`` (its envelope is still attached, so a view can show it with a badge).
+        schema_version
+            When given, any other version gives status ``wrong_schema``.
+        """
+        path = self.path(name)
+        return read_artifact_file(
+            path, name=name, max_age_s=max_age_s, schema_version=schema_version, now=now or self.clock()
+        )
+
+
+def read_artifact_file(
+    path: Path,
+    *,
+    name: str | None = None,
+    max_age_s: float | None = None,
+    schema_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> ArtifactResult:
+    """Read and validate one artifact file (see :meth:`ArtifactStore.read`)."""
+    name = name or path.stem
+    if not path.exists():
+        return ArtifactResult(name, "missing", path, f"{path} does not exist yet.")
+    try:
+        raw = path.read_bytes()
+        env = jsonio.loads(raw)
+    except (OSError, ValueError) as exc:
+        return ArtifactResult(name, "corrupt", path, f"{path} is not valid JSON ({exc}).")
+    if not isinstance(env, dict) or any(k not in env for k in ENVELOPE_KEYS):
+        missing = [k for k in ENVELOPE_KEYS if not isinstance(env, dict) or k not in env]
+        return ArtifactResult(
+            name, "corrupt", path, f"{path} is not an artifact envelope (missing {', '.join(missing)})."
+        )
+    try:
+        generated = parse_utc(str(env["generated_at"]))
+    except ValueError as exc:
+        return ArtifactResult(name, "corrupt", path, f"{path} has a bad generated_at ({exc}).")
+    if schema_version is not None and env["schema_version"] != schema_version:
+        return ArtifactResult(
+            name,
+            "wrong_schema",
+            path,
+            f"{path} has schema_version {env['schema_version']!r}, expected {schema_version}; "
+            "re-run the job that writes it.",
+            envelope=env,
+        )
+    age = ((now or utcnow()) - generated).total_seconds()
+    if max_age_s is not None and age > max_age_s:
+        return ArtifactResult(
+            name,
+            "stale",
+            path,
+            f"{path} was generated {age / 3600:.1f} h ago (limit {max_age_s / 3600:.1f} h); "
+            "re-run the job that writes it.",
+            envelope=env,
+            age_s=age,
+        )
+    return ArtifactResult(name, "ok", path, "ok", envelope=env, age_s=age)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via temp file + fsync + rename + directory fsync."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically (see :func:`atomic_write_text`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,172 @@
+"""Process settings, read once from environment variables into a frozen object.
+
+Every knob the platform reads from the environment is a field here, so a bad value fails
+loudly at start-up with the variable's name and the allowed values instead of deep inside a job.
+
+Examples
+--------
+>>> s = load_settings({"ENV": "research", "EVENTBUS_URL": "memory://"})
+>>> s.env, s.allow_prod_write
+('research', False)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Env = Literal["dev", "research", "prod"]
+ENVS: tuple[Env, ...] = ("dev", "research", "prod")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the platform cannot use."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be one of 1/0/true/false/yes/no/on/off. Got {raw!r} instead.")
+
+
+def _parse_int(name: str, raw: str, *, minimum: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer >= {minimum}. Got {raw!r} instead.") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be an integer >= {minimum}. Got {raw!r} instead.")
+    return value
+
+
+def _parse_float(name: str, raw: str, *, minimum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number >= {minimum}. Got {raw!r} instead.") from None
+    if not value >= minimum:
+        raise SettingsError(f"{name} must be a number >= {minimum}. Got {raw!r} instead.")
+    return value
+
+
+def _parse_bus_url(raw: str) -> str:
+    url = raw.strip()
+    if url == "memory://" or url.startswith(("redis://", "rediss://", "unix://")):
+        return url
+    raise SettingsError(
+        "EVENTBUS_URL must be 'memory://' or a Redis URL such as 'redis://127.0.0.1:6379/0'. "
+        f"Got {raw!r} instead."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the platform reads from the environment.
+
+    Fields map one-to-one to environment variables (upper-case names in brackets).
+    """
+
+    env: Env = "dev"
+    """Deployment tier [ENV]: ``dev``, ``research`` or ``prod``."""
+    allow_prod_write: bool = False
+    """[ALLOW_PROD_WRITE] must be 1 for any write to production state while ``env == 'prod'``."""
+    logs_dir: Path = PROJECT_ROOT / "logs"
+    """Root of everything the platform writes [LOGS_DIR]."""
+    data_dir: Path = PROJECT_ROOT / "logs" / "data"
+    """Input data: bars, trades, signals, orders [DATA_DIR]."""
+    cache_dir: Path = PROJECT_ROOT / "logs" / "cache"
+    """Cached JSON artifacts [CACHE_DIR]."""
+    research_dir: Path = PROJECT_ROOT / "logs" / "research"
+    """Research outputs: RL runs, TensorBoard, checkpoints [RESEARCH_DIR]."""
+    eventbus_url: str = "memory://"
+    """Event bus [EVENTBUS_URL]: ``memory://`` or ``redis://host:port/db``."""
+    firestore_project: str | None = None
+    """Google Cloud project for the Firestore mirror [FIRESTORE_PROJECT or GOOGLE_CLOUD_PROJECT]."""
+    firestore_emulator_host: str | None = None
+    """``host:port`` of a Firestore emulator [FIRESTORE_EMULATOR_HOST]."""
+    firestore_collection: str = "artifacts"
+    """Collection the mirror writes artifacts into [FIRESTORE_COLLECTION]."""
+    firestore_credentials: str | None = field(default=None, repr=False)
+    """Service-account file [GOOGLE_APPLICATION_CREDENTIALS]; never shown in ``repr``."""
+    artifact_history_count: int = 20
+    """Previous versions kept per artifact [ARTIFACT_HISTORY_COUNT]."""
+    artifact_history_bytes: int = 20_000_000
+    """Total bytes of history kept per artifact [ARTIFACT_HISTORY_BYTES]."""
+    artifact_max_age_s: float = 24 * 3600.0
+    """Age after which an artifact counts as stale, in seconds [ARTIFACT_MAX_AGE_S]."""
+    metrics_port: int = 9108
+    """Loopback port for Prometheus ``/metrics`` of long-running services [METRICS_PORT]."""
+
+    @property
+    def firestore_enabled(self) -> bool:
+        """True when an emulator or a project is configured."""
+        return bool(self.firestore_emulator_host or self.firestore_project)
+
+    def __repr__(self) -> str:  # keep secrets out of logs
+        creds = "<redacted>" if self.firestore_credentials else None
+        return (
+            f"Settings(env={self.env!r}, allow_prod_write={self.allow_prod_write}, "
+            f"logs_dir='{self.logs_dir}', eventbus_url={_redact_url(self.eventbus_url)!r}, "
+            f"firestore_project={self.firestore_project!r}, "
+            f"firestore_emulator_host={self.firestore_emulator_host!r}, "
+            f"firestore_credentials={creds!r})"
+        )
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in ``scheme://user:password@host``."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``).
+
+    Raises
+    ------
+    SettingsError
+        Naming the variable, the allowed values and the value given.
+    """
+    e = os.environ if environ is None else environ
+    raw_env = e.get("ENV", "dev").strip().lower() or "dev"
+    if raw_env not in ENVS:
+        raise SettingsError(f"ENV must be one of dev, research, prod. Got {e.get('ENV')!r} instead.")
+    logs_dir = Path(e.get("LOGS_DIR", "") or PROJECT_ROOT / "logs").expanduser()
+    return Settings(
+        env=raw_env,
+        allow_prod_write=_parse_bool("ALLOW_PROD_WRITE", e.get("ALLOW_PROD_WRITE", "0")),
+        logs_dir=logs_dir,
+        data_dir=Path(e.get("DATA_DIR", "") or logs_dir / "data").expanduser(),
+        cache_dir=Path(e.get("CACHE_DIR", "") or logs_dir / "cache").expanduser(),
+        research_dir=Path(e.get("RESEARCH_DIR", "") or logs_dir / "research").expanduser(),
+        eventbus_url=_parse_bus_url(e.get("EVENTBUS_URL", "memory://") or "memory://"),
+        firestore_project=(e.get("FIRESTORE_PROJECT") or e.get("GOOGLE_CLOUD_PROJECT") or None),
+        firestore_emulator_host=e.get("FIRESTORE_EMULATOR_HOST") or None,
+        firestore_collection=e.get("FIRESTORE_COLLECTION", "artifacts") or "artifacts",
+        firestore_credentials=e.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
+        artifact_history_count=_parse_int(
+            "ARTIFACT_HISTORY_COUNT", e.get("ARTIFACT_HISTORY_COUNT", "20"), minimum=0
+        ),
+        artifact_history_bytes=_parse_int(
+            "ARTIFACT_HISTORY_BYTES", e.get("ARTIFACT_HISTORY_BYTES", "20000000"), minimum=0
+        ),
+        artifact_max_age_s=_parse_float(
+            "ARTIFACT_MAX_AGE_S", e.get("ARTIFACT_MAX_AGE_S", str(24 * 3600)), minimum=1.0
+        ),
+        metrics_port=_parse_int("METRICS_PORT", e.get("METRICS_PORT", "9108"), minimum=1),
+    )

@@ -1,0 +1,1 @@
+"""ML layer: signal model, telemetry, drift detection, retraining."""

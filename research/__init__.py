@@ -1,0 +1,1 @@
+"""Research code (RL sizing). May import execution/, never the other way round."""

@@ -1,0 +1,1 @@
+"""RL position-sizing pilot: environment, agents, runner, online PPO sizer."""

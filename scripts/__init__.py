@@ -1,0 +1,1 @@
+"""Command-line jobs: the demo pipeline, the doctor, replay tools."""
