@@ -20,9 +20,8 @@ from infra.artifacts import ArtifactResult, read_artifact_file
 from infra.settings import Settings, load_settings
 
 
-@st.cache_resource
 def settings() -> Settings:
-    """Settings for this dashboard process (read once)."""
+    """Settings from the environment (cheap; read on every run so tests can point elsewhere)."""
     return load_settings()
 
 

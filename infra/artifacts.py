@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from infra import jsonio
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -332,3 +332,17 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def open_store(settings: Settings | None = None) -> ArtifactStore:
+    """The store every job uses: the cache folder, plus the Firestore mirror when configured.
+
+    The mirror module is imported only when Firestore is configured (its client is heavy).
+    """
+    s = settings or load_settings()
+    mirror: ArtifactMirror | None = None
+    if s.firestore_enabled:
+        from infra.firestore_mirror import make_mirror  # lazy: google-cloud libs are slow to import
+
+        mirror = make_mirror(s)
+    return ArtifactStore.from_settings(s, mirror=mirror)
