@@ -94,6 +94,11 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int]:
     return pd.read_csv(path, dtype=str, keep_default_na=False), 2
 
 
+def _py(value: Any) -> Any:
+    """NumPy scalar -> Python scalar, so messages read ``-1.0`` rather than ``np.float64(-1.0)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _row(first_line: int, i: int) -> int:
     return first_line + int(i)
 
@@ -128,7 +133,7 @@ def _parse_numeric(df: pd.DataFrame, col: str, *, file: str, first_line: int) ->
     if inf.size:
         i = int(inf[0])
         raise DataValidationError(
-            f"field '{col}' must be finite, got {raw.iloc[i]!r}",
+            f"field '{col}' must be finite, got {_py(raw.iloc[i])!r}",
             file=file, row=_row(first_line, i), field=col, value=raw.iloc[i],
         )  # fmt: skip
     return values
@@ -157,7 +162,7 @@ def parse_timestamps(raw: pd.Series, *, field: str, file: str, first_line: int) 
     if bad.size:
         i = int(bad[0])
         raise DataValidationError(
-            f"field '{field}' has an unparseable timestamp {raw.iloc[i]!r}",
+            f"field '{field}' has an unparseable timestamp {_py(raw.iloc[i])!r}",
             file=file, row=_row(first_line, i), field=field, value=raw.iloc[i],
         )  # fmt: skip
     return pd.Series(pd.DatetimeIndex(out).tz_convert("UTC"), index=raw.index, name=raw.name)
@@ -214,7 +219,7 @@ def validate_bars(df: pd.DataFrame, *, file: str, first_line: int = 2) -> None:
         if bad.size:
             i = int(bad[0])
             raise DataValidationError(
-                f"field '{col}' must be a positive price, got {df[col].iloc[i]!r}",
+                f"field '{col}' must be a positive price, got {_py(df[col].iloc[i])!r}",
                 file=file, row=_row(first_line, i), field=col, value=df[col].iloc[i],
             )  # fmt: skip
     o, h, lo, c = (df[k].to_numpy() for k in PRICE_COLUMNS)
@@ -223,15 +228,15 @@ def validate_bars(df: pd.DataFrame, *, file: str, first_line: int = 2) -> None:
     if bad.size:
         i = int(bad[0])
         raise DataValidationError(
-            f"inconsistent prices: high {h[i]!r} / low {lo[i]!r} do not contain open {o[i]!r} "
-            f"and close {c[i]!r}",
+            f"inconsistent prices: high {_py(h[i])!r} / low {_py(lo[i])!r} do not contain open {_py(o[i])!r} "
+            f"and close {_py(c[i])!r}",
             file=file, row=_row(first_line, i), field="high", value=h[i],
         )  # fmt: skip
     bad = np.flatnonzero(df["volume"].to_numpy() < 0)
     if bad.size:
         i = int(bad[0])
         raise DataValidationError(
-            f"field 'volume' must be >= 0, got {df['volume'].iloc[i]!r}",
+            f"field 'volume' must be >= 0, got {_py(df['volume'].iloc[i])!r}",
             file=file, row=_row(first_line, i), field="volume", value=df["volume"].iloc[i],
         )  # fmt: skip
     ts = df["ts"].to_numpy(dtype="datetime64[ns]").astype("int64")
@@ -340,7 +345,7 @@ def validate_trades(df: pd.DataFrame, *, file: str = "<frame>", first_line: int 
     if bad.size:
         i = int(bad[0])
         raise DataValidationError(
-            f"field 'side' must be LONG or SHORT, got {df['side'].iloc[i]!r}",
+            f"field 'side' must be LONG or SHORT, got {_py(df['side'].iloc[i])!r}",
             file=file, row=_row(first_line, i), field="side", value=df["side"].iloc[i],
         )  # fmt: skip
     df["side"] = side
@@ -367,7 +372,7 @@ def validate_trades(df: pd.DataFrame, *, file: str = "<frame>", first_line: int 
         if bad.size:
             i = int(bad[0])
             raise DataValidationError(
-                f"field '{col}' {what}, got {df[col].iloc[i]!r}",
+                f"field '{col}' {what}, got {_py(df[col].iloc[i])!r}",
                 file=file, row=_row(first_line, i), field=col, value=df[col].iloc[i],
             )  # fmt: skip
     return df.sort_values(["closed_at", "order_id"], kind="stable").reset_index(drop=True)

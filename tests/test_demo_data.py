@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from infra.loaders import load_bars, validate_bars, validate_trades
+from scripts.demo import main as demo_main
+from scripts.demo_data import ROUTES, DemoConfig, generate
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def demo() -> object:
+    return generate(DemoConfig(seed=11))
+
+
+def test_shape_of_default_demo(demo) -> None:  # type: ignore[no-untyped-def]
+    assert demo.trades["symbol"].nunique() >= 8
+    assert demo.trades["route"].nunique() >= 3
+    assert len(demo.trades) > 1000
+    assert demo.trades["order_id"].is_unique
+
+
+def test_trades_meet_the_contract_and_stay_inside_their_bars(demo) -> None:  # type: ignore[no-untyped-def]
+    trades = validate_trades(demo.trades)
+    validate_bars(demo.bars, file="<demo bars>")
+    bars = demo.bars.set_index(["symbol", "ts"])
+    freq = pd.Timedelta(hours=1)
+    entry_bar = bars.loc[list(zip(trades["symbol"], trades["opened_at"].dt.floor(freq)))]
+    exit_bar = bars.loc[list(zip(trades["symbol"], trades["closed_at"].dt.floor(freq)))]
+    eps = 1e-9
+    assert (trades["entry_price"].to_numpy() >= entry_bar["low"].to_numpy() - eps).all()
+    assert (trades["entry_price"].to_numpy() <= entry_bar["high"].to_numpy() + eps).all()
+    assert (trades["exit_price"].to_numpy() >= exit_bar["low"].to_numpy() - eps).all()
+    assert (trades["exit_price"].to_numpy() <= exit_bar["high"].to_numpy() + eps).all()
+    sign = np.where(trades["side"] == "LONG", 1.0, -1.0)
+    expected = (
+        trades["size_usd"] * sign * (trades["exit_price"] / trades["entry_price"] - 1) - trades["fees_usd"]
+    )
+    np.testing.assert_allclose(trades["pnl_usd"], expected, atol=1e-3)
+    # no two trades of one symbol overlap
+    for _, g in trades.sort_values("opened_at").groupby("symbol"):
+        assert (g["opened_at"].iloc[1:].to_numpy() > g["closed_at"].iloc[:-1].to_numpy()).all()
+
+
+def test_max_adverse_matches_a_direct_scan(demo) -> None:  # type: ignore[no-untyped-def]
+    t = demo.trades.iloc[::97]
+    for _, row in t.iterrows():
+        b = demo.bars[(demo.bars["symbol"] == row["symbol"])]
+        held = b[(b["ts"] >= row["opened_at"].floor("h")) & (b["ts"] <= row["closed_at"].floor("h"))]
+        if row["side"] == "LONG":
+            worst = max(0.0, (row["entry_price"] - held["low"].min()) / row["entry_price"] * 100)
+        else:
+            worst = max(0.0, (held["high"].max() - row["entry_price"]) / row["entry_price"] * 100)
+        assert row["max_adverse_pct"] == pytest.approx(worst, abs=1e-3)
+
+
+def test_signal_is_calibrated_then_degrades(demo) -> None:  # type: ignore[no-untyped-def]
+    s = demo.signals
+    early, late = s[s["ts"] < demo.change_ts], s[s["ts"] >= demo.change_ts]
+    assert abs(early["won"].mean() - early["confidence"].mean()) < 0.04
+    assert late["confidence"].mean() - late["won"].mean() > 0.08
+    assert set(s["order_id"]) == set(demo.trades["order_id"])
+
+
+def test_unhealthy_route_is_visible(demo) -> None:  # type: ignore[no-untyped-def]
+    o = demo.orders
+    slip = o[o["status"] == "FILLED"].groupby("route")["slippage_bps"].mean()
+    fail = o.assign(bad=o["status"] != "FILLED").groupby("route")["bad"].mean()
+    bad = next(r.name for r in ROUTES if r.slippage_bps > 3 * r.expected_slippage_bps)
+    assert slip.idxmax() == bad and fail.idxmax() == bad
+    assert slip[bad] > 3 * slip.drop(bad).max()
+
+
+def test_same_seed_same_bytes_different_seed_differs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outs = []
+    for run, seed in (("a", 3), ("b", 3), ("c", 4)):
+        monkeypatch.setenv("LOGS_DIR", str(tmp_path / run))
+        assert demo_main(["--seed", str(seed), "--data-only", "--quiet"]) == 0
+        outs.append(
+            {
+                f: (tmp_path / run / "data" / f"{f}.parquet").read_bytes()
+                for f in ("bars", "trades", "signals", "orders")
+            }
+        )
+    assert outs[0] == outs[1]
+    assert outs[0]["trades"] != outs[2]["trades"]
+
+
+def test_real_bars_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path))
+    paths = [str(p) for p in sorted(SAMPLE.glob("*1h-futures.csv"))]
+    assert demo_main(["--bars", *paths, "--data-only", "--quiet"]) == 0
+    trades = validate_trades(pd.read_parquet(tmp_path / "data" / "trades.parquet"))
+    real = load_bars(SAMPLE / "BTC_USDT_USDT-1h-futures.csv")
+    assert set(trades["symbol"]) == {"BTCUSDT", "ETHUSDT"}
+    btc = trades[trades["symbol"] == "BTCUSDT"]
+    assert btc["opened_at"].min() >= real["ts"].min() and btc["closed_at"].max() <= real[
+        "ts"
+    ].max() + pd.Timedelta(hours=1)
+    assert len(trades) > 200
