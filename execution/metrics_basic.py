@@ -1,0 +1,237 @@
+"""Full-sample return metrics: Sharpe, Sortino, downside deviation, volatility, drawdown, hit rate.
+
+Conventions (shared with empyrical-reloaded where its definitions match):
+
+* returns are simple, non-cumulative, one row per period; ``periods_per_year`` annualises
+  (see :func:`execution.metrics_calendar.periods_per_year`);
+* NaN is skipped per column; a column with too few present values gives NaN;
+* a constant column has zero dispersion exactly: ratios over it are ``+inf`` / ``-inf`` for a
+  positive / negative numerator and NaN for a zero numerator, never a huge finite number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from execution.metrics_core import Panel, as_panel, check_real, column_moments, reduce_out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(num / den, dtype=float)
+
+
+def _sharpe_parts(panel: Panel, risk_free: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-period excess mean, sample std (ddof=1) and present counts."""
+    mom = column_moments(panel)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(mom.m2 / (mom.count - 1))
+    mean = mom.mean - risk_free
+    short = mom.count < 2
+    std[short] = np.nan
+    return mean, std, mom.count
+
+
+def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.0) -> Any:
+    """Annualised Sharpe ratio: mean excess return over its sample standard deviation.
+
+    ``SR = mean(r - rf) / std(r, ddof=1) * sqrt(periods_per_year)``.
+
+    Parameters
+    ----------
+    returns : array-like, Series or DataFrame
+        Simple per-period returns; 2-D input is one column per symbol.
+    periods_per_year : float
+        Periods in a year (> 0), e.g. 365 for daily crypto, 252 for daily equities.
+    risk_free : float, default 0.0
+        Risk-free return per period (not per year).
+
+    Returns
+    -------
+    float, ndarray or Series
+        NaN with fewer than two present values; +/-inf (or NaN for a zero mean) for a constant column.
+
+    Examples
+    --------
+    >>> round(sharpe_ratio([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
+    11.61895
+    """
+    func = "sharpe_ratio"
+    ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
+    rf = check_real(risk_free, param="risk_free", func=func)
+    panel = as_panel(returns, func=func)
+    mean, std, _ = _sharpe_parts(panel, rf)
+    return reduce_out(panel, _ratio(mean, std) * np.sqrt(ppy), name="sharpe")
+
+
+def annual_volatility(returns: Any, *, periods_per_year: float) -> Any:
+    """Annualised volatility: ``std(r, ddof=1) * sqrt(periods_per_year)``.
+
+    NaN with fewer than two present values; exactly 0.0 for a constant column.
+
+    Examples
+    --------
+    >>> round(annual_volatility([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
+    0.271109
+    """
+    func = "annual_volatility"
+    ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
+    panel = as_panel(returns, func=func)
+    _, std, _ = _sharpe_parts(panel, 0.0)
+    return reduce_out(panel, std * np.sqrt(ppy), name="ann_vol")
+
+
+def annual_return(returns: Any, *, periods_per_year: float) -> Any:
+    """Arithmetic annualised return: ``mean(r) * periods_per_year``.
+
+    This is the numerator of the annualised Sharpe ratio, not the compounded growth rate
+    (empyrical's ``annual_return`` is the CAGR). NaN for a column with no present values.
+
+    Examples
+    --------
+    >>> round(annual_return([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
+    3.15
+    """
+    func = "annual_return"
+    ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
+    panel = as_panel(returns, func=func)
+    mom = column_moments(panel)
+    return reduce_out(panel, mom.mean * ppy, name="ann_return")
+
+
+def _downside(panel: Panel, target: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-period target downside deviation and present counts."""
+    x = panel.values - target
+    below = np.minimum(x, 0.0)
+    if panel.has_nan:
+        present = ~np.isnan(x)
+        count = present.sum(axis=0).astype(float)
+        below = np.where(present, below, 0.0)
+    else:
+        count = np.full(x.shape[1], float(x.shape[0]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dd = np.sqrt(np.einsum("ij,ij->j", below, below) / count)
+    return dd, count
+
+
+def downside_deviation(returns: Any, *, periods_per_year: float, target: float = 0.0) -> Any:
+    """Annualised target downside deviation (Sortino & Price 1994).
+
+    ``DD = sqrt(mean(min(r - target, 0)**2)) * sqrt(periods_per_year)``, the mean taken over ALL
+    present periods (those above target contribute zero), not only the losing ones.
+
+    Parameters
+    ----------
+    returns : array-like, Series or DataFrame
+    periods_per_year : float
+    target : float, default 0.0
+        Minimum acceptable return per period.
+
+    Returns
+    -------
+    float, ndarray or Series
+        NaN for a column with no present values; 0.0 when no period falls below target.
+
+    Examples
+    --------
+    >>> round(downside_deviation([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
+    0.079373
+    """
+    func = "downside_deviation"
+    ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
+    tgt = check_real(target, param="target", func=func)
+    panel = as_panel(returns, func=func)
+    dd, _ = _downside(panel, tgt)
+    return reduce_out(panel, dd * np.sqrt(ppy), name="downside_deviation")
+
+
+def sortino_ratio(returns: Any, *, periods_per_year: float, target: float = 0.0) -> Any:
+    """Annualised Sortino ratio: ``mean(r - target) / DD * sqrt(periods_per_year)``.
+
+    ``DD`` is the per-period target downside deviation of :func:`downside_deviation` (over all
+    periods). Matches empyrical's ``sortino_ratio(returns, required_return=target)``.
+
+    Returns
+    -------
+    float, ndarray or Series
+        NaN with fewer than two present values; ``+inf`` when no period is below target and the
+        mean excess is positive; NaN when the mean excess is zero and nothing is below target.
+
+    Examples
+    --------
+    >>> round(sortino_ratio([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
+    39.68627
+    """
+    func = "sortino_ratio"
+    ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
+    tgt = check_real(target, param="target", func=func)
+    panel = as_panel(returns, func=func)
+    mom = column_moments(panel, shift=tgt)
+    dd, count = _downside(panel, tgt)
+    out = _ratio(mom.mean, dd) * np.sqrt(ppy)
+    out[count < 2] = np.nan
+    return reduce_out(panel, out, name="sortino")
+
+
+def max_drawdown(returns: Any) -> Any:
+    """Maximum drawdown of compounded wealth, as a negative fraction (or 0.0).
+
+    Wealth starts at 1 and grows as ``prod(1 + r)``; the starting value counts as a peak, so a
+    first-period loss of 10 % is a drawdown of -0.1 (as in empyrical). NaN periods leave wealth
+    unchanged. NaN for a column with no present values.
+
+    Examples
+    --------
+    >>> round(max_drawdown([0.1, -0.2, 0.05, -0.1]), 6)
+    -0.244
+    """
+    func = "max_drawdown"
+    panel = as_panel(returns, func=func)
+    x = panel.values
+    if x.shape[0] == 0:
+        return reduce_out(panel, np.full(x.shape[1], np.nan), name="max_drawdown")
+    growth = np.where(np.isnan(x), 1.0, 1.0 + x) if panel.has_nan else 1.0 + x
+    wealth = np.cumprod(growth, axis=0)
+    peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.minimum((wealth / peak - 1.0).min(axis=0), 0.0)
+    if panel.has_nan:
+        out[np.isnan(x).all(axis=0)] = np.nan
+    return reduce_out(panel, out, name="max_drawdown")
+
+
+def hit_rate(returns: Any) -> Any:
+    """Share of winning periods among non-zero ones: ``#(r > 0) / #(r != 0)``.
+
+    Zero and NaN periods are ignored; NaN when a column has no non-zero return.
+
+    Examples
+    --------
+    >>> hit_rate([0.01, 0.0, -0.02, 0.03])
+    0.6666666666666666
+    """
+    panel = as_panel(returns, func="hit_rate")
+    x = panel.values
+    wins = (x > 0).sum(axis=0)
+    losses = (x < 0).sum(axis=0)
+    return reduce_out(panel, _ratio(wins.astype(float), (wins + losses).astype(float)), name="hit_rate")
+
+
+def profit_factor(returns: Any) -> Any:
+    """Gross gains over gross losses: ``sum(r[r > 0]) / -sum(r[r < 0])``.
+
+    ``+inf`` when there are gains and no losses, 0.0 with losses and no gains, NaN when every
+    present return is zero (or none is present). Works on returns or on PnL.
+
+    Examples
+    --------
+    >>> round(profit_factor([0.03, -0.01, 0.01, -0.02]), 6)
+    1.333333
+    """
+    panel = as_panel(returns, func="profit_factor")
+    x = np.nan_to_num(panel.values, nan=0.0)
+    gains = np.where(x > 0, x, 0.0).sum(axis=0)
+    losses = -np.where(x < 0, x, 0.0).sum(axis=0)
+    return reduce_out(panel, _ratio(gains, losses), name="profit_factor")
