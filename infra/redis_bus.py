@@ -1,0 +1,391 @@
+"""Redis Streams backend of the event bus (``EVENTBUS_URL=redis://host:port/db``).
+
+Thin, named wrappers over the Redis commands; every error names the operation.
+
+Keys
+    ``<topic>``                      stream of the topic (``XADD ... MAXLEN ~ maxlen``), field ``event``
+                                     holding the event as JSON text
+    ``<topic>.dlq``                  its dead-letter stream (same layout; see :class:`~infra.eventbus.DeadLetter`)
+    ``bus:evid:<topic>:<event_id>``  publish dedupe marker (TTL ``dedupe_ttl_s``)
+    ``bus:once:<key>``               once-keys and processed-markers (TTL ``once_ttl_s``)
+    ``bus:state:<namespace>``        consumer state hash
+
+Publishing is a Lua script (check marker, ``XADD``, set marker) so it is atomic: a publish retried
+after a lost reply returns the first entry id instead of writing a second copy. ``commit`` is one
+``MULTI``/``EXEC`` transaction (``XACK``, the same script for once-publishes and dead letters,
+``SET`` markers, ``HSET``/``HDEL`` state): all or nothing, and idempotent, so it is retried safely.
+
+Timeouts and reconnects
+    Every socket operation has ``socket_timeout`` / ``connect_timeout``; redis-py's own retries are
+    off. On a connection error or timeout an operation is retried with capped exponential backoff
+    with jitter (``backoff_base_s * 2**attempt``, at most ``backoff_cap_s``) until
+    ``retry_deadline_s`` has passed, then :class:`~infra.eventbus.BusUnavailableError` is raised,
+    so a dead or hung Redis never blocks a caller indefinitely. Blocking reads are clamped below
+    the socket timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from infra.eventbus import (
+    DEFAULT_MAXLEN,
+    Bus,
+    BusError,
+    BusUnavailableError,
+    GroupInfo,
+    Message,
+    OncePublish,
+    _dead_once,
+    decode_payload,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# KEYS[1] stream, KEYS[2] marker; ARGV[1] maxlen, ARGV[2] marker ttl (s), ARGV[3] payload
+_PUBLISH_ONCE_LUA = """
+local first = redis.call('GET', KEYS[2])
+if first then return first end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[3])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[2])
+return id
+"""
+
+_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number > 0. Got {raw!r} instead.") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be a number > 0. Got {raw!r} instead.")
+    return value
+
+
+class RedisBus(Bus):
+    """Event bus over Redis Streams.
+
+    Parameters
+    ----------
+    url : str
+        ``redis://host:port/db`` (also ``rediss://``, ``unix://``).
+    maxlen : int
+        Approximate bound of every stream (``XADD MAXLEN ~``), default 100,000.
+    socket_timeout, connect_timeout : float
+        Seconds; a single Redis call never waits longer.
+    retry_deadline_s : float
+        How long an operation keeps retrying a lost connection before raising.
+    backoff_base_s, backoff_cap_s : float
+        Reconnect backoff: ``min(cap, base * 2**attempt)`` times a jitter in [0.5, 1].
+    dedupe_ttl_s, once_ttl_s : int
+        Lifetime of publish-dedupe markers and of once-keys / processed markers, seconds.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        maxlen: int = DEFAULT_MAXLEN,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        retry_deadline_s: float = 10.0,
+        backoff_base_s: float = 0.05,
+        backoff_cap_s: float = 2.0,
+        dedupe_ttl_s: int = 86_400,
+        once_ttl_s: int = 30 * 86_400,
+    ) -> None:
+        if maxlen < 1:
+            raise ValueError(f"The 'maxlen' parameter of RedisBus must be >= 1. Got {maxlen!r} instead.")
+        for name, value in (
+            ("socket_timeout", socket_timeout),
+            ("connect_timeout", connect_timeout),
+            ("retry_deadline_s", retry_deadline_s),
+            ("backoff_base_s", backoff_base_s),
+            ("backoff_cap_s", backoff_cap_s),
+        ):
+            if not value > 0:
+                raise ValueError(f"The '{name}' parameter of RedisBus must be > 0. Got {value!r} instead.")
+        self.url = url
+        self.maxlen = int(maxlen)
+        self.socket_timeout = float(socket_timeout)
+        self.retry_deadline_s = float(retry_deadline_s)
+        self.backoff_base_s = float(backoff_base_s)
+        self.backoff_cap_s = float(backoff_cap_s)
+        self.dedupe_ttl_s = int(dedupe_ttl_s)
+        self.once_ttl_s = int(once_ttl_s)
+        self.client: Any = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
+        self._publish_script = self.client.register_script(_PUBLISH_ONCE_LUA)
+        self._groups: set[tuple[str, str]] = set()
+
+    @classmethod
+    def from_env(cls, url: str, *, environ: Mapping[str, str], **options: Any) -> RedisBus:
+        """Build from ``EVENTBUS_MAXLEN``, ``EVENTBUS_SOCKET_TIMEOUT_S``, ``EVENTBUS_CONNECT_TIMEOUT_S``,
+        ``EVENTBUS_RETRY_DEADLINE_S``, ``EVENTBUS_BACKOFF_CAP_S``; ``options`` win."""
+        defaults: dict[str, Any] = {
+            "maxlen": int(_env_float(environ, "EVENTBUS_MAXLEN", DEFAULT_MAXLEN)),
+            "socket_timeout": _env_float(environ, "EVENTBUS_SOCKET_TIMEOUT_S", 5.0),
+            "connect_timeout": _env_float(environ, "EVENTBUS_CONNECT_TIMEOUT_S", 2.0),
+            "retry_deadline_s": _env_float(environ, "EVENTBUS_RETRY_DEADLINE_S", 10.0),
+            "backoff_cap_s": _env_float(environ, "EVENTBUS_BACKOFF_CAP_S", 2.0),
+        }
+        defaults.update(options)
+        return cls(url, **defaults)
+
+    # -- retry ------------------------------------------------------------------------------
+    def _call(self, op: str, fn: Callable[[], T]) -> T:
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except _TRANSIENT as exc:
+                elapsed = time.monotonic() - start
+                if elapsed >= self.retry_deadline_s:
+                    raise BusUnavailableError(
+                        f"{op}: Redis at {self.url} unreachable for {elapsed:.1f}s "
+                        f"({attempt + 1} attempts): {exc}"
+                    ) from exc
+                delay = min(self.backoff_cap_s, self.backoff_base_s * 2**attempt) * (
+                    0.5 + random.random() / 2
+                )
+                delay = min(delay, max(self.retry_deadline_s - elapsed, 0.0) + 0.01)
+                if attempt == 0:
+                    log.warning("%s: Redis unreachable (%s); retrying with backoff", op, exc)
+                attempt += 1
+                time.sleep(delay)
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    self._groups.clear()
+                raise BusError(f"{op}: {exc}") from exc
+
+    # -- producing --------------------------------------------------------------------------
+    def _evid_key(self, topic: str, event_id: str) -> str:
+        return f"bus:evid:{topic}:{event_id}"
+
+    def publish(self, topic: str, event: Mapping[str, Any]) -> str:
+        payload = json.dumps(event, allow_nan=False)
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str):
+            return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
+        key = self._evid_key(topic, event_id)
+        args: list[Any] = [self.maxlen, self.dedupe_ttl_s, payload]
+        return str(self._call(f"XADD {topic}", lambda: self._publish_script(keys=[topic, key], args=args)))
+
+    def _xadd(self, client: Any, topic: str, payload: str) -> Any:
+        return client.xadd(topic, {"event": payload}, maxlen=self.maxlen, approximate=True)
+
+    def publish_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+        prepared = []
+        for topic, event in items:
+            event_id = event.get("event_id")
+            prepared.append(
+                (topic, json.dumps(event, allow_nan=False), event_id if isinstance(event_id, str) else None)
+            )
+
+        def run() -> list[str]:
+            pipe = self.client.pipeline(transaction=False)
+            for topic, payload, event_id in prepared:
+                if event_id is None:
+                    self._xadd(pipe, topic, payload)
+                else:
+                    key = self._evid_key(topic, event_id)
+                    self._publish_script(
+                        keys=[topic, key], args=[self.maxlen, self.dedupe_ttl_s, payload], client=pipe
+                    )
+            return [str(x) for x in pipe.execute()]
+
+        return self._call(f"XADD x{len(prepared)}", run)
+
+    def publish_raw(self, topic: str, raw: str) -> str:
+        return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, str(raw))))
+
+    # -- consumer groups --------------------------------------------------------------------
+    def ensure_group(self, topic: str, group: str, *, start: str = "0") -> None:
+        if (topic, group) in self._groups:
+            return
+
+        def create() -> None:
+            try:
+                self.client.xgroup_create(topic, group, id=start, mkstream=True)
+            except redis.exceptions.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+        self._call(f"XGROUP CREATE {topic} {group}", create)
+        self._groups.add((topic, group))
+
+    def _deliveries(self, topic: str, group: str, ids: list[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        rows = self.client.xpending_range(topic, group, min=ids[0], max=ids[-1], count=len(ids) + 100)
+        return {r["message_id"]: int(r["times_delivered"]) for r in rows}
+
+    def _messages(self, topic: str, group: str, rows: list[Any], counts: bool) -> list[Message]:
+        ids = [entry_id for entry_id, _ in rows]
+        delivered = self._deliveries(topic, group, ids) if counts else {}
+        return [
+            decode_payload(topic, entry_id, (fields or {}).get("event"), delivered.get(entry_id, 1))
+            for entry_id, fields in rows
+        ]
+
+    def read(
+        self,
+        topics: Sequence[str],
+        group: str,
+        consumer: str,
+        *,
+        count: int = 100,
+        block_ms: int = 1000,
+        pending: bool = False,
+    ) -> list[Message]:
+        for t in topics:
+            self.ensure_group(t, group)
+        streams = {t: ("0" if pending else ">") for t in topics}
+        block = None if pending else max(1, min(int(block_ms), int(self.socket_timeout * 1000) - 250))
+
+        def run() -> list[Message]:
+            try:
+                reply = self.client.xreadgroup(group, consumer, streams, count=count, block=block)
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._groups.clear()  # stream or group vanished (e.g. a Redis without persistence restarted)
+                for t in topics:
+                    self.ensure_group(t, group)
+                reply = self.client.xreadgroup(group, consumer, streams, count=count, block=block)
+            out: list[Message] = []
+            items = reply.items() if isinstance(reply, dict) else (reply or [])
+            for stream, rows in items:
+                out.extend(self._messages(stream, group, list(rows), counts=pending))
+            return out
+
+        return self._call(f"XREADGROUP {group} {','.join(topics)}", run)
+
+    def reclaim(
+        self, topic: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Message]:
+        self.ensure_group(topic, group)
+
+        def run() -> list[Message]:
+            reply = self.client.xautoclaim(topic, group, consumer, min_idle_ms, start_id="0-0", count=count)
+            rows = [r for r in reply[1] if r is not None]
+            return self._messages(topic, group, rows, counts=True)
+
+        return self._call(f"XAUTOCLAIM {topic} {group}", run)
+
+    def commit(
+        self,
+        group: str,
+        *,
+        ack: Sequence[Message] = (),
+        dead: Sequence[tuple[Message, str]] = (),
+        publish_once: Sequence[OncePublish] = (),
+        marks: Sequence[str] = (),
+        state_set: Mapping[str, Mapping[str, str]] | None = None,
+        state_delete: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        acks: dict[str, list[str]] = {}
+        for msg in [*ack, *(m for m, _ in dead)]:
+            acks.setdefault(msg.topic, []).append(msg.id)
+        once = [*publish_once, *(_dead_once(m, r, group) for m, r in dead)]
+        payloads = [(o.topic, f"bus:once:{o.key}", json.dumps(o.event, allow_nan=False)) for o in once]
+        sets = {ns: dict(v) for ns, v in (state_set or {}).items() if v}
+        dels = {ns: list(v) for ns, v in (state_delete or {}).items()}
+        dels = {ns: v for ns, v in dels.items() if v}
+        if not (acks or payloads or marks or sets or dels):
+            return
+
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            for topic, key, payload in payloads:
+                self._publish_script(
+                    keys=[topic, key], args=[self.maxlen, self.once_ttl_s, payload], client=pipe
+                )
+            for key in marks:
+                pipe.set(f"bus:once:{key}", "1", ex=self.once_ttl_s)
+            for ns, values in sets.items():
+                pipe.hset(f"bus:state:{ns}", mapping=values)
+            for ns, fields in dels.items():
+                pipe.hdel(f"bus:state:{ns}", *fields)
+            for topic, ids in acks.items():
+                pipe.xack(topic, group, *ids)
+            pipe.execute()
+
+        self._call(f"COMMIT {group}", run)
+
+    def seen(self, keys: Sequence[str]) -> list[bool]:
+        if not keys:
+            return []
+        values = self._call("MGET once-keys", lambda: self.client.mget([f"bus:once:{k}" for k in keys]))
+        return [v is not None for v in values]
+
+    def state_get(self, namespace: str, fields: Iterable[str]) -> dict[str, str]:
+        names = list(fields)
+        if not names:
+            return {}
+        values = self._call(f"HMGET {namespace}", lambda: self.client.hmget(f"bus:state:{namespace}", names))
+        return {f: v for f, v in zip(names, values) if v is not None}
+
+    def state_all(self, namespace: str) -> dict[str, str]:
+        return dict(self._call(f"HGETALL {namespace}", lambda: self.client.hgetall(f"bus:state:{namespace}")))
+
+    # -- observability ----------------------------------------------------------------------
+    def groups(self, topic: str) -> list[GroupInfo]:
+        def run() -> list[GroupInfo]:
+            try:
+                rows = self.client.xinfo_groups(topic)
+            except redis.exceptions.ResponseError as exc:
+                if "no such key" in str(exc).lower():
+                    return []
+                raise
+            return [
+                GroupInfo(
+                    topic,
+                    str(r["name"]),
+                    int(r["consumers"]),
+                    int(r["pending"]),
+                    None if r.get("lag") is None else int(r["lag"]),
+                    str(r["last-delivered-id"]),
+                )
+                for r in rows
+            ]
+
+        return self._call(f"XINFO GROUPS {topic}", run)
+
+    def length(self, topic: str) -> int:
+        return int(self._call(f"XLEN {topic}", lambda: self.client.xlen(topic)))
+
+    def entries(self, topic: str, *, count: int | None = None) -> list[Message]:
+        rows = self._call(f"XRANGE {topic}", lambda: self.client.xrange(topic, "-", "+", count=count))
+        return [decode_payload(topic, entry_id, (fields or {}).get("event"), 0) for entry_id, fields in rows]
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except (*_TRANSIENT, redis.exceptions.ResponseError):
+            return False
+
+    def close(self) -> None:
+        self.client.close()
