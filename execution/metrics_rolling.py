@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import Panel, as_panel, check_int, check_real, shape_out
+from execution.metrics_core import _EPS, Panel, as_panel, check_int, check_real, shape_out
 
 
 @dataclass(frozen=True)
@@ -33,75 +33,112 @@ class _Window:
     central: tuple[np.ndarray, ...]  # sums of (x - mean)**p for p = 2 .. order
 
 
+def _window_counts(flag: np.ndarray, window: int) -> np.ndarray:
+    """How many ``flag`` rows are True in each trailing window of ``window`` rows (exact integers)."""
+    c = np.cumsum(flag, axis=0, dtype=np.int32)
+    out = c.copy()
+    if window < len(c):
+        out[window:] -= c[:-window]
+    return out
+
+
 def _local_window_sums(
-    values: np.ndarray, window: int, anchored: bool, order: int
+    values: np.ndarray, present: np.ndarray | None, window: int, *, anchored: bool, powers: tuple[int, ...]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Window sums of ``(x - a)**p`` for p = 1..order with a block-local anchor ``a`` (or 0)."""
+    """Trailing-window sums (in block shape)  of ``(x - a)**p`` with a block-local anchor ``a`` (or ``a = 0``).
+
+    ``values`` has NaN already replaced by 0 and ``present`` marks the real values (None: all).
+    Rows are cut into blocks of ``window``; the window ending at row ``b * w + j`` lies inside
+    blocks ``b - 1`` and ``b``, so its sums are differences of a cumulative sum over just those
+    ``2w`` rows, centred on their mean. Returns the anchor ``(nb, 1, k)`` and one ``(nb, w, k)`` array
+    per power; row ``b * w + j`` of the flattened result is the window ending at row ``b * w + j``.
+    """
     n, k = values.shape
     w = window
     nb = -(-n // w)
-    padded = np.full((nb * w, k), np.nan)
-    padded[:n] = values
-    blocks = padded.reshape(nb, w, k)
-    prev = np.concatenate([np.full((1, w, k), np.nan), blocks[:-1]], axis=0)
-    pair = np.concatenate([prev, blocks], axis=1)  # (nb, 2w, k): blocks b-1 and b
-    present = ~np.isnan(pair)
+    padded = np.zeros(((nb + 1) * w, k))  # block -1 of zeros, then the data, then a zero tail
+    padded[w : w + n] = values
+    blocks = padded.reshape(nb + 1, w, k)
+    pair = np.concatenate([blocks[:-1], blocks[1:]], axis=1)  # (nb, 2w, k): blocks b-1 and b
+    mask: np.ndarray | None = None
+    if present is not None:
+        pad_mask = np.zeros(((nb + 1) * w, k), dtype=bool)
+        pad_mask[w : w + n] = present
+        mb = pad_mask.reshape(nb + 1, w, k)
+        mask = np.concatenate([mb[:-1], mb[1:]], axis=1)
     if anchored:
-        cnt = present.sum(axis=1)
-        tot = np.where(present, pair, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            anchor = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)  # (nb, k)
+        bsum = blocks.sum(axis=1)
+        if present is None:
+            rows = np.clip(n - (np.arange(nb + 1) - 1) * w, 0, w).astype(float)
+            rows[0] = 0.0
+            bcnt = np.broadcast_to(rows[:, None], (nb + 1, k))
+        else:
+            bcnt = pad_mask.reshape(nb + 1, w, k).sum(axis=1).astype(float)
+        psum = bsum[:-1] + bsum[1:]
+        pcnt = bcnt[:-1] + bcnt[1:]
+        anchor = np.where(pcnt > 0, psum / np.where(pcnt > 0, pcnt, 1.0), 0.0)  # (nb, k)
+        z = pair - anchor[:, None, :]
+        if mask is not None:
+            z = np.where(mask, z, 0.0)
+        else:
+            z[0, :w] = 0.0  # block -1 is padding, not data
     else:
         anchor = np.zeros((nb, k))
-    z = np.where(present, pair - anchor[:, None, :], 0.0)
+        z = pair
     sums = []
-    zp = np.ones_like(z)
-    for _ in range(order):
-        zp = zp * z
-        c = np.zeros((nb, 2 * w + 1, k))
+    c = np.zeros((nb, 2 * w + 1, k))
+    for p in powers:
+        zp = z if p == 1 else z**p
         np.cumsum(zp, axis=1, out=c[:, 1:])
-        # window ending at block-local row j (global b*w + j) spans pair rows j+1 .. w+j
+        # the window ending at block-local row j spans pair rows j+1 .. w+j
         s = c[:, w + 1 : 2 * w + 1] - c[:, 1 : w + 1]
-        sums.append(s.reshape(nb * w, k)[:n])
-    anchor_rows = np.repeat(anchor, w, axis=0)[:n]
-    return anchor_rows, sums
+        sums.append(s)
+    return anchor[:, None, :], sums
 
 
 def _rolling_moments(panel: Panel, window: int, order: int = 2, shift: float = 0.0) -> _Window:
     x = panel.values if shift == 0.0 else panel.values - shift
     n, k = x.shape
     w = float(window)
-    rows = np.arange(n)[:, None]
-    isnan = np.isnan(x)
-    nan_cum = np.zeros((n + 1, k), dtype=np.int64)
-    np.cumsum(isnan, axis=0, out=nan_cum[1:])
-    start = np.maximum(np.arange(n) + 1 - window, 0)
-    nan_in = nan_cum[1:] - nan_cum[start]
-    valid = (rows >= window - 1) & (nan_in == 0)
-    changes = np.zeros((n, k), dtype=np.int64)
-    if n > 1:
-        np.cumsum(x[1:] != x[:-1], axis=0, out=changes[1:])
-    # changes inside rows t-w+1 .. t are the diffs ending at rows t-w+2 .. t
-    first = np.maximum(np.arange(n) + 1 - window, 0)
-    constant = valid & ((changes - changes[first]) == 0)
-    anchor, sums = _local_window_sums(x, window, anchored=True, order=order)
-    s1 = sums[0]
+    if panel.has_nan:
+        isnan = np.isnan(x)
+        present: np.ndarray | None = ~isnan
+        xz = np.where(isnan, 0.0, x)
+        valid = _window_counts(isnan, window) == 0
+        valid[: window - 1] = False
+    else:
+        present, xz = None, x
+        valid = np.zeros((n, k), dtype=bool)
+        valid[window - 1 :] = True
+    anchor, sums = _local_window_sums(xz, present, window, anchored=True, powers=tuple(range(1, order + 1)))
+    s1, s2 = sums[0], sums[1]
     d = s1 / w
-    mean = anchor + d
-    central: list[np.ndarray] = []
-    s2 = sums[1]
-    m2 = np.maximum(s2 - s1 * d, 0.0)
-    central.append(m2)
+    mean_b = anchor + d
+    m2_b = s2 - s1 * d
+    np.maximum(m2_b, 0.0, out=m2_b)
+    central_b = [m2_b]
     if order >= 3:
-        s3 = sums[2]
-        central.append(s3 - 3.0 * d * s2 + 2.0 * w * d**3)
+        central_b.append(sums[2] - 3.0 * d * s2 + 2.0 * w * d**3)
     if order >= 4:
-        s3, s4 = sums[2], sums[3]
-        central.append(s4 - 4.0 * d * s3 + 6.0 * d * d * s2 - 3.0 * w * d**4)
-    mean = np.where(constant, x, mean)
-    central = [np.where(constant, 0.0, c) for c in central]
-    mean = np.where(valid, mean, np.nan)
-    central = [np.where(valid, c, np.nan) for c in central]
+        central_b.append(sums[3] - 4.0 * d * sums[2] + 6.0 * d * d * s2 - 3.0 * w * d**4)
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return a.reshape(-1, k)[:n]
+
+    mean = flat(mean_b)
+    central = [flat(c) for c in central_b]
+    # exact zero dispersion for constant windows (no change between consecutive values)
+    changed = np.zeros((n, k), dtype=bool)
+    changed[1:] = x[1:] != x[:-1]
+    constant = valid & (_window_counts(changed, window - 1) == 0)
+    if constant.any():
+        mean[constant] = x[constant]
+        for c in central:
+            c[constant] = 0.0
+    invalid = ~valid
+    mean[invalid] = np.nan
+    for c in central:
+        c[invalid] = np.nan
     return _Window(valid=valid, constant=constant, mean=mean, central=tuple(central))
 
 
@@ -176,16 +213,10 @@ def rolling_sortino_ratio(returns: Any, *, window: int, periods_per_year: float,
     tgt = check_real(target, param="target", func=func)
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w, shift=tgt)
-    below = np.minimum(panel.values - tgt, 0.0)
-    _, sums = _local_window_sums(below, w, anchored=False, order=2)
-    dd = np.sqrt(np.maximum(sums[1], 0.0) / w)
-    # exact zero when no value in the window is below target
-    nbelow = np.zeros_like(below, dtype=np.int64)
-    np.cumsum(below < 0, axis=0, out=nbelow)
-    lag = np.vstack([np.zeros((1, below.shape[1]), dtype=np.int64), nbelow])[: below.shape[0]]
-    first = np.maximum(np.arange(below.shape[0]) + 1 - w, 0)
-    none_below = (nbelow - lag[first]) == 0
-    dd = np.where(none_below, 0.0, dd)
+    below = np.nan_to_num(np.minimum(panel.values - tgt, 0.0), nan=0.0)
+    _, (sq,) = _local_window_sums(below, None, w, anchored=False, powers=(2,))
+    dd = np.sqrt(np.maximum(sq.reshape(-1, below.shape[1])[: below.shape[0]], 0.0) / w)
+    dd[_window_counts(below < 0, w) == 0] = 0.0  # exactly zero when nothing is below target
     out = _div(mom.mean, dd) * np.sqrt(ppy)
     return shape_out(panel, np.where(mom.valid, out, np.nan))
 
