@@ -1,0 +1,436 @@
+"""Feedback bridge: executions and position updates in, exactly one ``rl.feedback`` per closed trade out.
+
+``python -m execution.feedback_bridge [--bus URL]`` consumes ``trade.execution.res`` and
+``trade.position.update`` as one consumer of a consumer group and tracks every trade by
+``order_id`` (never by symbol and side):
+
+* an execution opens the trade (entry, size, confidence, multiplier, state vector, open time);
+* an ``OPEN`` update lowers the trade's worst PnL to ``min(worst, unrealized_pnl_usd)``;
+* a ``CLOSED`` update closes it: ``pnl_pct = realized_pnl_usd / size_usd * 100``, ``duration_mins``
+  from the two event timestamps, ``max_drawdown_pct = max(0, -worst / size_usd * 100)`` (the close's
+  realized PnL counts towards the worst), the reward from :mod:`execution.reward_calculator`;
+* an update that arrives before its execution is *parked* (kept in state under its event id) and
+  applied, in timestamp order, when the execution arrives;
+* anything for an order whose feedback was already published (a duplicate close, a replayed
+  execution, a late update) is counted and ignored.
+
+Exactly once
+    Each batch of messages is processed in memory and then written with one atomic, idempotent
+    :meth:`~infra.eventbus.Bus.commit`: the acknowledgements, the dead letters, the open-trade and
+    parked state, and the feedback events as *once-publishes* keyed ``rl.feedback:<order_id>``
+    (with Redis: one ``MULTI``/``EXEC`` whose feedback ``XADD`` runs in a Lua script that checks and
+    sets the key). A bridge killed before the commit leaves its messages pending and the state
+    untouched; on restart it re-reads its own pending messages (same consumer name) and reclaims
+    those of dead consumers, so no trade is lost and none is published twice. Open-trade state
+    lives in the bus (``bus:state:<namespace>:open`` in Redis), so it survives restarts.
+
+Run one bridge per consumer group (several instances would need sharding by ``order_id``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from execution.reward_calculator import DEFAULT_REWARD_PARAMS, RewardParams, compute_reward_breakdown
+from infra.event_schemas import validate_event
+from infra.eventbus import (
+    TOPIC_EXECUTION,
+    TOPIC_FEEDBACK,
+    TOPIC_POSITION,
+    Bus,
+    BusUnavailableError,
+    Message,
+    OncePublish,
+    connect_bus,
+    new_event,
+)
+
+if TYPE_CHECKING:
+    from scripts.pipeline import DemoContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "feedback-bridge"
+DEFAULT_NAMESPACE = "feedback_bridge"
+
+
+def feedback_key(order_id: str) -> str:
+    """Once-key of the feedback of ``order_id`` (set atomically with its publish)."""
+    return f"{TOPIC_FEEDBACK}:{order_id}"
+
+
+def _epoch(ts: str) -> float:
+    return dt.datetime.fromisoformat(ts).timestamp()
+
+
+@dataclass
+class BridgeStats:
+    """Counters of one bridge process."""
+
+    tracked: int = 0
+    """Executions that opened a trade."""
+    closed: int = 0
+    """Trades closed and published (once-publish accepted in this process)."""
+    parked: int = 0
+    """Updates that arrived before their execution and were parked."""
+    unparked: int = 0
+    """Parked updates applied once their execution arrived."""
+    duplicates: int = 0
+    """Executions of open trades and events of already-published trades (ignored)."""
+    dead_lettered: int = 0
+    """Invalid events copied to a dead-letter stream."""
+    messages: int = 0
+    batches: int = 0
+    rewards: list[float] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("rewards")
+        return d
+
+
+class FeedbackBridge:
+    """Turns execution and position-update streams into ``rl.feedback`` events.
+
+    Parameters
+    ----------
+    bus : Bus
+        Any backend; with Redis the open-trade state is kept in Redis.
+    group, consumer : str
+        Consumer group and this process's consumer name (keep it stable across restarts).
+    namespace : str
+        Prefix of the bridge's state in the bus.
+    params : RewardParams
+        Reward parameters.
+    count : int
+        Messages read per topic and batch.
+    block_ms : int
+        Longest wait for new messages (also bounds the SIGTERM reaction time).
+    reclaim_idle_ms : int
+        Messages pending longer than this in other consumers are taken over.
+    keep_rewards : bool
+        Keep every published reward in ``stats.rewards`` (the demo uses them).
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        group: str = DEFAULT_GROUP,
+        consumer: str = "bridge-1",
+        namespace: str = DEFAULT_NAMESPACE,
+        params: RewardParams = DEFAULT_REWARD_PARAMS,
+        count: int = 500,
+        block_ms: int = 500,
+        reclaim_idle_ms: int = 30_000,
+        keep_rewards: bool = False,
+    ) -> None:
+        if count < 1:
+            raise ValueError(f"The 'count' parameter of FeedbackBridge must be >= 1. Got {count!r} instead.")
+        self.bus = bus
+        self.group = group
+        self.consumer = consumer
+        self.ns_open = f"{namespace}:open"
+        self.ns_parked = f"{namespace}:parked"
+        self.params = params
+        self.count = count
+        self.block_ms = block_ms
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.keep_rewards = keep_rewards
+        self.stats = BridgeStats()
+        self.feedback: list[dict[str, Any]] = []
+        self._topics = (TOPIC_EXECUTION, TOPIC_POSITION)
+        for t in self._topics:
+            bus.ensure_group(t, group)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, *, stop: threading.Event | None = None, until_idle: bool = False) -> BridgeStats:
+        """Process batches until ``stop`` is set (or, with ``until_idle``, until nothing is left).
+
+        Own pending messages (left by a previous run of this consumer) come first, then messages
+        reclaimed from idle consumers, then new ones. A Redis outage longer than the bus's retry
+        deadline is logged and retried here, so the bridge waits instead of dying.
+        """
+        own_pending = True
+        while stop is None or not stop.is_set():
+            try:
+                batch: list[Message] = []
+                if own_pending:
+                    batch = self.bus.read(
+                        self._topics, self.group, self.consumer, count=self.count, pending=True
+                    )
+                    own_pending = bool(batch)
+                if not batch:
+                    for t in self._topics:
+                        batch.extend(
+                            self.bus.reclaim(
+                                t,
+                                self.group,
+                                self.consumer,
+                                min_idle_ms=self.reclaim_idle_ms,
+                                count=self.count,
+                            )
+                        )
+                if not batch:
+                    batch = self.bus.read(
+                        self._topics, self.group, self.consumer, count=self.count, block_ms=self.block_ms
+                    )
+                if not batch:
+                    if until_idle:
+                        break
+                    continue
+                self.process(batch)
+            except BusUnavailableError as exc:
+                log.error("feedback bridge: %s; waiting for the bus", exc)
+                own_pending = True
+                if stop is not None:
+                    stop.wait(1.0)
+                else:
+                    time.sleep(1.0)
+        return self.stats
+
+    # -- one batch ----------------------------------------------------------------------------
+    def process(self, batch: Sequence[Message]) -> None:
+        """Apply one batch and commit it atomically (see the module docstring)."""
+        dead: list[tuple[Message, str]] = []
+        good: list[Message] = []
+        for msg in batch:
+            reason = msg.error or validate_event(msg.topic, msg.event)
+            if reason is None:
+                good.append(msg)
+            else:
+                dead.append((msg, reason))
+        order_ids = sorted({str(m.event["order_id"]) for m in good if m.event is not None})
+        opens = {k: json.loads(v) for k, v in self.bus.state_get(self.ns_open, order_ids).items()}
+        parked = {k: json.loads(v) for k, v in self.bus.state_get(self.ns_parked, order_ids).items()}
+        done = {
+            oid for oid, was in zip(order_ids, self.bus.seen([feedback_key(o) for o in order_ids])) if was
+        }
+        touched_open: set[str] = set()
+        touched_parked: set[str] = set()
+        out: list[OncePublish] = []
+        # executions first: parking makes the order irrelevant, this only saves parking work
+        for msg in sorted(good, key=lambda m: m.topic != TOPIC_EXECUTION):
+            ev = msg.event
+            if ev is None:  # cannot happen: validation rejects it
+                continue
+            oid = str(ev["order_id"])
+            if oid in done:
+                self.stats.duplicates += 1
+                continue
+            if msg.topic == TOPIC_EXECUTION:
+                if oid in opens:
+                    self.stats.duplicates += 1
+                    continue
+                opens[oid] = {
+                    "order_id": oid,
+                    "symbol": ev["symbol"],
+                    "side": ev["side"],
+                    "size_usd": float(ev["size_usd"]),
+                    "entry_price": float(ev["entry_price"]),
+                    "confidence": float(ev["confidence"]),
+                    "multiplier_used": float(ev["multiplier_used"]),
+                    "state": ev["state"],
+                    "opened_at": ev["ts"],
+                    "worst_pnl_usd": 0.0,
+                }
+                touched_open.add(oid)
+                self.stats.tracked += 1
+                waiting = parked.pop(oid, None)
+                if waiting:
+                    touched_parked.add(oid)
+                    for upd in sorted(
+                        waiting.values(), key=lambda e: (_epoch(e["ts"]), e["status"] == "CLOSED")
+                    ):
+                        self.stats.unparked += 1
+                        if self._apply_update(opens, done, out, oid, upd):
+                            break
+                continue
+            if oid not in opens:
+                slot = parked.setdefault(oid, {})
+                if ev["event_id"] not in slot:
+                    slot[ev["event_id"]] = ev
+                    self.stats.parked += 1
+                touched_parked.add(oid)
+                continue
+            touched_open.add(oid)
+            self._apply_update(opens, done, out, oid, ev)
+        state_set = {
+            self.ns_open: {o: json.dumps(opens[o]) for o in touched_open if o in opens},
+            self.ns_parked: {o: json.dumps(parked[o]) for o in touched_parked if parked.get(o)},
+        }
+        state_delete = {
+            self.ns_open: [o for o in touched_open if o not in opens],
+            self.ns_parked: [o for o in touched_parked if not parked.get(o)],
+        }
+        self.bus.commit(
+            self.group, ack=good, dead=dead, publish_once=out, state_set=state_set, state_delete=state_delete
+        )
+        self.stats.dead_lettered += len(dead)
+        self.stats.closed += len(out)
+        self.stats.messages += len(batch)
+        self.stats.batches += 1
+        if self.keep_rewards:
+            self.feedback.extend(dict(o.event) for o in out)
+
+    def _apply_update(
+        self,
+        opens: dict[str, dict[str, Any]],
+        done: set[str],
+        out: list[OncePublish],
+        oid: str,
+        ev: dict[str, Any],
+    ) -> bool:
+        """Apply one position update to an open trade; True when it closed the trade."""
+        trade = opens[oid]
+        closing = ev["status"] == "CLOSED"
+        pnl = float(ev["realized_pnl_usd"] if closing else ev["unrealized_pnl_usd"])
+        if pnl < trade["worst_pnl_usd"]:
+            trade["worst_pnl_usd"] = pnl
+        if not closing:
+            return False
+        out.append(OncePublish(TOPIC_FEEDBACK, self._feedback(trade, ev, pnl), feedback_key(oid)))
+        del opens[oid]
+        done.add(oid)
+        return True
+
+    def _feedback(self, trade: dict[str, Any], ev: dict[str, Any], pnl_usd: float) -> dict[str, Any]:
+        size = trade["size_usd"]
+        pnl_pct = pnl_usd / size * 100.0
+        duration_mins = max(0.0, (_epoch(ev["ts"]) - _epoch(trade["opened_at"])) / 60.0)
+        max_dd = max(0.0, -trade["worst_pnl_usd"] / size * 100.0)
+        b = compute_reward_breakdown(
+            pnl_pct=pnl_pct,
+            duration_mins=duration_mins,
+            max_drawdown_pct=max_dd,
+            confidence=trade["confidence"],
+            params=self.params,
+        )
+        if self.keep_rewards:
+            self.stats.rewards.append(b.reward)
+        payload = {
+            "order_id": trade["order_id"],
+            "symbol": trade["symbol"],
+            "pnl_usd": pnl_usd,
+            "pnl_pct": pnl_pct,
+            "duration_mins": duration_mins,
+            "max_drawdown_pct": max_dd,
+            "sharpe_contribution": b.sharpe_contribution,
+            "reward": b.reward,
+            "confidence": trade["confidence"],
+            "state": trade["state"],
+            "multiplier_used": trade["multiplier_used"],
+            "opened_at": trade["opened_at"],
+            "closed_at": ev["ts"],
+            "reward_components": {
+                "base": b.base,
+                "duration_penalty": b.duration_penalty,
+                "drawdown_penalty": b.drawdown_penalty,
+                "confidence_penalty": b.confidence_penalty,
+                "sharpe_bonus": b.sharpe_bonus,
+            },
+        }
+        close_ts = dt.datetime.fromisoformat(ev["ts"])
+        return new_event(TOPIC_FEEDBACK, payload, ts=close_ts, event_id=f"fb-{trade['order_id']}")
+
+    def open_trades(self) -> dict[str, dict[str, Any]]:
+        """Open-trade state as stored in the bus."""
+        return {k: json.loads(v) for k, v in self.bus.state_all(self.ns_open).items()}
+
+    def parked_updates(self) -> dict[str, dict[str, Any]]:
+        """Parked updates per order id, as stored in the bus."""
+        return {k: json.loads(v) for k, v in self.bus.state_all(self.ns_parked).items()}
+
+
+def demo_step(ctx: DemoContext) -> str:
+    """Replay the demo trades through the bridge on the in-memory bus; write the ``feedback`` artifact."""
+    from execution.feedback_report import feedback_report
+    from infra.loaders import load_trades
+    from scripts.replay_trades import replay, trade_events
+
+    trades = load_trades(ctx.trades_path)
+    events = trade_events(trades, updates_per_trade=2, duplicate_rate=0.02, shuffle_window=32, seed=ctx.seed)
+    replay(ctx.bus, events)
+    bridge = FeedbackBridge(ctx.bus, consumer="demo", keep_rewards=True, block_ms=0)
+    stats = bridge.run(until_idle=True)
+    report = feedback_report(
+        bridge.feedback,
+        stats=stats.as_dict(),
+        trades_in_log=len(trades),
+        open_trades=len(bridge.open_trades()),
+        parked_orders=len(bridge.parked_updates()),
+        params=asdict(bridge.params),
+    )
+    ctx.store.write("feedback", report, source="execution.feedback_bridge")
+    return (
+        f"{stats.closed} feedback events from {len(trades)} trades; tracked {stats.tracked}, "
+        f"parked {stats.parked}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}; "
+        f"mean reward {report['reward']['mean']:.3f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: run the bridge until SIGTERM/SIGINT (or until idle with ``--until-idle``)."""
+    from infra.settings import load_settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m execution.feedback_bridge", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--bus", default=None, help="bus URL (default: EVENTBUS_URL, else memory://)")
+    parser.add_argument("--group", default=DEFAULT_GROUP, help="consumer group (default %(default)s)")
+    parser.add_argument(
+        "--consumer", default=f"bridge-{socket.gethostname()}", help="consumer name, stable across restarts"
+    )
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="state prefix in the bus")
+    parser.add_argument("--count", type=int, default=500, help="messages per topic and batch")
+    parser.add_argument("--block-ms", type=int, default=500, help="longest wait for new messages")
+    parser.add_argument(
+        "--reclaim-idle-ms", type=int, default=30_000, help="take over messages idle this long"
+    )
+    parser.add_argument("--until-idle", action="store_true", help="exit when no message is left")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    url = args.bus or load_settings().eventbus_url
+    if url == "memory://":
+        log.warning("feedback bridge on memory:// sees only events published in this process")
+    bus = connect_bus(url)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("feedback bridge: signal %d, finishing the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    bridge = FeedbackBridge(
+        bus,
+        group=args.group,
+        consumer=args.consumer,
+        namespace=args.namespace,
+        count=args.count,
+        block_ms=args.block_ms,
+        reclaim_idle_ms=args.reclaim_idle_ms,
+    )
+    log.info("feedback bridge: consuming %s as %s/%s on %s", bridge._topics, args.group, args.consumer, url)
+    stats = bridge.run(stop=stop, until_idle=args.until_idle)
+    log.info("feedback bridge stopped: %s", stats.as_dict())
+    bus.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
