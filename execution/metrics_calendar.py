@@ -78,9 +78,10 @@ def periods_per_year(index_or_frequency: Any, *, calendar: str = "crypto") -> fl
         timedelta, or timestamps whose median spacing is the bar size.
     calendar : {'crypto', 'equity'}, default 'crypto'
         ``'crypto'`` trades 365 days x 24 hours: a year holds ``365 * 86400 / bar_seconds`` bars
-        (daily 365, hourly 8,760, 5-minute 105,120). ``'equity'`` trades 252 sessions of 6.5 hours:
-        intraday bars give ``252 * 6.5 h / bar`` (hourly 1,638, 5-minute 19,656, not 252 x 288);
-        daily bars 252 (n-day bars 252 / n), weekly 52, monthly 12 and yearly 1 in both calendars.
+        (daily 365, hourly 8,760, 5-minute 105,120, weekly 365 / 7). ``'equity'`` trades 252
+        sessions of 6.5 hours: intraday bars give ``252 * 6.5 h / bar`` (hourly 1,638, 5-minute
+        19,656, not 252 x 288); daily bars 252 (n-day bars 252 / n), weekly 52. Monthly bars are 12
+        and yearly 1 in both calendars.
 
     Returns
     -------
