@@ -1,0 +1,511 @@
+"""RiskAutotuner: turn measured performance into per-symbol risk thresholds, cautiously.
+
+Policy (pure: :func:`propose`; see ``docs/autotune.md``)
+---------------------------------------------------------
+Each symbol has a *level* ``L`` in ``[-2, 2]`` (negative: tightened, positive: loosened) and three
+thresholds: ``min_confidence`` (minimum model confidence to trade), ``size_scale`` (multiplier
+on the governor's size) and ``max_exposure`` (fraction of equity). One cycle:
+
+1. **Score** ``s``: the symbol's deflated Sharpe ratio (Bailey and Lopez de Prado 2014: the
+   probability that the true Sharpe exceeds the best of the symbols compared by chance), or the
+   probabilistic Sharpe ratio when the DSR is not finite. Both are probabilities in [0, 1].
+2. **Level with hysteresis**: the boundaries ``B = (0.25, 0.50, 0.75, 0.95)`` separate levels
+   -2|-1|0|1|2. From the current level the desired level rises across boundary ``b`` only when
+   ``s >= b + h`` and falls only when ``s < b - h`` (``h = 0.05`` by default), so a score
+   hovering within ``h`` of a boundary never flips the level back and forth.
+3. **Caps from the model's health**: drift detected caps the desired level at -1; a calibration
+   error (ECE) above ``max_ece`` caps it at 0 (never loosen a miscalibrated model); a drawdown
+   deeper than ``max_drawdown`` caps it at -1.
+4. **Bounded change**: the level moves at most one step per cycle.
+5. **Targets**: ``size_scale = default * (1 + step)^L``, ``max_exposure = default * (1 + step)^L``,
+   ``min_confidence = default * (1 + step)^-L``, each clipped to its hard floor and ceiling.
+   The new value is the target clipped to ``[old / (1 + step), old * (1 + step)]`` (a bounded
+   step of at most ``step``, default 10 %, per cycle) and then to the floor and ceiling, which
+   always win. Adjacent levels' targets are one step apart, so one level change moves each
+   threshold by one bounded step: a metric oscillating around a boundary by less than ``h``
+   changes each threshold at most once.
+6. **Too little data**: fewer than ``min_trades`` trades (or no finite score) keeps the current
+   thresholds (the defaults for a new symbol) and says so in the adjustment's reason.
+
+The job (:func:`run_cycle`, ``python -m execution.risk_autotune [--dry-run]``) reads the trades,
+computes :func:`execution.metrics_normalizer.normalized_table`, reads the ``ml_telemetry`` and
+``drift`` artifacts when present, logs exactly one line ``autotune adjustments=<json>``, applies
+the thresholds (:mod:`execution.thresholds`; refused in ``ENV=prod`` without
+``ALLOW_PROD_WRITE=1``) unless ``--dry-run``, and writes the ``autotune`` artifact with the
+inputs it used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import logging
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from execution.thresholds import (
+    THRESHOLD_NAMES,
+    SymbolThresholds,
+    load_thresholds,
+    save_thresholds,
+    thresholds_path,
+)
+from infra.artifacts import ArtifactStore, open_store, utcnow
+from infra.safety import ProductionWriteRefused, require_prod_write
+from infra.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from scripts.pipeline import DemoContext
+
+log = logging.getLogger(__name__)
+
+MIN_LEVEL, MAX_LEVEL = -2, 2
+LOG_PREFIX = "autotune adjustments="
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutotuneConfig:
+    """Knobs of the policy (see the module docstring)."""
+
+    max_step: float = 0.10
+    """Largest relative change of a threshold per cycle (0.10 = 10 %)."""
+    hysteresis: float = 0.05
+    """Half-width ``h`` of the dead band around each score boundary."""
+    boundaries: tuple[float, float, float, float] = (0.25, 0.50, 0.75, 0.95)
+    """Score boundaries between levels -2|-1|0|1|2."""
+    min_trades: int = 30
+    """Trades a symbol needs before its thresholds move."""
+    max_ece: float = 0.10
+    """Expected calibration error above which the level is capped at 0."""
+    max_drawdown: float = 0.25
+    """Drawdown (positive fraction) beyond which the level is capped at -1."""
+    defaults: Mapping[str, float] = field(
+        default_factory=lambda: {"min_confidence": 0.55, "size_scale": 1.0, "max_exposure": 0.10}
+    )
+    floors: Mapping[str, float] = field(
+        default_factory=lambda: {"min_confidence": 0.50, "size_scale": 0.25, "max_exposure": 0.02}
+    )
+    ceilings: Mapping[str, float] = field(
+        default_factory=lambda: {"min_confidence": 0.80, "size_scale": 1.50, "max_exposure": 0.25}
+    )
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.max_step, (int, float)) and 0 < self.max_step <= 1):
+            raise ValueError(
+                f"The 'max_step' of AutotuneConfig must be in (0, 1]. Got {self.max_step!r} instead."
+            )
+        if not (isinstance(self.hysteresis, (int, float)) and 0 <= self.hysteresis < 0.25):
+            raise ValueError(
+                f"The 'hysteresis' of AutotuneConfig must be in [0, 0.25). Got {self.hysteresis!r} instead."
+            )
+        b = tuple(self.boundaries)
+        if len(b) != 4 or any(not 0 < x < 1 for x in b) or any(x >= y for x, y in itertools.pairwise(b)):
+            raise ValueError(
+                f"The 'boundaries' of AutotuneConfig must be 4 increasing numbers in (0, 1). Got {b!r} instead."
+            )
+        if not isinstance(self.min_trades, int) or self.min_trades < 1:
+            raise ValueError(
+                f"The 'min_trades' of AutotuneConfig must be an int >= 1. Got {self.min_trades!r} instead."
+            )
+        for name in THRESHOLD_NAMES:
+            for what in ("defaults", "floors", "ceilings"):
+                if name not in getattr(self, what):
+                    raise ValueError(f"The '{what}' of AutotuneConfig must have a value for {name!r}.")
+            lo, d, hi = self.floors[name], self.defaults[name], self.ceilings[name]
+            if not 0 < lo <= d <= hi:
+                raise ValueError(
+                    f"AutotuneConfig needs 0 < floor <= default <= ceiling for {name!r}. "
+                    f"Got {lo!r}, {d!r}, {hi!r} instead."
+                )
+
+    def default_thresholds(self) -> SymbolThresholds:
+        return SymbolThresholds(
+            min_confidence=self.defaults["min_confidence"],
+            size_scale=self.defaults["size_scale"],
+            max_exposure=self.defaults["max_exposure"],
+            level=0,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SymbolInputs:
+    """What the policy knows about one symbol this cycle (``None``: not available)."""
+
+    n_trades: int
+    psr: float | None = None
+    dsr: float | None = None
+    sharpe: float | None = None
+    max_drawdown: float | None = None
+    """Maximum drawdown, either sign (its magnitude is used)."""
+    mean_confidence: float | None = None
+    ece: float | None = None
+    drift: bool | None = None
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One line of the log: a threshold that changed (or was held on purpose), and why."""
+
+    symbol: str
+    threshold: str
+    old: float
+    new: float
+    reason: str
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def score_of(inputs: SymbolInputs) -> tuple[float | None, str]:
+    """The score (DSR, else PSR) and its name; ``None`` when neither is finite."""
+    if _finite(inputs.dsr):
+        return float(inputs.dsr), "dsr"  # type: ignore[arg-type]
+    if _finite(inputs.psr):
+        return float(inputs.psr), "psr"  # type: ignore[arg-type]
+    return None, "none"
+
+
+def desired_level(score: float, current: int, config: AutotuneConfig) -> int:
+    """Level the score asks for from ``current``, with hysteresis ``h`` around each boundary.
+
+    Examples
+    --------
+    >>> cfg = AutotuneConfig()
+    >>> desired_level(0.78, 0, cfg), desired_level(0.81, 0, cfg), desired_level(0.72, 1, cfg)
+    (0, 1, 1)
+    """
+    b, h = config.boundaries, config.hysteresis
+    level = max(MIN_LEVEL, min(MAX_LEVEL, int(current)))
+    while level < MAX_LEVEL and score >= b[level + 2] + h:
+        level += 1
+    while level > MIN_LEVEL and score < b[level + 1] - h:
+        level -= 1
+    return level
+
+
+def target_value(name: str, level: int, config: AutotuneConfig) -> float:
+    """The value of threshold ``name`` at ``level`` (before the bounded step), within its bounds."""
+    g = 1.0 + config.max_step
+    exponent = -level if name == "min_confidence" else level
+    raw = config.defaults[name] * g**exponent
+    return min(config.ceilings[name], max(config.floors[name], raw))
+
+
+def step_towards(name: str, old: float, target: float, config: AutotuneConfig) -> float:
+    """Move ``old`` towards ``target`` by at most ``max_step`` (relative), then into the hard bounds."""
+    g = 1.0 + config.max_step
+    new = min(old * g, max(old / g, target))
+    new = min(config.ceilings[name], max(config.floors[name], new))
+    return round(new, 10)
+
+
+def propose(
+    current: SymbolThresholds | None,
+    inputs: SymbolInputs,
+    config: AutotuneConfig,
+) -> tuple[SymbolThresholds, list[str]]:
+    """One cycle of the policy for one symbol: ``(new thresholds, reasons)``.
+
+    ``reasons`` explains the level decision (one string per rule that applied).
+    """
+    cur = current or config.default_thresholds()
+    score, score_name = score_of(inputs)
+    if inputs.n_trades < config.min_trades or score is None:
+        why = (
+            f"insufficient data: {inputs.n_trades} trades < min_trades {config.min_trades}"
+            if inputs.n_trades < config.min_trades
+            else "insufficient data: no finite DSR or PSR"
+        )
+        return cur, [why + ("; keeping defaults" if current is None else "; keeping current thresholds")]
+    reasons = [f"{score_name}={score:.3f}"]
+    want = desired_level(score, cur.level, config)
+    if inputs.drift:
+        if want > -1:
+            reasons.append("drift detected: level capped at -1")
+        want = min(want, -1)
+    ece = inputs.ece if _finite(inputs.ece) else None
+    if ece is not None and ece > config.max_ece:
+        if want > 0:
+            reasons.append(f"ece={ece:.3f} > {config.max_ece}: level capped at 0")
+        want = min(want, 0)
+    dd = (
+        abs(inputs.max_drawdown) if inputs.max_drawdown is not None and _finite(inputs.max_drawdown) else None
+    )
+    if dd is not None and dd > config.max_drawdown:
+        if want > -1:
+            reasons.append(f"drawdown {dd:.3f} > {config.max_drawdown}: level capped at -1")
+        want = min(want, -1)
+    new_level = max(cur.level - 1, min(cur.level + 1, want))
+    if new_level != cur.level:
+        reasons.append(f"level {cur.level} -> {new_level}")
+    else:
+        reasons.append(f"level {cur.level} held")
+    values = {
+        n: step_towards(n, cur.get(n), target_value(n, new_level, config), config) for n in THRESHOLD_NAMES
+    }
+    return SymbolThresholds(level=new_level, **values), reasons
+
+
+def plan(
+    current: Mapping[str, SymbolThresholds],
+    inputs: Mapping[str, SymbolInputs],
+    config: AutotuneConfig,
+) -> tuple[dict[str, SymbolThresholds], list[Adjustment]]:
+    """Run :func:`propose` for every symbol in ``inputs``; symbols without inputs keep their state.
+
+    Adjustments list every threshold that changed, plus one entry per threshold of a symbol held
+    for too little data (``old == new``, the reason says so).
+    """
+    out = dict(current)
+    adjustments: list[Adjustment] = []
+    for sym in sorted(inputs):
+        old = current.get(sym)
+        new, reasons = propose(old, inputs[sym], config)
+        out[sym] = new
+        base = old or config.default_thresholds()
+        held = reasons[0].startswith("insufficient data")
+        for name in THRESHOLD_NAMES:
+            a, b = base.get(name), new.get(name)
+            if a != b or held:
+                adjustments.append(Adjustment(sym, name, a, b, "; ".join(reasons)))
+    return out, adjustments
+
+
+def log_line(adjustments: Sequence[Adjustment]) -> str:
+    """``autotune adjustments=<json list>``: the single line a cycle logs."""
+    return LOG_PREFIX + json.dumps([asdict(a) for a in adjustments], sort_keys=True, allow_nan=False)
+
+
+# --------------------------------------------------------------------------------------- the job
+def _lookup(data: Any, paths: Sequence[str]) -> Any:
+    """First value found at one of the dotted ``paths`` in nested dicts, else ``None``."""
+    for path in paths:
+        cur = data
+        for part in path.split("."):
+            if isinstance(cur, Mapping) and part in cur:
+                cur = cur[part]
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return None
+
+
+def _as_float(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _drift_flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("drift", "drifting", "detected", "alarm", "warning", "true")
+    return None
+
+
+def ml_inputs(
+    store: ArtifactStore, symbols: Sequence[str], *, max_age_s: float
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per-symbol ML fields (mean_confidence, ece, drift) from ``ml_telemetry`` and ``drift``.
+
+    Read defensively: per-symbol values when the artifact has them, else its global value.
+    Returns ``(per_symbol, sources)`` where ``sources`` records each artifact's status and which
+    fields were missing.
+    """
+    per: dict[str, dict[str, Any]] = {s: {} for s in symbols}
+    sources: dict[str, Any] = {}
+    tel = store.read("ml_telemetry", max_age_s=max_age_s)
+    sources["ml_telemetry"] = {"status": tel.status, "missing_fields": []}
+    if tel.envelope is not None and tel.status in ("ok", "stale"):
+        d = tel.data
+        for field_name, paths in (
+            ("mean_confidence", ["mean_confidence", "confidence.mean", "summary.mean_confidence"]),
+            ("ece", ["ece", "calibration.ece", "summary.ece"]),
+        ):
+            glob = _as_float(_lookup(d, paths))
+            found = glob is not None
+            for s in symbols:
+                v = _as_float(
+                    _lookup(d, [f"per_symbol.{s}.{p}" for p in paths] + [f"symbols.{s}.{p}" for p in paths])
+                )
+                per[s][field_name] = v if v is not None else glob
+                found = found or v is not None
+            if not found:
+                sources["ml_telemetry"]["missing_fields"].append(field_name)
+    drift = store.read("drift", max_age_s=max_age_s)
+    sources["drift"] = {"status": drift.status, "missing_fields": []}
+    if drift.envelope is not None and drift.status in ("ok", "stale"):
+        paths = ["drift_detected", "detected", "state", "status", "summary.drift_detected"]
+        glob_flag = _drift_flag(_lookup(drift.data, paths))
+        found = glob_flag is not None
+        for s in symbols:
+            v = _drift_flag(
+                _lookup(
+                    drift.data, [f"per_symbol.{s}.{p}" for p in paths] + [f"symbols.{s}.{p}" for p in paths]
+                )
+            )
+            per[s]["drift"] = v if v is not None else glob_flag
+            found = found or v is not None
+        if not found:
+            sources["drift"]["missing_fields"].append("drift_detected")
+    return per, sources
+
+
+def gather_inputs(settings: Settings, store: ArtifactStore) -> tuple[dict[str, SymbolInputs], dict[str, Any]]:
+    """Symbol inputs from the trades (normalized metrics) and the ML artifacts.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``<DATA_DIR>/trades.parquet`` does not exist (run ``python -m scripts.demo``).
+    """
+    from execution.metrics_normalizer import normalized_table
+    from infra.loaders import load_trades
+
+    path = settings.data_dir / "trades.parquet"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; run `python -m scripts.demo` (or point DATA_DIR at the trade log)."
+        )
+    trades = load_trades(path)
+    table = normalized_table(trades)
+    symbols = [str(s) for s in table["symbol"]]
+    ml, sources = ml_inputs(store, symbols, max_age_s=settings.artifact_max_age_s)
+    sources["trades"] = {"path": str(path), "rows": len(trades)}
+    out: dict[str, SymbolInputs] = {}
+    for row in table.to_dict("records"):
+        sym = str(row["symbol"])
+        n = _as_float(row.get("n_trades"))
+        out[sym] = SymbolInputs(
+            n_trades=int(n) if n is not None else 0,
+            psr=_as_float(row.get("psr")),
+            dsr=_as_float(row.get("dsr")),
+            sharpe=_as_float(row.get("sharpe")),
+            max_drawdown=_as_float(row.get("max_drawdown")),
+            mean_confidence=ml[sym].get("mean_confidence"),
+            ece=ml[sym].get("ece"),
+            drift=ml[sym].get("drift"),
+        )
+    return out, sources
+
+
+def run_cycle(
+    settings: Settings,
+    *,
+    store: ArtifactStore | None = None,
+    dry_run: bool = False,
+    config: AutotuneConfig | None = None,
+    inputs: Mapping[str, SymbolInputs] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """One autotune cycle; returns the ``autotune`` artifact's data.
+
+    Parameters
+    ----------
+    dry_run
+        Compute and log without applying (the thresholds file is left alone).
+    inputs
+        Symbol inputs to use instead of reading the trades and artifacts (tests, replays).
+
+    Raises
+    ------
+    ProductionWriteRefused
+        When applying in ``ENV=prod`` without ``ALLOW_PROD_WRITE=1`` (checked before anything else).
+    """
+    cfg = config or AutotuneConfig()
+    if not dry_run:
+        require_prod_write(settings, "risk thresholds")
+    st = store or open_store(settings)
+    when = now or utcnow()
+    sources: dict[str, Any]
+    if inputs is None:
+        inputs, sources = gather_inputs(settings, st)
+    else:
+        sources = {"given": True}
+    path = thresholds_path(settings)
+    current, problem = load_thresholds(path)
+    if problem:
+        sources["thresholds_problem"] = problem
+    new, adjustments = plan(current, inputs, cfg)
+    log.info("%s", log_line(adjustments))
+    applied = False
+    if not dry_run:
+        save_thresholds(settings, new, now=when, path=path)
+        applied = True
+    data: dict[str, Any] = {
+        "cycle_at": when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "dry_run": dry_run,
+        "applied": applied,
+        "thresholds_path": str(path),
+        "config": {
+            "max_step": cfg.max_step,
+            "hysteresis": cfg.hysteresis,
+            "boundaries": list(cfg.boundaries),
+            "min_trades": cfg.min_trades,
+            "max_ece": cfg.max_ece,
+            "max_drawdown": cfg.max_drawdown,
+            "defaults": dict(cfg.defaults),
+            "floors": dict(cfg.floors),
+            "ceilings": dict(cfg.ceilings),
+        },
+        "inputs": {s: asdict(v) for s, v in sorted(inputs.items())},
+        "sources": sources,
+        "adjustments": [asdict(a) for a in adjustments],
+        "thresholds": {s: asdict(t) for s, t in sorted(new.items())},
+        "insufficient_data": sorted(
+            {a.symbol for a in adjustments if a.reason.startswith("insufficient data")}
+        ),
+    }
+    st.write("autotune", data, source="execution.risk_autotune")
+    return data
+
+
+def demo_step(ctx: DemoContext) -> str:
+    """Demo pipeline step: one applied cycle over the demo trades."""
+    settings = replace(ctx.settings, data_dir=ctx.data_dir)
+    data = run_cycle(settings, store=ctx.store, dry_run=False)
+    changed = sum(1 for a in data["adjustments"] if a["old"] != a["new"])
+    return (
+        f"{len(data['thresholds'])} symbols, {changed} threshold change(s), "
+        f"{len(data['insufficient_data'])} with too little data; thresholds -> {data['thresholds_path']}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m execution.risk_autotune [--dry-run]``: exit 0 done, 2 refused or failed."""
+    parser = argparse.ArgumentParser(
+        prog="python -m execution.risk_autotune", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--dry-run", action="store_true", help="compute and log without applying")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    try:
+        settings = load_settings()
+        data = run_cycle(settings, dry_run=args.dry_run)
+    except ProductionWriteRefused as exc:
+        print(f"autotune: {exc} (or use --dry-run)", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"autotune: {exc}", file=sys.stderr)
+        return 2
+    verb = "would apply (dry run)" if args.dry_run else "applied"
+    print(
+        f"autotune: {verb} thresholds for {len(data['thresholds'])} symbols -> {data['thresholds_path']}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
