@@ -260,3 +260,39 @@ def test_prod_without_allow_refuses_sends_nothing_queues_nothing(
 def test_parameters_validated(settings: Settings, kw: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         FirestoreMirror(settings, client_factory=lambda s: FakeClient(), **kw)
+
+
+def test_reconnect_backoff_is_capped_on_emulator_and_production_channels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both of the library's channel factories receive our options (no public API for them)."""
+    import grpc
+    from google.api_core import grpc_helpers
+    from google.auth.credentials import AnonymousCredentials
+
+    from infra.firestore_mirror import CHANNEL_OPTIONS, make_client
+
+    seen: dict[str, Any] = {}
+    real_insecure = grpc.insecure_channel
+
+    def fake_insecure(target: str, options: Any = None, **kw: Any) -> Any:
+        seen["emulator"] = (target, options)
+        return real_insecure(target, options=options, **kw)
+
+    def fake_secure(target: str, **kw: Any) -> Any:
+        seen["production"] = (target, kw.get("options"))
+        return real_insecure("127.0.0.1:9", options=kw.get("options"))
+
+    monkeypatch.setattr(grpc, "insecure_channel", fake_insecure)
+    monkeypatch.setattr(grpc_helpers, "create_channel", fake_secure)
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+
+    emu = make_client(Settings(firestore_emulator_host="127.0.0.1:9"))
+    emu._firestore_api  # builds the channel lazily
+    assert seen["emulator"] == ("127.0.0.1:9", CHANNEL_OPTIONS)
+
+    monkeypatch.setattr("google.auth.default", lambda *a, **k: (AnonymousCredentials(), "proj"))
+    prod = make_client(Settings(firestore_project="proj"))
+    prod._firestore_api
+    assert seen["production"] == ("firestore.googleapis.com", CHANNEL_OPTIONS)
+    assert dict(CHANNEL_OPTIONS)["grpc.max_reconnect_backoff_ms"] == 1000
