@@ -1,0 +1,212 @@
+"""RiskAutotuner: hysteresis, bounded steps, floors/ceilings, prod-write guard, the log line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from execution.risk_autotune import (
+    LOG_PREFIX,
+    AutotuneConfig,
+    SymbolInputs,
+    desired_level,
+    plan,
+    propose,
+    run_cycle,
+)
+from execution.thresholds import THRESHOLD_NAMES, SymbolThresholds, load_thresholds, thresholds_path
+from infra.artifacts import ArtifactStore
+from infra.safety import ProductionWriteRefused
+from infra.settings import load_settings
+
+CFG = AutotuneConfig()
+NOW = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+
+
+def inp(score: float, n: int = 100, **kw: object) -> SymbolInputs:
+    return SymbolInputs(n_trades=n, dsr=score, **kw)  # type: ignore[arg-type]
+
+
+def run(scores: list[float], start: SymbolThresholds | None = None) -> list[SymbolThresholds]:
+    cur = start
+    out = []
+    for s in scores:
+        cur, _ = propose(cur, inp(s), CFG)
+        out.append(cur)
+    return out
+
+
+def test_level_bands_hand_computed() -> None:
+    # boundary 0.75 between 0 and 1, h = 0.05: up needs >= 0.80, down needs < 0.70
+    assert desired_level(0.79, 0, CFG) == 0
+    assert desired_level(0.80, 0, CFG) == 1
+    assert desired_level(0.71, 1, CFG) == 1
+    assert desired_level(0.69, 1, CFG) == 0
+    assert desired_level(0.10, 2, CFG) == -2
+    assert desired_level(1.0, -2, CFG) == 2
+
+
+def test_one_step_targets_hand_computed() -> None:
+    new, reasons = propose(None, inp(0.85), CFG)
+    assert new.level == 1
+    assert new.size_scale == pytest.approx(1.1)
+    assert new.max_exposure == pytest.approx(0.11)
+    assert new.min_confidence == pytest.approx(0.55 / 1.1)
+    assert "level 0 -> 1" in reasons[-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entry=st.floats(0.80, 0.94),
+    wobble=st.lists(st.floats(-0.0499, 0.0499), min_size=1, max_size=40),
+)
+def test_metric_oscillating_around_boundary_changes_threshold_at_most_once(
+    entry: float, wobble: list[float]
+) -> None:
+    # start at level 0 (adjacent to the 0|1 boundary at 0.75); enter once, then hover within h of 0.75
+    path = run([entry] + [0.75 + w for w in wobble])
+    for name in THRESHOLD_NAMES:
+        values = [1.0 if name == "size_scale" else CFG.defaults[name]] + [p.get(name) for p in path]
+        changes = sum(1 for a, b in zip(values, values[1:], strict=False) if a != b)
+        assert changes <= 1, (name, values)
+
+
+def test_oscillation_without_hysteresis_would_flip() -> None:
+    # the same wobble with h = 0 flips every cycle: the band is what prevents it
+    cfg = AutotuneConfig(hysteresis=0.0)
+    cur = None
+    levels = []
+    for s in [0.76, 0.74] * 4:
+        cur, _ = propose(cur, inp(s), cfg)
+        levels.append(cur.level)
+    assert levels == [1, 0] * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30), drift=st.booleans())
+def test_steps_bounded_and_within_floors_and_ceilings(scores: list[float], drift: bool) -> None:
+    cur: SymbolThresholds | None = None
+    prev = CFG.default_thresholds()
+    for s in scores:
+        cur, _ = propose(cur, inp(s, drift=drift), CFG)
+        assert abs(cur.level - prev.level) <= 1
+        for name in THRESHOLD_NAMES:
+            old, new = prev.get(name), cur.get(name)
+            assert CFG.floors[name] <= new <= CFG.ceilings[name]
+            assert new <= old * (1 + CFG.max_step) + 1e-9
+            assert new >= old / (1 + CFG.max_step) - 1e-9
+        prev = cur
+
+
+def test_floors_and_ceilings_hold_under_sustained_extremes() -> None:
+    tight = run([0.0] * 30)[-1]
+    assert tight.level == -2
+    assert tight.size_scale == pytest.approx(1 / 1.1**2)
+    loose_cfg = AutotuneConfig(max_step=0.6)
+    cur = None
+    for _ in range(30):
+        cur, _ = propose(cur, inp(1.0), loose_cfg)
+    assert cur is not None
+    assert cur.size_scale == loose_cfg.ceilings["size_scale"]  # 1.6**2 = 2.56 clipped to 1.5
+    assert cur.max_exposure == loose_cfg.ceilings["max_exposure"]
+    assert (
+        cur.min_confidence == loose_cfg.floors["min_confidence"]
+    )  # 0.55 / 2.56 clipped to 0.5; 0.1 * 2.56 clipped to 0.25
+
+
+def test_out_of_bounds_current_value_is_pulled_into_bounds() -> None:
+    start = SymbolThresholds(min_confidence=0.95, size_scale=3.0, max_exposure=0.5, level=0)
+    new, _ = propose(start, inp(0.6), CFG)
+    assert new.size_scale == CFG.ceilings["size_scale"]
+    assert new.min_confidence == CFG.ceilings["min_confidence"]
+
+
+def test_insufficient_data_keeps_defaults_and_says_so() -> None:
+    new, adjustments = plan({}, {"NEW": inp(0.99, n=5)}, CFG)
+    assert new["NEW"] == CFG.default_thresholds()
+    assert len(adjustments) == 3
+    assert all(a.old == a.new for a in adjustments)
+    assert all(
+        "insufficient data: 5 trades < min_trades 30; keeping defaults" in a.reason for a in adjustments
+    )
+
+
+def test_drift_and_miscalibration_cap_the_level() -> None:
+    drifting, reasons = propose(None, inp(0.99, drift=True), CFG)
+    assert drifting.level == -1 and any("drift detected" in r for r in reasons)
+    miscal, reasons = propose(None, inp(0.99, ece=0.2), CFG)
+    assert miscal.level == 0 and any("ece=0.200" in r for r in reasons)
+    deep, _ = propose(None, inp(0.99, max_drawdown=-0.4), CFG)
+    assert deep.level == -1
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="'max_step' of AutotuneConfig must be in \\(0, 1\\]. Got 0"):
+        AutotuneConfig(max_step=0)
+    with pytest.raises(ValueError, match="boundaries"):
+        AutotuneConfig(boundaries=(0.5, 0.4, 0.6, 0.9))
+
+
+def _settings(tmp_path: Path, **env: str) -> object:
+    return load_settings({"LOGS_DIR": str(tmp_path), **env})
+
+
+INPUTS = {"BTC": inp(0.9), "ETH": inp(0.1), "NEW": inp(0.9, n=3)}
+
+
+def test_log_line_exact_form(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = _settings(tmp_path)
+    store = ArtifactStore(tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="execution.risk_autotune"):
+        run_cycle(s, store=store, inputs=INPUTS, now=NOW)  # type: ignore[arg-type]
+    lines = [r.getMessage() for r in caplog.records if r.name == "execution.risk_autotune"]
+    assert len(lines) == 1
+    assert lines[0].startswith(LOG_PREFIX) and "\n" not in lines[0]
+    payload = json.loads(lines[0][len(LOG_PREFIX) :])
+    assert isinstance(payload, list)
+    assert {tuple(sorted(a)) for a in payload} == {("new", "old", "reason", "symbol", "threshold")}
+    btc = {a["threshold"]: a for a in payload if a["symbol"] == "BTC"}
+    assert btc["size_scale"]["old"] == 1.0 and btc["size_scale"]["new"] == pytest.approx(1.1)
+    art = store.read("autotune").data
+    assert art["applied"] is True and art["inputs"]["BTC"]["dsr"] == 0.9
+    assert art["insufficient_data"] == ["NEW"]
+
+
+def test_cycle_persists_levels_for_hysteresis(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    store = ArtifactStore(tmp_path / "cache")
+    run_cycle(s, store=store, inputs={"BTC": inp(0.85)}, now=NOW)  # type: ignore[arg-type]
+    run_cycle(s, store=store, inputs={"BTC": inp(0.72)}, now=NOW)  # type: ignore[arg-type]
+    saved, problem = load_thresholds(thresholds_path(s))  # type: ignore[arg-type]
+    assert problem is None and saved["BTC"].level == 1
+
+
+def test_prod_write_guard(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "cache")
+    prod = _settings(tmp_path, ENV="prod")
+    with pytest.raises(ProductionWriteRefused, match="risk thresholds"):
+        run_cycle(prod, store=store, inputs=INPUTS, now=NOW)  # type: ignore[arg-type]
+    assert not thresholds_path(prod).exists()  # type: ignore[arg-type]
+    assert store.read("autotune").status == "missing"
+    data = run_cycle(prod, store=store, inputs=INPUTS, now=NOW, dry_run=True)  # type: ignore[arg-type]
+    assert data["applied"] is False and data["dry_run"] is True
+    assert not thresholds_path(prod).exists()  # type: ignore[arg-type]
+    allowed = _settings(tmp_path, ENV="prod", ALLOW_PROD_WRITE="1")
+    run_cycle(allowed, store=store, inputs=INPUTS, now=NOW)  # type: ignore[arg-type]
+    assert thresholds_path(allowed).exists()  # type: ignore[arg-type]
+
+
+def test_corrupt_thresholds_file_starts_from_defaults(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    p = thresholds_path(s)  # type: ignore[arg-type]
+    p.parent.mkdir(parents=True)
+    p.write_text("{not json")
+    data = run_cycle(s, store=ArtifactStore(tmp_path / "cache"), inputs={"BTC": inp(0.6)}, now=NOW)  # type: ignore[arg-type]
+    assert "thresholds.json is unreadable" in data["sources"]["thresholds_problem"]
+    assert data["thresholds"]["BTC"]["size_scale"] == 1.0
