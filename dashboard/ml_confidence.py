@@ -1,12 +1,276 @@
-"""The ML Confidence tab (placeholder until its issue lands: shows what is missing and how to make it)."""
+"""The ML Confidence tab: does the model's confidence mean what it says, and what drives it?
+
+Layout only: every number comes from the ``ml_telemetry`` artifact written by
+``python -m ml.telemetry`` (or the demo), which :mod:`ml.telemetry` computes. This module never
+imports scikit-learn (nor anything that does); it turns the artifact's records into frames and
+plotly figures:
+
+* headline calibration numbers (Brier, ECE against what a calibrated model would show,
+  hit rate against mean confidence, calibration-in-the-large with its z);
+* live confidence per symbol (latest points) with the high-confidence threshold line, and the
+  per-bucket median and 10-90% band;
+* top-N features by permutation importance;
+* the reliability diagram with the diagonal;
+* Brier and ECE per time bucket;
+* the latest signal per symbol with its top contributing features.
+
+See ``docs/ml_telemetry.md``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components import require_artifact
+from dashboard.components import csv_download, problem_panel, require_artifact
+from infra.artifacts import ArtifactResult
+
+ARTIFACT = "ml_telemetry"
+SCHEMA_VERSION = 1
+COMMAND = "python -m ml.telemetry"
+REQUIRED_KEYS = (
+    "high_confidence_threshold",
+    "data_window",
+    "confidence_over_time",
+    "confidence_recent",
+    "calibration",
+    "calibration_over_time",
+    "feature_importance",
+)
+ALL = "ALL"
+
+
+def _frame(records: Any, *, time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
+    df = pd.DataFrame(records if isinstance(records, list) else [])
+    for col in time_cols:
+        if col in df.columns:
+            df[col] = pd.to_datetime(df[col], utc=True)
+    return df
+
+
+def _fmt(x: Any, spec: str = ".4f") -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if v != v else format(v, spec)
+
+
+# --------------------------------------------------------------------------- figures
+def confidence_figure(recent: pd.DataFrame, symbols: list[str], threshold: float) -> go.Figure:
+    """Latest confidence per symbol, with the high-confidence threshold line."""
+    fig = go.Figure()
+    for sym in symbols:
+        d = recent[recent["symbol"] == sym]
+        fig.add_trace(go.Scatter(x=d["ts"], y=d["confidence"], mode="lines", name=sym))
+    fig.add_hline(
+        y=threshold,
+        line_dash="dash",
+        line_color="crimson",
+        annotation_text=f"high confidence {threshold:.2f}",
+    )
+    fig.update_layout(
+        height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="confidence max(p, 1-p)"
+    )
+    fig.update_yaxes(range=[0.5, 1.0])
+    return fig
+
+
+def band_figure(over_time: pd.DataFrame, symbol: str, threshold: float) -> go.Figure:
+    """Per-bucket median confidence with its 10-90% band and the share above the threshold."""
+    d = over_time[over_time["symbol"] == symbol].sort_values("bucket_start")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=d["bucket_start"], y=d["q90"], mode="lines", line={"width": 0}, showlegend=False)
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=d["bucket_start"], y=d["q10"], mode="lines", line={"width": 0}, fill="tonexty", name="10-90%"
+        )
+    )
+    fig.add_trace(go.Scatter(x=d["bucket_start"], y=d["q50"], mode="lines", name="median"))
+    fig.add_hline(y=threshold, line_dash="dash", line_color="crimson")
+    fig.update_layout(
+        height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{symbol}: confidence per bucket"
+    )
+    fig.update_yaxes(range=[0.5, 1.0])
+    return fig
+
+
+def importance_figure(top: pd.DataFrame) -> go.Figure:
+    """Horizontal bars: increase in log loss when the feature is shuffled (± std)."""
+    d = top.sort_values("importance_mean")
+    fig = go.Figure(
+        go.Bar(
+            x=d["importance_mean"],
+            y=d["feature"],
+            orientation="h",
+            error_x={"type": "data", "array": d["importance_std"]},
+        )
+    )
+    fig.update_layout(
+        height=max(240, 28 * len(d) + 80),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="log-loss increase when shuffled",
+    )
+    return fig
+
+
+def reliability_figure(rel: pd.DataFrame) -> go.Figure:
+    """Hit rate against mean confidence per bin, marker size by count, with the diagonal."""
+    d = rel[rel["count"] > 0]
+    lo = float(rel["bin_lower"].min()) if len(rel) else 0.5
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[lo, 1.0], y=[lo, 1.0], mode="lines", line={"dash": "dot", "color": "grey"}, name="calibrated"
+        )
+    )
+    size = (d["count"] / max(float(d["count"].max()), 1.0)) ** 0.5 * 30 + 6 if len(d) else []
+    fig.add_trace(
+        go.Scatter(
+            x=d["mean_confidence"],
+            y=d["hit_rate"],
+            mode="lines+markers",
+            marker={"size": size},
+            text=[f"n={int(c)}" for c in d["count"]],
+            name="model",
+        )
+    )
+    fig.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="mean confidence in bin",
+        yaxis_title="hit rate",
+    )
+    fig.update_xaxes(range=[lo, 1.0])
+    fig.update_yaxes(range=[0.0, 1.0])
+    return fig
+
+
+def calibration_time_figure(cal_t: pd.DataFrame) -> go.Figure:
+    """Brier and ECE per bucket, with the ECE a calibrated model would stay under (95%), dashed."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=cal_t["bucket_start"], y=cal_t["brier"], mode="lines+markers", name="Brier"))
+    fig.add_trace(go.Scatter(x=cal_t["bucket_start"], y=cal_t["ece"], mode="lines+markers", name="ECE"))
+    if "ece_null_q95" in cal_t.columns:
+        fig.add_trace(
+            go.Scatter(
+                x=cal_t["bucket_start"],
+                y=cal_t["ece_null_q95"],
+                mode="lines",
+                line={"dash": "dash", "color": "grey"},
+                name="ECE 95% if calibrated",
+            )
+        )
+    fig.add_hline(y=0.25, line_dash="dot", line_color="grey", annotation_text="Brier of a coin flip")
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+# --------------------------------------------------------------------------- layout
+def _headline(data: dict[str, Any]) -> None:
+    cal = data["calibration"]
+    win = data["data_window"]
+    citl = cal.get("citl", {})
+    cols = st.columns(5)
+    cols[0].metric("Brier", _fmt(cal.get("brier")), help="Mean (confidence - correct)^2; 0.25 = coin flip.")
+    cols[1].metric(
+        "ECE",
+        _fmt(cal.get("ece")),
+        help=(
+            "Expected calibration error over confidence bins. A calibrated model with the same "
+            f"confidences would stay below {_fmt(cal.get('ece_null_q95'))} in 95% of samples."
+        ),
+    )
+    cols[2].metric(
+        "Hit rate", _fmt(cal.get("hit_rate"), ".3f"), help="Share of resolved signals that were right."
+    )
+    cols[3].metric("Mean confidence", _fmt(cal.get("mean_confidence"), ".3f"))
+    cols[4].metric(
+        "Calibration in the large",
+        _fmt(citl.get("gap"), "+.4f"),
+        help=f"Hit rate minus mean confidence; z = {_fmt(citl.get('z'), '.2f')} (|z| > 2: miscalibrated).",
+    )
+    st.caption(
+        f"Model `{data.get('model_version', '?')}` · data {win.get('start', '?')} to {win.get('end', '?')} · "
+        f"{win.get('n_resolved', 0)} resolved of {win.get('n_rows', 0)} scored rows · "
+        f"{len(data.get('model_versions', []))} walk-forward model versions"
+    )
 
 
 def render() -> None:
     st.subheader("ML Confidence")
-    require_artifact("ml_telemetry", command="python -m ml.telemetry")
+    result = require_artifact(ARTIFACT, command=COMMAND, schema_version=SCHEMA_VERSION)
+    if result is None:
+        return
+    data = result.data
+    missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        problem_panel(
+            ArtifactResult(ARTIFACT, "corrupt", result.path, f"the artifact lacks {', '.join(missing)}."),
+            command=COMMAND,
+        )
+        return
+    threshold = float(data["high_confidence_threshold"])
+    _headline(data)
+
+    recent = _frame(data["confidence_recent"], time_cols=("ts",))
+    over_time = _frame(data["confidence_over_time"], time_cols=("bucket_start",))
+    symbols = sorted(str(s) for s in recent["symbol"].unique()) if len(recent) else []
+    st.markdown("**Live confidence**")
+    if symbols:
+        chosen = st.multiselect(
+            "Symbols", symbols, default=symbols[: min(4, len(symbols))], key="mlc_symbols"
+        )
+        st.plotly_chart(confidence_figure(recent, chosen, threshold), key="mlc_live")
+    else:
+        st.info("No scored rows in the artifact yet.")
+    if len(over_time):
+        options = [ALL, *sorted(s for s in over_time["symbol"].unique() if s != ALL)]
+        band_sym = st.selectbox("Confidence band for", options, key="mlc_band_symbol")
+        st.plotly_chart(band_figure(over_time, band_sym, threshold), key="mlc_band")
+
+    left, right = st.columns(2)
+    with left:
+        imp = data["feature_importance"]
+        top = _frame(imp.get("top", []))
+        st.markdown(f"**Top {len(top)} features** (permutation importance)")
+        if len(top):
+            st.plotly_chart(importance_figure(top), key="mlc_importance")
+            st.caption(
+                f"Computed at {imp.get('computed_at')} on {imp.get('n_rows')} recent rows for "
+                f"`{imp.get('model_version')}`, {imp.get('n_repeats')} shuffles per feature."
+            )
+        else:
+            st.info("Feature importance needs more resolved rows.")
+    with right:
+        rel = _frame(data["calibration"].get("reliability", []))
+        st.markdown("**Reliability diagram**")
+        if len(rel) and (rel["count"] > 0).any():
+            st.plotly_chart(reliability_figure(rel), key="mlc_reliability")
+        else:
+            st.info("No resolved outcomes yet: calibration appears once outcomes are known.")
+
+    cal_t = _frame(data["calibration_over_time"], time_cols=("bucket_start",))
+    st.markdown(f"**Brier and ECE per {data.get('bucket', 'bucket')}**")
+    if len(cal_t):
+        st.plotly_chart(calibration_time_figure(cal_t), key="mlc_cal_time")
+        csv_download(
+            cal_t, label="Download calibration over time (CSV)", file_name="ml_calibration.csv", key="mlc_csv"
+        )
+    else:
+        st.info("No resolved outcomes yet.")
+
+    latest = data.get("latest_signals", {})
+    sig = _frame(latest.get("signals", []) if isinstance(latest, dict) else [])
+    if len(sig):
+        st.markdown(f"**Latest signals** (attribution: `{latest.get('attribution_method')}`)")
+        sig["top_features"] = [
+            ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in tf) if isinstance(tf, list) else ""
+            for tf in sig["top_features"]
+        ]
+        st.dataframe(sig, hide_index=True)

@@ -90,6 +90,8 @@ class ModelConfig:
     """Bars (per symbol, i.e. time span) in the training window; ``None`` for expanding."""
     random_state: int = 0
     """Seed of the trees."""
+    single_thread: bool = True
+    """Fit (and score large batches) with BLAS/OpenMP limited to one thread; see :func:`single_threaded`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.horizon, int) or self.horizon < 1:
@@ -190,6 +192,10 @@ class SignalModel:
 
     def fit_features(self, fs: FeatureSet, *, until: pd.Timestamp | None = None) -> SignalModel:
         """Fit on a precomputed :class:`FeatureSet` (see :meth:`fit`)."""
+        with single_threaded() if self.config.single_thread else contextlib.nullcontext():
+            return self._fit_features(fs, until=until)
+
+    def _fit_features(self, fs: FeatureSet, *, until: pd.Timestamp | None) -> SignalModel:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.ensemble import HistGradientBoostingClassifier
         from sklearn.frozen import FrozenEstimator
@@ -276,7 +282,8 @@ class SignalModel:
         if arr.shape[0] <= FAST_PATH_MAX_ROWS:
             return self.compiled_.predict_proba(arr)
         frame = pd.DataFrame(arr, columns=self.feature_names_)
-        return np.asarray(self.estimator_.predict_proba(frame), dtype=np.float64)
+        with single_threaded() if self.config.single_thread else contextlib.nullcontext():
+            return np.asarray(self.estimator_.predict_proba(frame), dtype=np.float64)
 
     def signals(self, bars: pd.DataFrame, *, latest_only: bool = True, top_k: int = 3) -> pd.DataFrame:
         """``trade.signal.v5``-shaped signals (columns :data:`SIGNAL_COLUMNS`).
