@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import _EPS, Panel, as_panel, check_int, check_real, shape_out
+from execution.metrics_core import Panel, as_panel, check_int, check_real, shape_out
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _local_window_sums(
         if mask is not None:
             z = np.where(mask, z, 0.0)
         else:
-            z[0, :w] = 0.0  # block -1 is padding, not data
+            z[:1, :w] = 0.0  # block -1 is padding, not data
     else:
         anchor = np.zeros((nb, k))
         z = pair
