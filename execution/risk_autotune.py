@@ -330,7 +330,15 @@ def ml_inputs(
     if tel.envelope is not None and tel.status in ("ok", "stale"):
         d = tel.data
         for field_name, paths in (
-            ("mean_confidence", ["mean_confidence", "confidence.mean", "summary.mean_confidence"]),
+            (
+                "mean_confidence",
+                [
+                    "mean_confidence",
+                    "confidence.mean",
+                    "summary.mean_confidence",
+                    "calibration.mean_confidence",
+                ],
+            ),
             ("ece", ["ece", "calibration.ece", "summary.ece"]),
         ):
             glob = _as_float(_lookup(d, paths))

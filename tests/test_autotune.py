@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_metric_oscillating_around_boundary_changes_threshold_at_most_once(
     path = run([entry] + [0.75 + w for w in wobble])
     for name in THRESHOLD_NAMES:
         values = [1.0 if name == "size_scale" else CFG.defaults[name]] + [p.get(name) for p in path]
-        changes = sum(1 for a, b in zip(values, values[1:], strict=False) if a != b)
+        changes = sum(1 for a, b in itertools.pairwise(values) if a != b)
         assert changes <= 1, (name, values)
 
 
@@ -147,7 +148,7 @@ def test_drift_and_miscalibration_cap_the_level() -> None:
 
 
 def test_config_rejects_bad_values() -> None:
-    with pytest.raises(ValueError, match="'max_step' of AutotuneConfig must be in \\(0, 1\\]. Got 0"):
+    with pytest.raises(ValueError, match=r"'max_step' of AutotuneConfig must be in \(0, 1\]. Got 0"):
         AutotuneConfig(max_step=0)
     with pytest.raises(ValueError, match="boundaries"):
         AutotuneConfig(boundaries=(0.5, 0.4, 0.6, 0.9))

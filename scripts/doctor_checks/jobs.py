@@ -40,7 +40,12 @@ def check_ml_telemetry(ctx: DoctorContext) -> CheckResult:
         name,
         res.data,
         {
-            "mean_confidence": ("mean_confidence", "summary.mean_confidence", "confidence.mean"),
+            "mean_confidence": (
+                "mean_confidence",
+                "summary.mean_confidence",
+                "confidence.mean",
+                "calibration.mean_confidence",
+            ),
             "ece": ("ece", "summary.ece", "calibration.ece"),
             "brier": ("brier", "summary.brier", "calibration.brier"),
         },
