@@ -18,7 +18,14 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 import streamlit as st  # noqa: E402
 
-from dashboard import drift_view, learning_loop, ml_confidence, rl_pilot, router_health  # noqa: E402
+from dashboard import (  # noqa: E402
+    drift_view,
+    firestore_status,
+    learning_loop,
+    ml_confidence,
+    rl_pilot,
+    router_health,
+)
 
 log = logging.getLogger("dashboard")
 
@@ -34,6 +41,7 @@ TABS: list[tuple[str, Callable[[], None]]] = [
 def main() -> None:
     st.set_page_config(page_title="Quant research monitor", layout="wide")
     st.title("Quant research monitor")
+    firestore_status.render_status_line()
     for (label, render), tab in zip(TABS, st.tabs([label for label, _ in TABS])):
         with tab:
             try:
