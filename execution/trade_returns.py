@@ -69,7 +69,7 @@ def _numeric(trades: pd.DataFrame, name: str) -> np.ndarray:
         raise _fail(f"field '{name}' must be numeric. Got dtype {trades[name].dtype}.") from exc
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise _fail(f"field '{name}' must be finite; row {int(bad[0])} has {values[bad[0]]!r}.")
+        raise _fail(f"field '{name}' must be finite; row {int(bad[0])} has {float(values[bad[0]])!r}.")
     return values
 
 
@@ -97,7 +97,7 @@ def trade_return_panel(
     size = _numeric(trades, "size_usd")
     nonpos = np.flatnonzero(size <= 0)
     if nonpos.size:
-        raise _fail(f"field 'size_usd' must be > 0; row {int(nonpos[0])} has {size[nonpos[0]]!r}.")
+        raise _fail(f"field 'size_usd' must be > 0; row {int(nonpos[0])} has {float(size[nonpos[0]])!r}.")
     # combined key codes: factorize each key column, then the combination (sorted labels)
     combo = np.zeros(len(trades), dtype=np.int64)
     uniques: list[np.ndarray] = []
@@ -135,6 +135,7 @@ def trade_return_panel(
     rows = np.arange(n_rows)[:, None]
     values = np.where((rows >= first_row) & (rows <= last_row), sums, np.nan)
     index = pd.DatetimeIndex(first + step * np.arange(n_rows, dtype=np.int64), tz="UTC", name="period_end")
+    index = index.as_unit(pd.DatetimeIndex(trades["closed_at"]).unit)  # keep the input's resolution
     frame = pd.DataFrame(values, index=index, columns=pd.Index(labels.to_numpy(), name="|".join(keys)))
     return frame, key_frame, row, col_codes
 
