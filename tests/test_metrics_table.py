@@ -140,7 +140,7 @@ def test_table_by_route_from_trades_and_returns(trades: pd.DataFrame) -> None:
 
 
 def test_table_errors(daily: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match="needs exactly one of 'trades' or 'returns'. Got neither"):
+    with pytest.raises(ValueError, match=r"needs exactly one of 'trades' or 'returns'\. Got neither"):
         mn.normalized_table()
     with pytest.raises(ValueError, match="'periods_per_year' parameter of normalized_table is required"):
         mn.normalized_table(returns=daily.reset_index(drop=True))
