@@ -150,6 +150,10 @@ class FeedbackBridge:
         self.keep_rewards = keep_rewards
         self.stats = BridgeStats()
         self.feedback: list[dict[str, Any]] = []
+        self.done_cache_size = 200_000
+        self._open: dict[str, dict[str, Any]] = {}
+        self._parked: dict[str, dict[str, Any]] = {}
+        self._done: dict[str, None] = {}  # insertion-ordered set of published order ids
         self._topics = (TOPIC_EXECUTION, TOPIC_POSITION)
         for t in self._topics:
             bus.ensure_group(t, group)
@@ -202,7 +206,36 @@ class FeedbackBridge:
 
     # -- one batch ----------------------------------------------------------------------------
     def process(self, batch: Sequence[Message]) -> None:
-        """Apply one batch and commit it atomically (see the module docstring)."""
+        """Apply one batch and commit it atomically (see the module docstring).
+
+        The bridge caches the state it committed (it is the only writer of its namespace); when
+        anything fails before the commit returns, the cache is dropped and reloaded from the bus.
+        """
+        try:
+            self._process(batch)
+        except BaseException:
+            self._open.clear()
+            self._parked.clear()
+            self._done.clear()
+            raise
+
+    def _load(self, order_ids: Sequence[str]) -> None:
+        unknown = [
+            o for o in order_ids if o not in self._open and o not in self._parked and o not in self._done
+        ]
+        if not unknown:
+            return
+        for k, v in self.bus.state_get(self.ns_open, unknown).items():
+            self._open[k] = json.loads(v)
+        for k, v in self.bus.state_get(self.ns_parked, unknown).items():
+            self._parked[k] = json.loads(v)
+        for oid, was in zip(unknown, self.bus.seen([feedback_key(o) for o in unknown])):
+            if was:
+                self._done[oid] = None
+        while len(self._done) > self.done_cache_size:
+            del self._done[next(iter(self._done))]
+
+    def _process(self, batch: Sequence[Message]) -> None:
         dead: list[tuple[Message, str]] = []
         good: list[Message] = []
         for msg in batch:
@@ -211,12 +244,8 @@ class FeedbackBridge:
                 good.append(msg)
             else:
                 dead.append((msg, reason))
-        order_ids = sorted({str(m.event["order_id"]) for m in good if m.event is not None})
-        opens = {k: json.loads(v) for k, v in self.bus.state_get(self.ns_open, order_ids).items()}
-        parked = {k: json.loads(v) for k, v in self.bus.state_get(self.ns_parked, order_ids).items()}
-        done = {
-            oid for oid, was in zip(order_ids, self.bus.seen([feedback_key(o) for o in order_ids])) if was
-        }
+        self._load(list({str(m.event["order_id"]): None for m in good if m.event is not None}))
+        opens, parked, done = self._open, self._parked, self._done
         touched_open: set[str] = set()
         touched_parked: set[str] = set()
         out: list[OncePublish] = []
@@ -287,7 +316,7 @@ class FeedbackBridge:
     def _apply_update(
         self,
         opens: dict[str, dict[str, Any]],
-        done: set[str],
+        done: dict[str, None],
         out: list[OncePublish],
         oid: str,
         ev: dict[str, Any],
@@ -302,7 +331,7 @@ class FeedbackBridge:
             return False
         out.append(OncePublish(TOPIC_FEEDBACK, self._feedback(trade, ev, pnl), feedback_key(oid)))
         del opens[oid]
-        done.add(oid)
+        done[oid] = None
         return True
 
     def _feedback(self, trade: dict[str, Any], ev: dict[str, Any], pnl_usd: float) -> dict[str, Any]:

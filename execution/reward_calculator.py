@@ -54,7 +54,8 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_REWARD_PARAMS",
@@ -132,8 +133,7 @@ class RewardParams:
 DEFAULT_REWARD_PARAMS = RewardParams()
 
 
-@dataclass(frozen=True)
-class RewardBreakdown:
+class RewardBreakdown(NamedTuple):
     """Each component of one reward; ``reward = base - penalties + sharpe_bonus``."""
 
     base: float
@@ -145,7 +145,7 @@ class RewardBreakdown:
     reward: float
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return self._asdict()
 
 
 def _require(name: str, value: float, *, lo: float = -math.inf, hi: float = math.inf) -> None:

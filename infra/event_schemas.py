@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from infra.eventbus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN, TOPIC_SIGNAL
 
 Check = Callable[[Any], str | None]
+
+
+_FAST_NUM, _FAST_STR, _FAST_ENUM = 1, 2, 3
+_FAST: dict[Check, tuple[int, Any, Any]] = {}
+"""Fast acceptance tests of the common checks: kind, and bounds or allowed values."""
 
 
 def _num(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False) -> Check:
@@ -37,6 +43,8 @@ def _num(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False) 
             return f"a number <= {hi:g}"
         return None
 
+    fast_lo = math.nextafter(lo, math.inf) if lo_open else lo
+    _FAST[check] = (_FAST_NUM, max(fast_lo, -sys.float_info.max), min(hi, sys.float_info.max))
     return check
 
 
@@ -48,6 +56,7 @@ def _one_of(*allowed: str) -> Check:
     def check(v: Any) -> str | None:
         return None if v in allowed else f"one of {sorted(allowed)}"
 
+    _FAST[check] = (_FAST_ENUM, frozenset(allowed), None)
     return check
 
 
@@ -55,6 +64,8 @@ def _vector(v: Any) -> str | None:
     if not isinstance(v, list):
         return "a list of finite numbers"
     for x in v:
+        if type(x) is float and -sys.float_info.max <= x <= sys.float_info.max:
+            continue
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
             return "a list of finite numbers"
     return None
@@ -137,39 +148,81 @@ SCHEMAS: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
 }
 
 
+Compiled = tuple[tuple[str, Check, int, Any, Any], ...]
+_STR_FAST = (_FAST_STR, None, None)
+
+
+def _compile(fields: dict[str, Check]) -> Compiled:
+    return tuple(
+        (name, check, *(_STR_FAST if check is _str else _FAST.get(check, (0, None, None))))
+        for name, check in fields.items()
+    )
+
+
+_COMPILED: dict[str, tuple[Compiled, Compiled]] = {
+    t: (_compile(r), _compile(o)) for t, (r, o) in SCHEMAS.items()
+}
+_MISSING = object()
+
+
 def validate_event(topic: str, event: Mapping[str, Any] | None) -> str | None:
     """Return ``None`` when ``event`` is a valid ``topic`` event, else the reason it is not.
 
     Checks the envelope (``event_id``, ``ts`` with a timezone, ``schema == topic``), then the
     topic's required and optional fields. A closing position update (``status == 'CLOSED'``)
     must carry ``realized_pnl_usd``. Topics without a schema only get the envelope check.
+    Common checks take a fast acceptance path; the reason is built only on failure.
     """
-    if not isinstance(event, Mapping):
+    if type(event) is not dict and not isinstance(event, Mapping):
         return f"event must be a JSON object; got {type(event).__name__}"
-    envelope: tuple[tuple[str, Check], ...] = (("event_id", _str), ("ts", _ts))
-    for name, check in envelope:
-        if name not in event:
-            return f"missing required field '{name}'"
-        problem = check(event[name])
-        if problem:
-            return f"field '{name}' must be {problem}; got {event[name]!r}"
-    if event.get("schema") != topic:
-        return f"field 'schema' must be {topic!r}; got {event.get('schema')!r}"
-    spec = SCHEMAS.get(topic)
+    get = event.get
+    v = get("event_id")
+    if type(v) is not str or not v or v.isspace():
+        return (
+            "missing required field 'event_id'"
+            if v is None
+            else f"field 'event_id' must be a non-empty string; got {v!r}"
+        )
+    v = get("ts")
+    if v is None:
+        return "missing required field 'ts'"
+    problem = _ts(v)
+    if problem:
+        return f"field 'ts' must be {problem}; got {v!r}"
+    if get("schema") != topic:
+        return f"field 'schema' must be {topic!r}; got {get('schema')!r}"
+    spec = _COMPILED.get(topic)
     if spec is None:
         return None
     required, optional = spec
-    for name, check in required.items():
-        if name not in event:
+    for name, check, kind, a, b in required:
+        v = get(name, _MISSING)
+        t = type(v)
+        if kind == _FAST_NUM:
+            if (t is float or t is int) and a <= v <= b:
+                continue
+        elif kind == _FAST_STR:
+            if t is str and v and not v.isspace():
+                continue
+        elif kind == _FAST_ENUM and t is str and v in a:
+            continue
+        if v is _MISSING:
             return f"missing required field '{name}'"
-        problem = check(event[name])
+        problem = check(v)
         if problem:
-            return f"field '{name}' must be {problem}; got {event[name]!r}"
-    for name, check in optional.items():
-        if name in event and event[name] is not None:
-            problem = check(event[name])
-            if problem:
-                return f"field '{name}' must be {problem}; got {event[name]!r}"
+            return f"field '{name}' must be {problem}; got {v!r}"
+    for name, check, kind, a, b in optional:
+        v = get(name)
+        if v is None:
+            continue
+        t = type(v)
+        if (kind == _FAST_NUM and (t is float or t is int) and a <= v <= b) or (
+            kind == _FAST_STR and t is str and v and not v.isspace()
+        ):
+            continue
+        problem = check(v)
+        if problem:
+            return f"field '{name}' must be {problem}; got {v!r}"
     if topic == TOPIC_POSITION and event["status"] == "CLOSED" and event.get("realized_pnl_usd") is None:
         return "missing required field 'realized_pnl_usd' (required when status is 'CLOSED')"
     return None

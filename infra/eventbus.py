@@ -42,7 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ class BusUnavailableError(BusError):
     """The bus backend stayed unreachable for longer than the retry deadline."""
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One delivered stream entry.
 
     ``event`` is the decoded JSON object, or ``None`` when the payload is not a JSON object (then
@@ -136,8 +135,7 @@ def decode_payload(topic: str, entry_id: str, raw: str | None, deliveries: int =
     return Message(topic, entry_id, obj, raw, deliveries)
 
 
-@dataclass(frozen=True)
-class OncePublish:
+class OncePublish(NamedTuple):
     """Publish ``event`` to ``topic`` unless ``key`` was already used (atomically marks ``key``)."""
 
     topic: str

@@ -45,11 +45,19 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process bound to 127.0.0.1:``port`` with its data in ``workdir``."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        binary: str | None = None,
+        appendfsync: str = "always",
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.binary = binary or redis_binary()
+        self.appendfsync = appendfsync
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,7 +79,7 @@ class RedisServer:
             "--dir", str(self.workdir),
             "--save", "",
             "--appendonly", "yes",
-            "--appendfsync", "always",
+            "--appendfsync", self.appendfsync,
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--logfile", str(self.workdir / "redis.log"),

@@ -1,0 +1,194 @@
+"""Benchmark of the reward calculator and the feedback bridge.
+
+``.venv/bin/python -m bench.bench_feedback [--trades N] [--redis-url URL]``
+
+Prints, against the targets of issue 8:
+
+* reward calculation per trade (target <= 10 us), next to the plan's multiplicative sketch;
+* bridge throughput over the in-memory bus (target >= 50,000 trades/s) and through Redis on
+  loopback (target >= 5,000 trades/s); a trade is an execution, one OPEN update and a close;
+* execution-to-feedback latency through Redis, p50/p99 (target p99 <= 50 ms): a publisher sends
+  trades at a steady rate while the bridge runs in its own process; latency is the time from the
+  close event's ``XADD`` to the ``rl.feedback`` entry being readable.
+
+Without ``--redis-url`` a throwaway ``redis-server`` is started on a free loopback port (skipped
+when the binary is missing). The CPU may be shared with other jobs: figures are indicative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from execution.feedback_bridge import FeedbackBridge
+from execution.reward_calculator import compute_reward, compute_reward_breakdown
+from infra.eventbus import TOPIC_FEEDBACK, MemoryBus, connect_bus
+from scripts.replay_trades import replay, trade_events
+from tests.feedback_fixtures import make_trades
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plan_sketch_reward(
+    pnl_pct: float, duration_mins: float, max_drawdown_pct: float, confidence: float
+) -> float:
+    """The plan's multiplicative sketch (wrong for losses), kept only as a speed peer."""
+    reward = pnl_pct
+    if pnl_pct > 0:
+        reward *= 1 - 0.2 * min(duration_mins / 1440, 1)
+    if max_drawdown_pct > 2:
+        reward *= 0.8
+    if pnl_pct < 0 and confidence > 0.8:
+        reward *= 0.5
+    sharpe = pnl_pct / math.sqrt(max(duration_mins, 1e-9) / 60)
+    if sharpe > 1:
+        reward *= 1.2
+    return reward
+
+
+def bench_reward(n: int = 200_000) -> None:
+    rng = random.Random(0)
+    rows = [(rng.gauss(0, 2), rng.uniform(0, 3000), abs(rng.gauss(1, 1.5)), rng.random()) for _ in range(n)]
+    t0 = time.perf_counter()
+    for p, d, m, c in rows:
+        compute_reward(pnl_pct=p, duration_mins=d, max_drawdown_pct=m, confidence=c)
+    fast = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for p, d, m, c in rows:
+        compute_reward_breakdown(pnl_pct=p, duration_mins=d, max_drawdown_pct=m, confidence=c)
+    full = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for p, d, m, c in rows:
+        plan_sketch_reward(p, d, m, c)
+    sketch = (time.perf_counter() - t0) / n * 1e6
+    print(f"reward: compute_reward {fast:.2f} us/trade, breakdown {full:.2f} us/trade "
+          f"(target <= 10 us: {10 / fast:.1f}x headroom); plan sketch (no validation) {sketch:.2f} us "
+          f"-> ours {fast / sketch:.2f}x its cost")  # fmt: skip
+
+
+def bench_bridge_memory(n: int) -> None:
+    trades = make_trades(n, seed=1)
+    bus = MemoryBus(maxlen=10 * n)
+    replay(bus, trade_events(trades, updates_per_trade=1, seed=1))
+    bridge = FeedbackBridge(bus, block_ms=0, count=1000)
+    t0 = time.perf_counter()
+    bridge.run(until_idle=True)
+    dt = time.perf_counter() - t0
+    assert bus.length(TOPIC_FEEDBACK) == n
+    print(f"bridge, memory: {n / dt:,.0f} trades/s ({3 * n / dt:,.0f} events/s) over {n:,} trades "
+          f"(target >= 50,000 trades/s: {n / dt / 50_000:.2f}x)")  # fmt: skip
+
+
+def bench_bridge_redis(url: str, n: int) -> None:
+    trades = make_trades(n, seed=2)
+    bus = connect_bus(url, environ={})
+    bus.client.flushdb()  # type: ignore[attr-defined]
+    replay(bus, trade_events(trades, updates_per_trade=1, seed=2))
+    bridge = FeedbackBridge(bus, block_ms=10, count=1000)
+    t0 = time.perf_counter()
+    bridge.run(until_idle=True)
+    dt = time.perf_counter() - t0
+    assert bus.length(TOPIC_FEEDBACK) == n
+    print(f"bridge, redis:  {n / dt:,.0f} trades/s ({3 * n / dt:,.0f} events/s) over {n:,} trades "
+          f"(target >= 5,000 trades/s: {n / dt / 5_000:.2f}x)")  # fmt: skip
+
+
+def bench_latency(url: str, n: int = 2000, rate: float = 1000.0) -> None:
+    bus = connect_bus(url, environ={})
+    bus.client.flushdb()  # type: ignore[attr-defined]
+    items = trade_events(make_trades(n, seed=3), updates_per_trade=0)
+    execs = [(t, e) for t, e in items if isinstance(e, dict) and e["event_id"].endswith(":exec")]
+    closes = {
+        e["order_id"]: (t, e) for t, e in items if isinstance(e, dict) and e["event_id"].endswith(":close")
+    }  # type: ignore[index]
+    replay(bus, execs)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "execution.feedback_bridge", "--bus", url, "--consumer", "bench",
+         "--block-ms", "1000", "--log-level", "WARNING"],
+        cwd=ROOT,
+    )  # fmt: skip
+    sent: dict[str, float] = {}
+    received: dict[str, float] = {}
+    reader = connect_bus(url, environ={})
+    done = threading.Event()
+
+    def read() -> None:
+        last = "0-0"
+        while not done.is_set() and len(received) < n:
+            reply = reader.client.xread({TOPIC_FEEDBACK: last}, count=500, block=200)  # type: ignore[attr-defined]
+            now = time.perf_counter()
+            for _, rows in reply or []:
+                for entry_id, fields in rows:
+                    last = entry_id
+                    oid = fields["event"].split('"order_id": "', 1)[1].split('"', 1)[0]
+                    received[oid] = now
+
+    try:
+        while bus.length(TOPIC_FEEDBACK) == 0 and len(bus.groups("trade.position.update")) == 0:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        t_next = time.perf_counter()
+        for oid, (topic, ev) in closes.items():
+            t_next += 1.0 / rate
+            while time.perf_counter() < t_next:
+                time.sleep(0.0002)
+            sent[oid] = time.perf_counter()
+            bus.publish(topic, ev)
+        thread.join(timeout=30)
+    finally:
+        done.set()
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    lat = np.array([(received[o] - sent[o]) * 1000 for o in sent if o in received])
+    p50, p99 = np.percentile(lat, [50, 99])
+    print(f"latency, redis: p50 {p50:.2f} ms, p99 {p99:.2f} ms over {lat.size:,} trades at {rate:,.0f} trades/s "
+          f"(target p99 <= 50 ms: {50 / p99:.1f}x headroom); missing {n - lat.size}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_feedback")
+    parser.add_argument("--trades", type=int, default=20_000, help="trades for the throughput runs")
+    parser.add_argument(
+        "--redis-url", default=None, help="use this Redis (it is FLUSHED) instead of a throwaway one"
+    )
+    args = parser.parse_args()
+    print(f"bench_feedback on {os.cpu_count()} CPUs (shared with other jobs: figures are indicative)")
+    bench_reward()
+    bench_bridge_memory(args.trades)
+    server = None
+    url = args.redis_url
+    if url is None:
+        import shutil
+
+        if shutil.which("redis-server") is None:
+            print("redis: skipped (no redis-server binary; pass --redis-url)")
+            return
+        from tests.redis_server import RedisServer
+
+        tmp = tempfile.mkdtemp(prefix="bench-redis-")
+        server = RedisServer(Path(tmp), appendfsync="everysec")
+        server.start()
+        url = server.url
+    try:
+        bench_bridge_redis(url, min(args.trades, 10_000))
+        bench_latency(url)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
