@@ -90,7 +90,8 @@ def _edges(n_bins: int, value_range: tuple[float, float], func: str) -> npt.NDAr
             f"The 'value_range' parameter of {func} must be (lo, hi) with 0 <= lo < hi <= 1. "
             f"Got {value_range!r} instead."
         )
-    return np.linspace(lo, hi, int(n_bins) + 1)
+    # rounded so that an edge written as a decimal (0.3, 0.7) is the same float as the literal
+    return np.round(np.linspace(lo, hi, int(n_bins) + 1), 12)
 
 
 def _bin_index(p: npt.NDArray[np.float64], edges: npt.NDArray[np.float64], func: str) -> npt.NDArray[np.intp]:
@@ -130,7 +131,7 @@ def reliability_bins(
     """Equal-width reliability table: per bin the count, mean forecast and observed frequency.
 
     Bins split ``value_range`` into ``n_bins`` equal intervals ``(lo, hi]`` (the first one also
-    holds ``lo``). Use ``value_range=(0.5, 1.0)`` for top-label confidences.
+    holds ``lo``); a probability on an edge belongs to the lower bin. Use ``value_range=(0.5, 1.0)`` for top-label confidences.
 
     Returns
     -------

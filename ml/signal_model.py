@@ -72,15 +72,15 @@ class ModelConfig:
     """Bars ahead whose direction is the label."""
     features: FeatureConfig = field(default_factory=FeatureConfig)
     """Feature windows."""
-    max_iter: int = 80
+    max_iter: int = 100
     """Boosting rounds."""
-    learning_rate: float = 0.05
+    learning_rate: float = 0.03
     """Shrinkage of each tree."""
-    max_leaf_nodes: int = 15
-    """Leaves per tree."""
-    min_samples_leaf: int = 80
+    max_leaf_nodes: int = 4
+    """Leaves per tree (small: next-bar direction is mostly noise, deep trees fit it)."""
+    min_samples_leaf: int = 200
     """Minimum rows per leaf (regularises the noisy direction target)."""
-    l2_regularization: float = 1.0
+    l2_regularization: float = 5.0
     """L2 penalty on leaf values."""
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     """Probability calibration method."""
