@@ -167,6 +167,7 @@ class FeedbackBridge:
         deadline is logged and retried here, so the bridge waits instead of dying.
         """
         own_pending = True
+        next_reclaim = 0.0  # reclaiming scans the pending lists: at most every reclaim_idle_ms / 2 (<= 5 s)
         while stop is None or not stop.is_set():
             try:
                 batch: list[Message] = []
@@ -175,7 +176,8 @@ class FeedbackBridge:
                         self._topics, self.group, self.consumer, count=self.count, pending=True
                     )
                     own_pending = bool(batch)
-                if not batch:
+                if not batch and time.monotonic() >= next_reclaim:
+                    next_reclaim = time.monotonic() + min(self.reclaim_idle_ms / 2000.0, 5.0)
                     for t in self._topics:
                         batch.extend(
                             self.bus.reclaim(
@@ -186,6 +188,8 @@ class FeedbackBridge:
                                 count=self.count,
                             )
                         )
+                    if batch:
+                        next_reclaim = 0.0
                 if not batch:
                     batch = self.bus.read(
                         self._topics, self.group, self.consumer, count=self.count, block_ms=self.block_ms

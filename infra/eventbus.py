@@ -381,16 +381,20 @@ class Bus(abc.ABC):
         stats = ConsumeStats()
         seen_total = 0
         own_pending = True
+        next_reclaim = 0.0  # reclaim scans the pending lists: at most every max_idle_ms_reclaim / 2 (<= 5 s)
         while stop is None or not stop.is_set():
             batch: list[Message] = []
             if own_pending:
                 batch = self.read(names, group, consumer, count=count, pending=True)
                 own_pending = bool(batch)
-            if not batch:
+            if not batch and time.monotonic() >= next_reclaim:
+                next_reclaim = time.monotonic() + min(max_idle_ms_reclaim / 2000.0, 5.0)
                 for t in names:
                     got = self.reclaim(t, group, consumer, min_idle_ms=max_idle_ms_reclaim, count=count)
                     stats.reclaimed += len(got)
                     batch.extend(got)
+                if batch:
+                    next_reclaim = 0.0
             if not batch:
                 batch = self.read(names, group, consumer, count=count, block_ms=block_ms)
             if not batch:
