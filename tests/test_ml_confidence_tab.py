@@ -1,0 +1,126 @@
+"""The ML Confidence tab: renders the telemetry artifact, and explains a missing or corrupt one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from infra.settings import load_settings
+from ml.telemetry import run_cycle
+from tests.conftest import ROOT
+from tests.ml_fixtures import demo_bars
+
+APP = str(ROOT / "dashboard" / "app.py")
+TAB = "ML Confidence"
+
+
+def _tab(at: AppTest):  # type: ignore[no-untyped-def]
+    return next(t for t in at.tabs if t.label == TAB)
+
+
+@pytest.fixture(scope="module")
+def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ml_telemetry artifact from a telemetry cycle on demo-like bars."""
+    logs = tmp_path_factory.mktemp("mlc") / "logs"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LOGS_DIR", str(logs))
+    for var in ("DATA_DIR", "CACHE_DIR", "RESEARCH_DIR"):
+        mp.delenv(var, raising=False)
+    try:
+        run_cycle(demo_bars(n_symbols=3, n_bars=900), settings=load_settings())
+    finally:
+        mp.undo()
+    return logs
+
+
+def _point_at(monkeypatch: pytest.MonkeyPatch, logs: Path) -> None:
+    monkeypatch.setenv("LOGS_DIR", str(logs))
+    monkeypatch.setenv("CACHE_DIR", str(logs / "cache"))
+    monkeypatch.setenv("DATA_DIR", str(logs / "data"))
+
+
+def test_tab_draws_the_artifact(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _point_at(monkeypatch, artifact_dir)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = _tab(at)
+    assert [e.value for e in tab.error] == []
+    labels = [m.label for m in tab.metric]
+    assert labels == ["Brier", "ECE", "Hit rate", "Mean confidence", "Calibration in the large"]
+    data = json.loads((artifact_dir / "cache" / "ml_telemetry.json").read_text())["data"]
+    assert tab.metric[0].value == f"{data['calibration']['brier']:.4f}"
+    charts = tab.get("plotly_chart")
+    assert len(charts) == 5  # live, band, importance, reliability, Brier/ECE over time
+    live = json.loads(charts[0].proto.spec)
+    shapes = live["layout"].get("shapes", [])
+    assert any(s.get("y0") == 0.8 and s.get("y1") == 0.8 for s in shapes)  # the 0.80 threshold line
+    rel = json.loads(charts[3].proto.spec)
+    diag = rel["data"][0]
+    assert diag["x"] == diag["y"]  # the diagonal
+    imp = json.loads(charts[2].proto.spec)["data"][0]
+    assert imp["y"][-1] == data["feature_importance"]["top"][0]["feature"]  # best feature on top
+    # choosing other symbols redraws the live chart with one trace per symbol
+    symbols = data["data_window"]["symbols"]
+    tab.multiselect(key="mlc_symbols").set_value(symbols[:1]).run()
+    live2 = json.loads(_tab(at).get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in live2["data"]] == symbols[:1]
+
+
+def test_tab_with_artifact_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _point_at(monkeypatch, tmp_path / "logs")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    tab = _tab(at)
+    assert any(
+        "No `ml_telemetry.json` yet" in i.value and "python -m ml.telemetry" in i.value for i in tab.info
+    )
+    assert tab.get("plotly_chart") == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "corrupt"),
+        (
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "name": "ml_telemetry",
+                    "generated_at": "2099-01-01T00:00:00Z",
+                    "env": "dev",
+                    "source": "test",
+                    "data": {"calibration": {}},
+                }
+            ),
+            "lacks",
+        ),
+    ],
+)
+def test_tab_with_artifact_corrupt(
+    content: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = tmp_path / "logs"
+    (logs / "cache").mkdir(parents=True)
+    (logs / "cache" / "ml_telemetry.json").write_text(content)
+    _point_at(monkeypatch, logs)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    tab = _tab(at)
+    errors = [e.value for e in tab.error]
+    assert any(expected in e and "python -m ml.telemetry" in e for e in errors), errors
+    assert tab.get("plotly_chart") == []
+
+
+def test_tab_module_does_not_import_sklearn() -> None:
+    code = "import sys; import dashboard.ml_confidence; print('sklearn' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
