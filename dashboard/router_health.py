@@ -1,12 +1,292 @@
-"""The Router Health 2.0 tab (placeholder until its issue lands: shows what is missing and how to make it)."""
+"""The Router Health 2.0 tab: which symbols and routes make money, how reliably, and how healthy.
+
+Layout only: every number comes from :func:`execution.router_health.router_health_view`, which
+this module caches with ``st.cache_data`` keyed on the trade file's stamp (path, mtime, size),
+the filter values and the doctor confidence. A rerun with unchanged filters therefore only
+unpickles a few small frames and draws at most ``top_n`` symbols (daily points), never one trace
+per symbol of a 500-symbol book.
+
+Data: ``trades.parquet`` under ``DATA_DIR`` (written by ``python -m scripts.demo``) and the
+``doctor`` artifact (``python -m scripts.doctor``) for the confidence weights; without the doctor
+every weight is 1.0 and the tab says so. See ``docs/router_health.md``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-from dashboard.components import require_artifact
+from dashboard import loading
+from dashboard.components import DEMO_COMMAND, csv_download, problem_panel, status_line
+from execution.router_health import DoctorConfidence, RouterHealthView, router_health_view
+from infra.loaders import DataValidationError, validate_trades
+
+DOCTOR_COMMAND = "python -m scripts.doctor"
+TRADES_FILE = "trades.parquet"
+KEEP_COLUMNS = (
+    "symbol", "route", "side", "opened_at", "closed_at", "entry_price", "exit_price", "size_usd",
+    "fees_usd", "pnl_usd", "confidence", "multiplier", "max_adverse_pct",
+)  # fmt: skip
+LOOKBACKS: tuple[int | None, ...] = (None, 7, 30, 90, 180, 365)
+ROLLING_WINDOWS = (7, 14, 30, 60, 90)
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+)  # fmt: skip
+TABLE_COLUMNS = (
+    "symbol", "route", "n_obs", "n_trades", "start", "end", "lookback_days", "pnl_usd", "sharpe",
+    "sharpe_lo", "sortino", "psr", "dsr", "min_trl", "sharpe_se", "hit_rate", "profit_factor",
+    "max_drawdown", "ann_return", "ann_vol", "periods_per_year",
+)  # fmt: skip
 
 
+# --------------------------------------------------------------------------- cached data
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _prepared(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    """The validated trade log, trimmed to the columns the tab uses (cheap to unpickle)."""
+    raw = loading.frame(Path(path))
+    if raw is None:
+        raise FileNotFoundError(path)
+    trades = validate_trades(raw, file=path, first_line=1)
+    return trades[[c for c in KEEP_COLUMNS if c in trades.columns]].reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _catalog(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
+    """Filter options: symbols (largest absolute PnL first), routes, first and last UTC day."""
+    trades = _prepared(path, stamp)
+    totals = trades.groupby("symbol", sort=True)["pnl_usd"].sum()
+    symbols = sorted(totals.index.astype(str), key=lambda s: (-abs(float(totals[s])), s))
+    closed = trades["closed_at"]
+    return {
+        "symbols": symbols,
+        "routes": sorted(trades["route"].astype(str).unique()),
+        "first_day": closed.min().date() if len(trades) else None,
+        "last_day": closed.max().date() if len(trades) else None,
+        "n_trades": len(trades),
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _view(
+    path: str,
+    stamp: tuple[int, int],
+    symbols: tuple[str, ...] | None,
+    routes: tuple[str, ...] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    lookback_days: int | None,
+    confidence_key: tuple[Any, ...],
+    top_n: int,
+    rolling_window_days: int,
+    table_by_route: bool,
+) -> RouterHealthView:
+    symbol_conf, route_conf, available = confidence_key
+    confidence = DoctorConfidence(dict(symbol_conf), dict(route_conf), available)
+    return router_health_view(
+        _prepared(path, stamp),
+        symbols=symbols,
+        routes=routes,
+        start=None if start is None else pd.Timestamp(start, tz="UTC"),
+        end=None if end is None else pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1),
+        lookback_days=lookback_days,
+        confidence=confidence,
+        top_n=top_n,
+        rolling_window_days=rolling_window_days,
+        table_by_route=table_by_route,
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _figure(kind: str, view_args: tuple[Any, ...], option: Any) -> go.Figure:
+    """Built figures, cached as objects: building a 30-trace plotly figure costs ~0.3 s.
+
+    ``st.plotly_chart`` only reads the figure (``to_dict``), so sharing one object is safe.
+    """
+    view = _view(*view_args)
+    if kind == "symbols":
+        title = f"PnL by symbol (top {len(view.plotted_symbols)} by |PnL|)"
+        return _pnl_figure(view.symbol_curves, view.plotted_symbols, title=title, hit_rate=bool(option))
+    if kind == "routes":
+        routes = sorted(view.route_curves["key"].unique())
+        return _pnl_figure(
+            view.route_curves, routes, title="PnL by route (selected symbols)", hit_rate=bool(option)
+        )
+    return _sharpe_figure(view.sharpe, str(option), window=view.rolling_window_days)
+
+
+# --------------------------------------------------------------------------- pieces
+def _doctor_confidence() -> DoctorConfidence:
+    """The doctor's weights, or 1.0 everywhere with a visible note saying why."""
+    result = loading.artifact("doctor")
+    fallback = "Until then every symbol and route is weighted **1.0**: weighted curves equal raw ones."
+    if result.envelope is None:
+        if result.status == "missing":
+            st.info(
+                f"**No doctor confidence yet** (`{result.path.name}` is missing). {fallback} "
+                f"The doctor produces it:\n\n```\n{DOCTOR_COMMAND}\n```",
+                icon="ℹ️",
+            )
+        else:
+            problem_panel(result, command=DOCTOR_COMMAND)
+            st.caption(fallback)
+        return DoctorConfidence()
+    status_line(result)
+    try:
+        return DoctorConfidence.from_data(result.data)
+    except ValueError as exc:
+        st.error(f"**`{result.path.name}` has unusable confidences.** {exc}\n\n{fallback}", icon="🚫")
+        return DoctorConfidence()
+
+
+def _filters(catalog: dict[str, Any]) -> dict[str, Any]:
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
+    symbols = c1.multiselect(
+        "Symbols", catalog["symbols"], key="rh_symbols", placeholder="All symbols",
+        help="Empty = all symbols. Options are ordered by absolute PnL.",
+    )  # fmt: skip
+    routes = c2.multiselect("Routes", catalog["routes"], key="rh_routes", placeholder="All routes")
+    lookback = c3.selectbox(
+        "Lookback", LOOKBACKS, key="rh_lookback",
+        format_func=lambda d: "All" if d is None else f"{d} days",
+        help="Only the last N whole UTC days up to the end of the date range.",
+    )  # fmt: skip
+    first, last = catalog["first_day"], catalog["last_day"]
+    picked = c4.date_input(
+        "Date range (closed, UTC)", (first, last), min_value=first, max_value=last, key="rh_dates"
+    )
+    start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else (first, last)
+    c5, c6, c7 = st.columns([2, 2, 2])
+    top_n = c5.slider("Symbols drawn (largest |PnL|)", 1, 30, 10, key="rh_top_n")
+    window = c6.select_slider("Rolling window (days)", ROLLING_WINDOWS, value=30, key="rh_window")
+    by_route = c7.radio("Table rows", ("Symbol", "Symbol × route"), horizontal=True, key="rh_rows")
+    return {
+        "symbols": tuple(symbols) if symbols else None,
+        "routes": tuple(routes) if routes else None,
+        "start": None if start == first else start,
+        "end": None if end == last else end,
+        "lookback_days": lookback,
+        "top_n": int(top_n),
+        "rolling_window_days": int(window),
+        "table_by_route": by_route != "Symbol",
+    }
+
+
+def _pnl_figure(curves: pd.DataFrame, keys: list[str], *, title: str, hit_rate: bool) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for i, key in enumerate(keys):
+        c = curves[curves["key"] == key]
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(x=c["ts"], y=c["cum_pnl_usd"], name=f"{key} raw", legendgroup=key,
+                       mode="lines", line={"color": color, "width": 2}),
+            secondary_y=False,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=c["ts"], y=c["cum_pnl_weighted_usd"], name=f"{key} weighted", legendgroup=key,
+                       mode="lines", line={"color": color, "width": 2, "dash": "dash"}),
+            secondary_y=False,
+        )  # fmt: skip
+        if hit_rate:
+            fig.add_trace(
+                go.Scatter(x=c["ts"], y=c["hit_rate"], name=f"{key} hit rate", legendgroup=key,
+                           mode="lines", line={"color": color, "width": 1, "dash": "dot"}, opacity=0.6),
+                secondary_y=True,
+            )  # fmt: skip
+    fig.update_layout(title=title, height=420, margin={"t": 50, "b": 30}, legend={"groupclick": "toggleitem"})
+    fig.update_yaxes(title_text="cumulative PnL (USD)", secondary_y=False)
+    fig.update_yaxes(title_text="rolling hit rate", range=[0, 1], secondary_y=True, showgrid=False)
+    return fig
+
+
+def _sharpe_figure(band: pd.DataFrame, key: str, *, window: int) -> go.Figure:
+    b = band[band["key"] == key]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=b["ts"], y=b["hi"], mode="lines", line={"width": 0}, showlegend=False,
+                             hoverinfo="skip"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=b["ts"], y=b["lo"], mode="lines", line={"width": 0}, fill="tonexty",
+                   fillcolor="rgba(31,119,180,0.2)", name="± 1.96 SE (95 %)")
+    )  # fmt: skip
+    fig.add_trace(go.Scatter(x=b["ts"], y=b["sharpe"], mode="lines", name=f"{key} Sharpe",
+                             line={"color": PALETTE[0], "width": 2}))  # fmt: skip
+    fig.add_hline(y=0.0, line={"color": "grey", "width": 1})
+    fig.update_layout(
+        title=f"Rolling {window}-day annualised Sharpe, {key}", height=360, margin={"t": 50, "b": 30},
+        yaxis_title="Sharpe (annualised)",
+    )  # fmt: skip
+    return fig
+
+
+# --------------------------------------------------------------------------- the tab
 def render() -> None:
     st.subheader("Router Health 2.0")
-    require_artifact("doctor", command="python -m scripts.demo")
+    confidence = _doctor_confidence()
+    path = loading.data_path(TRADES_FILE)
+    if not path.exists():
+        st.info(
+            f"**No closed-trade log yet** (`{path}`). The demo writes one:\n\n```\n{DEMO_COMMAND}\n```",
+            icon="ℹ️",
+        )
+        return
+    stamp = _stamp(path)
+    try:
+        catalog = _catalog(str(path), stamp)
+    except (DataValidationError, ValueError, OSError) as exc:
+        st.error(
+            f"**`{path.name}` cannot be used.** {exc}\n\nRe-create it with:\n\n```\n{DEMO_COMMAND}\n```",
+            icon="🚫",
+        )
+        return
+    if catalog["n_trades"] == 0:
+        st.info(f"`{path.name}` has no trades yet.", icon="ℹ️")
+        return
+    f = _filters(catalog)
+    view_args = (
+        str(path), stamp, f["symbols"], f["routes"], f["start"], f["end"], f["lookback_days"],
+        confidence.as_key(), f["top_n"], f["rolling_window_days"], f["table_by_route"],
+    )  # fmt: skip
+    view = _view(*view_args)
+    if view.n_trades == 0:
+        st.warning("No trades match these filters.", icon="⚠️")
+        return
+    st.caption(
+        f"{view.n_trades:,} of {view.n_trades_total:,} trades, closed {view.start:%Y-%m-%d %H:%M} to "
+        f"{view.end:%Y-%m-%d %H:%M} UTC; daily points; solid = raw PnL, dashed = weighted by the "
+        f"doctor's confidence, dotted = rolling {view.rolling_window_days}-day hit rate (right axis)."
+    )
+    if confidence.available and view.unweighted_symbols:
+        shown = ", ".join(view.unweighted_symbols[:10]) + (" …" if len(view.unweighted_symbols) > 10 else "")
+        st.caption(
+            f"No doctor confidence for {len(view.unweighted_symbols)} symbol(s), weighted 1.0: {shown}"
+        )
+
+    hit_rate = st.toggle("Show rolling hit rate", value=True, key="rh_hit")
+    st.plotly_chart(_figure("symbols", view_args, hit_rate), key="rh_fig_symbols")
+    st.plotly_chart(_figure("routes", view_args, hit_rate), key="rh_fig_routes")
+
+    band_keys = [k for k in view.plotted_symbols if k in set(view.sharpe["key"])]
+    band_keys += sorted(k for k in set(view.sharpe["key"]) if "|" in k)
+    if band_keys:
+        key = st.selectbox("Rolling Sharpe of", band_keys, key="rh_sharpe_key")
+        if key not in band_keys:  # a stale selection after the filters changed
+            key = band_keys[0]
+        st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe")
+    else:
+        st.info(f"Too few days for a rolling {view.rolling_window_days}-day Sharpe ratio.", icon="ℹ️")
+
+    table = view.table[[c for c in TABLE_COLUMNS if c in view.table.columns]]
+    st.markdown("**Normalized statistics** (click a column header to sort)")
+    st.dataframe(table, hide_index=True, key="rh_table")
+    csv_download(table, label="Export CSV", file_name="router_health.csv", key="rh_csv")
