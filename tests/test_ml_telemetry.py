@@ -188,7 +188,9 @@ def test_bad_arguments_name_the_parameter(lr_fit) -> None:  # type: ignore[no-un
         tel.update(np.zeros((2, 3)), ts=TS[:2])
     with pytest.raises(ValueError, match="timezone-aware"):
         tel.update(X.to_numpy()[:2], ts=TS[:2].tz_localize(None))
-    with pytest.raises(ValueError, match="'y' parameter of ConfidenceTelemetry.update must hold 0, 1 or NaN"):
+    with pytest.raises(
+        ValueError, match=r"'y' parameter of ConfidenceTelemetry\.update must hold 0, 1 or NaN"
+    ):
         tel.update(X.to_numpy()[:2], ts=TS[:2], y=[0, 2])
 
 
@@ -277,5 +279,5 @@ def test_module_runs_as_a_script() -> None:
 
 
 def test_run_cycle_rejects_too_short_bars(logs_env: Path) -> None:
-    with pytest.raises(ValueError, match="bars too short|needs at least"):
+    with pytest.raises(ValueError, match=r"bars too short|needs at least"):
         run_cycle(demo_bars(n_symbols=1, n_bars=300), settings=load_settings())
