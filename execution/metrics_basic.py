@@ -11,6 +11,7 @@ Conventions (shared with empyrical-reloaded where its definitions match):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -103,12 +104,17 @@ def annual_return(returns: Any, *, periods_per_year: float) -> Any:
 
 def _downside(panel: Panel, target: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-period target downside deviation and present counts."""
-    x = panel.values - target
-    below = np.minimum(x, 0.0)
+    x = panel.values
+    # one temporary only: large fresh allocations cost more than the arithmetic here
+    if target == 0.0:
+        below = np.minimum(x, 0.0)
+    else:
+        below = np.subtract(x, target)
+        np.minimum(below, 0.0, out=below)
     if panel.has_nan:
         present = ~np.isnan(x)
         count = present.sum(axis=0).astype(float)
-        below = np.where(present, below, 0.0)
+        below[~present] = 0.0
     else:
         count = np.full(x.shape[1], float(x.shape[0]))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -168,9 +174,18 @@ def sortino_ratio(returns: Any, *, periods_per_year: float, target: float = 0.0)
     ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
     tgt = check_real(target, param="target", func=func)
     panel = as_panel(returns, func=func)
-    mom = column_moments(panel, shift=tgt)
     dd, count = _downside(panel, tgt)
-    out = _ratio(mom.mean, dd) * np.sqrt(ppy)
+    x = panel.values
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(np.isnan(x), 0.0, x).sum(axis=0) if panel.has_nan else x.sum(axis=0)
+        excess = total / count - tgt
+    flat = dd == 0  # nothing below target: excess >= 0; exactly 0 only if every value equals target
+    if flat.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            at_target = np.nanmax(x[:, flat], axis=0) == tgt if x.shape[0] else np.ones(int(flat.sum()), bool)
+        excess[np.flatnonzero(flat)[at_target]] = 0.0
+    out = _ratio(excess, dd) * np.sqrt(ppy)
     out[count < 2] = np.nan
     return reduce_out(panel, out, name="sortino")
 

@@ -1,0 +1,205 @@
+"""Benchmark of the metrics library against empyrical-reloaded, quantstats and a numpy floor.
+
+Run: ``.venv/bin/python -m bench.bench_metrics [--repeats 5] [--qs-repeats 3]``
+
+500 symbols x 1,260 daily returns (seeded). Times, as medians over repeats, for:
+Sharpe, Sortino, rolling 63-period Sharpe, max drawdown, PSR and the whole ``normalized_table``:
+
+* ours: one vectorised call on the 2-D array (the table on the DataFrame);
+* empyrical-reloaded: its 2-D path where it has one (Sharpe, Sortino, max drawdown); its rolling
+  functions return a wrong shape on 2-D input (checked and printed), so the rolling Sharpe is
+  timed per column; it has no PSR and no table;
+* quantstats: per column, as users call it (``qs.stats.<metric>(series)``); its "table" is the
+  per-column calls for the same metrics our table holds (Sharpe, Sortino, volatility, max
+  drawdown, win rate, profit factor, PSR, CAGR);
+* a numpy floor for Sharpe and Sortino: mean / std and mean / downside on the whole array.
+
+Targets (issue 3): table >= 20x faster than quantstats per column, rolling Sharpe >= 5x faster
+than empyrical, Sharpe and Sortino within 2x of the numpy floor. The machine's 2 CPU cores are
+shared with other work while this runs, so absolute times are noisy; ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from execution import metrics_normalizer as mn
+
+N_PERIODS, N_SYMBOLS, WINDOW, PPY = 1260, 500, 63, 252
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def load_peer(name: str) -> tuple[Any, str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if name == "empyrical":
+                import empyrical as module
+            else:
+                import quantstats as module
+        return module, f"{name} {getattr(module, '__version__', '?')}"
+    except Exception as exc:  # report and carry on: the bench must print what it can
+        return None, f"{name} failed to import with pandas {pd.__version__}: {type(exc).__name__}: {exc}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="repeats for ours, numpy and empyrical")
+    parser.add_argument("--qs-repeats", type=int, default=3, help="repeats for the (slow) quantstats loops")
+    args = parser.parse_args(argv)
+
+    rng = np.random.default_rng(20240101)
+    x = rng.normal(0.0004, 0.02, size=(N_PERIODS, N_SYMBOLS))
+    idx = pd.date_range("2020-01-01", periods=N_PERIODS, freq="D")
+    df = pd.DataFrame(x, index=idx, columns=[f"S{i:03d}" for i in range(N_SYMBOLS)])
+    cols = [df[c] for c in df.columns]
+    r, q = args.repeats, args.qs_repeats
+    ep, ep_note = load_peer("empyrical")
+    qs, qs_note = load_peer("quantstats")
+    print(f"metrics benchmark: {N_SYMBOLS} symbols x {N_PERIODS} daily returns, rolling window {WINDOW}")
+    print(f"numpy {np.__version__}, pandas {pd.__version__}; {ep_note}; {qs_note}")
+    print("CPU: 2 cores shared with other processes; medians of repeated runs\n")
+
+    results: dict[str, dict[str, float]] = {}
+
+    def record(metric: str, who: str, fn: Callable[[], Any], repeats: int) -> None:
+        try:
+            results.setdefault(metric, {})[who] = timed(fn, repeats)
+        except Exception as exc:
+            print(f"  {who} {metric} failed: {type(exc).__name__}: {exc}")
+
+    sq = np.sqrt(PPY)
+    record("sharpe", "ours", lambda: mn.sharpe_ratio(x, periods_per_year=PPY), r)
+    record("sharpe", "numpy", lambda: x.mean(axis=0) / x.std(axis=0, ddof=1) * sq, r)
+    record("sortino", "ours", lambda: mn.sortino_ratio(x, periods_per_year=PPY), r)
+    record(
+        "sortino",
+        "numpy",
+        lambda: x.mean(axis=0) / np.sqrt(np.mean(np.minimum(x, 0.0) ** 2, axis=0)) * sq,
+        r,
+    )
+    record(
+        "rolling_sharpe", "ours", lambda: mn.rolling_sharpe_ratio(x, window=WINDOW, periods_per_year=PPY), r
+    )
+    record("max_drawdown", "ours", lambda: mn.max_drawdown(x), r)
+    record("psr", "ours", lambda: mn.probabilistic_sharpe_ratio(x), r)
+    record("table", "ours", lambda: mn.normalized_table(returns=df, periods_per_year=PPY), r)
+
+    if ep is not None:
+        record("sharpe", "empyrical", lambda: ep.sharpe_ratio(x, annualization=PPY), r)
+        record("sortino", "empyrical", lambda: ep.sortino_ratio(x, annualization=PPY), r)
+        record("max_drawdown", "empyrical", lambda: ep.max_drawdown(x), r)
+        try:
+            shape = np.shape(ep.roll_sharpe_ratio(x, WINDOW, annualization=PPY))
+            want = (N_PERIODS - WINDOW + 1, N_SYMBOLS)
+            print(
+                f"  empyrical roll_sharpe_ratio on 2-D input returns shape {shape}; a per-column result needs {want}"
+            )
+        except Exception as exc:
+            print(f"  empyrical roll_sharpe_ratio on 2-D input fails: {type(exc).__name__}: {exc}")
+        record(
+            "rolling_sharpe",
+            "empyrical",
+            lambda: [ep.roll_sharpe_ratio(x[:, j], WINDOW, annualization=PPY) for j in range(N_SYMBOLS)],
+            max(1, r // 2),
+        )
+
+    if qs is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            record("sharpe", "quantstats", lambda: [qs.stats.sharpe(s, periods=PPY) for s in cols], q)
+            record("sortino", "quantstats", lambda: [qs.stats.sortino(s, periods=PPY) for s in cols], q)
+            record(
+                "rolling_sharpe",
+                "quantstats",
+                lambda: [
+                    qs.stats.rolling_sharpe(s, rolling_period=WINDOW, periods_per_year=PPY) for s in cols
+                ],
+                q,
+            )
+            record("max_drawdown", "quantstats", lambda: [qs.stats.max_drawdown(s) for s in cols], q)
+            record(
+                "psr",
+                "quantstats",
+                lambda: [qs.stats.probabilistic_sharpe_ratio(s, periods=PPY) for s in cols],
+                q,
+            )
+
+            def qs_table() -> list[list[float]]:
+                return [
+                    [
+                        qs.stats.sharpe(s, periods=PPY),
+                        qs.stats.sortino(s, periods=PPY),
+                        qs.stats.volatility(s, periods=PPY),
+                        qs.stats.max_drawdown(s),
+                        qs.stats.win_rate(s),
+                        qs.stats.profit_factor(s),
+                        qs.stats.probabilistic_sharpe_ratio(s, periods=PPY),
+                        qs.stats.cagr(s, periods=PPY),
+                    ]
+                    for s in cols
+                ]
+
+            record("table", "quantstats", qs_table, q)
+
+    header = f"{'metric':<16}{'ours ms':>10}{'numpy ms':>10}{'empyr. ms':>11}{'qs ms':>11}  ratios (peer time / ours)"
+    print(header)
+    print("-" * len(header))
+    for metric in ("sharpe", "sortino", "rolling_sharpe", "max_drawdown", "psr", "table"):
+        row = results.get(metric, {})
+        ours = row.get("ours", float("nan"))
+
+        def ms(who: str, row: dict[str, float] = row) -> str:
+            return f"{row[who] * 1e3:.2f}" if who in row else "-"
+
+        ratios = [
+            f"{who} {row[who] / ours:.1f}x" for who in ("numpy", "empyrical", "quantstats") if who in row
+        ]
+        print(
+            f"{metric:<16}{ms('ours'):>10}{ms('numpy'):>10}{ms('empyrical'):>11}{ms('quantstats'):>11}  {', '.join(ratios)}"
+        )
+
+    def ratio(metric: str, who: str) -> float:
+        row = results.get(metric, {})
+        return row[who] / row["ours"] if who in row and "ours" in row else float("nan")
+
+    print("\ntargets:")
+    checks = [
+        ("table vs quantstats per column >= 20x faster", ratio("table", "quantstats"), lambda v: v >= 20),
+        ("rolling Sharpe vs empyrical >= 5x faster", ratio("rolling_sharpe", "empyrical"), lambda v: v >= 5),
+        (
+            "Sharpe within 2x of the numpy floor (floor/ours >= 0.5)",
+            ratio("sharpe", "numpy"),
+            lambda v: v >= 0.5,
+        ),
+        (
+            "Sortino within 2x of the numpy floor (floor/ours >= 0.5)",
+            ratio("sortino", "numpy"),
+            lambda v: v >= 0.5,
+        ),
+    ]
+    for label, value, ok in checks:
+        status = "n/a" if np.isnan(value) else ("met" if ok(value) else "MISSED")
+        print(f"  {label}: {value:.2f} -> {status}")
+
+
+if __name__ == "__main__":
+    main()
