@@ -352,13 +352,13 @@ def _keys_and_weights(
     trades: pd.DataFrame, by: CurveBy, conf: DoctorConfidence
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-trade key codes, the key names (object array) and per-trade weights."""
-    sym_codes, sym_names = pd.factorize(trades["symbol"], sort=False)
-    sym_names = np.asarray(sym_names, dtype=object)
+    sym_codes, sym_uniques = pd.factorize(trades["symbol"], sort=False)
+    sym_names = np.asarray(sym_uniques, dtype=object)
     if by == "symbol":
         sym_w = np.array([conf.weight(str(s)) for s in sym_names], dtype=float)
         return sym_codes, sym_names, sym_w[sym_codes] if len(sym_codes) else np.zeros(0)
-    route_codes, route_names = pd.factorize(trades["route"], sort=False)
-    route_names = np.asarray(route_names, dtype=object)
+    route_codes, route_uniques = pd.factorize(trades["route"], sort=False)
+    route_names = np.asarray(route_uniques, dtype=object)
     n_routes = max(len(route_names), 1)
     pairs, pair_codes = np.unique(sym_codes.astype(np.int64) * n_routes + route_codes, return_inverse=True)
     pair_sym, pair_route = sym_names[pairs // n_routes], route_names[pairs % n_routes]
