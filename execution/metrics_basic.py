@@ -248,5 +248,5 @@ def profit_factor(returns: Any) -> Any:
     panel = as_panel(returns, func="profit_factor")
     x = np.nan_to_num(panel.values, nan=0.0)
     gains = np.where(x > 0, x, 0.0).sum(axis=0)
-    losses = -np.where(x < 0, x, 0.0).sum(axis=0)
+    losses = np.where(x < 0, -x, 0.0).sum(axis=0)  # +0.0 when there are none, so gains / 0 is +inf
     return reduce_out(panel, _ratio(gains, losses), name="profit_factor")

@@ -177,6 +177,15 @@ def test_rolling_shorter_than_window_is_all_nan() -> None:
     assert out.shape == (3,) and np.isnan(out).all()
 
 
+def test_profit_factor_and_hit_rate_edge_cases() -> None:
+    assert mn.profit_factor([0.01, 0.0, 0.02]) == np.inf  # gains, no losses
+    assert mn.profit_factor([0.01]) == np.inf
+    assert mn.profit_factor([-0.01, 0.0]) == 0.0
+    assert np.isnan(mn.profit_factor([0.0, 0.0]))
+    assert np.isnan(mn.hit_rate([0.0, np.nan]))
+    assert mn.max_drawdown([0.01, 0.02]) == 0.0
+
+
 def test_mintrl_is_inf_when_sharpe_below_benchmark() -> None:
     r = [0.01, -0.02, -0.03, 0.005, -0.01]
     assert mn.min_track_record_length(r) == np.inf
