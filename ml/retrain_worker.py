@@ -1,0 +1,443 @@
+"""The retrain worker: ``model.retrain.trigger`` -> retrain -> validate -> promote or reject.
+
+For each trigger (payload ``trigger_id, model, reason, drift_info, priority, triggered_at``):
+
+1. **Dedupe**: one job per ``trigger_id`` (the ``retrain_jobs`` log); a repeated trigger is
+   acknowledged and counted, never retrained twice.
+2. **Resolve** the trigger's ``model`` in the :class:`ml.model_registry.ModelRegistry` (a model
+   name, one of its versions, or an alias such as the signal log's model name). Unknown ->
+   ``rejected`` with the reason.
+3. **Retrain** the reference :class:`ml.signal_model.SignalModel` on the most recent
+   ``train_window_bars`` bars strictly before ``triggered_at`` (``fit(until=T - 1 bar)``: every
+   label used is known one bar before the trigger). A training error -> ``failed``.
+4. **Validate** the candidate against the current model on the later out-of-sample window
+   ``[T, T + validation_bars)`` (rows whose labels are known in the data):
+   :func:`ml.retrain_validation.compare` (Brier, ECE, high-confidence hit rate; block-bootstrap
+   CIs of the paired differences). Too few rows -> ``rejected`` (the trigger should be re-sent
+   once more data exists).
+5. **Promote** (new version staged atomically, then the ``current`` pointer switched; parent
+   kept) or **reject** with the reasons. In ``ENV=prod`` promotion needs ``ALLOW_PROD_WRITE=1``;
+   a refused promotion is recorded as ``failed`` with the guard's message.
+6. **Record** the outcome with its metrics in ``retrain_jobs`` and resolve the trigger in the
+   drift service's ``retrain_triggers`` queue (:meth:`ml.triggers.TriggerQueue.resolve`). After a
+   promotion the ``on_promoted`` hook runs (the drift service resets its detector there; the
+   batch service also resets by itself when the trades' ``model_version`` changes).
+
+A trigger is acknowledged on the bus only after its job was recorded (promoted, rejected, failed
+or duplicate). ``python -m ml.retrain_worker --rollback`` switches the pointer back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ml.model_registry import ModelRegistry, RegistryError
+from ml.retrain_validation import Validation, ValidationConfig, compare
+
+if TYPE_CHECKING:
+    from infra.artifacts import ArtifactStore
+    from infra.eventbus import Bus, Message
+    from ml.signal_model import FeatureSet, ModelConfig, SignalModel
+
+log = logging.getLogger(__name__)
+
+SOURCE = "ml.retrain_worker"
+JOBS_ARTIFACT = "retrain_jobs"
+DEMO_ARTIFACT = "retrain"
+TRIGGERS_ARTIFACT = "retrain_triggers"
+GROUP = "retrain-worker"
+DEFAULT_MODEL = "signal-model"
+Outcome = Literal["promoted", "rejected", "failed", "duplicate"]
+MAX_JOBS = 500
+
+
+def _iso(ts: pd.Timestamp | dt.datetime) -> str:
+    return pd.Timestamp(ts).tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainConfig:
+    """What the worker trains on and how it decides."""
+
+    train_window_bars: int = 240
+    """Bars (per symbol) of the retraining window ending just before the trigger."""
+    validation_bars: int = 240
+    """Bars of the out-of-sample validation window starting at the trigger."""
+    min_validation_rows: int = 200
+    """Fewer labelled validation rows than this: rejected as not enough evidence."""
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    """Metrics, bootstrap and promotion margins."""
+
+    def __post_init__(self) -> None:
+        for name, lo in (("train_window_bars", 48), ("validation_bars", 1), ("min_validation_rows", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < lo:
+                raise ValueError(
+                    f"The '{name}' parameter of RetrainConfig must be an int >= {lo}. Got {value!r} instead."
+                )
+
+    def model_config(self, base: ModelConfig | None = None) -> ModelConfig:
+        """The candidate's hyperparameters: ``base`` (or the defaults) with this training window."""
+        from dataclasses import replace
+
+        from ml.signal_model import ModelConfig
+
+        return replace(base or ModelConfig(), train_window_bars=self.train_window_bars)
+
+
+@dataclass
+class JobLog:
+    """Job records keyed by ``trigger_id`` (the ``retrain_jobs`` artifact's ``data``)."""
+
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+
+    def get(self, trigger_id: str) -> dict[str, Any] | None:
+        return next((j for j in self.jobs if j["trigger_id"] == trigger_id), None)
+
+    def add(self, job: dict[str, Any]) -> None:
+        self.jobs.append(job)
+        del self.jobs[: max(0, len(self.jobs) - MAX_JOBS)]
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {o: sum(j["outcome"] == o for j in self.jobs) for o in ("promoted", "rejected", "failed")}
+        return {"jobs": list(self.jobs), "duplicates": dict(self.duplicates), "counts": counts}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> JobLog:
+        if not data:
+            return cls()
+        return cls(
+            [dict(j) for j in data.get("jobs", [])],
+            {str(k): int(v) for k, v in data.get("duplicates", {}).items()},
+        )
+
+
+class TriggerError(ValueError):
+    """A trigger payload lacks a field or has a malformed one."""
+
+
+def parse_trigger(payload: Mapping[str, Any]) -> tuple[str, str, pd.Timestamp]:
+    """``(trigger_id, model, triggered_at)`` of a ``model.retrain.trigger`` payload."""
+    for name in ("trigger_id", "model", "triggered_at"):
+        if not isinstance(payload.get(name), str) or not payload.get(name):
+            raise TriggerError(
+                f"The '{name}' field of a model.retrain.trigger must be a non-empty string. Got {payload.get(name)!r}."
+            )
+    try:
+        ts = pd.Timestamp(payload["triggered_at"])
+    except ValueError as exc:
+        raise TriggerError(
+            f"The 'triggered_at' field of a model.retrain.trigger must be ISO 8601. Got {payload['triggered_at']!r}."
+        ) from exc
+    if ts.tzinfo is None:
+        raise TriggerError(
+            f"The 'triggered_at' field of a model.retrain.trigger must be timezone-aware. Got {payload['triggered_at']!r}."
+        )
+    return str(payload["trigger_id"]), str(payload["model"]), ts.tz_convert("UTC")
+
+
+def validation_rows(fs: FeatureSet, start: pd.Timestamp, n_bars: int) -> pd.DataFrame:
+    """Rows with valid features and a known label in ``[start, start + n_bars bars)``: ``ts, y`` + features."""
+    ts = fs.features["ts"]
+    end = start + n_bars * fs.bar_freq
+    sel = fs.valid & ((ts >= start) & (ts < end)).to_numpy() & fs.labels["y"].notna().to_numpy()
+    rows = fs.features.loc[sel].copy()
+    rows.insert(2, "y", fs.labels["y"].to_numpy()[sel])
+    return rows.sort_values(["ts", "symbol"], kind="stable")
+
+
+def evaluate(model: SignalModel, rows: pd.DataFrame) -> np.ndarray:
+    """``P(up)`` of ``model`` on validation rows."""
+    from ml.attribution import predict_up
+
+    return np.asarray(predict_up(model, rows[model.feature_names_]), dtype=np.float64)
+
+
+@dataclass
+class RetrainWorker:
+    """Runs one job per trigger (see the module docstring).
+
+    Parameters
+    ----------
+    registry
+        Where versions live and which one is current.
+    bars
+        Returns the bars to train and validate on (called once per job).
+    store
+        Artifact store for ``retrain_jobs`` and the trigger queue (``None``: records stay in memory).
+    config
+        Windows and promotion rules.
+    model_config
+        Base hyperparameters of candidates (default: the current model's).
+    on_promoted
+        Called with ``(model, new_version)`` after a promotion (e.g. reset a drift detector).
+    aliases
+        Extra names a trigger may use for a registered model (e.g. ``{"demo-signal-v1": "signal-model"}``).
+    """
+
+    registry: ModelRegistry
+    bars: Callable[[], pd.DataFrame]
+    store: ArtifactStore | None = None
+    config: RetrainConfig = field(default_factory=RetrainConfig)
+    model_config: ModelConfig | None = None
+    on_promoted: Callable[[str, str], None] | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    log: JobLog = field(default_factory=JobLog)
+
+    @classmethod
+    def with_store_log(cls, **kwargs: Any) -> RetrainWorker:
+        """A worker whose job log is loaded from the store's ``retrain_jobs`` artifact (dedupe across restarts)."""
+        worker = cls(**kwargs)
+        if worker.store is not None:
+            res = worker.store.read(JOBS_ARTIFACT)
+            if res.ok:
+                worker.log = JobLog.from_dict(res.data)
+        return worker
+
+    # ------------------------------------------------------------------ one trigger
+    def handle(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Run (or dedupe) the job of one trigger payload; returns its record."""
+        try:
+            trigger_id, model_ref, at = parse_trigger(payload)
+        except TriggerError as exc:
+            bad = {"trigger_id": str(payload.get("trigger_id", "?")), "outcome": "failed", "note": str(exc)}
+            return self._record(bad, payload, resolve=False)
+        done = self.log.get(trigger_id)
+        if done is not None:
+            self.log.duplicates[trigger_id] = self.log.duplicates.get(trigger_id, 0) + 1
+            self._persist()
+            return {**done, "duplicate_of": trigger_id, "outcome_now": "duplicate"}
+        job: dict[str, Any] = {
+            "trigger_id": trigger_id,
+            "model_ref": model_ref,
+            "reason": str(payload.get("reason", "")),
+            "priority": payload.get("priority"),
+            "triggered_at": _iso(at),
+        }
+        name = self.aliases.get(model_ref)
+        found = (name, None) if name is not None else self.registry.find(model_ref)
+        if found is None or self.registry.current_version(found[0]) is None:
+            job.update(
+                outcome="rejected",
+                note=f"unknown model {model_ref!r}: not in the registry at {self.registry.root}",
+            )
+            return self._record(job, payload)
+        model_name = found[0]
+        job["model"] = model_name
+        try:
+            job.update(self._run(model_name, at, trigger_id))
+        except Exception as exc:  # a failed job is recorded, never half-written
+            log.exception("retrain job %s failed", trigger_id)
+            job.update(outcome="failed", note=f"{type(exc).__name__}: {exc}")
+        return self._record(job, payload)
+
+    def _run(self, model_name: str, at: pd.Timestamp, trigger_id: str) -> dict[str, Any]:
+        from ml.signal_model import FeatureSet, SignalModel, single_threaded
+
+        current_mv = self.registry.current(model_name)
+        assert current_mv is not None  # checked by handle
+        current = current_mv.load()
+        cfg = self.config.model_config(self.model_config or current.config)
+        with single_threaded():
+            fs = FeatureSet.from_bars(self.bars(), cfg)
+            until = at - fs.bar_freq
+            out: dict[str, Any] = {"current_version": current_mv.version, "trigger_id": trigger_id}
+            candidate = SignalModel(cfg).fit_features(fs, until=until)
+            out["candidate_version"] = candidate.model_version_
+            out["train_window"] = {
+                "start": _iso(candidate.train_start_),
+                "end": _iso(candidate.train_end_),
+                "trained_until": _iso(until),
+                "n_train": candidate.n_train_,
+                "n_calibration": candidate.n_calibration_,
+            }
+            rows = validation_rows(fs, at, self.config.validation_bars)
+            out["validation_window"] = {
+                "start": _iso(at),
+                "end": _iso(at + self.config.validation_bars * fs.bar_freq),
+                "n_rows": len(rows),
+            }
+            if len(rows) < self.config.min_validation_rows:
+                return {
+                    **out,
+                    "outcome": "rejected",
+                    "note": f"not enough out-of-sample rows after the trigger: {len(rows)} < "
+                    f"{self.config.min_validation_rows} (re-send the trigger once more bars exist)",
+                }
+            val = compare(
+                rows["ts"],
+                rows["y"],
+                evaluate(current, rows),
+                evaluate(candidate, rows),
+                self.config.validation,
+            )
+        out["validation"] = val.to_dict()
+        out["decided_at"] = _iso(rows["ts"].max() + fs.bar_freq * (1 + cfg.horizon))
+        if not val.promote:
+            return {**out, "outcome": "rejected", "note": "; ".join(val.reasons)}
+        return {**out, **self._promote(model_name, candidate, current_mv.version, val, out)}
+
+    def _promote(
+        self, model_name: str, candidate: SignalModel, parent: str, val: Validation, info: dict[str, Any]
+    ) -> dict[str, Any]:
+        meta = {
+            "parent_version": parent,
+            "trigger_id": info["trigger_id"],
+            "train_window": info["train_window"],
+            "validation_window": info["validation_window"],
+            "metrics": val.to_dict()["metrics"],
+        }
+        try:
+            self.registry.stage(model_name, candidate, metadata=meta)
+        except RegistryError:
+            if candidate.model_version_ not in self.registry.versions(model_name):
+                raise
+            # content-addressed version already stored (same config and data): reuse it
+        at = pd.Timestamp(info["decided_at"]).to_pydatetime()
+        self.registry.promote(model_name, candidate.model_version_, at=at, note=f"parent {parent}")
+        if self.on_promoted is not None:
+            self.on_promoted(model_name, candidate.model_version_)
+        b = val.metrics["brier"]
+        return {
+            "outcome": "promoted",
+            "new_version": candidate.model_version_,
+            "note": f"promoted {candidate.model_version_} over {parent}: Brier {b.diff:+.5f} "
+            f"[{b.ci_low:+.5f}, {b.ci_high:+.5f}]",
+        }
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _record(
+        self, job: dict[str, Any], payload: Mapping[str, Any], *, resolve: bool = True
+    ) -> dict[str, Any]:
+        self.log.add(job)
+        if resolve and self.store is not None:
+            self._resolve_trigger(job, payload)
+        self._persist()
+        log.info("retrain job %s: %s (%s)", job["trigger_id"], job["outcome"], job.get("note", ""))
+        return job
+
+    def _persist(self) -> None:
+        if self.store is not None:
+            self.store.write(JOBS_ARTIFACT, self.log.to_dict(), source=SOURCE)
+
+    def _resolve_trigger(self, job: dict[str, Any], payload: Mapping[str, Any]) -> None:
+        """Record the outcome in the drift service's trigger queue (``retrain_triggers``), if it holds the trigger."""
+        from ml.triggers import TriggerQueue
+
+        assert self.store is not None
+        res = self.store.read(TRIGGERS_ARTIFACT)
+        if not res.ok:
+            job["queue"] = f"not recorded: retrain_triggers artifact {res.status}"
+            return
+        queue = TriggerQueue.from_dict(res.data)
+        try:
+            trig = queue.get(job["trigger_id"])
+        except KeyError:
+            job["queue"] = "not recorded: trigger not in retrain_triggers"
+            return
+        if trig.outcome != "pending":
+            job["queue"] = f"already resolved as {trig.outcome}"
+            return
+        at = pd.Timestamp(job.get("decided_at") or job["triggered_at"]).to_pydatetime()
+        queue.resolve(job["trigger_id"], job["outcome"], at=at, note=str(job.get("note", ""))[:500])
+        self.store.write(TRIGGERS_ARTIFACT, queue.to_dict(), source=SOURCE)
+        job["queue"] = "resolved"
+
+    # ------------------------------------------------------------------ the bus
+    def on_message(self, msg: Message) -> None:
+        """Consumer-loop handler: run the job; the loop acknowledges after this returns."""
+        if msg.event is not None:
+            self.handle(msg.event)
+
+    def consume(
+        self,
+        bus: Bus,
+        *,
+        consumer: str = "worker-1",
+        once: bool = False,
+        stop: threading.Event | None = None,
+        block_ms: int = 1000,
+    ) -> int:
+        """Consume ``model.retrain.trigger`` as ``consumer`` of group ``retrain-worker``; returns jobs handled."""
+        from infra.eventbus import TOPIC_RETRAIN
+
+        stats = bus.consume(
+            TOPIC_RETRAIN,
+            GROUP,
+            consumer,
+            self.on_message,
+            count=10,
+            block_ms=block_ms,
+            stop=stop,
+            until_idle=once,
+        )
+        return stats.handled
+
+
+# --------------------------------------------------------------------------- CLI
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
+    from infra.artifacts import open_store
+    from infra.eventbus import connect_bus
+    from infra.loaders import load_bars_many
+    from infra.safety import ProductionWriteRefused
+    from infra.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m ml.retrain_worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--bus", default=None, help="event bus URL (default: EVENTBUS_URL, else memory://)")
+    parser.add_argument("--once", action="store_true", help="handle the triggers waiting now, then exit")
+    parser.add_argument(
+        "--rollback", action="store_true", help="make the previous version of --model live again"
+    )
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"model name for --rollback (default {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "--bars", nargs="+", metavar="PATH", help="bar files (default <DATA_DIR>/bars.parquet)"
+    )
+    parser.add_argument("--consumer", default="worker-1", help="consumer name within the group")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    registry = ModelRegistry.from_settings(settings)
+    if args.rollback:
+        try:
+            mv = registry.rollback(args.model, at=dt.datetime.now(dt.UTC), note="manual rollback (CLI)")
+        except (RegistryError, ProductionWriteRefused) as exc:
+            print(f"ml.retrain_worker: {exc}", file=sys.stderr)
+            return 2
+        print(f"rolled back {args.model}: current version is now {mv.version}")
+        return 0
+    paths = args.bars or [str(settings.data_dir / "bars.parquet")]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        print(f"ml.retrain_worker: bar file(s) not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    worker = RetrainWorker.with_store_log(
+        registry=registry, bars=lambda: load_bars_many(paths), store=open_store(settings)
+    )
+    bus = connect_bus(args.bus or settings.eventbus_url)
+    try:
+        n = worker.consume(bus, consumer=args.consumer, once=args.once)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        bus.close()
+    print(f"ml.retrain_worker: {n} trigger(s) handled; {worker.log.to_dict()['counts']}")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    raise SystemExit(main())
