@@ -393,9 +393,16 @@ def demo_step(ctx: DemoContext) -> str:
     from scripts.replay_trades import replay, trade_events
 
     trades = load_trades(ctx.trades_path)
-    events = trade_events(trades, updates_per_trade=2, duplicate_rate=0.02, shuffle_window=32, seed=ctx.seed)
+    events = trade_events(
+        trades,
+        updates_per_trade=2,
+        duplicate_rate=0.02,
+        shuffle_window=32,
+        late_executions=0.02,
+        seed=ctx.seed,
+    )
     replay(ctx.bus, events)
-    bridge = FeedbackBridge(ctx.bus, consumer="demo", keep_rewards=True, block_ms=0)
+    bridge = FeedbackBridge(ctx.bus, consumer="demo", keep_rewards=True, block_ms=0, count=200)
     stats = bridge.run(until_idle=True)
     report = feedback_report(
         bridge.feedback,

@@ -117,6 +117,11 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(redis_server: RedisS
     assert progress[-1][0] > 0 and sum(1 for _, left in progress if left > 0) >= 3
     assert len(ids) == N, f"{len(ids)} feedback entries for {N} trades"
     assert len(set(ids)) == N
+    # open-trade state (worst excursion, open time) survived the kills: every number is right
+    expected = expected_feedback(trades)
+    for e in bus.events(TOPIC_FEEDBACK):
+        for key, value in expected[e["order_id"]].items():
+            assert e[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (e["order_id"], key)
     assert bus.pending(TOPIC_EXECUTION, "feedback-bridge") == 0
     assert bus.pending(TOPIC_POSITION, "feedback-bridge") == 0
 
