@@ -1,0 +1,117 @@
+"""Atomic PPO-sizer checkpoints: weights, a metadata file with their hash, and a ``latest`` pointer.
+
+Layout under a checkpoint directory (``settings.research_dir / "checkpoints" / "ppo_sizer"``)::
+
+    step_000100/policy.pt     torch.save of the sizer (weights, optimiser, state normaliser)
+    step_000100/meta.json     {"step", "trades_seen", "updates", "reward_stats", "sha256", "saved_at", ...}
+    latest                    the name of the newest complete checkpoint, e.g. "step_000100"
+
+Each file is written with :func:`infra.artifacts.atomic_write_bytes` (temp file, fsync, rename), in
+the order weights, metadata, pointer. A process killed at any point therefore leaves ``latest``
+naming a checkpoint whose two files are complete, and :func:`load_checkpoint` verifies the weights
+against the SHA-256 in the metadata before unpickling them (``weights_only``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.artifacts import atomic_write_bytes, atomic_write_text
+
+WEIGHTS = "policy.pt"
+META = "meta.json"
+LATEST = "latest"
+_NAME = re.compile(r"^step_\d{6,}$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or does not match its hash."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A verified checkpoint: its weights bytes and metadata."""
+
+    path: Path
+    payload: bytes
+    meta: dict[str, Any]
+
+
+def checkpoint_name(step: int) -> str:
+    """Directory name of the checkpoint written after ``step`` trades: ``step_000100``."""
+    return f"step_{step:06d}"
+
+
+def write_checkpoint(
+    directory: Path, *, step: int, payload: bytes, meta: dict[str, Any], promote: bool = True
+) -> Path:
+    """Write ``payload`` and ``meta`` (plus the SHA-256 of ``payload``) under ``directory/step_<step>``.
+
+    With ``promote`` the ``latest`` pointer is moved to it last, atomically.
+    """
+    from research.rl_sizer.ppo_sizer import sha256_hex
+
+    if not isinstance(step, int) or step < 0:
+        raise ValueError(
+            f"The 'step' parameter of write_checkpoint must be an int >= 0. Got {step!r} instead."
+        )
+    target = Path(directory) / checkpoint_name(step)
+    if latest_name(directory) == target.name:
+        # rewriting the promoted pair in place is not atomic as a pair: weights could change
+        # before the metadata that holds their hash
+        raise ValueError(
+            f"The 'step' parameter of write_checkpoint must differ from the promoted checkpoint's. "
+            f"Got {step!r}, which 'latest' already names."
+        )
+    atomic_write_bytes(target / WEIGHTS, payload)
+    full = {**meta, "step": step, "sha256": sha256_hex(payload), "bytes": len(payload)}
+    atomic_write_text(target / META, json.dumps(full, sort_keys=True, default=str))
+    if promote:
+        atomic_write_text(Path(directory) / LATEST, target.name + "\n")
+    return target
+
+
+def latest_name(directory: Path) -> str | None:
+    """Name the ``latest`` pointer holds, or None when there is none."""
+    p = Path(directory) / LATEST
+    if not p.is_file():
+        return None
+    name = p.read_text(encoding="utf-8").strip()
+    if not _NAME.match(name):
+        raise CheckpointError(f"{p} must name a checkpoint such as 'step_000100'. Got {name!r} instead.")
+    return name
+
+
+def load_checkpoint(directory: Path, name: str | None = None) -> Checkpoint:
+    """Read and verify checkpoint ``name`` (default: the one ``latest`` names).
+
+    Raises
+    ------
+    CheckpointError
+        When there is no checkpoint, a file is missing or the weights do not match the hash.
+    """
+    from research.rl_sizer.ppo_sizer import sha256_hex
+
+    directory = Path(directory)
+    name = name or latest_name(directory)
+    if name is None:
+        raise CheckpointError(f"no checkpoint in {directory} (no '{LATEST}' pointer)")
+    path = directory / name
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+        payload = (path / WEIGHTS).read_bytes()
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint {path} is incomplete: {exc.filename} is missing") from None
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path} has unreadable metadata: {exc}") from None
+    digest = sha256_hex(payload)
+    if digest != meta.get("sha256"):
+        raise CheckpointError(
+            f"checkpoint {path}: {WEIGHTS} has SHA-256 {digest[:12]}..., metadata says "
+            f"{str(meta.get('sha256'))[:12]}...; refusing to load it"
+        )
+    return Checkpoint(path, payload, meta)
