@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_demo
 
 
+@pytest.mark.slow
 def test_demo_closes_the_loop_and_rollback_restores_the_stale_model(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     out = run_demo(logs, "--only", "drift,retrain")
