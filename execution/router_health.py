@@ -492,7 +492,9 @@ class RouterHealthView:
     """First and last ``closed_at`` after filtering (None when nothing is left)."""
     end: pd.Timestamp | None
     table: pd.DataFrame
-    """:func:`execution.metrics_normalizer.normalized_table` of the filtered trades."""
+    """:func:`execution.metrics_normalizer.normalized_table` of the filtered trades; the DSR
+    counts every symbol (or pair) passing the route and date filters as a trial, whichever
+    symbols are selected."""
     symbol_curves: pd.DataFrame
     """:func:`pnl_curves` by symbol for :attr:`plotted_symbols`, plus ``hit_rate``."""
     route_curves: pd.DataFrame
@@ -593,8 +595,18 @@ def router_health_view(
     )
     band = rolling_sharpe_band(returns, window=window_periods, periods_per_year=ppy)
 
-    # Daily returns on notional, crypto calendar; DSR deflated for the number of rows compared.
-    table = normalized_table(view, by_route=table_by_route, calendar="crypto")
+    # Daily returns on notional, crypto calendar. The table is computed over every symbol that
+    # passes the other filters and then cut to the selected symbols, so the deflated Sharpe
+    # keeps counting every symbol of the book as a trial: picking the two best symbols does not
+    # shrink the multiple-testing correction.
+    universe = (
+        view
+        if symbols is None
+        else filter_trades(trades, routes=routes, start=start, end=end, lookback_days=lookback_days)
+    )
+    table = normalized_table(universe, by_route=table_by_route, calendar="crypto")
+    if symbols is not None:
+        table = table[table["symbol"].isin(list(symbols))].reset_index(drop=True)
     present = sorted(str(s) for s in view["symbol"].unique())
     return RouterHealthView(
         n_trades_total=len(trades),

@@ -396,6 +396,10 @@ def test_router_health_view_wires_filters_into_every_output() -> None:
     assert sub.n_trades == len(expected) > 0
     assert sub.table[["symbol", "route"]].to_numpy().tolist() == [["BBB", "r2"], ["CCC", "r2"]]
     assert sub.table["n_trades"].sum() == len(expected)
+    # selecting symbols cuts rows; the DSR still deflates over every pair on route r2 (5 symbols)
+    universe = normalized_table(filter_trades(book, routes=["r2"], lookback_days=30), by_route=True)
+    assert len(universe) == 5
+    np.testing.assert_allclose(sub.table["dsr"], universe["dsr"].iloc[1:3])
     assert sub.table["pnl_usd"].sum() == pytest.approx(expected["pnl_usd"].sum())
     assert sub.route_curves["key"].unique().tolist() == ["r2"]
     assert sub.route_curves["cum_pnl_usd"].iloc[-1] == pytest.approx(expected["pnl_usd"].sum())

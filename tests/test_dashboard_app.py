@@ -1,0 +1,308 @@
+"""The dashboard shell and the Router Health 2.0 tab, driven through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from infra.artifacts import ArtifactStore
+from tests.conftest import ROOT, run_demo
+
+APP = str(ROOT / "dashboard" / "app.py")
+LABELS = ["Router Health 2.0", "ML Confidence", "RL Pilot", "RL Learning Loop", "Drift"]
+HEAVY = ("torch", "stable_baselines3", "sklearn")
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo generator's data files (no pipeline step, so no artifact exists)."""
+    logs = tmp_path_factory.mktemp("rh_app") / "logs"
+    run_demo(logs, "--data-only")
+    return logs / "data"
+
+
+@pytest.fixture(scope="module")
+def trades(demo_data: Path) -> pd.DataFrame:
+    return pd.read_parquet(demo_data / "trades.parquet")
+
+
+def _point(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CACHE_DIR", str(cache))
+    for var in ("RESEARCH_DIR", "FIRESTORE_EMULATOR_HOST", "FIRESTORE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    return cache
+
+
+def _run() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _rh(at: AppTest) -> Any:
+    return at.tabs[0]
+
+
+def _array(value: Any) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed base64 form {'dtype', 'bdata'}."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def _traces(chart: Any) -> dict[str, dict[str, Any]]:
+    spec = json.loads(chart.proto.spec)
+    return {t.get("name", f"#{i}"): t for i, t in enumerate(spec["data"])}
+
+
+def _table(at: AppTest) -> pd.DataFrame:
+    frames = _rh(at).dataframe
+    assert len(frames) == 1
+    return frames[0].value
+
+
+def _texts(elements: Any) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+# --------------------------------------------------------------------------- shell
+def test_app_has_five_tabs_and_router_health_content(
+    demo_data: Path, trades: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    assert [t.label for t in at.tabs] == LABELS
+    rh = _rh(at)
+    assert _texts(rh.error) == ""
+    charts = rh.get("plotly_chart")
+    assert len(charts) == 3  # PnL by symbol, PnL by route, rolling Sharpe band
+    names = set(_traces(charts[0]))
+    symbols = sorted(trades["symbol"].unique())
+    assert {f"{s} raw" for s in symbols} <= names and {f"{s} weighted" for s in symbols} <= names
+    assert {f"{s} hit rate" for s in symbols} <= names
+    routes = set(_traces(charts[1]))
+    assert {f"{r} raw" for r in trades["route"].unique()} <= routes
+    assert any("1.96 SE" in n for n in _traces(charts[2]))
+    table = _table(at)
+    assert table["symbol"].tolist() == symbols
+    assert {"sharpe", "sortino", "psr", "dsr", "n_obs", "lookback_days"} <= set(table.columns)
+    assert table["n_trades"].sum() == len(trades)
+    assert table["pnl_usd"].sum() == pytest.approx(trades["pnl_usd"].sum())
+    assert len(rh.get("download_button")) == 1
+    # the raw symbol curve ends at the symbol's total PnL
+    btc = _traces(charts[0])[f"{symbols[0]} raw"]
+    total = trades.loc[trades["symbol"] == symbols[0], "pnl_usd"].sum()
+    assert _array(btc["y"])[-1] == pytest.approx(total)
+    # other tabs render their own panels
+    for tab, label in zip(at.tabs[1:], LABELS[1:]):
+        assert [s.value for s in tab.subheader] == [label]
+
+
+def test_without_doctor_weights_are_one_with_a_visible_note(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    note = _texts(_rh(at).info)
+    assert "No doctor confidence yet" in note and "python -m scripts.doctor" in note and "1.0" in note
+    traces = _traces(_rh(at).get("plotly_chart")[0])
+    for name, trace in traces.items():
+        if name.endswith(" raw"):
+            np.testing.assert_allclose(_array(traces[name[:-4] + " weighted"]["y"]), _array(trace["y"]))
+
+
+def test_doctor_confidence_weights_the_curves(
+    demo_data: Path, trades: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _point(monkeypatch, tmp_path, demo_data)
+    symbols = sorted(trades["symbol"].unique())
+    conf = {s: 0.25 for s in symbols[1:]}  # the first symbol is unknown to the doctor: weight 1
+    pair = f"{symbols[1]}|bybit_legacy"
+    ArtifactStore(cache).write(
+        "doctor", {"symbol_confidence": conf, "route_confidence": {pair: 0.0}}, source="test"
+    )
+    at = _run()
+    rh = _rh(at)
+    assert "No doctor confidence yet" not in _texts(rh.info)
+    assert "doctor.json" in _texts(rh.caption)
+    assert f"No doctor confidence for 1 symbol(s), weighted 1.0: {symbols[0]}" in _texts(rh.caption)
+    by_symbol = _traces(rh.get("plotly_chart")[0])
+    for s in symbols:
+        w = 1.0 if s == symbols[0] else 0.25  # per-symbol curves ignore pair weights
+        raw, weighted = _array(by_symbol[f"{s} raw"]["y"]), _array(by_symbol[f"{s} weighted"]["y"])
+        np.testing.assert_allclose(weighted, w * raw, atol=1e-6)
+    # per-route curves: pair weight (0 for symbols[1] on bybit_legacy), else the symbol's
+    by_route = _traces(rh.get("plotly_chart")[1])
+    legacy = trades[trades["route"] == "bybit_legacy"]
+    w = legacy["symbol"].map(lambda s: 0.0 if s == symbols[1] else conf.get(s, 1.0))
+    assert _array(by_route["bybit_legacy weighted"]["y"])[-1] == pytest.approx((legacy["pnl_usd"] * w).sum())
+
+
+# --------------------------------------------------------------------------- filters
+def test_symbol_and_route_filters_change_table_and_figures(
+    demo_data: Path, trades: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    full = _table(at)
+    picked = sorted(trades["symbol"].unique())[2:4]
+    at.multiselect(key="rh_symbols").set_value(picked).run()
+    table = _table(at)
+    assert table["symbol"].tolist() == picked
+    pd.testing.assert_frame_equal(
+        table.reset_index(drop=True), full[full["symbol"].isin(picked)].reset_index(drop=True)
+    )
+    assert {n.rsplit(" ", 1)[0] for n in _traces(_rh(at).get("plotly_chart")[0])} <= set(picked) | {
+        f"{s} hit" for s in picked
+    }
+
+    at.multiselect(key="rh_routes").set_value(["bybit_legacy"]).run()
+    table = _table(at)
+    sel = trades[trades["symbol"].isin(picked) & (trades["route"] == "bybit_legacy")]
+    assert table["n_trades"].sum() == len(sel)
+    assert table["pnl_usd"].sum() == pytest.approx(sel["pnl_usd"].sum())
+    assert set(_traces(_rh(at).get("plotly_chart")[1])) == {
+        "bybit_legacy raw", "bybit_legacy weighted", "bybit_legacy hit rate"
+    }  # fmt: skip
+
+    at.radio(key="rh_rows").set_value("Symbol × route").run()
+    table = _table(at)
+    assert table[["symbol", "route"]].to_numpy().tolist() == [[s, "bybit_legacy"] for s in picked]
+
+
+def test_lookback_and_date_range_change_table(
+    demo_data: Path, trades: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    closed = trades["closed_at"]
+    last_day_end = closed.max().floor("1D") + pd.Timedelta(days=1)
+
+    at.selectbox(key="rh_lookback").set_value(30).run()
+    table = _table(at)
+    n30 = int((closed >= last_day_end - pd.Timedelta(days=30)).sum())
+    assert 0 < table["n_trades"].sum() == n30 < len(trades)
+    assert (table["start"] >= last_day_end - pd.Timedelta(days=30)).all()
+
+    at.selectbox(key="rh_lookback").set_value(None).run()
+    d0, d1 = dt.date(2025, 2, 1), dt.date(2025, 2, 14)
+    at.date_input(key="rh_dates").set_value((d0, d1)).run()
+    table = _table(at)
+    lo, hi = pd.Timestamp(d0, tz="UTC"), pd.Timestamp(d1, tz="UTC") + pd.Timedelta(days=1)
+    in_range = trades[(closed >= lo) & (closed < hi)]
+    assert 0 < table["n_trades"].sum() == len(in_range)
+    assert table["pnl_usd"].sum() == pytest.approx(in_range["pnl_usd"].sum())
+    x = pd.to_datetime(
+        _traces(_rh(at).get("plotly_chart")[0])[f"{table['symbol'].iloc[0]} raw"]["x"], utc=True
+    )
+    assert x.min() >= lo and x.max() <= hi  # right-closed daily points end at the range's end
+
+
+# --------------------------------------------------------------------------- failure panels
+def test_corrupt_doctor_shows_its_error_panel_and_the_rest_renders(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _point(monkeypatch, tmp_path, demo_data)
+    cache.mkdir(parents=True)
+    (cache / "doctor.json").write_text("{not json at all", encoding="utf-8")
+    at = _run()
+    assert [t.label for t in at.tabs] == LABELS
+    rh = _rh(at)
+    err = _texts(rh.error)
+    assert "doctor.json" in err and "corrupt" in err and "python -m scripts.doctor" in err
+    assert len(rh.get("plotly_chart")) == 3 and len(rh.dataframe) == 1  # falls back to weight 1.0
+    for tab, label in zip(at.tabs[1:], LABELS[1:]):
+        assert [s.value for s in tab.subheader] == [label]
+        assert "doctor.json" not in _texts(tab.error)
+
+
+def test_doctor_with_bad_confidences_falls_back(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _point(monkeypatch, tmp_path, demo_data)
+    ArtifactStore(cache).write("doctor", {"symbol_confidence": {"BTCUSDT": 7}}, source="test")
+    at = _run()
+    err = _texts(_rh(at).error)
+    assert "symbol_confidence['BTCUSDT']" in err and "1.0" in err
+    assert len(_rh(at).get("plotly_chart")) == 3
+
+
+def test_missing_trades_explains_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = _run()
+    rh = _rh(at)
+    assert "No closed-trade log yet" in _texts(rh.info) and "python -m scripts.demo" in _texts(rh.info)
+    assert len(rh.get("plotly_chart")) == 0
+    assert [s.value for s in at.tabs[4].subheader] == ["Drift"]
+
+
+def test_invalid_trades_show_an_error_naming_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"order_id": ["a"], "symbol": ["BTC"]}).to_parquet(data / "trades.parquet")
+    _point(monkeypatch, tmp_path, data)
+    at = _run()
+    err = _texts(_rh(at).error)
+    assert "trades.parquet" in err and "missing column(s)" in err and "route" in err
+    assert [t.label for t in at.tabs] == LABELS
+
+
+# --------------------------------------------------------------------------- imports and end to end
+def test_no_torch_sb3_or_sklearn_after_a_run(demo_data: Path, tmp_path: Path) -> None:
+    """In a fresh interpreter, so other tests' imports cannot hide or fake the answer."""
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60)\n"
+        "at.run()\n"
+        "assert not at.exception, [e.value for e in at.exception]\n"
+        "assert len(at.tabs[0].get('plotly_chart')) == 3\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    env = {
+        **os.environ,
+        "LOGS_DIR": str(tmp_path),
+        "DATA_DIR": str(demo_data),
+        "CACHE_DIR": str(tmp_path / "c"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_demo_doctor_feeds_router_health_confidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m scripts.demo`` (data + the doctor step) gives this tab its confidence weights."""
+    logs = tmp_path / "logs"
+    run_demo(logs, "--only", "doctor")
+    monkeypatch.setenv("LOGS_DIR", str(logs))
+    for var in ("DATA_DIR", "CACHE_DIR", "RESEARCH_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    at = _run()
+    rh = _rh(at)
+    assert "No doctor confidence yet" not in _texts(rh.info)
+    assert "doctor.json" in _texts(rh.caption)
+    doctor = json.loads((logs / "cache" / "doctor.json").read_text())["data"]
+    assert doctor["symbol_confidence"]
+    traces = _traces(rh.get("plotly_chart")[0])
+    for s, w in doctor["symbol_confidence"].items():
+        raw, weighted = _array(traces[f"{s} raw"]["y"]), _array(traces[f"{s} weighted"]["y"])
+        np.testing.assert_allclose(weighted, w * raw, atol=1e-6)
