@@ -248,7 +248,8 @@ class RetrainWorker:
         from ml.signal_model import FeatureSet, SignalModel, single_threaded
 
         current_mv = self.registry.current(model_name)
-        assert current_mv is not None  # checked by handle
+        if current_mv is None:
+            raise RegistryError(f"model {model_name!r} has no current version")
         current = current_mv.load()
         cfg = self.config.model_config(self.model_config or current.config)
         with single_threaded():
