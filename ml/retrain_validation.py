@@ -187,9 +187,12 @@ def compare(
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> q = rng.uniform(0.2, 0.8, 2000); y = (rng.random(2000) < q).astype(float)
-    >>> v = compare(np.arange(2000) // 4, y, np.full(2000, 0.5), q)
-    >>> v.promote, v.metrics["brier"].diff < 0
-    (True, True)
+    >>> stale = 1.0 - q  # learned the relation with the wrong sign
+    >>> v = compare(np.arange(2000) // 4, y, stale, q)
+    >>> v.promote, v.metrics["brier"].ci_high < 0, v.metrics["hit_rate_high"].diff > 0
+    (True, True, True)
+    >>> compare(np.arange(2000) // 4, y, q, q).reasons[0][:26]
+    'Brier not better by the ma'
     """
     cfg = config or ValidationConfig()
     yv = np.asarray(y, dtype=np.float64)
