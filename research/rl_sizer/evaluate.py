@@ -1,0 +1,332 @@
+"""The A/B: do learned sizers beat static Kelly on a later, held-out period?
+
+``python -m research.rl_sizer.evaluate [--data PATH ...] [--seeds 5] [--train-steps K] [--json]``
+
+Protocol
+    1. One trade list (bars through the reference signal, or synthetic), split by time with
+       :meth:`TradeSet.split`: training trades exit before the split, test trades enter after it.
+    2. For each seed: PPO and DQN train on the training period; the table is fitted on it;
+       Kelly needs nothing. All sizers then trade the *identical* test trades in one episode
+       each, with the drawdown stop off (so every series has the same trades).
+    3. Metrics of each per-trade account-return series (:mod:`research.rl_sizer.rollout`):
+       Sharpe, log growth, max drawdown; averaged over seeds.
+    4. Paired differences against Kelly with a moving-block bootstrap (Kunsch 1989; blocks of
+       ``ceil(T ** (1/3))`` trades keep the serial dependence of overlapping trades): each
+       replicate resamples the same trade indices for every sizer and seed, recomputes the
+       seed-averaged difference, and the 2.5 / 97.5 percentiles give the 95% interval. The
+       interval covers trade-sampling noise and seed-to-seed training noise together.
+    5. A one-line verdict: a sizer "beats Kelly" only when its Sharpe difference interval lies
+       above zero.
+
+On synthetic data the true win probabilities are known, so an ``oracle`` row (Kelly on the
+true probability, clipped to the same [0.5, 2] multipliers) shows the ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from execution.metrics_normalizer import max_drawdown, sharpe_ratio
+from infra import jsonio
+from infra.artifacts import atomic_write_text
+from infra.loaders import load_bars
+from infra.safety import require_research_env
+from infra.settings import load_settings
+from research.rl_sizer.agents import AGENTS, Sizer, make_sizer
+from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
+from research.rl_sizer.env import (
+    MAX_MULTIPLIER,
+    MIN_MULTIPLIER,
+    SizingEnv,
+    action_from_multiplier,
+    kelly_fraction,
+)
+from research.rl_sizer.pilot_artifact import ab_dir, write_pilot_artifact
+from research.rl_sizer.rollout import EpisodeResult, run_episode
+from research.rl_sizer.signals import TradeSet, synthetic_trades, trades_from_bars
+
+METRICS = ("sharpe", "log_growth", "max_drawdown")
+RL_AGENTS = ("ppo", "dqn")
+
+
+def _metric_columns(x: np.ndarray, metric: str, ppy: float) -> np.ndarray:
+    """``metric`` of every column of ``x`` (shape ``(T, B)``)."""
+    if metric == "sharpe":
+        return np.asarray(sharpe_ratio(x, periods_per_year=ppy), dtype=np.float64)
+    if metric == "log_growth":
+        return np.log1p(x).sum(axis=0)
+    if metric == "max_drawdown":
+        return np.asarray(max_drawdown(x), dtype=np.float64)
+    raise ValueError(f"The 'metric' parameter must be one of {', '.join(METRICS)}. Got {metric!r} instead.")
+
+
+def block_indices(t: int, *, n_boot: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    """``(t, n_boot)`` indices of a circular moving-block bootstrap with blocks of ``block``."""
+    if t < 1 or block < 1:
+        raise ValueError(f"block_indices needs t >= 1 and block >= 1. Got t={t}, block={block} instead.")
+    n_blocks = math.ceil(t / block)
+    starts = rng.integers(0, t, size=(n_blocks, n_boot))
+    idx = (starts[:, None, :] + np.arange(block)[None, :, None]) % t
+    return idx.reshape(n_blocks * block, n_boot)[:t]
+
+
+def paired_difference(
+    sizer: np.ndarray,
+    base: np.ndarray,
+    *,
+    metric: str,
+    periods_per_year: float,
+    n_boot: int = 1000,
+    block: int | None = None,
+    rng: np.random.Generator,
+) -> tuple[float, float, float]:
+    """Seed-averaged ``metric(sizer) - metric(base)`` and its 95% block-bootstrap interval.
+
+    Parameters
+    ----------
+    sizer, base
+        Per-trade returns, shape ``(seeds, T)``; a 1-D ``base`` is broadcast to every seed.
+    """
+    a = np.atleast_2d(np.asarray(sizer, dtype=np.float64))
+    b = np.asarray(base, dtype=np.float64)
+    b = np.broadcast_to(np.atleast_2d(b), a.shape)
+    t = a.shape[1]
+    point = float(np.mean([_metric_columns(a[s][:, None], metric, periods_per_year)[0]
+                           - _metric_columns(b[s][:, None], metric, periods_per_year)[0]
+                           for s in range(a.shape[0])]))  # fmt: skip
+    if t < 3 or n_boot < 1:
+        return point, float("nan"), float("nan")
+    idx = block_indices(t, n_boot=n_boot, block=block or math.ceil(t ** (1 / 3)), rng=rng)
+    diffs = np.zeros(n_boot)
+    for s in range(a.shape[0]):
+        diffs += _metric_columns(a[s][idx], metric, periods_per_year) - _metric_columns(
+            b[s][idx], metric, periods_per_year
+        )
+    diffs /= a.shape[0]
+    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
+class SequenceSizer(Sizer):
+    """Plays a fixed action per trade index (used for the synthetic oracle)."""
+
+    name = "oracle"
+
+    def __init__(self, actions: np.ndarray) -> None:
+        super().__init__()
+        self.actions = np.asarray(actions, dtype=np.float32)
+        self._k = 0
+
+    def learn(self, env: SizingEnv, total_timesteps: int = 0) -> SequenceSizer:
+        return self
+
+    def act(self, obs: np.ndarray, *, deterministic: bool = True) -> np.ndarray:
+        a = self.actions[self._k : self._k + 1]
+        self._k += 1
+        return a
+
+    def save(self, path: str | Path) -> Path:
+        raise NotImplementedError("the oracle is not a trainable sizer and is never saved")
+
+
+def oracle_actions(trades: TradeSet, config: PilotConfig) -> np.ndarray | None:
+    """Kelly on the true probability over Kelly on the claim, as actions; None without truth."""
+    if not np.isfinite(trades.true_prob).all():
+        return None
+    f_claim = kelly_fraction(trades.confidence, config.payoff_ratio)
+    f_true = kelly_fraction(trades.true_prob, config.payoff_ratio)
+    m = np.divide(f_true, f_claim, out=np.ones_like(f_true), where=f_claim > 0)
+    return action_from_multiplier(np.clip(m, MIN_MULTIPLIER, MAX_MULTIPLIER))
+
+
+def run_ab(
+    trades: TradeSet,
+    *,
+    config: PilotConfig | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    agents: Sequence[str] = AGENTS,
+    train_steps: int = 20_000,
+    n_boot: int = 1000,
+    label: str = "ab",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the A/B (module docstring) and return a JSON-able result with ``rows`` and ``verdict``."""
+    cfg = config or PilotConfig()
+    unknown = [a for a in agents if a not in AGENTS]
+    if unknown or "kelly" not in agents:
+        raise ValueError(
+            f"The 'agents' parameter of run_ab must include 'kelly' and only {AGENTS}. Got {list(agents)} instead."
+        )
+    if not seeds:
+        raise ValueError("The 'seeds' parameter of run_ab must hold at least one seed. Got none instead.")
+    train, test = trades.split(cfg.train_frac)
+    if len(train) < 10 or len(test) < 10:
+        raise ValueError(
+            f"run_ab needs >= 10 training and test trades. Got {len(train)} and {len(test)} instead."
+        )
+    env_train = SizingEnv(trades=train, config=cfg)
+    env_test = SizingEnv(trades=test, config=cfg, terminate_on_drawdown=False)
+    all_opts = {"length": None}
+    t0 = time.perf_counter()
+    series: dict[str, list[EpisodeResult]] = {}
+    for name in agents:
+        runs: list[EpisodeResult] = []
+        for seed in seeds if name in RL_AGENTS else seeds[:1]:
+            if progress:
+                progress(f"{name} seed {seed}")
+            sizer = make_sizer(name, cfg, seed=int(seed))
+            sizer.learn(env_train, train_steps if name in RL_AGENTS else 0)
+            runs.append(run_episode(env_test, sizer, seed=int(seed), options=all_opts))
+        series[name] = runs if name in RL_AGENTS else runs * len(seeds)  # deterministic: same every seed
+    oracle = oracle_actions(test, cfg)
+    if oracle is not None:
+        series["oracle"] = [run_episode(env_test, SequenceSizer(oracle), options=all_opts)] * len(seeds)
+    ppy = test.periods_per_year
+    base = np.stack([r.returns for r in series["kelly"]])
+    rng = np.random.default_rng(12345)
+    rows = []
+    for name, runs in series.items():
+        summ = [r.summary for r in runs]
+        row: dict[str, Any] = {"sizer": name, "seeds": len({*seeds}) if name in RL_AGENTS else 1}
+        for key in (*METRICS, "mean_multiplier"):
+            vals = np.array([s[key] for s in summ])
+            row[key] = float(np.mean(vals))
+            row[f"{key}_sd"] = float(np.std(vals, ddof=1)) if name in RL_AGENTS and len(vals) > 1 else 0.0
+        if name != "kelly":
+            a = np.stack([r.returns for r in runs])
+            for metric in METRICS:
+                d, lo, hi = paired_difference(
+                    a, base, metric=metric, periods_per_year=ppy, n_boot=n_boot, rng=rng
+                )
+                row[f"d_{metric}"], row[f"d_{metric}_ci"] = d, [lo, hi]
+        rows.append(row)
+    return {
+        "label": label,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "train": train.window(),
+        "test": test.window(),
+        "seeds": [int(s) for s in seeds],
+        "train_steps": int(train_steps),
+        "n_boot": int(n_boot),
+        "periods_per_year": ppy,
+        "rows": rows,
+        "verdict": verdict(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "config": cfg.__dict__,
+    }
+
+
+def verdict(rows: list[dict[str, Any]]) -> str:
+    """One honest line from the Sharpe-difference intervals of the rows."""
+
+    def fmt(r: dict[str, Any]) -> str:
+        lo, hi = r["d_sharpe_ci"]
+        return f"{r['sizer'].upper()} {r['d_sharpe']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+    learned = [r for r in rows if r["sizer"] in ("ppo", "dqn", "table")]
+    if not learned:
+        return "Only Kelly was evaluated: nothing to compare."
+    winners = [r for r in learned if r["d_sharpe_ci"][0] > 0]
+    losers = [r for r in learned if r["d_sharpe_ci"][1] < 0]
+    detail = "; ".join(fmt(r) for r in learned)
+    oracle = next((r for r in rows if r["sizer"] == "oracle"), None)
+    ceiling = f"; ceiling (oracle) {oracle['d_sharpe']:+.2f}" if oracle else ""
+    if winners:
+        names = ", ".join(r["sizer"].upper() for r in winners)
+        return f"{names} beat static Kelly on held-out Sharpe (95% CI above 0): {detail}{ceiling}."
+    if losers:
+        names = ", ".join(r["sizer"].upper() for r in losers)
+        return f"No sizer beats static Kelly on held-out Sharpe and {names} do worse: {detail}{ceiling}."
+    return f"No evidence that any sizer beats static Kelly on held-out Sharpe (every 95% CI includes 0): {detail}{ceiling}."
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text table of the A/B result."""
+    lines = [
+        f"A/B {result['label']}: train {result['train']['start'][:16]}..{result['train']['end'][:16]} "
+        f"({result['train']['trades']} trades), test {result['test']['start'][:16]}..{result['test']['end'][:16]} "
+        f"({result['test']['trades']} trades), seeds {result['seeds']}, {result['train_steps']} train steps",
+        f"{'sizer':<7} {'Sharpe':>7} {'logG':>7} {'maxDD':>7} {'mult':>5}  "
+        f"{'dSharpe [95% CI]':>24} {'dlogG [95% CI]':>24} {'dmaxDD [95% CI]':>24}",
+    ]
+    for r in result["rows"]:
+        cells = [
+            f"{r['sizer']:<7} {r['sharpe']:>7.2f} {r['log_growth']:>7.3f} {r['max_drawdown']:>7.3f} {r['mean_multiplier']:>5.2f} "
+        ]
+        for m in METRICS:
+            if f"d_{m}" in r:
+                lo, hi = r[f"d_{m}_ci"]
+                cells.append(f"{r[f'd_{m}']:>+7.3f} [{lo:+.3f},{hi:+.3f}]".rjust(25))
+            else:
+                cells.append("(baseline)".rjust(25))
+        lines.append("".join(cells))
+    lines.append("Verdict: " + result["verdict"])
+    return "\n".join(lines)
+
+
+def load_trades_for(
+    paths: Sequence[str], config: PilotConfig, *, synthetic: int, seed: int
+) -> tuple[TradeSet, str]:
+    """Trades from bar files (merged) or ``synthetic`` synthetic trades; plus a label."""
+    if paths:
+        bars = pd.concat([load_bars(p) for p in paths], ignore_index=True)
+        label = "+".join(Path(p).name.split(".")[0] for p in paths)
+        return trades_from_bars(bars, config), label
+    return synthetic_trades(synthetic, rng=np.random.default_rng(seed)), f"synthetic{synthetic}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m research.rl_sizer.evaluate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--data", nargs="*", default=[], help="bar files (CSV/Parquet); default: synthetic trades"
+    )
+    parser.add_argument(
+        "--synthetic", type=int, default=8000, help="synthetic trades when no --data (default 8000)"
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--train-steps", type=int, default=20_000, help="PPO/DQN training steps per seed")
+    parser.add_argument(
+        "--agents", default=",".join(AGENTS), help="comma-separated sizers (kelly is required)"
+    )
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (default 1000)")
+    parser.add_argument("--label", default=None, help="name of this A/B (default: from the data)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--dry-run", action="store_true", help="write only under logs/research/dry_run/")
+    parser.add_argument("--no-save", action="store_true", help="write nothing (no result file, no artifact)")
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    require_research_env(settings, "research.rl_sizer.evaluate")
+    cfg = config_from_args(args)
+    trades, label = load_trades_for(args.data, cfg, synthetic=args.synthetic, seed=0)
+    label = args.label or label
+    quiet = args.json
+    result = run_ab(
+        trades, config=cfg, seeds=list(range(args.seeds)), agents=[a.strip() for a in args.agents.split(",") if a.strip()],
+        train_steps=args.train_steps, n_boot=args.n_boot, label=label,
+        progress=None if quiet else (lambda m: print(f"  training/evaluating {m}", file=sys.stderr, flush=True)),
+    )  # fmt: skip
+    if not args.no_save:
+        out = (
+            ab_dir(settings, dry_run=args.dry_run) / f"{label}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+        )
+        atomic_write_text(out, jsonio.dumps(result))
+        write_pilot_artifact(settings, dry_run=args.dry_run, source="research.rl_sizer.evaluate")
+    print(jsonio.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

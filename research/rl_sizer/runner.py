@@ -1,0 +1,240 @@
+"""The RL pilot runner: train a sizer in cycles, evaluate one episode per cycle, log everything.
+
+``python -m research.rl_sizer.runner --episodes N [--dry-run] [--agent ppo|dqn|kelly|table]
+[--data PATH] [--seed S] [--train-steps K]``
+
+Each episode is one cycle: train ``K`` more steps on the training period (PPO/DQN; the table is
+refitted, Kelly needs nothing), then run one deterministic evaluation episode -- the whole
+held-out period of ``--data`` (the later ``1 - train_frac`` of its trades), or a fresh synthetic
+episode of ``episode_length`` trades (seed ``S + episode``) without ``--data``. Every episode is
+appended as a JSON line to ``<research_dir>/rl_runs/<run_id>/episodes.jsonl`` (reward, sharpe,
+log_growth, max_drawdown, mean_multiplier, seed, data window, ...), the sizer is checkpointed to
+``<run_id>/checkpoint/`` and the ``rl_pilot`` artifact is rebuilt at the end.
+
+``--episodes 1`` resumes the latest run of the same agent and data from its checkpoint (its
+episode counter and training steps continue), so ``crontab`` can run one cycle per hour::
+
+    0 * * * * cd /path/to/repo && ENV=research .venv/bin/python -m research.rl_sizer.runner --episodes 1 --agent ppo
+
+It refuses to run unless ``ENV`` is ``dev`` or ``research``. ``--dry-run`` writes only under
+``<research_dir>/dry_run/`` (see :mod:`research.rl_sizer.pilot_artifact`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from infra import jsonio
+from infra.artifacts import ArtifactStore, atomic_write_text
+from infra.loaders import load_bars
+from infra.safety import EnvironmentRefused, require_research_env
+from infra.settings import Settings, load_settings
+from research.rl_sizer.agents import AGENTS, SB3Sizer, Sizer, load_sizer, make_sizer
+from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
+from research.rl_sizer.env import SizingEnv
+from research.rl_sizer.pilot_artifact import read_jsonl, runs_dir, write_pilot_artifact
+from research.rl_sizer.rollout import run_episode
+from research.rl_sizer.signals import trades_from_bars
+
+if TYPE_CHECKING:
+    from scripts.pipeline import DemoContext
+
+PROGRAM = "research.rl_sizer.runner"
+DEFAULT_TRAIN_STEPS = {"ppo": 2048, "dqn": 2048, "kelly": 0, "table": 0}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a runner invocation did."""
+
+    run_id: str
+    run_dir: Path
+    episodes: list[dict[str, Any]]
+    artifact: Path
+    resumed: bool
+
+
+def _envs(
+    bars: pd.DataFrame | None, config: PilotConfig
+) -> tuple[SizingEnv, SizingEnv, dict[str, Any] | None]:
+    """Training env, evaluation env and the evaluation reset options."""
+    if bars is None:
+        return SizingEnv(config=config), SizingEnv(config=config, terminate_on_drawdown=False), None
+    train, test = trades_from_bars(bars, config).split(config.train_frac)
+    return (
+        SizingEnv(trades=train, config=config),
+        SizingEnv(trades=test, config=config, terminate_on_drawdown=False),
+        {"length": None},
+    )
+
+
+def _latest_run(root: Path, agent: str, data: str) -> Path | None:
+    if not root.is_dir():
+        return None
+    candidates = []
+    for d in root.iterdir():
+        meta = d / "run.json"
+        if meta.exists() and (d / "checkpoint" / "sizer.json").exists():
+            info = jsonio.loads(meta.read_text(encoding="utf-8"))
+            if info.get("agent") == agent and info.get("data") == data:
+                candidates.append(d)
+    return max(
+        candidates,
+        key=lambda d: (d / "episodes.jsonl").stat().st_mtime if (d / "episodes.jsonl").exists() else 0.0,
+        default=None,
+    )
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(jsonio.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def run_pilot(
+    settings: Settings,
+    *,
+    agent: str = "ppo",
+    episodes: int = 1,
+    train_steps: int | None = None,
+    seed: int = 0,
+    bars: pd.DataFrame | None = None,
+    data_label: str = "synthetic",
+    dry_run: bool = False,
+    config: PilotConfig | None = None,
+    resume: bool | None = None,
+    store: ArtifactStore | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Run ``episodes`` train-and-evaluate cycles (module docstring) and rebuild the artifact.
+
+    ``resume`` defaults to ``episodes == 1``. ``store`` overrides where the artifact goes (the
+    demo passes its own).
+    """
+    require_research_env(settings, PROGRAM)
+    if agent not in AGENTS:
+        raise ValueError(
+            f"The 'agent' parameter of run_pilot must be one of {', '.join(AGENTS)}. Got {agent!r} instead."
+        )
+    if not (isinstance(episodes, int) and episodes >= 1):
+        raise ValueError(
+            f"The 'episodes' parameter of run_pilot must be an int >= 1. Got {episodes!r} instead."
+        )
+    cfg = config or PilotConfig()
+    steps = DEFAULT_TRAIN_STEPS[agent] if train_steps is None else int(train_steps)
+    if steps < 0:
+        raise ValueError(f"The 'train_steps' parameter of run_pilot must be >= 0. Got {steps!r} instead.")
+    root = runs_dir(settings, dry_run=dry_run)
+    resume = episodes == 1 if resume is None else resume
+    previous = _latest_run(root, agent, data_label) if resume else None
+    env_train, env_eval, eval_opts = _envs(bars, cfg)
+    sizer: Sizer
+    if previous is not None:
+        run_dir = previous
+        sizer = load_sizer(run_dir / "checkpoint")
+        cfg = sizer.config
+        done = len(read_jsonl(run_dir / "episodes.jsonl"))
+        seed = int(jsonio.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("seed", seed))
+    else:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        run_dir = root / f"{stamp}-{agent}-s{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        sizer = make_sizer(agent, cfg, seed=seed)
+        done = 0
+        meta = {"agent": agent, "seed": seed, "data": data_label, "dry_run": dry_run,
+                "created_at": dt.datetime.now(dt.UTC).isoformat(), "config": cfg.__dict__}  # fmt: skip
+        atomic_write_text(run_dir / "run.json", jsonio.dumps(meta))
+    log_path = run_dir / "episodes.jsonl"
+    records: list[dict[str, Any]] = []
+    from tqdm import tqdm
+
+    bar = tqdm(
+        range(episodes), desc=f"rl_pilot {agent}", unit="episode", disable=not progress, file=sys.stderr
+    )
+    for k in bar:
+        ep = done + k
+        sizer.learn(env_train, steps)
+        result = run_episode(env_eval, sizer, seed=seed + ep, options=eval_opts)
+        summ = result.summary
+        record = {
+            "episode": ep, "run_id": run_dir.name, "agent": agent, "seed": seed + ep,
+            "train_steps_total": sizer.num_timesteps if isinstance(sizer, SB3Sizer) else 0,
+            **summ, "terminated": result.terminated, "data": data_label, "window": result.window,
+            "ts": dt.datetime.now(dt.UTC).isoformat(),
+        }  # fmt: skip
+        _append_line(log_path, record)
+        sizer.save(run_dir / "checkpoint")
+        records.append(record)
+        bar.set_postfix(sharpe=f"{summ['sharpe']:.2f}", logG=f"{summ['log_growth']:.3f}")
+    artifact = write_pilot_artifact(settings, dry_run=dry_run, source=PROGRAM, store=store)
+    return RunSummary(run_dir.name, run_dir, records, artifact, previous is not None)
+
+
+def demo_step(ctx: DemoContext) -> str:
+    """Short pilot on the demo bars: Kelly, table and PPO runs plus a quick 2-seed A/B (< ~40 s)."""
+    from research.rl_sizer.evaluate import run_ab
+    from research.rl_sizer.pilot_artifact import ab_dir
+
+    bars = load_bars(ctx.bars_path)
+    cfg = PilotConfig(n_steps=256)
+    label = f"demo:{ctx.bars_path.name}"
+    for agent, eps, steps in (("kelly", 1, 0), ("table", 1, 0), ("ppo", 3, 1024)):
+        run_pilot(ctx.settings, agent=agent, episodes=eps, train_steps=steps, seed=ctx.seed, bars=bars,
+                  data_label=label, config=cfg, resume=False, store=ctx.store, progress=False)  # fmt: skip
+    trades = trades_from_bars(bars, cfg)
+    result = run_ab(trades, config=cfg, seeds=(0, 1), agents=("kelly", "table", "ppo"), train_steps=1024,
+                    n_boot=300, label="demo-quick")  # fmt: skip
+    out = ab_dir(ctx.settings, dry_run=False) / f"demo-quick-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+    atomic_write_text(out, jsonio.dumps(result))
+    write_pilot_artifact(ctx.settings, dry_run=False, source=f"{PROGRAM}:demo_step", store=ctx.store)
+    return f"{len(trades)} demo trades; quick A/B (2 seeds, 1024 PPO steps): {result['verdict']}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n")[0])
+    parser.add_argument("--episodes", type=int, required=True, help="train-and-evaluate cycles to run")
+    parser.add_argument("--dry-run", action="store_true", help="write only under <research_dir>/dry_run/")
+    parser.add_argument("--agent", choices=AGENTS, default="ppo", help="sizer (default ppo)")
+    parser.add_argument("--data", default=None, help="bar file (CSV/Parquet); default: synthetic trades")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")
+    parser.add_argument("--train-steps", type=int, default=None,
+                        help="training steps per episode (default 2048 for ppo/dqn, 0 for kelly/table)")  # fmt: skip
+    parser.add_argument("--new", action="store_true", help="start a new run even with --episodes 1")
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        require_research_env(settings, PROGRAM)
+    except EnvironmentRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1. Got {args.episodes} instead.")
+    bars = load_bars(args.data) if args.data else None
+    summary = run_pilot(
+        settings, agent=args.agent, episodes=args.episodes, train_steps=args.train_steps, seed=args.seed,
+        bars=bars, data_label=str(args.data) if args.data else "synthetic", dry_run=args.dry_run,
+        config=config_from_args(args), resume=False if args.new else None,
+    )  # fmt: skip
+    last = summary.episodes[-1]
+    print(
+        f"run {summary.run_id} ({'resumed' if summary.resumed else 'new'}): {len(summary.episodes)} episode(s) "
+        f"logged to {summary.run_dir / 'episodes.jsonl'}; last: sharpe {last['sharpe']:.2f}, "
+        f"log-growth {last['log_growth']:.3f}, max drawdown {last['max_drawdown']:.3f}, "
+        f"mean multiplier {last['mean_multiplier']:.2f}; artifact {summary.artifact}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
