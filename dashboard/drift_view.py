@@ -73,9 +73,10 @@ def statistic_figure(
                 )
             )
     for d in detections:
-        pos = d.get("n_trades_total") if x == "n_trades" else pd.Timestamp(d.get("closed_at"))
-        if pos is None:
+        raw = d.get("n_trades_total") if x == "n_trades" else d.get("closed_at")
+        if raw is None:
             continue
+        pos = raw if x == "n_trades" else pd.Timestamp(str(raw))
         fig.add_vline(x=pos, line_color=KIND_COLOURS.get(str(d.get("kind")), "grey"), line_dash="dot")
     fig.update_layout(
         title=title,

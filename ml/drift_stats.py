@@ -107,10 +107,14 @@ def ks_statistic(reference_sorted: npt.ArrayLike, sample: npt.ArrayLike) -> floa
     """
     ref = np.asarray(reference_sorted, dtype=np.float64)
     smp = np.sort(np.asarray(sample, dtype=np.float64))
-    grid = np.concatenate([ref, smp])
-    f_ref = np.searchsorted(ref, grid, side="right") / ref.size
-    f_smp = np.searchsorted(smp, grid, side="right") / smp.size
-    return float(np.max(np.abs(f_ref - f_smp)))
+    # Between sample points F_sample is flat and F_ref rises, so the supremum is attained at a
+    # sample point, from the right or from the left: 4 searches over the sample, not the union.
+    n, m = ref.size, smp.size
+    d_right = np.abs(
+        np.searchsorted(ref, smp, side="right") / n - np.searchsorted(smp, smp, side="right") / m
+    )
+    d_left = np.abs(np.searchsorted(ref, smp, side="left") / n - np.searchsorted(smp, smp, side="left") / m)
+    return float(max(d_right.max(), d_left.max()))
 
 
 def ks_critical_value(alpha: float, n_reference: int, n_sample: int) -> float:

@@ -63,6 +63,10 @@ def test_ks_statistic_matches_scipy() -> None:
         a = rng.uniform(0, 1, 500)
         b = rng.beta(2, 3, 100)
         assert ks_statistic(np.sort(a), b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+    for _ in range(300):  # ties (confidences are often rounded) and tiny samples
+        a = np.round(rng.uniform(0, 1, rng.integers(1, 40)), 1)
+        b = np.round(rng.uniform(0, 1, rng.integers(1, 15)), 1)
+        assert ks_statistic(np.sort(a), b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
 
 
 def test_ks_critical_value_matches_kolmogorov_law_and_holds_its_level() -> None:
