@@ -226,3 +226,25 @@ def test_cli_explains_missing_files(logs_env: Path, capsys: pytest.CaptureFixtur
         drift_service.main([])
     assert exc.value.code == 2
     assert "python -m scripts.demo" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_demo_data_drift_is_found_after_the_change_and_not_before(seed: int) -> None:
+    """The demo's signal degrades after 60 % of the timeline; the service must notice, and only then."""
+    from scripts.demo_data import DemoConfig, generate
+
+    demo = generate(DemoConfig(seed=seed))
+    joined, report = join_trades_to_signals(demo.trades, demo.signals)
+    assert report["unmatched_trades"] == 0
+    bus = MemoryBus()
+    service = DriftService(publisher=bus).run(joined)
+    events = bus.events(TOPIC_RETRAIN)
+    assert len(events) >= 1
+    first = service.detections[0]
+    assert first["kind"] in ("accuracy_drift", "calibration_drift")
+    # every detection comes from a trade opened after the change point, within 400 trades of it
+    signal_ts = demo.signals.set_index("order_id")["ts"]
+    assert signal_ts[first["order_id"]] >= demo.change_ts
+    first_degraded = int((signal_ts.reindex(joined["order_id"]).to_numpy() >= demo.change_ts).argmax()) + 1
+    assert 0 < first["n_trades_total"] - first_degraded <= 400
+    assert pd.Timestamp(events[0]["triggered_at"]) > demo.change_ts
