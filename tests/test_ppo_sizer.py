@@ -90,7 +90,7 @@ def test_update_on_a_batch_of_one_is_finite_and_moves_towards_the_reward() -> No
     sizer = PPOSizer(2, seed=1, config=PPOConfig(epochs=5))
     s = np.array([[0.3, -0.2]])
     before_lp = sizer.log_prob(s, 1.9)[0]
-    res = sizer.update(Batch(s, [1.9], [before_lp], [5.0]))
+    res = sizer.update(Batch(s, np.array([1.9]), np.array([before_lp]), np.array([5.0])))
     assert all(math.isfinite(v) for v in (res.policy_loss, res.value_loss, res.entropy))
     assert sizer.log_prob(s, 1.9)[0] > before_lp  # a positive advantage raises its probability
 
@@ -132,7 +132,7 @@ def test_bad_state_and_batch_are_rejected_with_the_field_named() -> None:
     with pytest.raises(ValueError, match="state"):
         sizer.get_multiplier(np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="rewards"):
-        Batch(np.zeros((2, 3)), [1.0, 1.0], [0.0, 0.0], [1.0])
+        Batch(np.zeros((2, 3)), np.ones(2), np.zeros(2), np.ones(1))
     with pytest.raises(ValueError, match="clip_eps"):
         PPOConfig(clip_eps=0.0)
 

@@ -1,0 +1,491 @@
+"""Online PPO trainer: ``rl.feedback`` in, policy updates, checkpoints and TensorBoard out.
+
+``python -m research.rl_sizer.trainer [--bus URL] [--once]`` consumes ``rl.feedback`` as one
+consumer of the ``ppo-trainer`` group. Every feedback event becomes a transition
+``(state, multiplier_used, log_prob, policy_reward)``; every ``update_every`` (50) trades the
+sizer makes one PPO update; every ``checkpoint_every`` (100) trades it writes an atomic checkpoint
+(weights + metadata with step, trades seen, reward stats and SHA-256) and moves the ``latest``
+pointer that live sizing loads (:mod:`research.rl_sizer.serving`). Losses, rewards and multipliers
+go to TensorBoard under ``settings.research_dir / "tensorboard" / "ppo_sizer"``.
+
+Policy reward
+    The bridge's reward is per unit of position (it starts from ``pnl_pct``), so it does not
+    depend on the multiplier. The multiplier scales the position, so the sizer learns from the
+    reward of the position as sized, with a mean-variance risk term::
+
+        u = m R - (risk_aversion / 2) (m R)^2
+
+    whose expected value is maximised at ``m* = E[R | s] / (risk_aversion E[R^2 | s])`` (then
+    clamped to [0.5, 2.0]): larger where the state predicts a reliable edge, smaller where it
+    predicts losses or noise. ``u`` is the second-order expansion of a log-utility when
+    ``risk_aversion = 1`` and ``R`` is a fraction.
+
+Log-probabilities
+    PPO needs ``log p_old(a | s)`` of the policy that chose ``a``. An event that carries
+    ``log_prob`` (a governor that sampled its multiplier) supplies it; otherwise the trainer
+    evaluates the multiplier under its current policy when the event arrives (the policy live
+    sizing runs is the latest checkpoint of this trainer, so the two differ by at most one
+    checkpoint interval; the clipped objective bounds the effect of that gap).
+
+Exactly-once learning across restarts
+    Messages are acknowledged only after the checkpoint that includes them has been written
+    (``checkpoint_every`` must be a multiple of ``update_every``, so the buffer is empty then). A
+    trainer killed between checkpoints resumes from the latest checkpoint and re-reads its pending
+    messages, which are exactly the trades after it; the order ids of the last checkpoint window
+    are kept in its metadata, so a crash between checkpoint and acknowledgement does not learn a
+    trade twice. Keep the consumer name stable across restarts.
+
+In ``ENV=prod`` moving ``latest`` is a production write and needs ``ALLOW_PROD_WRITE=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import socket
+import sys
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from infra.event_schemas import validate_event
+from infra.eventbus import TOPIC_FEEDBACK, Bus, BusUnavailableError, Message, connect_bus
+
+if TYPE_CHECKING:
+    from infra.prom import Metrics
+    from infra.settings import Settings
+    from research.rl_sizer.ppo_sizer import PPOSizer, UpdateResult
+    from scripts.pipeline import DemoContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "ppo-trainer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainerConfig:
+    """Trainer parameters."""
+
+    update_every: int = 50
+    """Trades per PPO update."""
+    checkpoint_every: int = 100
+    """Trades per checkpoint (a multiple of ``update_every``)."""
+    risk_aversion: float = 0.1
+    """Coefficient of the variance term of the policy reward."""
+    state_dim: int = 3
+    """Length of the feedback state vector ([confidence, volatility, regime])."""
+    seed: int = 0
+    """Seed of a fresh sizer."""
+
+    def __post_init__(self) -> None:
+        for name in ("update_every", "checkpoint_every", "state_dim"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(
+                    f"The '{name}' parameter of TrainerConfig must be an int >= 1. Got {v!r} instead."
+                )
+        if self.checkpoint_every % self.update_every:
+            raise ValueError(
+                "The 'checkpoint_every' parameter of TrainerConfig must be a multiple of 'update_every' "
+                f"({self.update_every}). Got {self.checkpoint_every!r} instead."
+            )
+        if not (math.isfinite(self.risk_aversion) and self.risk_aversion >= 0):
+            raise ValueError(
+                f"The 'risk_aversion' parameter of TrainerConfig must be >= 0. Got {self.risk_aversion!r} instead."
+            )
+
+
+def policy_reward(reward: float, multiplier: float, risk_aversion: float) -> float:
+    """``m R - (risk_aversion / 2) (m R)^2`` (see the module docstring).
+
+    Examples
+    --------
+    >>> policy_reward(2.0, 1.5, 0.1)
+    2.55
+    """
+    x = multiplier * reward
+    return x - 0.5 * risk_aversion * x * x
+
+
+@dataclass
+class TrainerHistory:
+    """Per-trade and per-update series (kept for the demo artifact and tests)."""
+
+    order_ids: list[str] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    policy_rewards: list[float] = field(default_factory=list)
+    multipliers_used: list[float] = field(default_factory=list)
+    updates: list[dict[str, float]] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+
+
+class OnlineTrainer:
+    """Learns the PPO sizer from feedback events (see the module docstring).
+
+    Parameters
+    ----------
+    sizer : PPOSizer
+    config : TrainerConfig
+    checkpoint_dir : Path or None
+        Where checkpoints go; None disables them (and acknowledges after each update instead).
+    tensorboard_dir : Path or None
+        TensorBoard log dir; None disables it.
+    metrics : Metrics or None
+        Prometheus metrics to update.
+    settings : Settings or None
+        Checked with :func:`infra.safety.require_prod_write` before ``latest`` moves.
+    trades_seen : int
+        Trades already learned (from the checkpoint resumed).
+    skip_order_ids : iterable of str
+        Order ids already learned in the resumed checkpoint's window.
+    keep_history : bool
+        Record :attr:`history` (per trade; the demo uses it).
+    """
+
+    def __init__(
+        self,
+        sizer: PPOSizer,
+        *,
+        config: TrainerConfig | None = None,
+        checkpoint_dir: Path | None = None,
+        tensorboard_dir: Path | None = None,
+        metrics: Metrics | None = None,
+        settings: Settings | None = None,
+        trades_seen: int = 0,
+        skip_order_ids: Sequence[str] = (),
+        keep_history: bool = True,
+    ) -> None:
+        self.sizer = sizer
+        self.config = config or TrainerConfig()
+        self.checkpoint_dir = checkpoint_dir
+        self.metrics = metrics
+        self.settings = settings
+        self.trades_seen = trades_seen
+        self.keep_history = keep_history
+        self.history = TrainerHistory()
+        self.behaviour_log_probs: dict[str, float] = {}
+        """Log-probs recorded at action time by a sampling governor, keyed by order id."""
+        self._skip = set(skip_order_ids)
+        self._window: list[str] = []
+        self._unacked: list[Message] = []
+        """Delivered messages learned from but not yet covered by a checkpoint (acked after it)."""
+        self._buf_s: list[list[float]] = []
+        self._buf_a: list[float] = []
+        self._buf_lp: list[float] = []
+        self._buf_r: list[float] = []
+        self._recent: deque[float] = deque(maxlen=100)
+        self._reward_sum = 0.0
+        self._reward_sq = 0.0
+        self._reward_n = 0
+        self._writer: Any = None
+        if tensorboard_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(tensorboard_dir))
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def resume(
+        cls, checkpoint_dir: Path, *, config: TrainerConfig | None = None, **kwargs: Any
+    ) -> OnlineTrainer:
+        """A trainer continuing from the latest checkpoint in ``checkpoint_dir`` (or a fresh sizer)."""
+        from research.rl_sizer.checkpoints import CheckpointError
+        from research.rl_sizer.ppo_sizer import PPOSizer
+
+        cfg = config or TrainerConfig()
+        try:
+            sizer, meta = PPOSizer.load(checkpoint_dir)
+        except CheckpointError as exc:
+            log.info("trainer: starting a fresh policy (%s)", exc)
+            return cls(
+                PPOSizer(cfg.state_dim, seed=cfg.seed), config=cfg, checkpoint_dir=checkpoint_dir, **kwargs
+            )
+        log.info("trainer: resumed from %s at %d trades", meta.get("sha256", "")[:12], meta["trades_seen"])
+        trainer = cls(
+            sizer,
+            config=cfg,
+            checkpoint_dir=checkpoint_dir,
+            trades_seen=int(meta["trades_seen"]),
+            skip_order_ids=list(meta.get("window_order_ids", [])),
+            **kwargs,
+        )
+        rs = meta.get("reward_stats", {})
+        trainer._reward_n = int(rs.get("count", 0))
+        trainer._reward_sum = float(rs.get("sum", 0.0))
+        trainer._reward_sq = float(rs.get("sum_sq", 0.0))
+        return trainer
+
+    # -- learning -------------------------------------------------------------------------------
+    def observe(self, event: Mapping[str, Any]) -> UpdateResult | None:
+        """Add one feedback event; update and checkpoint when due. Returns the update's losses, if any."""
+        oid = str(event["order_id"])
+        if oid in self._skip:
+            self._skip.discard(oid)
+            return None
+        state = [float(x) for x in event["state"]]
+        if len(state) != self.config.state_dim:
+            raise ValueError(
+                f"The 'state' of rl.feedback {oid} must have {self.config.state_dim} entries. Got {len(state)}."
+            )
+        lo, hi = self.sizer.config.low, self.sizer.config.high
+        m = min(max(float(event["multiplier_used"]), lo), hi)
+        lp = event.get("log_prob", self.behaviour_log_probs.pop(oid, None))
+        if lp is None:
+            lp = float(self.sizer.log_prob(np.asarray(state), m)[0])
+        r = float(event["reward"])
+        u = policy_reward(r, m, self.config.risk_aversion)
+        self._buf_s.append(state)
+        self._buf_a.append(m)
+        self._buf_lp.append(float(lp))
+        self._buf_r.append(u)
+        self._window.append(oid)
+        self.trades_seen += 1
+        self._recent.append(r)
+        self._reward_n += 1
+        self._reward_sum += r
+        self._reward_sq += r * r
+        if self.metrics is not None:
+            self.metrics.rl_rewards_total.inc()
+            self.metrics.rl_reward_avg.set(float(np.mean(self._recent)))
+        if self.keep_history:
+            h = self.history
+            h.order_ids.append(oid)
+            h.rewards.append(r)
+            h.policy_rewards.append(u)
+            h.multipliers_used.append(m)
+        if self._writer is not None:
+            self._writer.add_scalar("feedback/reward", r, self.trades_seen)
+            self._writer.add_scalar("feedback/policy_reward", u, self.trades_seen)
+            self._writer.add_scalar("feedback/multiplier_used", m, self.trades_seen)
+        result = None
+        if len(self._buf_a) >= self.config.update_every:
+            result = self._update()
+        if self.checkpoint_dir is not None and self.trades_seen % self.config.checkpoint_every == 0:
+            self.checkpoint()
+        return result
+
+    def _update(self) -> UpdateResult:
+        from research.rl_sizer.ppo_sizer import Batch
+
+        batch = Batch(
+            np.asarray(self._buf_s),
+            np.asarray(self._buf_a),
+            np.asarray(self._buf_lp),
+            np.asarray(self._buf_r),
+        )
+        res = self.sizer.update(batch)
+        self._buf_s, self._buf_a, self._buf_lp, self._buf_r = [], [], [], []
+        step = self.sizer.stats.updates
+        if self.keep_history:
+            self.history.updates.append({"update": step, "trades_seen": self.trades_seen, **asdict(res)})
+        if self.metrics is not None:
+            self.metrics.rl_training_steps.inc()
+            self.metrics.rl_policy_loss.set(res.policy_loss)
+            self.metrics.rl_value_loss.set(res.value_loss)
+        if self._writer is not None:
+            for k, v in asdict(res).items():
+                self._writer.add_scalar(f"ppo/{k}", v, step)
+            self._writer.flush()
+        log.info(
+            "trainer: update %d after %d trades: policy_loss=%.4f value_loss=%.4f entropy=%.3f kl=%.4f",
+            step,
+            self.trades_seen,
+            res.policy_loss,
+            res.value_loss,
+            res.entropy,
+            res.approx_kl,
+        )
+        return res
+
+    def reward_stats(self) -> dict[str, float]:
+        """Count, sum, sum of squares, mean and std of every feedback reward learned."""
+        n = self._reward_n
+        mean = self._reward_sum / n if n else math.nan
+        var = self._reward_sq / n - mean * mean if n else math.nan
+        return {
+            "count": n,
+            "sum": self._reward_sum,
+            "sum_sq": self._reward_sq,
+            "mean": mean,
+            "std": math.sqrt(max(var, 0.0)) if n else math.nan,
+        }
+
+    def checkpoint(self) -> Path:
+        """Write a checkpoint of the current policy and promote it (a production write in prod)."""
+        if self.checkpoint_dir is None:
+            raise ValueError("OnlineTrainer.checkpoint needs a 'checkpoint_dir'. Got None.")
+        if self.settings is not None:
+            from infra.safety import require_prod_write
+
+            require_prod_write(self.settings, "the PPO sizer checkpoint that live sizing loads")
+        path = self.sizer.save(
+            self.checkpoint_dir,
+            step=self.trades_seen,
+            meta={
+                "trades_seen": self.trades_seen,
+                "reward_stats": self.reward_stats(),
+                "window_order_ids": self._window,
+                "config": asdict(self.config),
+            },
+        )
+        self._window = []
+        self.history.checkpoints.append(path.name)
+        log.info("trainer: checkpoint %s (%d trades)", path, self.trades_seen)
+        return path
+
+    def close(self) -> None:
+        """Flush and close TensorBoard."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- the bus loop ---------------------------------------------------------------------------
+    def run(
+        self,
+        bus: Bus,
+        *,
+        group: str = DEFAULT_GROUP,
+        consumer: str = "trainer-1",
+        count: int = 100,
+        block_ms: int = 500,
+        reclaim_idle_ms: int = 600_000,
+        stop: threading.Event | None = None,
+        until_idle: bool = False,
+    ) -> int:
+        """Consume ``rl.feedback`` until ``stop`` is set (or until idle); returns trades learned.
+
+        Acknowledges after each checkpoint (see the module docstring); invalid events go to the
+        dead-letter stream with the reason.
+        """
+        bus.ensure_group(TOPIC_FEEDBACK, group)
+        unacked = self._unacked
+        learned = 0
+        own_pending = True
+        while stop is None or not stop.is_set():
+            try:
+                batch: list[Message] = []
+                if own_pending:
+                    batch = bus.read([TOPIC_FEEDBACK], group, consumer, count=count, pending=True)
+                    seen_ids = {m.id for m in unacked}
+                    batch = [m for m in batch if m.id not in seen_ids]
+                    own_pending = bool(batch)
+                if not batch:
+                    batch = bus.reclaim(
+                        TOPIC_FEEDBACK, group, consumer, min_idle_ms=reclaim_idle_ms, count=count
+                    )
+                if not batch:
+                    batch = bus.read([TOPIC_FEEDBACK], group, consumer, count=count, block_ms=block_ms)
+                if not batch:
+                    if until_idle:
+                        break
+                    continue
+                dead: list[tuple[Message, str]] = []
+                for msg in batch:
+                    reason = msg.error or validate_event(msg.topic, msg.event)
+                    if reason is not None or msg.event is None:
+                        dead.append((msg, reason or "no event"))
+                        continue
+                    try:
+                        self.observe(msg.event)
+                    except ValueError as exc:  # e.g. a state of the wrong length: unusable, park it
+                        dead.append((msg, str(exc)))
+                        continue
+                    learned += 1
+                    unacked.append(msg)
+                    if self.checkpoint_dir is None:
+                        if not self._buf_a:
+                            bus.commit(group, ack=unacked)
+                            unacked.clear()
+                    elif self.trades_seen % self.config.checkpoint_every == 0:
+                        bus.commit(group, ack=unacked)
+                        unacked.clear()
+                if dead:
+                    bus.commit(group, ack=[], dead=dead)
+            except BusUnavailableError as exc:
+                log.error("trainer: %s; waiting for the bus", exc)
+                own_pending = True
+                if stop is not None:
+                    stop.wait(1.0)
+        return learned
+
+
+def demo_step(ctx: DemoContext) -> str:
+    """Run signals -> governor -> paper execution -> bridge -> trainer in memory; write ``learning_loop``."""
+    from research.rl_sizer.learning_demo import run_learning_demo
+
+    return run_learning_demo(ctx)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: consume ``rl.feedback`` until SIGTERM/SIGINT (or until idle with ``--once``)."""
+    import torch
+
+    from infra.prom import make_metrics, serve_metrics
+    from infra.safety import require_prod_write
+    from infra.settings import load_settings
+    from research.rl_sizer.serving import checkpoint_dir
+
+    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(
+        prog="python -m research.rl_sizer.trainer", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--bus", default=None, help="bus URL (default: EVENTBUS_URL, else memory://)")
+    parser.add_argument("--once", action="store_true", help="exit when no feedback is left")
+    parser.add_argument("--group", default=DEFAULT_GROUP, help="consumer group (default %(default)s)")
+    parser.add_argument("--consumer", default=f"trainer-{socket.gethostname()}", help="stable consumer name")
+    parser.add_argument(
+        "--checkpoint-dir", type=Path, default=None, help="default: RESEARCH_DIR/checkpoints/ppo_sizer"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="/metrics port (default METRICS_PORT; -1: off)"
+    )
+    parser.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings()
+    require_prod_write(settings, "the PPO sizer checkpoint that live sizing loads")
+    url = args.bus or settings.eventbus_url
+    bus = connect_bus(url)
+    metrics = make_metrics()
+    port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    server = None
+    if port >= 0:
+        server, _ = serve_metrics(metrics, port)
+        log.info("trainer: /metrics on 127.0.0.1:%d", server.server_address[1])
+    tb = None if args.no_tensorboard else settings.research_dir / "tensorboard" / "ppo_sizer"
+    trainer = OnlineTrainer.resume(
+        args.checkpoint_dir or checkpoint_dir(settings),
+        metrics=metrics,
+        settings=settings,
+        tensorboard_dir=tb,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("trainer: signal %d, stopping after the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("trainer: consuming %s as %s/%s on %s", TOPIC_FEEDBACK, args.group, args.consumer, url)
+    n = trainer.run(bus, group=args.group, consumer=args.consumer, stop=stop, until_idle=args.once)
+    log.info("trainer stopped: %d trades learned, %d seen in total", n, trainer.trades_seen)
+    trainer.close()
+    if server is not None:
+        server.shutdown()
+    bus.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

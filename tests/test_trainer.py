@@ -1,0 +1,203 @@
+"""Online PPO trainer on the in-memory bus: updates, checkpoints, resume without double learning, prod guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from infra.artifacts import open_store
+from infra.eventbus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
+from infra.prom import make_metrics, render
+from infra.safety import ProductionWriteRefused
+from infra.settings import load_settings
+from research.rl_sizer.checkpoints import latest_name
+from research.rl_sizer.ppo_sizer import PPOSizer
+from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig, policy_reward
+
+torch.set_num_threads(1)
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def feedback(i: int, *, reward: float | None = None, state: list[float] | None = None) -> dict[str, Any]:
+    rng = np.random.default_rng(i)
+    conf = float(rng.uniform(0.5, 0.95))
+    r = float(rng.normal()) if reward is None else reward
+    return new_event(
+        TOPIC_FEEDBACK,
+        {
+            "order_id": f"o-{i:05d}",
+            "symbol": "BTCUSDT",
+            "pnl_usd": r * 10,
+            "pnl_pct": r,
+            "duration_mins": 60.0,
+            "max_drawdown_pct": 0.5,
+            "sharpe_contribution": 0.1,
+            "reward": r,
+            "confidence": conf,
+            "state": state if state is not None else [conf, float(rng.uniform(0.001, 0.02)), float(i % 3)],
+            "multiplier_used": float(rng.uniform(0.5, 2.0)),
+        },
+        ts=T0 + dt.timedelta(minutes=i),
+        event_id=f"fb-o-{i:05d}",
+    )
+
+
+def publish(bus: MemoryBus, ids: range) -> None:
+    for i in ids:
+        bus.publish(TOPIC_FEEDBACK, feedback(i))
+
+
+def test_policy_reward_by_hand() -> None:
+    assert policy_reward(2.0, 1.5, 0.1) == pytest.approx(3.0 - 0.05 * 9.0)
+    assert policy_reward(-1.0, 2.0, 0.0) == -2.0
+    # optimum of E[u] at m* = E[R] / (a E[R^2]): R = +-1 with P(+1) = 0.6 -> E[R] = 0.2, E[R^2] = 1
+    ms = np.linspace(0.5, 2.0, 151)
+    eu = [0.6 * policy_reward(1.0, m, 0.15) + 0.4 * policy_reward(-1.0, m, 0.15) for m in ms]
+    assert ms[int(np.argmax(eu))] == pytest.approx(0.2 / 0.15, abs=0.01)
+
+
+def test_updates_every_50_checkpoints_every_100_and_metrics(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    publish(bus, range(230))
+    metrics = make_metrics()
+    tb = tmp_path / "tb"
+    trainer = OnlineTrainer(
+        PPOSizer(3, seed=0), checkpoint_dir=tmp_path / "ckpt", tensorboard_dir=tb, metrics=metrics
+    )
+    assert trainer.run(bus, block_ms=0, until_idle=True) == 230
+    trainer.close()
+    assert trainer.sizer.stats.updates == 4
+    assert [u["trades_seen"] for u in trainer.history.updates] == [50, 100, 150, 200]
+    assert trainer.history.checkpoints == ["step_000100", "step_000200"]
+    assert latest_name(tmp_path / "ckpt") == "step_000200"
+    # acknowledged up to the last checkpoint; the 30 after it stay pending for a restart
+    assert bus.pending(TOPIC_FEEDBACK, "ppo-trainer") == 30
+    text = render(metrics).decode()
+    assert "quantum_rl_rewards_total 230.0" in text
+    assert "quantum_rl_training_steps_total 4.0" in text
+    assert any(p.name.startswith("events.out.tfevents") for p in tb.iterdir())
+    _, meta = PPOSizer.load(tmp_path / "ckpt")
+    rewards = [feedback(i)["reward"] for i in range(200)]
+    assert meta["trades_seen"] == 200
+    assert meta["reward_stats"]["mean"] == pytest.approx(np.mean(rewards))
+    assert meta["reward_stats"]["count"] == 200
+
+
+def test_restart_resumes_from_checkpoint_and_learns_each_trade_once(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    publish(bus, range(170))
+    ckpt = tmp_path / "ckpt"
+    first = OnlineTrainer(PPOSizer(3, seed=0), checkpoint_dir=ckpt)
+    first.run(bus, consumer="t1", block_ms=0, until_idle=True)
+    assert first.trades_seen == 170  # 70 after the checkpoint at 100, buffered and unacked
+    del first  # the process dies: its buffer is lost, its 70 messages stay pending
+    publish(bus, range(170, 260))
+    second = OnlineTrainer.resume(ckpt)
+    assert second.trades_seen == 100
+    second.run(bus, consumer="t1", block_ms=0, until_idle=True)
+    assert second.trades_seen == 260
+    assert second.history.order_ids == [f"o-{i:05d}" for i in range(100, 260)]
+    assert bus.pending(TOPIC_FEEDBACK, "ppo-trainer") == 60
+
+
+def test_crash_between_checkpoint_and_ack_does_not_learn_twice(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    publish(bus, range(120))
+    ckpt = tmp_path / "ckpt"
+    trainer = OnlineTrainer(PPOSizer(3, seed=0), checkpoint_dir=ckpt)
+    real_commit = bus.commit
+    calls = {"n": 0}
+
+    def dying_commit(*args: Any, **kwargs: Any) -> None:
+        if kwargs.get("ack"):
+            calls["n"] += 1
+            raise KeyboardInterrupt("killed after the checkpoint, before the ack")
+        real_commit(*args, **kwargs)
+
+    bus.commit = dying_commit  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(bus, block_ms=0, until_idle=True)
+    bus.commit = real_commit  # type: ignore[method-assign]
+    assert latest_name(ckpt) == "step_000100"
+    resumed = OnlineTrainer.resume(ckpt)
+    resumed.run(bus, block_ms=0, until_idle=True)
+    assert resumed.trades_seen == 120
+    assert resumed.history.order_ids == [f"o-{i:05d}" for i in range(100, 120)]
+
+
+def test_bad_feedback_goes_to_dead_letters(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    bus.publish(TOPIC_FEEDBACK, feedback(0, state=[0.5, 0.1]))  # wrong length
+    bus.publish_raw(TOPIC_FEEDBACK, "{not json")
+    publish(bus, range(1, 4))
+    trainer = OnlineTrainer(PPOSizer(3, seed=0))
+    assert trainer.run(bus, block_ms=0, until_idle=True) == 3
+    reasons = [d.reason for d in bus.dead_letters(TOPIC_FEEDBACK)]
+    assert len(reasons) == 2 and any("state" in r for r in reasons)
+    assert bus.length(dead_letter_topic(TOPIC_FEEDBACK)) == 2
+
+
+def test_checkpoint_is_a_production_write_in_prod(tmp_path: Path) -> None:
+    prod = load_settings({"ENV": "prod", "LOGS_DIR": str(tmp_path)})
+    trainer = OnlineTrainer(
+        PPOSizer(3, seed=0),
+        config=TrainerConfig(update_every=5, checkpoint_every=10),
+        checkpoint_dir=tmp_path / "c",
+        settings=prod,
+    )
+    for i in range(9):
+        trainer.observe(feedback(i))
+    with pytest.raises(ProductionWriteRefused, match="ALLOW_PROD_WRITE"):
+        trainer.observe(feedback(9))
+    assert latest_name(tmp_path / "c") is None
+    allowed = load_settings({"ENV": "prod", "ALLOW_PROD_WRITE": "1", "LOGS_DIR": str(tmp_path)})
+    ok = OnlineTrainer(
+        PPOSizer(3, seed=0),
+        config=TrainerConfig(update_every=5, checkpoint_every=10),
+        checkpoint_dir=tmp_path / "c",
+        settings=allowed,
+    )
+    for i in range(10):
+        ok.observe(feedback(i))
+    assert latest_name(tmp_path / "c") == "step_000010"
+
+
+def test_config_errors_name_the_parameter() -> None:
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        TrainerConfig(update_every=50, checkpoint_every=120)
+
+
+def test_demo_step_writes_the_learning_loop_artifact(tmp_path: Path) -> None:
+    from research.rl_sizer.trainer import demo_step
+    from scripts.pipeline import DemoContext
+    from tests.feedback_fixtures import make_trades
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_trades(160, seed=1).to_parquet(data / "trades.parquet")
+    settings = load_settings({"LOGS_DIR": str(tmp_path / "logs"), "ENV": "dev"})
+    ctx = DemoContext(
+        settings=settings, store=open_store(settings), data_dir=data, seed=0, scale="default", real_bars=False
+    )
+    msg = demo_step(ctx)
+    assert "PPO updates" in msg
+    art = open_store(settings).read("learning_loop")
+    assert art.ok
+    d = art.data
+    n_learned = d["summary"]["feedback_learned"]
+    assert 0 < n_learned <= 112
+    assert len(d["cumulative_reward"]["reward"]) == n_learned
+    assert d["cumulative_reward"]["reward"][-1] == pytest.approx(
+        sum(np.diff([0.0, *d["cumulative_reward"]["reward"]]))
+    )
+    assert sum(d["reward_distribution"]["counts"]) == n_learned
+    assert len(d["losses"]) == d["summary"]["updates"] >= 2
+    assert len(d["multipliers"]["used"]) == len(d["multipliers"]["suggested"]) == n_learned
+    assert all(0.5 <= m <= 2.0 for m in d["multipliers"]["used"])
+    assert np.isfinite(d["sharpe"]["before"]) and np.isfinite(d["sharpe"]["after"])
+    assert d["sharpe"]["n_trades"] == 160 - 112
