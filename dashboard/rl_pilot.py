@@ -1,12 +1,131 @@
-"""The RL Pilot tab (placeholder until its issue lands: shows what is missing and how to make it)."""
+"""The RL Pilot tab: does learned position sizing beat Kelly, on held-out data?
+
+Layout only: every number comes from the ``rl_pilot`` artifact, which the runner
+(``python -m research.rl_sizer.runner``) and the A/B (``python -m research.rl_sizer.evaluate``)
+rebuild from their run logs. This module imports neither torch nor stable-baselines3 nor the
+research package:
+
+* per run, the episode reward, maximum drawdown and Sharpe ratio over episodes;
+* the latest A/B table per data set (metrics per sizer, paired differences against static Kelly
+  with 95% bootstrap intervals) and its one-line verdict.
+
+See ``docs/rl_pilot.md``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components import require_artifact
+from dashboard.components import csv_download, require_artifact
+
+ARTIFACT = "rl_pilot"
+COMMAND = "python -m research.rl_sizer.runner --episodes 10 --agent ppo"
+SERIES = (
+    ("reward", "Episode reward (sum of log growth)"),
+    ("max_drawdown", "Max drawdown"),
+    ("sharpe", "Sharpe"),
+)
+
+
+def runs_frame(runs: Any) -> pd.DataFrame:
+    """One row per logged episode: run_id, agent, episode and the logged numbers."""
+    rows: list[dict[str, Any]] = []
+    for run in runs if isinstance(runs, list) else []:
+        for ep in run.get("episodes", []) or []:
+            rows.append(
+                {"run_id": run.get("run_id", "?"), "agent": run.get("agent", ep.get("agent", "?")), **ep}
+            )
+    return pd.DataFrame(rows)
+
+
+def ab_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The A/B rows as a table; intervals as ``[lo, hi]`` text next to each difference."""
+    out = []
+    for r in result.get("rows", []):
+        row = {
+            "sizer": r.get("sizer"),
+            "Sharpe": r.get("sharpe"),
+            "log growth": r.get("log_growth"),
+            "max drawdown": r.get("max_drawdown"),
+            "mean multiplier": r.get("mean_multiplier"),
+        }
+        for key, label in (
+            ("d_sharpe", "Δ Sharpe"),
+            ("d_log_growth", "Δ log growth"),
+            ("d_max_drawdown", "Δ max DD"),
+        ):
+            if key in r:
+                lo, hi = r.get(f"{key}_ci", [float("nan"), float("nan")])
+                row[label] = r[key]
+                row[f"{label} 95% CI"] = f"[{lo:+.3f}, {hi:+.3f}]"
+            else:
+                row[label] = None
+                row[f"{label} 95% CI"] = "baseline"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _progress_figure(df: pd.DataFrame, column: str, title: str) -> go.Figure:
+    fig = go.Figure()
+    for run_id, g in df.groupby("run_id", sort=False):
+        g = g.sort_values("episode")
+        fig.add_trace(
+            go.Scatter(
+                x=g["episode"].tolist(),
+                y=g[column].tolist(),
+                mode="lines+markers",
+                name=f"{g['agent'].iloc[0]} {run_id}",
+            )
+        )
+    fig.update_layout(title=title, xaxis_title="episode", height=300, margin={"l": 40, "r": 10, "t": 40, "b": 40},
+                      legend={"font": {"size": 10}})  # fmt: skip
+    return fig
 
 
 def render() -> None:
     st.subheader("RL Pilot")
-    require_artifact("rl_pilot", command="python -m research.rl_sizer.runner --episodes 10 --dry-run")
+    st.caption(
+        "Learned multipliers on the Kelly stake, against static Kelly and a calibrated-Kelly table. "
+        "A constant multiplier cannot change Sharpe; only state-dependent sizing can."
+    )
+    result = require_artifact(ARTIFACT, command=COMMAND)
+    if result is None:
+        return
+    data = result.data if isinstance(result.data, dict) else {}
+    ab = data.get("ab") or []
+    st.markdown("#### Latest A/B: train on an earlier period, evaluate on a later one")
+    if not ab:
+        st.info(
+            "No A/B result yet. Run:\n\n```\npython -m research.rl_sizer.evaluate --data <bars>\n```",
+            icon="ℹ️",
+        )
+    for k, res in enumerate(ab):
+        test = res.get("test", {})
+        st.markdown(
+            f"**{res.get('label', '?')}** — test {str(test.get('start', ''))[:10]} … {str(test.get('end', ''))[:10]} "
+            f"({test.get('trades', '?')} trades), seeds {res.get('seeds')}, {res.get('train_steps')} training steps"
+        )
+        table = ab_frame(res)
+        st.dataframe(table, hide_index=True, width="stretch")
+        st.markdown(f"> {res.get('verdict', '')}")
+        csv_download(table, label="Download A/B CSV", file_name=f"rl_ab_{k}.csv", key=f"rl_ab_csv_{k}")
+    st.markdown("#### Runs: evaluation episode after each training cycle")
+    df = runs_frame(data.get("runs"))
+    if df.empty:
+        st.info(f"No runs logged yet. Run:\n\n```\n{COMMAND}\n```", icon="ℹ️")
+        return
+    agents = sorted(df["agent"].astype(str).unique())
+    chosen = st.multiselect("Agents", agents, default=agents, key="rl_pilot_agents")
+    view = df[df["agent"].astype(str).isin(chosen)]
+    cols = st.columns(len(SERIES))
+    for col, (column, title) in zip(cols, SERIES):
+        with col:
+            st.plotly_chart(_progress_figure(view, column, title), width="stretch")
+    latest = view.sort_values("episode").groupby("run_id", sort=False).tail(1)
+    show = [c for c in ("run_id", "agent", "episode", "train_steps_total", "sharpe", "log_growth", "max_drawdown",
+                        "mean_multiplier", "data") if c in latest.columns]  # fmt: skip
+    st.dataframe(latest[show], hide_index=True, width="stretch")

@@ -1,0 +1,76 @@
+"""The RL Pilot tab renders a real rl_pilot artifact and never imports torch / SB3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from infra import jsonio
+from infra.artifacts import atomic_write_text
+from infra.settings import load_settings
+from research.rl_sizer.evaluate import run_ab
+from research.rl_sizer.pilot_artifact import ab_dir, write_pilot_artifact
+from research.rl_sizer.runner import run_pilot
+from research.rl_sizer.signals import synthetic_trades
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+TAB = "RL Pilot"
+
+
+def _tab(at: AppTest):  # type: ignore[no-untyped-def]
+    return next(t for t in at.tabs if t.label == TAB)
+
+
+@pytest.fixture
+def logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "logs"
+    monkeypatch.setenv("ENV", "research")
+    monkeypatch.setenv("LOGS_DIR", str(root))
+    for var in ("DATA_DIR", "CACHE_DIR", "RESEARCH_DIR", "FIRESTORE_PROJECT", "FIRESTORE_EMULATOR_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    return root
+
+
+def test_tab_draws_runs_and_ab(logs: Path) -> None:
+    settings = load_settings()
+    run_pilot(settings, agent="kelly", episodes=3, progress=False)
+    run_pilot(settings, agent="table", episodes=2, progress=False)
+    res = run_ab(synthetic_trades(1500, rng=np.random.default_rng(0)), seeds=(0,), agents=("kelly", "table"),
+                 n_boot=50, label="tabtest")  # fmt: skip
+    atomic_write_text(ab_dir(settings, dry_run=False) / "tabtest.json", jsonio.dumps(res))
+    write_pilot_artifact(settings, dry_run=False, source="test")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = _tab(at)
+    assert [e.value for e in tab.error] == []
+    charts = tab.get("plotly_chart")
+    assert len(charts) == 3  # reward, drawdown, Sharpe
+    reward = json.loads(charts[0].proto.spec)
+    assert len(reward["data"]) == 2 and sorted(len(t["x"]) for t in reward["data"]) == [2, 3]
+    assert any("tabtest" in m.value for m in tab.markdown)
+    assert any(res["verdict"] in m.value for m in tab.markdown)
+    assert len(tab.dataframe) == 2  # the A/B table and the latest-episode table
+
+
+def test_tab_with_artifact_missing(logs: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    tab = _tab(at)
+    assert any("research.rl_sizer.runner" in i.value for i in tab.info)
+
+
+def test_dashboard_tab_does_not_import_torch() -> None:
+    code = ("import sys; import dashboard.rl_pilot; "
+            "bad = [m for m in ('torch', 'stable_baselines3', 'sklearn', 'research') if m in sys.modules]; "
+            "assert not bad, bad")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
