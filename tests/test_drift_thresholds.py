@@ -95,29 +95,36 @@ def test_shape_z_is_zero_for_a_uniform_shortfall_in_expectation() -> None:
 
 
 def test_table_thresholds_hold_their_false_alarm_rates_on_fresh_streams() -> None:
-    """Fresh seed, independent of the table's: the tabled thresholds give at most alpha (+ 3 SE)."""
+    """Fresh seeds, independent of the table's: at the tabled thresholds, the family members that
+    set them (the CUSUM's worst case U[0.5, 0.7], z's worst case U[0.8, 1]) alarm at most alpha
+    (+ 3 standard errors) of the time, and the demo-like mix too."""
     th, cfg = DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS.config
-    n = 3000
-    for name in ("uniform(0.5, 1.0)", "uniform(0.5, 0.7)"):
-        sampler = CONFIDENCE_FAMILY[name]
+    n = 2000
+
+    def bound(alpha: float) -> float:
+        return alpha + 3 * math.sqrt(alpha * (1 - alpha) / n)
+
+    for name in ("uniform(0.5, 0.7)", "uniform(0.5, 1.0)"):
         c_max = simulate_cusum_max(
-            sampler, odds_ratio=cfg.odds_ratio, horizon=cfg.horizon, n_sims=n, rng=np.random.default_rng(99)
-        )
-        z_max = simulate_spiegelhalter_max(
-            sampler,
-            window=cfg.window,
-            check_every=cfg.check_every,
+            CONFIDENCE_FAMILY[name],
+            odds_ratio=cfg.odds_ratio,
             horizon=cfg.horizon,
             n_sims=n,
-            rng=np.random.default_rng(98),
+            rng=np.random.default_rng(99),
         )
-        for rate, alpha in (
-            (np.mean(c_max > th.cusum), cfg.alpha_accuracy),
-            (np.mean(z_max > th.spiegelhalter_z), cfg.alpha_calibration),
-        ):
-            assert rate <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / n), (name, rate, alpha)
-    # and they are not wildly conservative either: at half the threshold, alarms are common
+        assert np.mean(c_max > th.cusum) <= bound(cfg.alpha_accuracy), name
+    # not wildly conservative either: at half the threshold, alarms are common
     assert np.mean(c_max > th.cusum / 2) > 0.2
+    z_max = simulate_spiegelhalter_max(
+        CONFIDENCE_FAMILY["uniform(0.8, 1.0)"],
+        window=cfg.window,
+        check_every=cfg.check_every,
+        horizon=cfg.horizon,
+        n_sims=n,
+        rng=np.random.default_rng(98),
+    )
+    assert np.mean(z_max > th.spiegelhalter_z) <= bound(cfg.alpha_calibration)
+    assert np.mean(z_max > th.spiegelhalter_z - 1.5) > 5 * cfg.alpha_calibration
 
 
 def test_simulation_is_reproducible_and_reacts_to_alpha() -> None:
