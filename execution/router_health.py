@@ -501,6 +501,8 @@ class RouterHealthView:
     """:func:`pnl_curves` by route (all filtered symbols together), plus ``hit_rate``."""
     sharpe: pd.DataFrame
     """:func:`rolling_sharpe_band` for each plotted symbol and each of its ``SYMBOL|route`` pairs."""
+    sharpe_keys: list[str]
+    """Keys with a defined rolling Sharpe: plotted symbols (largest |PnL| first), then pairs."""
     plotted_symbols: list[str]
     """The top-N symbols by absolute PnL among the filtered trades, largest first."""
     unweighted_symbols: list[str]
@@ -576,6 +578,7 @@ def router_health_view(
             n_trades_total=len(trades), n_trades=0, start=None, end=None, table=pd.DataFrame(),
             symbol_curves=empty_curves, route_curves=empty_curves.copy(),
             sharpe=pd.DataFrame(columns=["key", "ts", "sharpe", "se", "lo", "hi"]),
+            sharpe_keys=[],
             plotted_symbols=[], unweighted_symbols=[], periods_per_year=ppy,
             rolling_window_days=int(rolling_window_days),
         )  # fmt: skip
@@ -594,6 +597,8 @@ def router_health_view(
         axis=1,
     )
     band = rolling_sharpe_band(returns, window=window_periods, periods_per_year=ppy)
+    with_band = set(band["key"].unique())
+    sharpe_keys = [k for k in plotted if k in with_band] + sorted(k for k in with_band if PAIR_SEP in k)
 
     # Daily returns on notional, crypto calendar. The table is computed over every symbol that
     # passes the other filters and then cut to the selected symbols, so the deflated Sharpe
@@ -617,6 +622,7 @@ def router_health_view(
         symbol_curves=sym_curves,
         route_curves=route_curves,
         sharpe=band,
+        sharpe_keys=sharpe_keys,
         plotted_symbols=plotted,
         unweighted_symbols=conf.unknown_symbols(present),
         periods_per_year=ppy,
