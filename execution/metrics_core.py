@@ -177,39 +177,62 @@ class Moments:
     """True where a column has at least one value and all its present values are equal."""
 
 
+def _centred_power_sums(
+    x: np.ndarray, mean: np.ndarray, present: np.ndarray | None, order: int
+) -> list[np.ndarray]:
+    """Column sums of ``(x - mean)**p`` for p = 1..order, in row chunks of about 256 KiB.
+
+    Chunking keeps the deviation temporaries in cache instead of allocating (and page-faulting)
+    a full-size array per power; the arithmetic is the same second pass of a two-pass algorithm.
+    """
+    n, k = x.shape
+    step = max(1, 32_768 // max(k, 1))
+    sums = [np.zeros(k) for _ in range(order)]
+    for r0 in range(0, n, step):
+        d = x[r0 : r0 + step] - mean
+        if present is not None:
+            d[~present[r0 : r0 + step]] = 0.0
+        sums[0] += d.sum(axis=0)
+        d2 = d * d
+        sums[1] += d2.sum(axis=0)
+        if order >= 3:
+            sums[2] += np.einsum("ij,ij->j", d2, d)
+            sums[3] += np.einsum("ij,ij->j", d2, d2)
+    return sums
+
+
 def column_moments(panel: Panel, *, order: int = 2, shift: float = 0.0) -> Moments:
     """Two-pass (centred, with the compensated mean correction) moments of ``values - shift``.
 
-    The first pass takes the mean (numpy's pairwise sum); the second sums powers of deviations
-    from it, and the corrected two-pass formula ``sum(d**2) - sum(d)**2 / n`` removes the rounding
-    left in the mean (Chan, Golub & LeVeque 1983). Columns whose present values are all equal
-    get exactly zero dispersion, so ratios over them become +/-inf or NaN rather than ~1e15.
+    The first pass takes the mean; the second sums powers of deviations from it. The small
+    rounding ``e = sum(d) / n`` left in the mean is then removed exactly by the binomial
+    identities (``M2 = S2 - n e**2``, the corrected two-pass formula of Chan, Golub & LeVeque
+    1983, and likewise for ``M3``, ``M4``). Columns whose present values are all equal get exactly
+    zero dispersion, so ratios over them become +/-inf or NaN rather than ~1e15.
+    ``order`` is 2 (mean and ``m2``) or 4 (also ``m3`` and ``m4``).
     """
     x = panel.values if shift == 0.0 else panel.values - shift
-    if panel.has_nan:
-        present = ~np.isnan(x)
-        count = present.sum(axis=0).astype(float)
-        x0 = np.where(present, x, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = x0.sum(axis=0) / count
-        d = np.where(present, x - mean, 0.0)
-    else:
-        count = np.full(x.shape[1], float(x.shape[0]))
-        mean = x.mean(axis=0) if x.shape[0] else np.full(x.shape[1], np.nan)
-        d = x - mean
+    n_rows, k = x.shape
+    present: np.ndarray | None = None
     with np.errstate(invalid="ignore", divide="ignore"):
-        s1 = d.sum(axis=0)
-        m2 = np.einsum("ij,ij->j", d, d) - s1 * s1 / count
-        m2 = np.maximum(m2, 0.0)
-        mean = mean + s1 / count
-    m3 = m4 = None
-    if order >= 3:
-        d = np.where(present, x - mean, 0.0) if panel.has_nan else x - mean
-        d2 = d * d
-        m3 = np.einsum("ij,ij->j", d2, d)
-        m4 = np.einsum("ij,ij->j", d2, d2)
+        if panel.has_nan:
+            present = ~np.isnan(x)
+            count = present.sum(axis=0).astype(float)
+            mean = np.nansum(x, axis=0) / count
+        else:
+            count = np.full(k, float(n_rows))
+            mean = x.sum(axis=0) / count
+        order = 4 if order >= 3 else 2
+        s = _centred_power_sums(x, np.where(np.isfinite(mean), mean, 0.0), present, order)
+        e = s[0] / count  # rounding left in the mean
+        mean = mean + e
+        m2 = np.maximum(s[1] - count * e * e, 0.0)
+        m3 = m4 = None
+        if order >= 3:
+            m3 = s[2] - 3.0 * e * s[1] + 2.0 * count * e**3
+            m4 = s[3] - 4.0 * e * s[2] + 6.0 * e * e * s[1] - 3.0 * count * e**4
     # exact zero dispersion for constant columns (only checked where the dispersion is tiny)
-    constant = np.zeros(x.shape[1], dtype=bool)
+    constant = np.zeros(k, dtype=bool)
     suspicious = (count >= 1) & (m2 <= count * (64 * _EPS * np.abs(mean)) ** 2)
     if suspicious.any():
         cols = np.flatnonzero(suspicious)

@@ -236,6 +236,18 @@ def test_rolling_agrees_with_two_pass_reference_on_large_mean_series() -> None:
         assert g4[t - w + 1] == pytest.approx(stats.kurtosis(win, fisher=False), rel=1e-9)
 
 
+@pytest.mark.parametrize("jump", [10.0, 1_000.0])
+def test_rolling_stays_accurate_across_a_level_shift(jump: float) -> None:
+    """A mean that jumps by ``jump`` standard deviations inside a block pair (documented limit)."""
+    rng = np.random.default_rng(1)
+    x = 1_000.0 + rng.normal(0.0, 1.0, 5_000)
+    x[2_500:] += jump
+    mean, dev = _two_pass_windows(x, 63)
+    std = np.sqrt((dev * dev).sum(axis=1) / 62)
+    got = mn.rolling_sharpe_ratio(x, window=63, periods_per_year=1)
+    np.testing.assert_allclose(got, _pad(mean / std, 63), rtol=1e-9)
+
+
 def test_rolling_on_frame_with_gaps_matches_reference(panel: np.ndarray) -> None:
     frame = pd.DataFrame(panel, columns=list("abcdef"), index=pd.date_range("2024", periods=300, tz="UTC"))
     got = mn.rolling_sharpe_ratio(frame, window=20, periods_per_year=PPY)
