@@ -127,7 +127,7 @@ class DriftDetector:
         ``high_confidence`` exceeds the rest's by more than ``shape_z`` standard errors.
     thresholds
         :class:`~ml.drift_thresholds.DriftThresholds`; default: the precomputed table when the
-        configuration is the default one, otherwise simulated at construction (10-20 s).
+        configuration is the default one, otherwise simulated at construction (about 40 s of CPU).
 
     Attributes
     ----------

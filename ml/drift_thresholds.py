@@ -196,7 +196,7 @@ def compute_thresholds(
     n_sims
         Simulated streams per family member and statistic; with ``alpha = 0.004`` the default
         20,000 leaves about 80 streams beyond the threshold (relative error of the tail rate about
-        11 %). Takes about 10-20 s on one core.
+        11 %). Takes about 40 s of CPU time (minutes on a loaded machine).
     seed
         Seed of the simulation (thresholds are reproducible).
     family
