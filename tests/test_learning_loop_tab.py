@@ -1,0 +1,90 @@
+"""The RL Learning Loop tab draws a real learning_loop artifact and never imports torch."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from infra.artifacts import open_store
+from infra.settings import load_settings
+from scripts.pipeline import DemoContext
+from tests.feedback_fixtures import make_trades
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+TAB = "RL Learning Loop"
+
+
+def _arr(v: Any) -> np.ndarray:
+    """A plotly array from a chart spec: a list, or a base64 typed array ``{bdata, dtype}``."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
+@pytest.fixture
+def logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "logs"
+    monkeypatch.setenv("ENV", "dev")
+    monkeypatch.setenv("LOGS_DIR", str(root))
+    for var in ("DATA_DIR", "CACHE_DIR", "RESEARCH_DIR", "FIRESTORE_PROJECT", "FIRESTORE_EMULATOR_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    return root
+
+
+def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> None:
+    from research.rl_sizer.trainer import demo_step
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_trades(160, seed=2).to_parquet(data / "trades.parquet")
+    settings = load_settings()
+    ctx = DemoContext(
+        settings=settings, store=open_store(settings), data_dir=data, seed=0, scale="default", real_bars=False
+    )
+    demo_step(ctx)
+    art = open_store(settings).read("learning_loop").data
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = next(t for t in at.tabs if t.label == TAB)
+    assert [e.value for e in tab.error] == []
+    charts = [json.loads(c.proto.spec) for c in tab.get("plotly_chart")]
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert titles == [
+        "Reward distribution",
+        "Cumulative reward",
+        "Policy loss",
+        "Value loss",
+        "Multipliers: used (sampled) vs suggested (deterministic)",
+    ]
+    assert _arr(charts[1]["data"][0]["y"])[-1] == pytest.approx(art["cumulative_reward"]["reward"][-1])
+    assert len(_arr(charts[2]["data"][0]["x"])) == art["summary"]["updates"]
+    np.testing.assert_allclose(_arr(charts[4]["data"][0]["y"]), art["multipliers"]["used"])
+    np.testing.assert_allclose(_arr(charts[4]["data"][1]["y"]), art["multipliers"]["suggested"])
+    metrics = {m.label: m.value for m in tab.metric}
+    assert metrics["Sharpe, static Kelly"] == f"{art['sharpe']['before']:.2f}"
+    assert metrics["Sharpe, Kelly x PPO"] == f"{art['sharpe']['after']:.2f}"
+
+
+def test_missing_artifact_shows_the_command(logs: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    tab = next(t for t in at.tabs if t.label == TAB)
+    text = " ".join(str(x.value) for x in [*tab.info, *tab.warning, *tab.markdown, *tab.code])
+    assert "python -m scripts.demo" in text
+
+
+def test_dashboard_tab_does_not_import_torch() -> None:
+    code = "import sys, dashboard.learning_loop; print('torch' in sys.modules, 'research' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
