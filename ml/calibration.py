@@ -242,12 +242,27 @@ def ece_null_distribution(
     value_range: tuple[float, float] = (0.0, 1.0),
     n_sim: int = 200,
     random_state: int | np.random.Generator | None = None,
+    groups: ArrayLike | None = None,
+    normal_min_count: int | None = None,
 ) -> npt.NDArray[np.float64]:
     """ECE values a perfectly calibrated model with these forecasts would show.
 
-    Draws ``n_sim`` outcome vectors ``y ~ Bernoulli(prob)`` and returns their ECEs (sorted). Its
+    Draws ``n_sim`` outcome vectors ``y ~ Bernoulli(prob)`` and returns their ECEs, sorted. Its
     upper quantiles are the principled alarm level for an observed ECE on the same forecasts:
-    the raw ECE of a calibrated model is not zero on finite samples.
+    the raw ECE of a calibrated model is not zero on finite samples (each bin's observed rate
+    carries binomial noise), and the bias grows as samples shrink.
+
+    Parameters
+    ----------
+    groups
+        Optional integer codes ``0..G-1`` per row (e.g. time buckets). Then the result has shape
+        ``(G, n_sim)``: each group's own ECE under the same simulated outcomes, one call for
+        all groups. Without it the shape is ``(n_sim,)``.
+    normal_min_count
+        ``None`` (default): every outcome is simulated. An int ``m``: a bin holding at least
+        ``m`` rows has its sum ``S_b = sum_i (y_i - p_i)`` drawn from the normal law
+        ``N(0, sum_i p_i (1 - p_i))`` instead (central limit theorem; the cost then no longer
+        grows with the number of rows); smaller bins are still simulated exactly.
 
     Examples
     --------
@@ -262,17 +277,49 @@ def ece_null_distribution(
         raise ValueError(
             f"The 'n_sim' parameter of ece_null_distribution must be an int >= 1. Got {n_sim!r} instead."
         )
+    if groups is None:
+        codes = np.zeros(p.size, dtype=np.intp)
+    else:
+        codes = np.asarray(groups)
+        if codes.shape != p.shape or (codes.size and (codes.dtype.kind not in "iu" or codes.min() < 0)):
+            raise ValueError(
+                "The 'groups' parameter of ece_null_distribution must hold one non-negative integer code "
+                f"per probability. Got shape {codes.shape} and dtype {codes.dtype} instead."
+            )
+        codes = codes.astype(np.intp)
+    n_groups = int(codes.max()) + 1 if codes.size else 1
     if p.size == 0:
-        return np.full(n_sim, np.nan)
+        empty = np.full((n_groups, n_sim), np.nan)
+        return empty[0] if groups is None else empty
+    if normal_min_count is not None and (not isinstance(normal_min_count, int) or normal_min_count < 1):
+        raise ValueError(
+            "The 'normal_min_count' parameter of ece_null_distribution must be None or an int >= 1. "
+            f"Got {normal_min_count!r} instead."
+        )
     rng = np.random.default_rng(random_state)
-    idx = _bin_index(p, edges, "ece_null_distribution")
-    y = rng.random((n_sim, p.size)) < p  # (n_sim, n)
-    diff = y - p
-    # per-simulation bin sums of (y - p): one-hot over bins, (n_sim, n) @ (n, n_bins)
-    onehot = np.zeros((p.size, n_bins))
-    onehot[np.arange(p.size), idx] = 1.0
-    sums = diff @ onehot
-    return np.sort(np.abs(sums).sum(axis=1) / p.size)
+    cell = codes * n_bins + _bin_index(p, edges, "ece_null_distribution")
+    n_cells = n_groups * n_bins
+    count = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    cell_count = np.bincount(cell, minlength=n_cells)
+    big = cell_count >= (normal_min_count if normal_min_count is not None else np.iinfo(np.int64).max)
+    cell_sd = np.sqrt(np.bincount(cell, weights=p * (1.0 - p), minlength=n_cells))
+    exact = ~big[cell]  # rows simulated one by one
+    p_ex, cell_ex = p[exact], cell[exact]
+    out = np.empty((n_sim, n_groups))
+    chunk = max(1, 2_000_000 // max(p_ex.size, 1))  # bounded memory: at most ~2M draws at once
+    for s0 in range(0, n_sim, chunk):
+        k = min(chunk, n_sim - s0)
+        sums = np.zeros((k, n_cells))
+        if p_ex.size:
+            diff = (rng.random((k, p_ex.size)) < p_ex) - p_ex  # (k, n_exact): y - p per simulation
+            flat = (np.arange(k)[:, None] * n_cells + cell_ex[None, :]).ravel()
+            sums = np.bincount(flat, weights=diff.ravel(), minlength=k * n_cells).reshape(k, n_cells)
+        if big.any():
+            sums[:, big] = rng.standard_normal((k, int(big.sum()))) * cell_sd[big]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s0 : s0 + k] = np.abs(sums).reshape(k, n_groups, n_bins).sum(axis=2) / count
+    res = np.sort(out.T, axis=1)
+    return res[0] if groups is None else res
 
 
 def calibration_over_time(
@@ -297,7 +344,9 @@ def calibration_over_time(
         buckets with fewer than ``min_count`` rows are dropped.
     """
     y, p = _check(outcome, prob, "calibration_over_time")
-    t = pd.DatetimeIndex(pd.to_datetime(np.asarray(ts), utc=True))
+    t = pd.DatetimeIndex(
+        pd.to_datetime(ts if isinstance(ts, pd.Series | pd.Index) else np.asarray(ts), utc=True)
+    )
     if len(t) != y.size:
         raise ValueError(
             "The 'ts' parameter of calibration_over_time must have one timestamp per outcome. "
@@ -313,8 +362,7 @@ def calibration_over_time(
     n_b = len(uniques)
     count = np.bincount(codes, minlength=n_b).astype(np.float64)
     sq = np.bincount(codes, weights=(p - y) ** 2, minlength=n_b)
-    gap = np.zeros((n_b, n_bins))
-    np.add.at(gap, (codes, idx), y - p)
+    gap = np.bincount(codes * n_bins + idx, weights=y - p, minlength=n_b * n_bins).reshape(n_b, n_bins)
     out = pd.DataFrame(
         {
             "bucket_start": uniques,

@@ -47,7 +47,11 @@ from ml.features import FeatureConfig, compute_features, make_labels
 FILE_FORMAT = "ml.signal_model/1"
 SIGNAL_COLUMNS = ["symbol", "ts", "action", "confidence", "p_up", "model_version", "top_features"]
 FAST_PATH_MAX_ROWS = 256
-"""Batches up to this many rows are scored by :class:`~ml.fast_predict.CompiledCalibratedTrees`."""
+"""Batches up to this many rows are scored by :class:`~ml.fast_predict.CompiledCalibratedTrees`;
+larger ones by scikit-learn, whose compiled loop wins once the per-call overhead is amortised."""
+
+
+_CONTROLLER: Any = None
 
 
 @contextlib.contextmanager
@@ -55,12 +59,16 @@ def single_threaded() -> Iterator[None]:
     """Limit BLAS and OpenMP pools to one thread inside the block (``threadpoolctl``).
 
     threadpoolctl only limits libraries already loaded, so scikit-learn's OpenMP-using modules
-    are imported first.
+    are imported first. The library scan runs once per process (a cached
+    ``ThreadpoolController``): entering the block then costs well under a millisecond.
     """
-    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime so the limit reaches it)
-    from threadpoolctl import threadpool_limits
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime so the limit reaches it)
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(limits=1):
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=1):
         yield
 
 
@@ -264,7 +272,8 @@ class SignalModel:
 
         A DataFrame is matched by column name; an array must hold the columns in
         ``feature_names_`` order. Up to :data:`FAST_PATH_MAX_ROWS` rows go through the compiled
-        trees (same numbers, far less overhead), larger batches through scikit-learn.
+        trees (the same numbers as ``estimator_.predict_proba`` to 1e-12, pinned by tests, without
+        scikit-learn's per-call overhead), larger batches through scikit-learn.
         """
         self._check_fitted()
         if isinstance(X, pd.DataFrame):

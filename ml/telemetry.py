@@ -60,6 +60,8 @@ SCHEMA_VERSION = 1
 HIGH_CONFIDENCE = 0.80
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 ALL = "ALL"
+NORMAL_MIN_COUNT = 100
+"""Bins with at least this many rows use the normal law in the ECE null simulation (cheap cycles)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,14 @@ class ConfidenceTelemetry:
         n = len(frame)
         if n == 0:
             return self
-        t = pd.DatetimeIndex(pd.to_datetime(np.broadcast_to(np.asarray(ts), (n,)), utc=False))
+        if isinstance(ts, pd.Series | pd.Index | np.ndarray) and np.ndim(ts) == 1:
+            t = pd.DatetimeIndex(ts)
+        else:  # one time for the whole batch, or a list
+            t = pd.DatetimeIndex(pd.to_datetime(np.broadcast_to(np.asarray(ts, dtype=object), (n,))))
+        if len(t) != n:
+            raise ValueError(
+                f"The 'ts' parameter of ConfidenceTelemetry.update must have {n} values. Got {len(t)}."
+            )
         if t.tz is None:
             raise ValueError("The 'ts' parameter of ConfidenceTelemetry.update must be timezone-aware UTC.")
         t = t.tz_convert("UTC")
@@ -377,23 +386,25 @@ class ConfidenceTelemetry:
         """Brier, ECE, mean confidence, hit rate and ECE's calibrated-model 95% level per time bucket."""
         correct, conf, ts = self._resolved()
         out = calibration_over_time(
-            ts.to_numpy(), correct, conf, freq=self.bucket, n_bins=self.n_bins, value_range=(0.5, 1.0)
+            ts, correct, conf, freq=self.bucket, n_bins=self.n_bins, value_range=(0.5, 1.0)
         )
         out = out.rename(columns={"mean_prob": "mean_confidence", "mean_outcome": "hit_rate"})
         # what a calibrated model with the same confidences would show in each bucket (95th pct)
-        codes = pd.DatetimeIndex(ts).floor(self.bucket)
-        q95 = []
-        for start in out["bucket_start"]:
-            c = conf[np.asarray(codes == start)]
+        if len(out):
+            codes, uniques = pd.factorize(pd.DatetimeIndex(ts).floor(self.bucket), sort=True)
             null = ece_null_distribution(
-                c,
+                conf,
                 n_bins=self.n_bins,
                 value_range=(0.5, 1.0),
                 n_sim=self.ece_null_sims,
                 random_state=self.random_state,
+                groups=codes,
+                normal_min_count=NORMAL_MIN_COUNT,
             )
-            q95.append(float(np.quantile(null, 0.95)))
-        out["ece_null_q95"] = q95
+            q95 = pd.Series(np.quantile(null, 0.95, axis=1), index=uniques)
+            out["ece_null_q95"] = q95.reindex(pd.DatetimeIndex(out["bucket_start"])).to_numpy()
+        else:
+            out["ece_null_q95"] = pd.Series(dtype=np.float64)
         return out
 
     @property
@@ -412,13 +423,24 @@ class ConfidenceTelemetry:
             }
         )
         both = pd.concat([df, df.assign(symbol=ALL)], ignore_index=True)
-        g = both.groupby(["bucket_start", "symbol"], sort=True)
-        out = g["c"].agg(["count", "mean"]).rename(columns={"count": "n"})
-        qs = g["c"].quantile(np.asarray(QUANTILES)).unstack()
-        qs.columns = [f"q{int(q * 100)}" for q in QUANTILES]
-        out = out.join(qs)
-        out["share_high"] = g["high"].mean()
-        return out.reset_index()[cols]
+        b_codes, b_uni = pd.factorize(both["bucket_start"], sort=True)
+        s_codes, s_uni = pd.factorize(both["symbol"], sort=True)
+        pair, codes = np.unique(b_codes * len(s_uni) + s_codes, return_inverse=True)
+        stats = group_quantiles(both["c"].to_numpy(), codes, QUANTILES)
+        out = pd.DataFrame(
+            {
+                "bucket_start": pd.DatetimeIndex(b_uni)[pair // len(s_uni)],
+                "symbol": np.asarray(s_uni)[pair % len(s_uni)],
+            }
+        )
+        uniques = pair
+        n = np.bincount(codes, minlength=len(uniques))
+        out["n"] = n
+        out["mean"] = np.bincount(codes, weights=both["c"].to_numpy(), minlength=len(uniques)) / n
+        for q, col in zip(QUANTILES, stats.T):
+            out[f"q{int(q * 100)}"] = col
+        out["share_high"] = np.bincount(codes, weights=both["high"].to_numpy(), minlength=len(uniques)) / n
+        return out[cols]
 
     @property
     def feature_importance_(self) -> pd.DataFrame | None:
@@ -506,6 +528,7 @@ class ConfidenceTelemetry:
                 value_range=(0.5, 1.0),
                 n_sim=self.ece_null_sims,
                 random_state=self.random_state,
+                normal_min_count=NORMAL_MIN_COUNT,
             )
             null_q95 = float(np.quantile(null, 0.95))
         imp = self.feature_importance_
@@ -577,11 +600,41 @@ class ConfidenceTelemetry:
         )
 
 
+def group_quantiles(
+    values: npt.NDArray[np.float64], codes: npt.NDArray[np.intp], quantiles: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """Quantiles of ``values`` per group code ``0..G-1``, shape ``(G, len(quantiles))``.
+
+    Linear interpolation between order statistics (NumPy's and pandas' default): position
+    ``q * (n_g - 1)`` within the sorted group. One sort for all groups.
+    """
+    n_groups = int(codes.max()) + 1 if codes.size else 0
+    order = np.lexsort((values, codes))
+    v = values[order]
+    count = np.bincount(codes, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    out = np.full((n_groups, len(quantiles)), np.nan)
+    has = count > 0
+    for j, q in enumerate(quantiles):
+        pos = start[has] + q * (count[has] - 1)
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.ceil(pos).astype(np.intp)
+        out[has, j] = v[lo] + (pos - lo) * (v[hi] - v[lo])
+    return out
+
+
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {str(k): (pd.Timestamp(v) if isinstance(v, np.datetime64) else v) for k, v in r.items()}
-        for r in df.to_dict(orient="records")
-    ]
+    """Row records with timestamps as ISO 8601 UTC strings (vectorised, JSON-ready)."""
+    cols: list[list[Any]] = []
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            iso = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]").astype(str)
+            cols.append([f"{t}Z" if t != "NaT" else None for t in iso])
+        else:
+            cols.append(s.tolist())
+    names = [str(c) for c in df.columns]
+    return [dict(zip(names, row)) for row in zip(*cols)]
 
 
 # --------------------------------------------------------------------------- the job

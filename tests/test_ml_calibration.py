@@ -187,3 +187,34 @@ def test_invariants(p_list: list[float], seed: int, n_bins: int) -> None:
     conf = np.maximum(p, 1.0 - p)
     correct = y == (p >= 0.5)
     assert brier_score(correct, conf) == pytest.approx(brier_score(y, p), abs=1e-12)
+
+
+def test_ece_null_groups_and_normal_approximation() -> None:
+    rng = np.random.default_rng(5)
+    p = 0.5 + 0.3 * rng.random(3000)
+    single = ece_null_distribution(p, n_bins=10, value_range=(0.5, 1.0), n_sim=100, random_state=9)
+    one_group = ece_null_distribution(
+        p, n_bins=10, value_range=(0.5, 1.0), n_sim=100, random_state=9, groups=np.zeros(3000, dtype=int)
+    )
+    np.testing.assert_array_equal(one_group[0], single)
+    # per-group nulls: each group's distribution matches a separate simulation of that group
+    codes = np.repeat([0, 1, 2], 1000)
+    grouped = ece_null_distribution(
+        p, n_bins=10, value_range=(0.5, 1.0), n_sim=400, random_state=1, groups=codes
+    )
+    assert grouped.shape == (3, 400)
+    for g in range(3):
+        alone = ece_null_distribution(
+            p[codes == g], n_bins=10, value_range=(0.5, 1.0), n_sim=400, random_state=2
+        )
+        assert np.median(grouped[g]) == pytest.approx(np.median(alone), rel=0.1)
+    # the normal law for well-filled bins gives the same alarm level as full simulation
+    exact = ece_null_distribution(p, n_bins=10, value_range=(0.5, 1.0), n_sim=400, random_state=3)
+    approx = ece_null_distribution(
+        p, n_bins=10, value_range=(0.5, 1.0), n_sim=400, random_state=3, normal_min_count=100
+    )
+    assert np.quantile(approx, 0.95) == pytest.approx(np.quantile(exact, 0.95), rel=0.1)
+    with pytest.raises(ValueError, match="'groups' parameter of ece_null_distribution"):
+        ece_null_distribution(p, groups=np.full(3000, -1))
+    with pytest.raises(ValueError, match="'normal_min_count'"):
+        ece_null_distribution(p, normal_min_count=0)

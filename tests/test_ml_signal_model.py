@@ -102,8 +102,9 @@ def test_compiled_trees_match_isotonic_calibration(bars: pd.DataFrame) -> None:
 
 def test_predict_proba_input_forms_agree(model: SignalModel, bars: pd.DataFrame) -> None:
     fs = FeatureSet.from_bars(bars, model.config)
-    X = fs.features[fs.valid][model.feature_names_].iloc[-300:]  # 300 rows: the scikit-learn path
+    X = fs.features[fs.valid][model.feature_names_].iloc[-300:]
     p_frame = model.predict_proba(X)
+    np.testing.assert_allclose(p_frame, model.estimator_.predict_proba(X), rtol=0, atol=1e-12)
     p_arr = model.predict_proba(X.to_numpy())
     p_reordered = model.predict_proba(X[X.columns[::-1]])
     np.testing.assert_allclose(p_frame, p_arr, atol=1e-12)

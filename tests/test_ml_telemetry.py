@@ -281,3 +281,16 @@ def test_module_runs_as_a_script() -> None:
 def test_run_cycle_rejects_too_short_bars(logs_env: Path) -> None:
     with pytest.raises(ValueError, match=r"bars too short|needs at least"):
         run_cycle(demo_bars(n_symbols=1, n_bars=300), settings=load_settings())
+
+
+def test_group_quantiles_match_pandas() -> None:
+    from ml.telemetry import QUANTILES, group_quantiles
+
+    rng = np.random.default_rng(3)
+    values = rng.random(500)
+    codes = rng.integers(0, 7, 500)
+    codes[codes == 4] = 5  # an empty group
+    got = group_quantiles(values, codes, QUANTILES)
+    expected = pd.Series(values).groupby(codes).quantile(list(QUANTILES)).unstack()
+    np.testing.assert_allclose(got[expected.index.to_numpy()], expected.to_numpy(), atol=1e-15)
+    assert np.isnan(got[4]).all()
