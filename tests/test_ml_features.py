@@ -103,7 +103,7 @@ def test_no_look_ahead_on_demo_bars() -> None:
         assert not f[~early].equals(base[~early])
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.integers(10, 60), st.integers(0, 2**31 - 1))
 def test_no_look_ahead_property(cut: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
