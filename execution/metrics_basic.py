@@ -207,11 +207,15 @@ def max_drawdown(returns: Any) -> Any:
     x = panel.values
     if x.shape[0] == 0:
         return reduce_out(panel, np.full(x.shape[1], np.nan), name="max_drawdown")
-    growth = np.where(np.isnan(x), 1.0, 1.0 + x) if panel.has_nan else 1.0 + x
-    wealth = np.cumprod(growth, axis=0)
-    peak = np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)
+    wealth = np.add(x, 1.0)  # growth factors, then wealth in place (two full-size buffers in all)
+    if panel.has_nan:
+        wealth[np.isnan(x)] = 1.0
+    np.cumprod(wealth, axis=0, out=wealth)
+    peak = np.maximum.accumulate(wealth, axis=0)
+    np.maximum(peak, 1.0, out=peak)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.minimum((wealth / peak - 1.0).min(axis=0), 0.0)
+        np.divide(wealth, peak, out=peak)
+    out = np.minimum(peak.min(axis=0) - 1.0, 0.0)
     if panel.has_nan:
         out[np.isnan(x).all(axis=0)] = np.nan
     return reduce_out(panel, out, name="max_drawdown")
