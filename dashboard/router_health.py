@@ -136,7 +136,7 @@ def _doctor_confidence() -> DoctorConfidence:
             st.info(
                 f"**No doctor confidence yet** (`{result.path.name}` is missing). {fallback} "
                 f"The doctor produces it:\n\n```\n{DOCTOR_COMMAND}\n```",
-                icon="ℹ️",
+                icon=":material/info:",
             )
         else:
             problem_panel(result, command=DOCTOR_COMMAND)
@@ -146,7 +146,9 @@ def _doctor_confidence() -> DoctorConfidence:
     try:
         return DoctorConfidence.from_data(result.data)
     except ValueError as exc:
-        st.error(f"**`{result.path.name}` has unusable confidences.** {exc}\n\n{fallback}", icon="🚫")
+        st.error(
+            f"**`{result.path.name}` has unusable confidences.** {exc}\n\n{fallback}", icon=":material/block:"
+        )
         return DoctorConfidence()
 
 
@@ -264,7 +266,7 @@ def render() -> None:
     if not path.exists():
         st.info(
             f"**No closed-trade log yet** (`{path}`). The demo writes one:\n\n```\n{DEMO_COMMAND}\n```",
-            icon="ℹ️",
+            icon=":material/info:",
         )
         return
     stamp = _stamp(path)
@@ -273,11 +275,11 @@ def render() -> None:
     except (DataValidationError, ValueError, OSError) as exc:
         st.error(
             f"**`{path.name}` cannot be used.** {exc}\n\nRe-create it with:\n\n```\n{DEMO_COMMAND}\n```",
-            icon="🚫",
+            icon=":material/block:",
         )
         return
     if catalog["n_trades"] == 0:
-        st.info(f"`{path.name}` has no trades yet.", icon="ℹ️")
+        st.info(f"`{path.name}` has no trades yet.", icon=":material/info:")
         return
     f = _filters(catalog)
     view_args = (
@@ -286,7 +288,7 @@ def render() -> None:
     )  # fmt: skip
     view = _view(*view_args)
     if view.n_trades == 0:
-        st.warning("No trades match these filters.", icon="⚠️")
+        st.warning("No trades match these filters.", icon=":material/filter_alt_off:")
         return
     st.caption(
         f"{view.n_trades:,} of {view.n_trades_total:,} trades, closed {view.start:%Y-%m-%d %H:%M} to "
@@ -310,7 +312,9 @@ def render() -> None:
             key = band_keys[0]
         st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe")
     else:
-        st.info(f"Too few days for a rolling {view.rolling_window_days}-day Sharpe ratio.", icon="ℹ️")
+        st.info(
+            f"Too few days for a rolling {view.rolling_window_days}-day Sharpe ratio.", icon=":material/info:"
+        )
 
     table = view.table[[c for c in TABLE_COLUMNS if c in view.table.columns]]
     st.markdown("**Normalized statistics** (click a column header to sort)")

@@ -404,9 +404,20 @@ def rolling_hit_rate(curves: pd.DataFrame, *, window_days: int) -> pd.Series:
     if curves.empty:
         return pd.Series(np.nan, index=curves.index, dtype=float, name="hit_rate")
     ordered = curves.sort_values(["key", "ts"], kind="stable")
-    counts = ordered.set_index("ts")[["key", "n_trades", "n_wins"]]
-    rolled = counts.groupby("key", sort=False)[["n_trades", "n_wins"]].rolling(f"{int(window_days)}D").sum()
-    rate = (rolled["n_wins"] / rolled["n_trades"]).to_numpy()
+    t = pd.DatetimeIndex(ordered["ts"]).as_unit("ns").asi8
+    n = ordered["n_trades"].to_numpy(dtype=float)
+    wins = ordered["n_wins"].to_numpy(dtype=float)
+    width = pd.Timedelta(days=int(window_days)).value
+    rate = np.empty(len(ordered))
+    codes = pd.factorize(ordered["key"], sort=False)[0]
+    bounds = np.flatnonzero(np.diff(codes)) + 1  # rows where a new key starts (keys are contiguous)
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(ordered)]):
+        tk = t[lo:hi]
+        first = np.searchsorted(tk, tk - width, side="right")  # first label inside (t - window, t]
+        cn = np.r_[0.0, np.cumsum(n[lo:hi])]
+        cw = np.r_[0.0, np.cumsum(wins[lo:hi])]
+        idx = np.arange(hi - lo)
+        rate[lo:hi] = (cw[idx + 1] - cw[first]) / (cn[idx + 1] - cn[first])
     return pd.Series(rate, index=ordered.index, name="hit_rate").reindex(curves.index)
 
 

@@ -306,3 +306,27 @@ def test_demo_doctor_feeds_router_health_confidence(tmp_path: Path, monkeypatch:
     for s, w in doctor["symbol_confidence"].items():
         raw, weighted = _array(traces[f"{s} raw"]["y"]), _array(traces[f"{s} weighted"]["y"])
         np.testing.assert_allclose(weighted, w * raw, atol=1e-6)
+
+
+def test_filters_that_match_nothing_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    opened = pd.to_datetime(["2025-01-01 10:00", "2025-01-20 10:00"], utc=True)
+    pd.DataFrame(
+        {
+            "order_id": ["o1", "o2"], "symbol": ["AAAUSDT", "BBBUSDT"], "route": ["okx_smart"] * 2,
+            "side": ["LONG", "SHORT"], "opened_at": opened, "closed_at": opened + pd.Timedelta(hours=2),
+            "entry_price": [10.0, 20.0], "exit_price": [11.0, 19.0], "size_usd": [100.0, 100.0],
+            "fees_usd": [0.1, 0.1], "pnl_usd": [9.9, 4.9], "confidence": [0.6, 0.7], "multiplier": [1.0, 1.0],
+            "max_adverse_pct": [0.5, 0.2],
+        }
+    ).to_parquet(data / "trades.parquet")  # fmt: skip
+    _point(monkeypatch, tmp_path, data)
+    at = _run()
+    assert _table(at)["n_trades"].tolist() == [1.0, 1.0]
+    # the 7-day lookback ends on the log's last day (Jan 20): AAA's only trade is outside it
+    at.multiselect(key="rh_symbols").set_value(["AAAUSDT"])
+    at.selectbox(key="rh_lookback").set_value(7).run()
+    assert not at.exception
+    assert "No trades match these filters" in _texts(_rh(at).warning)
+    assert len(_rh(at).dataframe) == 0 and len(_rh(at).get("plotly_chart")) == 0
