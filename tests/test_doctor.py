@@ -148,10 +148,19 @@ def test_job_checks_read_fields_defensively(tmp_path: Path) -> None:
     assert "ECE 0.300" in check_ml_telemetry(ctx).message
     w("ml_telemetry", {"mean_confidence": 0.6})
     assert "ece, brier" in check_ml_telemetry(ctx).message
-    w("drift", {"drift_detected": False})
+    w("drift", {"n_trades": 300, "checks": [{"n_trades": 300}], "detections": []})
+    assert check_drift(ctx).status == "OK"
+    det = {"kind": "accuracy_drift", "statistic": "cusum", "n_trades": 250, "trigger_id": "rt-1"}
+    w("drift", {"n_trades": 300, "checks": [{"n_trades": 300}], "detections": [det]})
+    r = check_drift(ctx)
+    assert r.status == "WARN"
+    assert "accuracy_drift at trade 250 (cusum; trigger no trigger)" in r.message
+    w("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "pending"}]})
+    assert "trigger pending" in check_drift(ctx).message
+    w("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "promoted"}]})
     assert check_drift(ctx).status == "OK"
     w("drift", {"state": "drift"})
-    assert check_drift(ctx).status == "WARN"
+    assert "lacks field detections/checks" in check_drift(ctx).message
     w("autotune", {"applied": False, "adjustments": [], "thresholds": {}})
     assert "dry run" in check_autotune(ctx).message
     w("autotune", {"applied": True, "adjustments": [{"old": 1, "new": 1.1}], "thresholds": {"A": {}}})

@@ -76,44 +76,71 @@ def check_ml_telemetry(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def _is_drift(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v in ("drift", "drifting", "detected", "alarm", "true"):
-            return True
-        if v in ("ok", "stable", "none", "no_drift", "false", "clear", "healthy"):
-            return False
-    return None
+def _trigger_outcomes(ctx: DoctorContext) -> dict[str, str]:
+    """trigger_id -> outcome from the ``retrain_triggers`` history (empty when unreadable)."""
+    res = ctx.store.read("retrain_triggers")
+    items = lookup(res.data, "triggers") if res.envelope is not None else None
+    if not isinstance(items, list):
+        return {}
+    return {str(t.get("trigger_id")): str(t.get("outcome", "unknown")) for t in items if isinstance(t, dict)}
 
 
 @register("drift", order=51)
 def check_drift(ctx: DoctorContext) -> CheckResult:
-    """Drift state from the ``drift`` artifact."""
+    """Drift state from the ``drift`` artifact (written by ``ml.drift_service``).
+
+    The artifact lists ``detections`` (kind, statistic, value, threshold, message, n_trades,
+    trigger_id) and per-check statistics in ``checks``. No detection: OK. A detection whose retrain
+    trigger was promoted: OK (the model was replaced and the detector reset). Any other detection:
+    WARN, naming the kind, the statistic and the trigger's state.
+    """
     name = "drift"
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    raw = lookup(res.data, "drift_detected", "detected", "state", "status", "summary.drift_detected")
-    flag = _is_drift(raw)
-    details = {"path": str(res.path), "state": raw}
-    if flag is None:
+    data = res.data if isinstance(res.data, dict) else {}
+    detections = data.get("detections")
+    checks = data.get("checks")
+    if not isinstance(detections, list) or not isinstance(checks, list):
         return warn(
             name,
-            f"{res.path.name} lacks a drift state (field drift_detected/state).",
+            f"{res.path.name} lacks field detections/checks (not written by ml.drift_service?).",
             fix_for(name),
-            **details,
         )
-    if flag:
-        kinds = lookup(res.data, "detectors", "kinds", "reasons", "summary.reasons")
-        return warn(
+    last = checks[-1] if checks and isinstance(checks[-1], dict) else {}
+    details = {
+        "path": str(res.path),
+        "n_trades": data.get("n_trades"),
+        "last_check": last,
+        "detections": detections,
+    }
+    if not detections:
+        return ok(
+            name, f"no drift over {data.get('n_trades', '?')} trades ({len(checks)} checks).", **details
+        )
+    outcomes = _trigger_outcomes(ctx)
+    open_ = []
+    for d in detections:
+        if not isinstance(d, dict):
+            continue
+        state = outcomes.get(str(d.get("trigger_id")), str(d.get("trigger_status", "no trigger")))
+        if state != "promoted":
+            open_.append(
+                f"{d.get('kind')} at trade {d.get('n_trades')} ({d.get('statistic')}; trigger {state})"
+            )
+    if not open_:
+        return ok(
             name,
-            f"model drift detected{f' ({kinds})' if kinds else ''}; a retrain trigger should be open.",
-            "check `retrain_triggers`; retrain and promote the model, or roll back to the last good version",
+            f"{len(detections)} drift detection(s), each answered by a promoted retrain.",
             **details,
         )
-    return ok(name, "no drift detected.", **details)
+    return warn(
+        name,
+        "model drift: " + "; ".join(open_) + ".",
+        "run the retrain worker (`python -m ml.retrain_worker --once`) or roll back "
+        "(`python -m ml.retrain_worker --rollback`); see the Drift tab",
+        **details,
+    )
 
 
 @register("retrain_triggers", order=52)
