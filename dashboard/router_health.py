@@ -29,10 +29,8 @@ from infra.loaders import DataValidationError, validate_trades
 
 DOCTOR_COMMAND = "python -m scripts.doctor"
 TRADES_FILE = "trades.parquet"
-KEEP_COLUMNS = (
-    "symbol", "route", "side", "opened_at", "closed_at", "entry_price", "exit_price", "size_usd",
-    "fees_usd", "pnl_usd", "confidence", "multiplier", "max_adverse_pct",
-)  # fmt: skip
+# What the view reads (curves, returns, normalized_table); fewer columns = cheaper cache hits.
+KEEP_COLUMNS = ("symbol", "route", "closed_at", "pnl_usd", "size_usd")
 LOOKBACKS: tuple[int | None, ...] = (None, 7, 30, 90, 180, 365)
 ROLLING_WINDOWS = (7, 14, 30, 60, 90)
 PALETTE = (
