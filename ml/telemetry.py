@@ -485,7 +485,11 @@ class ConfidenceTelemetry:
 
     @property
     def latest_signals_(self) -> pd.DataFrame:
-        """Latest row per symbol scored by the current model, with its top contributing features."""
+        """Latest row per symbol scored by the current model, with its top contributing features.
+
+        Only symbols among the latest ``2 * importance_window`` rows fed are listed (the feature
+        buffer); the attribution baseline is the median of that buffer.
+        """
         if not self._x_chunks:
             return pd.DataFrame(
                 columns=["symbol", "ts", "action", "confidence", "model_version", "top_features"]
@@ -674,9 +678,7 @@ def run_cycle(
                 tel = ConfidenceTelemetry(fold.model, model_version=fold.model.model_version_)
             tel.set_model(fold.model, model_version=fold.model.model_version_)
             X = fold.rows[fold.model.feature_names_]
-            tel.update(
-                X, ts=fold.rows["ts"].to_numpy(), symbol=fold.rows["symbol"].to_numpy(), y=fold.rows["y"]
-            )
+            tel.update(X, ts=fold.rows["ts"], symbol=fold.rows["symbol"].to_numpy(), y=fold.rows["y"])
         if tel is None:
             raise ValueError(
                 f"bars too short for walk-forward telemetry: {n_bars} bars per symbol, need more than {mtb}."
