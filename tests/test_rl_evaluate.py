@@ -88,3 +88,30 @@ def test_full_ab_with_rl_agents_on_synthetic():
     trades = synthetic_trades(4000, rng=np.random.default_rng(0))
     res = run_ab(trades, seeds=(0, 1), train_steps=4000, n_boot=200, label="slow")
     assert [r["sizer"] for r in res["rows"]] == ["ppo", "dqn", "kelly", "table", "oracle"]
+
+
+def test_evaluate_cli_refuses_in_prod(tmp_path, monkeypatch, capsys):
+    from research.rl_sizer.evaluate import main
+
+    monkeypatch.setenv("ENV", "prod")
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
+    assert main(["--synthetic", "300", "--agents", "kelly"]) == 2
+    assert "ENV=prod" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_evaluate_cli_json_and_files(tmp_path, monkeypatch, capsys):
+    from infra import jsonio
+    from research.rl_sizer.evaluate import main
+
+    monkeypatch.setenv("ENV", "dev")
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
+    for var in ("RESEARCH_DIR", "CACHE_DIR", "FIRESTORE_PROJECT", "FIRESTORE_EMULATOR_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["--synthetic", "1500", "--agents", "kelly,table", "--seeds", "2", "--n-boot", "50", "--json",
+                 "--dry-run"]) == 0  # fmt: skip
+    out = jsonio.loads(capsys.readouterr().out)
+    assert [r["sizer"] for r in out["rows"]] == ["kelly", "table", "oracle"]
+    dry = tmp_path / "logs" / "research" / "dry_run"
+    assert len(list((dry / "rl_ab").glob("*.json"))) == 1 and (dry / "cache" / "rl_pilot.json").exists()
+    assert not (tmp_path / "logs" / "cache").exists()

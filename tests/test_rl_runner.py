@@ -112,3 +112,23 @@ def test_runner_on_real_bars_evaluates_the_held_out_period(dirs):
     rec = s.episodes[0]
     assert rec["window"]["start"] >= "2025-03-20"  # the test period is the later 40% of the trades
     assert rec["mean_multiplier"] == 1.0 and rec["data"] == "btc"
+
+
+@pytest.mark.slow
+def test_demo_step_writes_runs_ab_and_artifact(dirs, tmp_path):
+    from infra.artifacts import ArtifactStore
+    from research.rl_sizer.runner import demo_step
+    from scripts.pipeline import DemoContext
+    from tests.ml_fixtures import demo_bars
+
+    data = tmp_path / "data"
+    data.mkdir()
+    demo_bars(n_symbols=3, n_bars=900).to_parquet(data / "bars.parquet")
+    s = load_settings()
+    ctx = DemoContext(settings=s, store=ArtifactStore(s.cache_dir), data_dir=data, seed=7, scale="default",
+                      real_bars=False)  # fmt: skip
+    msg = demo_step(ctx)
+    assert "demo trades" in msg
+    art = jsonio.loads((dirs / "cache" / "rl_pilot.json").read_text())["data"]
+    assert {r["agent"] for r in art["runs"]} == {"kelly", "table", "ppo"}
+    assert art["ab"][0]["label"] == "demo-quick"

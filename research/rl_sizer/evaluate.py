@@ -40,7 +40,7 @@ from execution.metrics_normalizer import max_drawdown, sharpe_ratio
 from infra import jsonio
 from infra.artifacts import atomic_write_text
 from infra.loaders import load_bars
-from infra.safety import require_research_env
+from infra.safety import EnvironmentRefused, require_research_env
 from infra.settings import load_settings
 from research.rl_sizer.agents import AGENTS, Sizer, make_sizer
 from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
@@ -308,7 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     settings = load_settings()
-    require_research_env(settings, "research.rl_sizer.evaluate")
+    try:
+        require_research_env(settings, "research.rl_sizer.evaluate")
+    except EnvironmentRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     cfg = config_from_args(args)
     trades, label = load_trades_for(args.data, cfg, synthetic=args.synthetic, seed=0)
     label = args.label or label

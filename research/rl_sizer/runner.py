@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from scripts.pipeline import DemoContext
 
 PROGRAM = "research.rl_sizer.runner"
+DEMO_PPO_STEPS = 512
+"""PPO steps per cycle in the demo: enough to exercise the pipeline, far too few to learn."""
 DEFAULT_TRAIN_STEPS = {"ppo": 2048, "dqn": 2048, "kelly": 0, "table": 0}
 
 
@@ -188,16 +190,16 @@ def demo_step(ctx: DemoContext) -> str:
     bars = load_bars(ctx.bars_path)
     cfg = PilotConfig(n_steps=256)
     label = f"demo:{ctx.bars_path.name}"
-    for agent, eps, steps in (("kelly", 1, 0), ("table", 1, 0), ("ppo", 3, 1024)):
+    for agent, eps, steps in (("kelly", 1, 0), ("table", 1, 0), ("ppo", 2, DEMO_PPO_STEPS)):
         run_pilot(ctx.settings, agent=agent, episodes=eps, train_steps=steps, seed=ctx.seed, bars=bars,
                   data_label=label, config=cfg, resume=False, store=ctx.store, progress=False)  # fmt: skip
     trades = trades_from_bars(bars, cfg)
-    result = run_ab(trades, config=cfg, seeds=(0, 1), agents=("kelly", "table", "ppo"), train_steps=1024,
+    result = run_ab(trades, config=cfg, seeds=(0, 1), agents=("kelly", "table", "ppo"), train_steps=DEMO_PPO_STEPS,
                     n_boot=300, label="demo-quick")  # fmt: skip
     out = ab_dir(ctx.settings, dry_run=False) / f"demo-quick-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     atomic_write_text(out, jsonio.dumps(result))
     write_pilot_artifact(ctx.settings, dry_run=False, source=f"{PROGRAM}:demo_step", store=ctx.store)
-    return f"{len(trades)} demo trades; quick A/B (2 seeds, 1024 PPO steps): {result['verdict']}"
+    return f"{len(trades)} demo trades; quick A/B (2 seeds, {DEMO_PPO_STEPS} PPO steps): {result['verdict']}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
