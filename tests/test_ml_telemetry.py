@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from infra.artifacts import read_artifact_file
@@ -294,3 +297,33 @@ def test_group_quantiles_match_pandas() -> None:
     expected = pd.Series(values).groupby(codes).quantile(list(QUANTILES)).unstack()
     np.testing.assert_allclose(got[expected.index.to_numpy()], expected.to_numpy(), atol=1e-15)
     assert np.isnan(got[4]).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_batching_does_not_change_the_numbers(cuts: list[int]) -> None:
+    """Streaming invariance: the same rows fed in any batches give the same state."""
+    X, y = _planted(4)
+    est = LogisticRegression().fit(X.to_numpy(), y)
+    n = 800
+    whole = ConfidenceTelemetry(est, feature_names=list(X.columns)).update(
+        X.to_numpy()[:n], ts=TS[:n], y=y[:n]
+    )
+    parts = ConfidenceTelemetry(est, feature_names=list(X.columns))
+    bounds = sorted({0, n, *[min(c * 2, n) for c in cuts]})
+    for a, b in itertools.pairwise(bounds):
+        parts.update(X.to_numpy()[a:b], ts=TS[a:b], y=y[a:b])
+    assert parts.n_rows_ == n
+    assert parts.brier_ == pytest.approx(whole.brier_, abs=1e-15)
+    assert parts.ece_ == pytest.approx(whole.ece_, abs=1e-15)
+    pd.testing.assert_frame_equal(parts.confidence_over_time_, whole.confidence_over_time_)
+
+
+def test_max_rows_keeps_the_newest(lr_fit) -> None:  # type: ignore[no-untyped-def]
+    est, X, y = lr_fit
+    tel = ConfidenceTelemetry(est, feature_names=list(X.columns), max_rows=1000)
+    for a in range(0, N, 500):
+        tel.update(X.to_numpy()[a : a + 500], ts=TS[a : a + 500], y=y[a : a + 500])
+    assert tel.n_rows_ == 1000
+    assert tel.records["ts"].min() == TS[N - 1000]
+    assert tel.latest_ts_ == TS[-1]
