@@ -201,3 +201,23 @@ def test_demo_step_writes_the_learning_loop_artifact(tmp_path: Path) -> None:
     assert all(0.5 <= m <= 2.0 for m in d["multipliers"]["used"])
     assert np.isfinite(d["sharpe"]["before"]) and np.isfinite(d["sharpe"]["after"])
     assert d["sharpe"]["n_trades"] == 160 - 112
+
+
+def test_cli_refuses_to_start_in_prod_without_allow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from research.rl_sizer.trainer import main
+
+    monkeypatch.setenv("ENV", "prod")
+    monkeypatch.delenv("ALLOW_PROD_WRITE", raising=False)
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path))
+    with pytest.raises(ProductionWriteRefused, match="PPO sizer checkpoint"):
+        main(["--bus", "memory://", "--once", "--metrics-port", "-1", "--no-tensorboard"])
+
+
+def test_cli_once_on_an_empty_memory_bus_exits_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from research.rl_sizer.trainer import main
+
+    monkeypatch.setenv("ENV", "dev")
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path))
+    assert main(["--bus", "memory://", "--once", "--metrics-port", "-1", "--no-tensorboard"]) == 0
