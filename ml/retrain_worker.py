@@ -353,7 +353,16 @@ class RetrainWorker:
             job["queue"] = f"already resolved as {trig.outcome}"
             return
         at = pd.Timestamp(job.get("decided_at") or job["triggered_at"]).to_pydatetime()
-        queue.resolve(job["trigger_id"], job["outcome"], at=at, note=str(job.get("note", ""))[:500])
+        validation = job.get("validation")
+        metrics = validation.get("metrics") if isinstance(validation, Mapping) else None
+        queue.resolve(
+            job["trigger_id"],
+            job["outcome"],
+            at=at,
+            note=str(job.get("note", ""))[:500],
+            metrics=metrics if isinstance(metrics, Mapping) else None,
+            new_version=job.get("new_version") if job["outcome"] == "promoted" else None,
+        )
         self.store.write(TRIGGERS_ARTIFACT, queue.to_dict(), source=SOURCE)
         job["queue"] = "resolved"
 

@@ -16,7 +16,10 @@ Rules
   the same or higher priority was triggered less than ``cooldown`` before ``at`` (whatever its
   outcome). A high-priority trigger is therefore never held back by a recent low-priority one.
 * **Outcomes**: ``pending`` until the worker resolves it as ``promoted`` (new model live),
-  ``rejected`` (retrained model not better) or ``failed`` (retrain crashed).
+  ``rejected`` (retrained model not better) or ``failed`` (retrain crashed). The worker also
+  records the validation ``metrics`` (per metric: current, candidate, ``diff`` and its bootstrap
+  CI ``ci_low``/``ci_high``) and, for a promotion, the ``new_version`` that went live at
+  ``resolved_at``. Histories written before these fields existed load with ``None`` for both.
 
 Examples
 --------
@@ -36,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
@@ -89,6 +93,11 @@ class RetrainTrigger:
     note: str = ""
     duplicates: int = 0
     """Submissions deduplicated into this trigger while it was pending."""
+    metrics: Mapping[str, Any] | None = None
+    """Validation metrics of the retrain (e.g. ``{"brier": {"current", "candidate", "diff",
+    "ci_low", "ci_high"}, ...}``, see :class:`ml.retrain_validation.MetricComparison`), or ``None``."""
+    new_version: str | None = None
+    """The model version promoted by this trigger's retrain (live from ``resolved_at``), or ``None``."""
 
     def payload(self) -> dict[str, Any]:
         """The ``model.retrain.trigger`` event payload (without the envelope)."""
@@ -108,6 +117,8 @@ class RetrainTrigger:
             "resolved_at": None if self.resolved_at is None else _iso(self.resolved_at),
             "note": self.note,
             "duplicates": self.duplicates,
+            "metrics": None if self.metrics is None else copy.deepcopy(dict(self.metrics)),
+            "new_version": self.new_version,
         }
 
     @classmethod
@@ -123,6 +134,13 @@ class RetrainTrigger:
                 f"The 'priority' of retrain trigger {d.get('trigger_id')!r} must be one of "
                 f"{tuple(PRIORITY_RANK)}. Got {priority!r}."
             )
+        metrics = d.get("metrics")
+        if metrics is not None and not isinstance(metrics, Mapping):
+            raise ValueError(
+                f"The 'metrics' of retrain trigger {d.get('trigger_id')!r} must be an object or null. "
+                f"Got {metrics!r}."
+            )
+        new_version = d.get("new_version")
         return cls(
             trigger_id=str(d["trigger_id"]),
             model=str(d["model"]),
@@ -134,6 +152,8 @@ class RetrainTrigger:
             resolved_at=None if d.get("resolved_at") is None else _parse(str(d["resolved_at"])),
             note=str(d.get("note", "")),
             duplicates=int(d.get("duplicates", 0)),
+            metrics=None if metrics is None else copy.deepcopy(dict(metrics)),
+            new_version=None if new_version is None else str(new_version),
         )
 
 
@@ -294,20 +314,67 @@ class TriggerQueue:
         raise KeyError(f"no retrain trigger with trigger_id {trigger_id!r}")
 
     def resolve(
-        self, trigger_id: str, outcome: Outcome, *, at: dt.datetime, note: str = ""
+        self,
+        trigger_id: str,
+        outcome: Outcome,
+        *,
+        at: dt.datetime,
+        note: str = "",
+        metrics: Mapping[str, Any] | None = None,
+        new_version: str | None = None,
     ) -> RetrainTrigger:
-        """Record the retrain's outcome (``promoted``, ``rejected`` or ``failed``) of a pending trigger."""
+        """Record the retrain's outcome (``promoted``, ``rejected`` or ``failed``) of a pending trigger.
+
+        Parameters
+        ----------
+        trigger_id
+            The pending trigger to resolve.
+        outcome
+            ``promoted``, ``rejected`` or ``failed``.
+        at
+            Event time of the decision (UTC); for a promotion, when ``new_version`` went live.
+        note
+            Free text (the worker's reason or summary).
+        metrics
+            Validation metrics of the candidate against the current model, keyed by metric name,
+            each a mapping with ``diff``, ``ci_low``, ``ci_high`` (candidate - current) among others.
+            Stored as a deep copy. ``None`` when no validation ran (e.g. a failed retrain).
+        new_version
+            The promoted model version; only allowed with ``outcome="promoted"``.
+        """
         at = _require_utc(at, "at of TriggerQueue.resolve")
         if outcome not in ("promoted", "rejected", "failed"):
             raise ValueError(
                 "The 'outcome' of TriggerQueue.resolve must be 'promoted', 'rejected' or 'failed'. "
                 f"Got {outcome!r} instead."
             )
+        if metrics is not None and not isinstance(metrics, Mapping):
+            raise ValueError(
+                f"The 'metrics' of TriggerQueue.resolve must be a mapping or None. Got {metrics!r} instead."
+            )
+        if new_version is not None:
+            if not isinstance(new_version, str) or not new_version:
+                raise ValueError(
+                    "The 'new_version' of TriggerQueue.resolve must be a non-empty string or None. "
+                    f"Got {new_version!r} instead."
+                )
+            if outcome != "promoted":
+                raise ValueError(
+                    "The 'new_version' of TriggerQueue.resolve is only allowed with outcome 'promoted'. "
+                    f"Got new_version={new_version!r} with outcome {outcome!r}."
+                )
         for i, t in enumerate(self._triggers):
             if t.trigger_id == trigger_id:
                 if t.outcome != "pending":
                     raise ValueError(f"retrain trigger {trigger_id!r} is already resolved as {t.outcome!r}")
-                done = replace(t, outcome=outcome, resolved_at=at, note=note)
+                done = replace(
+                    t,
+                    outcome=outcome,
+                    resolved_at=at,
+                    note=note,
+                    metrics=None if metrics is None else copy.deepcopy(dict(metrics)),
+                    new_version=new_version,
+                )
                 self._triggers[i] = done
                 self._trim()
                 return done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -200,3 +201,114 @@ def test_invariants_under_any_submission_sequence(events: list[tuple[int, str]],
         times = sorted(t.triggered_at for t in q.history if t.priority == prio)
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(g >= dt.timedelta(hours=cooldown_h) for g in gaps)
+
+
+METRICS = {
+    "brier": {
+        "name": "brier",
+        "current": 0.26,
+        "candidate": 0.24,
+        "diff": -0.02,
+        "ci_low": -0.03,
+        "ci_high": -0.01,
+    },
+    "ece": {
+        "name": "ece",
+        "current": 0.08,
+        "candidate": 0.03,
+        "diff": -0.05,
+        "ci_low": -0.07,
+        "ci_high": None,
+    },
+}
+
+
+def test_resolve_stores_metrics_and_new_version_and_round_trips() -> None:
+    q = TriggerQueue(cooldown=dt.timedelta(0))
+    a = submit(q, T0).trigger
+    b = submit(q, T0 + H, reason="calibration_drift").trigger
+    assert a is not None and b is not None
+    metrics = {k: dict(v) for k, v in METRICS.items()}
+    done = q.resolve(a.trigger_id, "promoted", at=T0 + 2 * H, note="ok", metrics=metrics, new_version="v2")
+    metrics["brier"]["diff"] = 99.0  # the queue keeps its own copy
+    assert done.new_version == "v2" and done.metrics == METRICS
+    rejected = q.resolve(b.trigger_id, "rejected", at=T0 + 3 * H, metrics=METRICS)
+    assert rejected.new_version is None and rejected.metrics == METRICS
+    d = q.get(a.trigger_id).to_dict()
+    assert d["new_version"] == "v2" and d["metrics"]["ece"]["ci_high"] is None
+    assert d["resolved_at"] == "2025-03-01T14:00:00Z"
+    back = TriggerQueue.from_dict(jsonio.loads(jsonio.dumps(q.to_dict())))
+    assert back.to_dict() == q.to_dict()
+    assert back.get(a.trigger_id).metrics == METRICS
+    assert back.get(a.trigger_id).new_version == "v2"
+    assert back.get(b.trigger_id).new_version is None
+
+
+def test_histories_without_metrics_or_new_version_still_load() -> None:
+    old = {
+        "cooldown_s": 3600.0,
+        "history_limit": 500,
+        "triggers": [
+            {
+                "trigger_id": "rt-1",
+                "model": "m1",
+                "reason": "accuracy_drift",
+                "drift_info": INFO,
+                "priority": "high",
+                "triggered_at": "2025-03-01T12:00:00Z",
+                "outcome": "promoted",
+                "resolved_at": "2025-03-01T13:00:00Z",
+                "note": "legacy",
+                "duplicates": 0,
+            }
+        ],
+        "suppressed": [],
+    }
+    q = TriggerQueue.from_dict(old)
+    t = q.get("rt-1")
+    assert t.metrics is None and t.new_version is None and t.note == "legacy"
+    out = q.to_dict()["triggers"][0]
+    assert out["metrics"] is None and out["new_version"] is None
+    assert {k: v for k, v in out.items() if k not in ("metrics", "new_version")} == old["triggers"][0]
+
+
+def test_resolve_rejects_bad_metrics_and_new_version() -> None:
+    q = TriggerQueue(cooldown=dt.timedelta(0))
+    t = submit(q, T0).trigger
+    assert t is not None
+    with pytest.raises(ValueError, match=r"'new_version' of TriggerQueue\.resolve is only allowed"):
+        q.resolve(t.trigger_id, "rejected", at=T0 + H, new_version="v2")
+    with pytest.raises(ValueError, match=r"'new_version' of TriggerQueue\.resolve must be a non-empty"):
+        q.resolve(t.trigger_id, "promoted", at=T0 + H, new_version="")
+    with pytest.raises(ValueError, match=r"'metrics' of TriggerQueue\.resolve must be a mapping"):
+        q.resolve(t.trigger_id, "promoted", at=T0 + H, metrics=[1, 2])  # type: ignore[arg-type]
+    assert q.get(t.trigger_id).outcome == "pending"  # nothing recorded by a refused call
+    bad = q.to_dict()
+    bad["triggers"][0]["metrics"] = "brier better"
+    with pytest.raises(ValueError, match=r"'metrics' of retrain trigger 'rt-m1-accuracy_drift"):
+        TriggerQueue.from_dict(bad)
+
+
+def test_retrain_worker_resolves_with_validation_metrics_and_new_version(tmp_path: Path) -> None:
+    """The worker's call site: the queue gets the job's validation metrics and the promoted version."""
+    from infra.artifacts import ArtifactStore
+    from ml.retrain_worker import RetrainWorker
+    from tests.test_retrain_worker import bar_ts, registry_with_stale, stream
+
+    reg = registry_with_stale(tmp_path / "models")
+    store = ArtifactStore(tmp_path / "cache")
+    q = TriggerQueue(cooldown=dt.timedelta(hours=1))
+    sub = q.submit(
+        model="prod-signal-v1", reason="accuracy_drift", drift_info={}, at=bar_ts(1000).to_pydatetime()
+    )
+    assert sub.trigger is not None
+    store.write("retrain_triggers", q.to_dict(), source="test")
+    job = RetrainWorker(registry=reg, bars=stream, store=store).handle(sub.trigger.payload())
+    assert job["outcome"] == "promoted" and job["queue"] == "resolved"
+    back = TriggerQueue.from_dict(store.read("retrain_triggers").data).get(sub.trigger.trigger_id)
+    assert back.new_version == job["new_version"] == reg.current_version("signal-model")
+    assert back.metrics == job["validation"]["metrics"]
+    assert back.metrics is not None and set(back.metrics) >= {"brier", "ece", "hit_rate_high"}
+    brier = back.metrics["brier"]
+    assert brier["ci_low"] <= brier["diff"] <= brier["ci_high"]
+    assert back.resolved_at == dt.datetime.fromisoformat(job["decided_at"].replace("Z", "+00:00"))
