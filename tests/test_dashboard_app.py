@@ -330,3 +330,14 @@ def test_filters_that_match_nothing_say_so(tmp_path: Path, monkeypatch: pytest.M
     assert not at.exception
     assert "No trades match these filters" in _texts(_rh(at).warning)
     assert len(_rh(at).dataframe) == 0 and len(_rh(at).get("plotly_chart")) == 0
+
+
+def test_garbage_trades_file_shows_an_error_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trades.parquet").write_bytes(b"this is not parquet")
+    _point(monkeypatch, tmp_path, data)
+    at = _run()
+    err = _texts(_rh(at).error)
+    assert "trades.parquet" in err and "cannot be used" in err and "python -m scripts.demo" in err
+    assert [s.value for s in at.tabs[2].subheader] == ["RL Pilot"]
