@@ -139,7 +139,6 @@ def run_pilot(
     root = runs_dir(settings, dry_run=dry_run)
     resume = episodes == 1 if resume is None else resume
     previous = _latest_run(root, agent, data_label) if resume else None
-    env_train, env_eval, eval_opts = _envs(bars, cfg)
     sizer: Sizer
     if previous is not None:
         run_dir = previous
@@ -156,6 +155,7 @@ def run_pilot(
         meta = {"agent": agent, "seed": seed, "data": data_label, "dry_run": dry_run,
                 "created_at": dt.datetime.now(dt.UTC).isoformat(), "config": cfg.__dict__}  # fmt: skip
         atomic_write_text(run_dir / "run.json", jsonio.dumps(meta))
+    env_train, env_eval, eval_opts = _envs(bars, cfg)  # a resumed run keeps its checkpoint's config
     log_path = run_dir / "episodes.jsonl"
     records: list[dict[str, Any]] = []
     from tqdm import tqdm
