@@ -117,10 +117,8 @@ def _figure(kind: str, view_args: tuple[Any, ...], option: Any) -> go.Figure:
         title = f"PnL by symbol (top {len(view.plotted_symbols)} by |PnL|)"
         return _pnl_figure(view.symbol_curves, view.plotted_symbols, title=title, hit_rate=bool(option))
     if kind == "routes":
-        routes = sorted(view.route_curves["key"].unique())
-        return _pnl_figure(
-            view.route_curves, routes, title="PnL by route (selected symbols)", hit_rate=bool(option)
-        )
+        title = f"PnL by route over the selected symbols (top {len(view.plotted_routes)} by |PnL|)"
+        return _pnl_figure(view.route_curves, view.plotted_routes, title=title, hit_rate=bool(option))
     return _sharpe_figure(view.sharpe, str(option), window=view.rolling_window_days)
 
 

@@ -509,13 +509,16 @@ class RouterHealthView:
     symbol_curves: pd.DataFrame
     """:func:`pnl_curves` by symbol for :attr:`plotted_symbols`, plus ``hit_rate``."""
     route_curves: pd.DataFrame
-    """:func:`pnl_curves` by route (all filtered symbols together), plus ``hit_rate``."""
+    """:func:`pnl_curves` by route (all filtered symbols together) for :attr:`plotted_routes`,
+    plus ``hit_rate``."""
     sharpe: pd.DataFrame
     """:func:`rolling_sharpe_band` for each plotted symbol and each of its ``SYMBOL|route`` pairs."""
     sharpe_keys: list[str]
     """Keys with a defined rolling Sharpe: plotted symbols (largest |PnL| first), then pairs."""
     plotted_symbols: list[str]
     """The top-N symbols by absolute PnL among the filtered trades, largest first."""
+    plotted_routes: list[str]
+    """The top-N routes by absolute PnL among the filtered trades, largest first."""
     unweighted_symbols: list[str]
     """Filtered symbols without a doctor confidence (weighted 1.0)."""
     periods_per_year: float
@@ -548,7 +551,8 @@ def router_health_view(
     confidence
         Doctor confidence (``None``: weight 1.0 everywhere).
     top_n
-        Number of symbols drawn (largest absolute PnL first); the table keeps every symbol.
+        Number of symbols, and of routes, drawn (largest absolute PnL first); the table keeps
+        every symbol.
     rolling_window_days
         Window of the rolling hit rate and the rolling Sharpe, in days (Sharpe: in periods of
         ``freq``, converted from days).
@@ -590,13 +594,15 @@ def router_health_view(
             symbol_curves=empty_curves, route_curves=empty_curves.copy(),
             sharpe=pd.DataFrame(columns=["key", "ts", "sharpe", "se", "lo", "hi"]),
             sharpe_keys=[],
-            plotted_symbols=[], unweighted_symbols=[], periods_per_year=ppy,
+            plotted_symbols=[],
+            plotted_routes=[], unweighted_symbols=[], periods_per_year=ppy,
             rolling_window_days=int(rolling_window_days),
         )  # fmt: skip
     plotted = top_keys(view, by="symbol", n=int(top_n))
     sym_curves = pnl_curves(view, by="symbol", confidence=conf, freq=freq, keys=plotted)
     sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=int(rolling_window_days))
-    route_curves = pnl_curves(view, by="route", confidence=conf, freq=freq)
+    plotted_routes = top_keys(view, by="route", n=int(top_n))
+    route_curves = pnl_curves(view, by="route", confidence=conf, freq=freq, keys=plotted_routes)
     route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=int(rolling_window_days))
 
     plotted_trades = view[view["symbol"].isin(plotted)]
@@ -635,6 +641,7 @@ def router_health_view(
         sharpe=band,
         sharpe_keys=sharpe_keys,
         plotted_symbols=plotted,
+        plotted_routes=plotted_routes,
         unweighted_symbols=conf.unknown_symbols(present),
         periods_per_year=ppy,
         rolling_window_days=int(rolling_window_days),

@@ -377,7 +377,8 @@ def test_router_health_view_wires_filters_into_every_output() -> None:
     assert full.n_trades == full.n_trades_total == len(book)
     assert full.plotted_symbols == top_keys(book, n=2)
     assert sorted(full.symbol_curves["key"].unique()) == sorted(full.plotted_symbols)
-    assert sorted(full.route_curves["key"].unique()) == ["r1", "r2", "r3"]
+    assert full.plotted_routes == top_keys(book, by="route", n=2)  # routes are capped at top_n too
+    assert sorted(full.route_curves["key"].unique()) == sorted(full.plotted_routes)
     assert full.unweighted_symbols == ["BBB", "CCC", "DDD", "EEE"]
     assert full.table["symbol"].tolist() == ["AAA", "BBB", "CCC", "DDD", "EEE"]
     pd.testing.assert_frame_equal(full.table, normalized_table(book))
