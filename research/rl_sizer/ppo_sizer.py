@@ -271,7 +271,7 @@ class PPOSizer:
         self._rng = np.random.default_rng(seed)
         """Draws of :meth:`sample` (reproducible under ``seed``)."""
         self.optimizer = torch.optim.Adam(
-            list(self.actor.parameters()) + list(self.critic.parameters()), lr=self.config.lr, foreach=True
+            list(self.actor.parameters()) + list(self.critic.parameters()), lr=self.config.lr, fused=True
         )
         self.norm = RunningNorm(state_dim)
         self.stats = _Stats()
@@ -359,18 +359,20 @@ class PPOSizer:
             adv = normalize_advantages(returns - self.critic(x).squeeze(-1))
         n = len(batch)
         mb = min(cfg.minibatch_size, n)
+        units = self.to_unit(acts)
+        log_span = math.log(cfg.high - cfg.low)
         params = list(self.actor.parameters()) + list(self.critic.parameters())
-        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
-        steps = 0
+        rows: list[torch.Tensor] = []
         for _ in range(cfg.epochs):
-            perm = torch.randperm(n, generator=self._gen)
+            # one minibatch covering the batch needs no shuffling (the default: 50 of 50)
+            perm = torch.randperm(n, generator=self._gen) if mb < n else None
             for start in range(0, n, mb):
-                idx = perm[start : start + mb]
-                dist = self.distribution(x[idx])
-                new_lp = dist.log_prob(self.to_unit(acts[idx])) - math.log(cfg.high - cfg.low)
-                p_loss = clipped_surrogate(new_lp, old_lp[idx], adv[idx], cfg.clip_eps)
-                v_pred = self.critic(x[idx]).squeeze(-1)
-                v_loss = 0.5 * ((v_pred - returns[idx]) ** 2).mean()
+                idx = perm[start : start + mb] if perm is not None else slice(None)
+                xi, ui, old_i, adv_i, ret_i = x[idx], units[idx], old_lp[idx], adv[idx], returns[idx]
+                dist = self.distribution(xi)
+                new_lp = dist.log_prob(ui) - log_span
+                p_loss = clipped_surrogate(new_lp, old_i, adv_i, cfg.clip_eps)
+                v_loss = 0.5 * ((self.critic(xi).squeeze(-1) - ret_i) ** 2).mean()
                 entropy = dist.entropy().mean()
                 loss = p_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 self.optimizer.zero_grad()
@@ -378,19 +380,26 @@ class PPOSizer:
                 nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 with torch.no_grad():
-                    log_ratio = new_lp - old_lp[idx]
-                    sums["approx_kl"] += float(((log_ratio.exp() - 1) - log_ratio).mean())
-                    sums["clip_fraction"] += float(
-                        ((log_ratio.exp() - 1).abs() > cfg.clip_eps).float().mean()
+                    log_ratio = new_lp - old_i
+                    ratio_m1 = log_ratio.exp() - 1
+                    rows.append(
+                        torch.stack(
+                            [
+                                p_loss.detach(),
+                                v_loss.detach(),
+                                entropy.detach(),
+                                (ratio_m1 - log_ratio).mean(),
+                                (ratio_m1.abs() > cfg.clip_eps).float().mean(),
+                            ]
+                        )
                     )
-                sums["policy_loss"] += float(p_loss.detach())
-                sums["value_loss"] += float(v_loss.detach())
-                sums["entropy"] += float(entropy.detach())
-                steps += 1
+        means = torch.stack(rows).mean(dim=0).tolist()
+        steps = len(rows)
         self.norm.update(batch.states)
         self.stats.updates += 1
         self.stats.transitions += n
-        res = UpdateResult(grad_steps=steps, **{k: v / steps for k, v in sums.items()})
+        p_mean, v_mean, ent_mean, kl_mean, clip_mean = means
+        res = UpdateResult(p_mean, v_mean, ent_mean, kl_mean, clip_mean, steps)
         self.stats.history.append({k: float(v) for k, v in asdict(res).items()})
         return res
 
