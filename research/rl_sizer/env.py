@@ -50,8 +50,8 @@ def kelly_fraction(p: np.ndarray | float, payoff_ratio: float = 1.0) -> np.ndarr
     ``f* = (p (b + 1) - 1) / b`` maximises the expected log growth ``p log(1 + b f) +
     (1 - p) log(1 - f)`` (Kelly 1956; Thorp 2006, eq. 2.2); negative values become 0 (no bet).
 
-    >>> float(kelly_fraction(0.6)), float(kelly_fraction(0.6, 2.0)), float(kelly_fraction(0.4))
-    (0.19999999999999996, 0.4, 0.0)
+    >>> [round(float(kelly_fraction(p, b)), 6) for p, b in ((0.6, 1.0), (0.6, 2.0), (0.4, 1.0))]
+    [0.2, 0.4, 0.0]
     """
     p_arr = np.asarray(p, dtype=np.float64)
     return np.maximum(0.0, (p_arr * (payoff_ratio + 1.0) - 1.0) / payoff_ratio)
