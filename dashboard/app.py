@@ -48,7 +48,7 @@ def main() -> None:
                 render()
             except Exception as exc:  # one broken tab must not take the page down
                 log.exception("tab %s failed", label)
-                st.error(f"The {label} tab failed: {type(exc).__name__}: {exc}", icon="🚫")
+                st.error(f"The {label} tab failed: {type(exc).__name__}: {exc}", icon=":material/block:")
 
 
 main()

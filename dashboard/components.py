@@ -18,7 +18,10 @@ def status_line(result: ArtifactResult) -> None:
     gen = result.envelope["generated_at"]
     source = result.envelope.get("source", "?")
     if result.status == "stale":
-        st.warning(f"STALE: `{result.path.name}` generated {gen} by `{source}`. {result.message}", icon="⏰")
+        st.warning(
+            f"STALE: `{result.path.name}` generated {gen} by `{source}`. {result.message}",
+            icon=":material/schedule:",
+        )
     else:
         age_h = (result.age_s or 0.0) / 3600
         st.caption(f"`{result.path.name}` generated {gen} ({age_h:.1f} h ago) by `{source}`")
@@ -30,13 +33,13 @@ def problem_panel(result: ArtifactResult, *, command: str) -> None:
         st.info(
             f"**No `{result.path.name}` yet.** This part has nothing to show until the job "
             f"that writes it has run:\n\n```\n{command}\n```",
-            icon="ℹ️",
+            icon=":material/info:",
         )
     else:
         st.error(
             f"**`{result.path.name}` cannot be used ({result.status}).** {result.message}\n\n"
             f"Re-create it with:\n\n```\n{command}\n```",
-            icon="🚫",
+            icon=":material/block:",
         )
 
 

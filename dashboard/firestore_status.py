@@ -58,6 +58,6 @@ def render_status_line() -> None:
     """Show the mirror's status as one caption (``st.warning`` when something needs attention)."""
     level, line = format_status_line(mirror_status(loading.settings()))
     if level == "warn":
-        st.warning(line, icon="⚠️")
+        st.warning(line, icon=":material/warning:")
     else:
         st.caption(line)

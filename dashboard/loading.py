@@ -65,18 +65,22 @@ def artifact(name: str, *, max_age_s: float | None = None) -> ArtifactResult:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _read_frame_cached(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+def _read_frame_cached(path: str, stamp: tuple[int, int], columns: tuple[str, ...] | None) -> pd.DataFrame:
     p = Path(path)
+    cols = list(columns) if columns is not None else None
     if p.suffix in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    return pd.read_csv(p)
+        return pd.read_parquet(p, columns=cols)
+    return pd.read_csv(p, usecols=cols)
 
 
-def frame(path: Path) -> pd.DataFrame | None:
-    """Read a data file written by the platform (Parquet or CSV); ``None`` when it is missing."""
+def frame(path: Path, *, columns: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame | None:
+    """Read a data file written by the platform (Parquet or CSV); ``None`` when it is missing.
+
+    ``columns`` reads only those columns (a 1M-row trade log is ~240 MB with all of them).
+    """
     if not path.exists():
         return None
-    return _read_frame_cached(str(path), _stamp(path))
+    return _read_frame_cached(str(path), _stamp(path), tuple(columns) if columns is not None else None)
 
 
 def data_path(name: str) -> Path:

@@ -25,7 +25,7 @@ import streamlit as st
 from dashboard import loading
 from dashboard.components import DEMO_COMMAND, csv_download, problem_panel, status_line
 from execution.router_health import DoctorConfidence, RouterHealthView, router_health_view
-from infra.loaders import DataValidationError, validate_trades
+from infra.loaders import TRADE_COLUMNS, DataValidationError, validate_trades
 
 DOCTOR_COMMAND = "python -m scripts.doctor"
 TRADES_FILE = "trades.parquet"
@@ -53,7 +53,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 @st.cache_data(show_spinner=False, max_entries=2)
 def _prepared(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
     """The validated trade log, trimmed to the columns the tab uses (cheap to unpickle)."""
-    raw = loading.frame(Path(path))
+    try:  # only the contract's columns: the extras of a 1M-row log cost hundreds of MB in the cache
+        raw = loading.frame(Path(path), columns=TRADE_COLUMNS)
+    except (ValueError, KeyError):  # a column is missing: read everything so validation names it
+        raw = loading.frame(Path(path))
     if raw is None:
         raise FileNotFoundError(path)
     trades = validate_trades(raw, file=path, first_line=1)
