@@ -18,10 +18,10 @@ setup: $(VENV)/.installed
 
 demo: setup  ## generate demo data, run every pipeline step, start the dashboard
 	$(BIN)/python -m scripts.demo
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT)
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
 dashboard: setup
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT)
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
 lint: setup
 	$(BIN)/ruff check .
