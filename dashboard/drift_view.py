@@ -1,24 +1,31 @@
-"""The Drift tab: each drift statistic against its threshold over trades or time, and the retrain
-trigger timeline.
+"""The Drift tab: each drift statistic against its threshold over trades or time, model-version
+bands, the retrain trigger timeline with each trigger's outcome and metrics, and calibration
+before drift / during / after retrain.
 
 Layout only: the numbers come from the ``drift`` and ``retrain_triggers`` artifacts written by
-``python -m ml.drift_service`` (or the demo), computed by :mod:`ml.drift`. A missing, stale or
-corrupt artifact is shown as such (``require_artifact``); a malformed one gets a problem panel.
-See ``docs/drift.md``.
+``python -m ml.drift_service`` (or the demo), computed by :mod:`ml.drift`, and from the retrain
+worker's ``retrain_jobs`` (``python -m ml.retrain_worker``) and the demo's ``retrain`` artifact
+(``python -m scripts.demo``). A missing, stale or corrupt ``drift`` artifact is shown as such
+(``require_artifact``); a malformed one gets a problem panel. The retrain artifacts are optional:
+without them the tab says which command writes them and draws what it has. See ``docs/drift.md``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components import csv_download, problem_panel, require_artifact
+from dashboard import loading
+from dashboard.components import csv_download, problem_panel, require_artifact, status_line
 from infra.artifacts import ArtifactResult
 
 COMMAND = "python -m ml.drift_service"
+RETRAIN_COMMAND = "python -m scripts.demo --only drift,retrain"
+JOBS_COMMAND = "python -m ml.retrain_worker"
 REQUIRED_KEYS = ("checks", "detections", "thresholds")
 
 # (column in a check record, threshold column, title, which side alarms)
@@ -39,6 +46,26 @@ KIND_COLOURS = {
     "distribution_shift": "royalblue",
 }
 OUTCOME_SYMBOLS = {"pending": "circle-open", "promoted": "star", "rejected": "x", "failed": "triangle-down"}
+OUTCOME_COLOURS = {"pending": "grey", "promoted": "seagreen", "rejected": "darkorange", "failed": "crimson"}
+METRIC_LABELS = {"brier": "Brier", "ece": "ECE", "hit_rate_high": "high-conf hit rate"}
+"""Validation metrics of a retrain, each ``candidate - current`` (lower Brier/ECE is better)."""
+BAND_COLOURS = ("rgba(65,105,225,0.07)", "rgba(46,139,87,0.10)")
+WINDOWS: list[tuple[str, str]] = [
+    ("before_drift", "before drift"),
+    ("during_drift", "during drift"),
+    ("after_retrain", "after retrain"),
+    ("after_retrain_stale", "after retrain, stale model"),
+]
+CAPTIONS = {
+    "cusum_max": "Risk-adjusted Bernoulli CUSUM of outcomes given each trade's confidence (largest value "
+    "since the previous check); alarms above the dashed line.",
+    "spiegelhalter_z": "Spiegelhalter's z of the Brier score over the last 100 trades: how far the outcomes "
+    "are from what the stated confidences predict; alarms above the dashed line.",
+    "high_conf_win_rate": "Win rate of the last 50 trades with confidence > 0.80 (the plan's rule); "
+    "alarms below the dashed line.",
+    "ks_d": "Kolmogorov-Smirnov distance between recent confidences and the frozen reference window; "
+    "alarms above the dashed line.",
+}
 
 
 def checks_frame(data: dict[str, Any]) -> pd.DataFrame:
@@ -49,6 +76,84 @@ def checks_frame(data: dict[str, Any]) -> pd.DataFrame:
     return df
 
 
+def version_spans(
+    retrain: dict[str, Any] | None, triggers: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
+    """Model versions and when each went live, oldest first.
+
+    From the ``retrain`` artifact's ``versions`` (``version``, ``live_from``, ``role``) when it has
+    any; otherwise from promoted triggers' ``new_version`` live from their ``resolved_at``.
+    Each span is ``{"version", "start", "end", "role"}`` with UTC timestamps; ``end`` is the next
+    version's start, or ``None`` for the live one.
+    """
+    rows: list[dict[str, Any]] = []
+    versions = (retrain or {}).get("versions") if isinstance(retrain, dict) else None
+    if isinstance(versions, list):
+        for v in versions:
+            if isinstance(v, dict) and v.get("version") and v.get("live_from"):
+                rows.append(
+                    {
+                        "version": str(v["version"]),
+                        "start": pd.Timestamp(str(v["live_from"])).tz_convert("UTC"),
+                        "role": str(v.get("role") or ""),
+                    }
+                )
+    if not rows and triggers is not None and not triggers.empty and "new_version" in triggers.columns:
+        promoted = triggers[triggers["new_version"].notna() & triggers["resolved_at"].notna()]
+        for _, t in promoted.iterrows():
+            rows.append(
+                {
+                    "version": str(t["new_version"]),
+                    "start": pd.Timestamp(t["resolved_at"]),
+                    "role": f"promoted by {t['trigger_id']}",
+                }
+            )
+    rows.sort(key=lambda r: r["start"])
+    for i, r in enumerate(rows):
+        r["end"] = rows[i + 1]["start"] if i + 1 < len(rows) else None
+    return rows
+
+
+def add_version_bands(
+    fig: go.Figure, spans: list[dict[str, Any]], *, lo: pd.Timestamp, hi: pd.Timestamp
+) -> None:
+    """Shade each version's live span inside ``[lo, hi]``, with a labelled line where it starts."""
+    for i, sp in enumerate(spans):
+        start, end = sp["start"], sp["end"] if sp["end"] is not None else hi
+        if end < lo or start > hi:
+            continue
+        x0, x1 = max(start, lo), min(end, hi)
+        if x1 > x0:
+            fig.add_vrect(
+                x0=x0, x1=x1, fillcolor=BAND_COLOURS[i % len(BAND_COLOURS)], line_width=0, layer="below"
+            )
+        if lo <= start <= hi:
+            fig.add_vline(x=start, line_color="seagreen", line_width=1)
+            fig.add_annotation(
+                x=start,
+                y=1.0,
+                yref="paper",
+                text=f"model {sp['version']}",
+                showarrow=False,
+                xanchor="left",
+                yanchor="bottom",
+                font={"size": 10, "color": "seagreen"},
+            )
+
+
+def _trade_position(checks: pd.DataFrame, ts: pd.Timestamp) -> float | None:
+    """Closed-trade count at time ``ts``, interpolated between checks (None outside their range)."""
+    if checks.empty or "closed_at" not in checks.columns or "n_trades" not in checks.columns:
+        return None
+    epoch = pd.Timestamp(0, tz="UTC")  # seconds since epoch: independent of the datetime unit
+    t = (checks["closed_at"] - epoch).dt.total_seconds().to_numpy(dtype=np.float64)
+    n = checks["n_trades"].to_numpy(dtype=np.float64)
+    v = (ts - epoch).total_seconds()
+    if v < t[0] or v > t[-1]:
+        return None
+    return float(np.interp(v, t, n))
+
+
 def statistic_figure(
     checks: pd.DataFrame,
     column: str,
@@ -57,8 +162,10 @@ def statistic_figure(
     detections: list[dict[str, Any]],
     *,
     x: str,
+    versions: list[dict[str, Any]] | None = None,
 ) -> go.Figure:
-    """One statistic per check with its threshold as a dashed line and detections as vertical lines."""
+    """One statistic per check with its threshold as a dashed line, detections as dotted vertical
+    lines, and model-version bands (``versions`` from :func:`version_spans`)."""
     fig = go.Figure()
     if column in checks.columns and not checks.empty:
         fig.add_trace(go.Scatter(x=checks[x], y=checks[column], mode="lines+markers", name=column))
@@ -78,29 +185,139 @@ def statistic_figure(
             continue
         pos = raw if x == "n_trades" else pd.Timestamp(str(raw))
         fig.add_vline(x=pos, line_color=KIND_COLOURS.get(str(d.get("kind")), "grey"), line_dash="dot")
+    if versions and not checks.empty and x in checks.columns:
+        if x == "closed_at":
+            add_version_bands(fig, versions, lo=checks[x].min(), hi=checks[x].max())
+        else:  # on the trade axis: a labelled line at the (interpolated) trade count
+            for sp in versions:
+                pos = _trade_position(checks, sp["start"])
+                if pos is not None:
+                    fig.add_vline(x=pos, line_color="seagreen", line_width=1)
+                    fig.add_annotation(
+                        x=pos,
+                        y=1.0,
+                        yref="paper",
+                        text=f"model {sp['version']}",
+                        showarrow=False,
+                        xanchor="left",
+                        yanchor="bottom",
+                        font={"size": 10, "color": "seagreen"},
+                    )
     fig.update_layout(
         title=title,
-        height=300,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=320,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis_title="closed trades" if x == "n_trades" else "trade close time (UTC)",
         showlegend=False,
     )
     return fig
 
 
-def triggers_frame(data: dict[str, Any]) -> pd.DataFrame:
+def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The trigger history as a frame (times parsed, UTC), with ``metrics`` and ``new_version``.
+
+    Triggers recorded before the queue stored metrics take them from the retrain worker's
+    ``retrain_jobs`` artifact (``jobs[*].validation.metrics``, ``jobs[*].new_version``) when given.
+    """
     df = pd.DataFrame(data.get("triggers") or [])
     for col in ("triggered_at", "resolved_at"):
         if col in df.columns:
             df[col] = pd.to_datetime(df[col], utc=True)
+    if df.empty:
+        return df
+    for col in ("metrics", "new_version", "note"):
+        if col not in df.columns:
+            df[col] = None
+    by_id: dict[str, dict[str, Any]] = {}
+    for job in (jobs or {}).get("jobs") or []:
+        if isinstance(job, dict) and job.get("trigger_id") is not None:
+            by_id[str(job["trigger_id"])] = job
+    metrics, new_version = [], []
+    for _, t in df.iterrows():
+        job = by_id.get(str(t.get("trigger_id")), {})
+        m = t["metrics"] if isinstance(t["metrics"], dict) else None
+        if m is None and isinstance(job.get("validation"), dict):
+            m = (
+                job["validation"].get("metrics")
+                if isinstance(job["validation"].get("metrics"), dict)
+                else None
+            )
+        nv = t["new_version"] if isinstance(t["new_version"], str) else None
+        if nv is None and t.get("outcome") == "promoted" and isinstance(job.get("new_version"), str):
+            nv = job["new_version"]
+        metrics.append(m)
+        new_version.append(nv)
+    df["metrics"] = pd.Series(metrics, index=df.index, dtype=object)
+    df["new_version"] = pd.Series(new_version, index=df.index, dtype=object)
     return df
 
 
-def trigger_timeline_figure(triggers: pd.DataFrame) -> go.Figure:
-    """Triggers over time: one row per reason, colour by reason, marker by outcome."""
+def _fmt(v: Any) -> str:
+    return "n/a" if not isinstance(v, int | float) or not np.isfinite(v) else f"{v:+.4f}"
+
+
+def metric_summary(metrics: dict[str, Any] | None, *, sep: str = "<br>") -> str:
+    """``Brier -0.0065 [-0.0097, -0.0044]`` per metric: candidate - current with its bootstrap CI."""
+    if not isinstance(metrics, dict):
+        return "no validation metrics"
+    parts = []
+    for key, m in metrics.items():
+        if isinstance(m, dict):
+            label = METRIC_LABELS.get(key, key)
+            parts.append(f"{label} {_fmt(m.get('diff'))} [{_fmt(m.get('ci_low'))}, {_fmt(m.get('ci_high'))}]")
+    return sep.join(parts) if parts else "no validation metrics"
+
+
+def trigger_table(triggers: pd.DataFrame) -> pd.DataFrame:
+    """The trigger history flattened for display and CSV: one column per metric difference and CI bound."""
+    cols = [
+        c
+        for c in (
+            "trigger_id",
+            "model",
+            "reason",
+            "priority",
+            "triggered_at",
+            "outcome",
+            "resolved_at",
+            "new_version",
+            "duplicates",
+            "note",
+        )
+        if c in triggers.columns
+    ]
+    out = triggers[cols].copy()
+    keys: list[str] = []
+    for m in triggers.get("metrics", pd.Series(dtype=object)):
+        for k in m or {}:
+            if k not in keys:
+                keys.append(k)
+    for k in keys:
+        for part in ("diff", "ci_low", "ci_high"):
+            out[f"{k}_{part}"] = [
+                (m or {}).get(k, {}).get(part) if isinstance((m or {}).get(k), dict) else None
+                for m in triggers["metrics"]
+            ]
+    return out
+
+
+def trigger_timeline_figure(
+    triggers: pd.DataFrame, versions: list[dict[str, Any]] | None = None
+) -> go.Figure:
+    """Triggers at ``triggered_at``, one row per reason, coloured (and marked) by outcome; hover gives
+    the note and the metric differences with their CIs; promoted versions as labelled lines."""
     fig = go.Figure()
     if not triggers.empty:
-        for outcome, sub in triggers.groupby("outcome"):
+        for outcome in [o for o in OUTCOME_COLOURS if o in set(triggers["outcome"])] + sorted(
+            set(triggers["outcome"]) - set(OUTCOME_COLOURS)
+        ):
+            sub = triggers[triggers["outcome"] == outcome]
+            hover = [
+                f"<b>{t['trigger_id']}</b><br>{outcome}"
+                + (f" -> {t['new_version']}" if isinstance(t.get("new_version"), str) else "")
+                + f"<br>{t.get('note') or ''}<br>{metric_summary(t.get('metrics'))}"
+                for _, t in sub.iterrows()
+            ]
             fig.add_trace(
                 go.Scatter(
                     x=sub["triggered_at"],
@@ -110,23 +327,60 @@ def trigger_timeline_figure(triggers: pd.DataFrame) -> go.Figure:
                     marker={
                         "size": 14,
                         "symbol": OUTCOME_SYMBOLS.get(str(outcome), "circle"),
-                        "color": [KIND_COLOURS.get(r, "grey") for r in sub["reason"]],
+                        "color": OUTCOME_COLOURS.get(str(outcome), "black"),
+                        "line": {"width": 2, "color": OUTCOME_COLOURS.get(str(outcome), "black")},
                     },
-                    text=sub["trigger_id"],
-                    hovertemplate="%{text}<br>%{x}<extra>" + str(outcome) + "</extra>",
+                    text=hover,
+                    hovertemplate="%{text}<br>triggered %{x} UTC<extra></extra>",
                 )
             )
+        if versions:
+            lo = triggers["triggered_at"].min()
+            hi = max([triggers["triggered_at"].max(), *[sp["start"] for sp in versions]])
+            add_version_bands(fig, versions, lo=lo - pd.Timedelta(days=1), hi=hi + pd.Timedelta(days=1))
     fig.update_layout(
-        height=240,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        height=260,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis_title="triggered at (UTC)",
         legend_title="outcome",
     )
     return fig
 
 
+def windows_table(retrain: dict[str, Any] | None) -> pd.DataFrame:
+    """Calibration before drift / during / after retrain from the ``retrain`` artifact's ``windows``."""
+    windows = (retrain or {}).get("windows") if isinstance(retrain, dict) else None
+    rows = []
+    for key, label in WINDOWS:
+        w = (windows or {}).get(key)
+        if isinstance(w, dict):
+            rows.append(
+                {
+                    "window": label,
+                    "model_version": w.get("model_version"),
+                    "from (UTC)": w.get("start"),
+                    "to (UTC)": w.get("end"),
+                    "rows": w.get("n_rows"),
+                    "ECE": w.get("ece"),
+                    "Brier": w.get("brier"),
+                    "hit rate": w.get("hit_rate"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def _malformed(result: ArtifactResult, why: str) -> None:
     problem_panel(ArtifactResult(result.name, "wrong_schema", result.path, why), command=COMMAND)
+
+
+def _optional(name: str, command: str, what: str) -> dict[str, Any] | None:
+    """An optional artifact's data, or a one-line note naming the command that writes it."""
+    res = loading.artifact(name)
+    if res.envelope is not None and isinstance(res.data, dict):
+        return dict(res.data)
+    state = "not written yet" if res.status == "missing" else f"unusable ({res.status})"
+    st.caption(f"`{name}` artifact {state}: {what} appear once `{command}` has run.")
+    return None
 
 
 def render() -> None:
@@ -155,17 +409,28 @@ def render() -> None:
             )
     else:
         st.success("No drift detected: every statistic stayed inside its threshold.", icon="✅")
+
+    retrain = _optional("retrain", RETRAIN_COMMAND, "model-version bands and the before/during/after table")
+    jobs = _optional("retrain_jobs", JOBS_COMMAND, "retrain outcomes with their validation metrics")
+    trig = loading.artifact("retrain_triggers")
+    tdata = trig.data if trig.envelope is not None and isinstance(trig.data, dict) else {}
+    triggers = triggers_frame(tdata, jobs) if isinstance(tdata.get("triggers", []), list) else pd.DataFrame()
+    versions = version_spans(retrain, triggers)
+
     if checks.empty:
         st.info("No check yet: the windowed tests run every 100 closed trades.")
     else:
-        axis = st.radio("x axis", ["closed trades", "time"], horizontal=True, key="drift_axis")
+        axis = st.radio("x axis", ["time (UTC)", "closed trades"], horizontal=True, key="drift_axis")
         x = "n_trades" if axis == "closed trades" else "closed_at"
         grid = st.columns(2)
         for i, (col, th_col, title, _side) in enumerate(STATISTICS):
             with grid[i % 2]:
                 st.plotly_chart(
-                    statistic_figure(checks, col, th_col, title, detections, x=x),
+                    statistic_figure(checks, col, th_col, title, detections, x=x, versions=versions),
                     key=f"drift_{col}",
+                )
+                st.caption(
+                    CAPTIONS[col] + " Dotted lines: detections; shaded spans: model versions live (UTC)."
                 )
         st.caption(
             "Thresholds are simulated for calibrated models (false-alarm budget per 5,000 trades); "
@@ -173,35 +438,37 @@ def render() -> None:
         )
         csv_download(checks, label="Download checks (CSV)", file_name="drift_checks.csv", key="drift_csv")
 
+    windows = windows_table(retrain)
+    if not windows.empty:
+        st.markdown("#### Calibration before drift / during / after retrain")
+        st.dataframe(windows, hide_index=True)
+        st.caption(
+            "ECE, Brier score and hit rate of the signal model on out-of-sample windows: the stale model "
+            "before and during drift, the retrained one after promotion (and the stale one there, for comparison)."
+        )
+
     st.markdown("#### Retrain triggers")
-    trig = require_artifact("retrain_triggers", command=COMMAND)
-    if trig is None:
+    if trig.envelope is None:
+        problem_panel(trig, command=COMMAND)
         return
-    tdata = trig.data
-    if not isinstance(tdata, dict) or not isinstance(tdata.get("triggers", []), list):
+    status_line(trig)
+    if not isinstance(trig.data, dict) or not isinstance(trig.data.get("triggers", []), list):
         _malformed(trig, "expected a JSON object with a 'triggers' list.")
         return
-    triggers = triggers_frame(tdata)
     if triggers.empty:
         st.info("No retrain trigger so far.")
         return
-    st.plotly_chart(trigger_timeline_figure(triggers), key="drift_triggers")
-    shown = [
-        c
-        for c in (
-            "trigger_id",
-            "model",
-            "reason",
-            "priority",
-            "triggered_at",
-            "outcome",
-            "resolved_at",
-            "duplicates",
-            "note",
-        )
-        if c in triggers.columns
-    ]
-    st.dataframe(triggers[shown], hide_index=True)
+    st.plotly_chart(trigger_timeline_figure(triggers, versions), key="drift_triggers")
+    st.caption(
+        "Each retrain trigger at the close time (UTC) of the trade that raised it, one row per drift kind, "
+        "coloured by outcome (grey pending, green promoted, orange rejected, red failed); hover for the note "
+        "and the candidate - current metric differences with their 95% bootstrap CIs."
+    )
+    table = trigger_table(triggers)
+    st.dataframe(table, hide_index=True)
+    csv_download(
+        table, label="Download triggers (CSV)", file_name="retrain_triggers.csv", key="drift_triggers_csv"
+    )
     suppressed = tdata.get("suppressed") or []
     if suppressed:
         st.caption(

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.drift_view import checks_frame, statistic_figure, trigger_timeline_figure, triggers_frame
+from dashboard.drift_view import (
+    OUTCOME_COLOURS,
+    checks_frame,
+    statistic_figure,
+    trigger_table,
+    trigger_timeline_figure,
+    triggers_frame,
+    version_spans,
+    windows_table,
+)
 from infra.artifacts import ArtifactStore
 from infra.eventbus import MemoryBus
 from ml.drift_scenarios import accuracy_drop
 from ml.drift_service import DriftService, join_trades_to_signals, write_artifacts
+from tests.conftest import run_demo
 from tests.test_drift_service import make_frames
 
 SCRIPT = """
@@ -23,6 +35,7 @@ from dashboard import drift_view
 drift_view.render()
 """
 ROOT = str(Path(__file__).resolve().parent.parent)
+APP = str(Path(ROOT) / "dashboard" / "app.py")
 
 
 def write_real_artifacts(cache: Path) -> DriftService:
@@ -109,7 +122,9 @@ def test_figures_have_threshold_lines_and_markers() -> None:
             ]
         }
     )
-    assert trigger_timeline_figure(trig).data[0].name == "pending"
+    fig = trigger_timeline_figure(trig)
+    assert fig.data[0].name == "pending" and fig.data[0].marker.color == OUTCOME_COLOURS["pending"]
+    assert "no validation metrics" in fig.data[0].text[0]
 
 
 def test_tab_module_imports_no_heavy_ml_library() -> None:
@@ -125,3 +140,208 @@ def _clear_streamlit_cache() -> None:
     import streamlit as st
 
     st.cache_data.clear()
+
+
+# --------------------------------------------------------------------------- retrain outcomes and versions
+
+METRICS = {
+    "brier": {"diff": -0.0065, "ci_low": -0.0097, "ci_high": -0.0044},
+    "ece": {"diff": -0.085, "ci_low": -0.111, "ci_high": -0.046},
+}
+
+
+def legacy_triggers() -> dict[str, Any]:
+    """A history written before triggers carried metrics/new_version, plus one that does."""
+    return {
+        "triggers": [
+            {
+                "trigger_id": "t-old",
+                "model": "m",
+                "reason": "accuracy_drift",
+                "priority": "high",
+                "triggered_at": "2025-03-01T00:00:00Z",
+                "outcome": "promoted",
+                "resolved_at": "2025-03-02T00:00:00Z",
+                "note": "promoted v2",
+            },
+            {
+                "trigger_id": "t-new",
+                "model": "m",
+                "reason": "calibration_drift",
+                "priority": "high",
+                "triggered_at": "2025-03-10T00:00:00Z",
+                "outcome": "rejected",
+                "resolved_at": "2025-03-11T00:00:00Z",
+                "note": "not better",
+                "metrics": {"brier": {"diff": 0.001, "ci_low": -0.002, "ci_high": 0.004}},
+                "new_version": None,
+            },
+        ]
+    }
+
+
+def test_legacy_history_takes_metrics_and_version_from_retrain_jobs() -> None:
+    jobs = {"jobs": [{"trigger_id": "t-old", "new_version": "v2", "validation": {"metrics": METRICS}}]}
+    trig = triggers_frame(legacy_triggers(), jobs)
+    assert list(trig["new_version"]) == ["v2", None]
+    assert trig.loc[0, "metrics"] == METRICS
+    assert trig.loc[1, "metrics"] == {"brier": {"diff": 0.001, "ci_low": -0.002, "ci_high": 0.004}}
+    table = trigger_table(trig)
+    assert list(table["brier_diff"]) == [-0.0065, 0.001]
+    assert list(table["brier_ci_high"]) == [-0.0044, 0.004]
+    assert table.loc[0, "ece_ci_low"] == -0.111 and pd.isna(table.loc[1, "ece_ci_low"])
+    fig = trigger_timeline_figure(trig)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"promoted", "rejected"}
+    assert by_name["promoted"].marker.color == "seagreen" and by_name["rejected"].marker.color == "darkorange"
+    hover = by_name["promoted"].text[0]
+    assert "-> v2" in hover and "promoted v2" in hover and "Brier -0.0065 [-0.0097, -0.0044]" in hover
+    assert "ECE -0.0850 [-0.1110, -0.0460]" in hover
+    # without retrain_jobs the legacy trigger just has no metrics
+    bare = triggers_frame(legacy_triggers())
+    assert bare.loc[0, "metrics"] is None and bare.loc[0, "new_version"] is None
+
+
+def test_version_spans_prefer_the_retrain_artifact_and_fall_back_to_promotions() -> None:
+    retrain = {
+        "versions": [
+            {"version": "v2", "live_from": "2025-03-02T00:00:00Z", "role": "retrained"},
+            {"version": "v1", "live_from": "2025-02-01T00:00:00Z", "role": "stale baseline"},
+        ]
+    }
+    trig = triggers_frame(
+        legacy_triggers(), {"jobs": [{"trigger_id": "t-old", "new_version": "v9", "validation": {}}]}
+    )
+    spans = version_spans(retrain, trig)
+    assert [(s["version"], str(s["start"]), str(s["end"])) for s in spans] == [
+        ("v1", "2025-02-01 00:00:00+00:00", "2025-03-02 00:00:00+00:00"),
+        ("v2", "2025-03-02 00:00:00+00:00", "None"),
+    ]
+    fallback = version_spans(None, trig)
+    assert [(s["version"], str(s["start"]), s["end"]) for s in fallback] == [
+        ("v9", "2025-03-02 00:00:00+00:00", None)
+    ]
+    checks = checks_frame(
+        {
+            "checks": [
+                {"n_trades": 100, "closed_at": "2025-02-20T00:00:00Z", "cusum_max": 1.0},
+                {"n_trades": 200, "closed_at": "2025-03-04T00:00:00Z", "cusum_max": 2.0},
+            ]
+        }
+    )
+    fig = statistic_figure(checks, "cusum_max", "cusum_threshold", "t", [], x="closed_at", versions=spans)
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(pd.Timestamp(r.x0), pd.Timestamp(r.x1)) for r in rects] == [
+        (pd.Timestamp("2025-02-20T00:00:00Z"), pd.Timestamp("2025-03-02T00:00:00Z")),
+        (pd.Timestamp("2025-03-02T00:00:00Z"), pd.Timestamp("2025-03-04T00:00:00Z")),
+    ]
+    assert [a.text for a in fig.layout.annotations] == ["model v2"]  # v1 went live before the first check
+    on_trades = statistic_figure(
+        checks, "cusum_max", "cusum_threshold", "t", [], x="n_trades", versions=spans
+    )
+    # 2025-03-02 is 10 of the 12 days between the checks: trade 100 + 100 * 10/12
+    assert on_trades.layout.shapes[0].x0 == pytest.approx(100 + 100 * 10 / 12)
+
+
+def test_windows_table_reads_the_retrain_windows() -> None:
+    w = {"before_drift": {"ece": 0.016, "brier": 0.246, "model_version": "v1", "n_rows": 10}}
+    table = windows_table({"windows": {**w, "after_retrain": {"ece": 0.012, "model_version": "v2"}}})
+    assert list(table["window"]) == ["before drift", "after retrain"]
+    assert list(table["ECE"]) == [0.016, 0.012]
+    assert windows_table(None).empty and windows_table({"windows": None}).empty
+
+
+@pytest.fixture(scope="module")
+def retrain_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's drift and retrain steps, run for real in a subprocess."""
+    logs = tmp_path_factory.mktemp("drift_retrain") / "logs"
+    run_demo(logs, "--only", "drift,retrain")
+    return logs
+
+
+def charts(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The Drift tab's plotly figures by their key."""
+    out = {}
+    for c in at.get("plotly_chart"):
+        key = str(c.proto.id).rsplit("-", 1)[-1]
+        if key.startswith("drift_"):
+            out[key] = json.loads(c.proto.spec)
+    return out
+
+
+def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
+    retrain_logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGS_DIR", str(retrain_logs))
+    cache = retrain_logs / "cache"
+    retrain = json.loads((cache / "retrain.json").read_text())["data"]
+    history = json.loads((cache / "retrain_triggers.json").read_text())["data"]["triggers"]
+    promoted = [t for t in history if t["outcome"] == "promoted"]
+    assert promoted and promoted[0]["new_version"] == retrain["versions"][-1]["version"]
+    assert set(promoted[0]["metrics"]) == {"brier", "ece", "hit_rate_high"}
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error == [], [e.value for e in at.error]
+    figs = charts(at)
+    assert set(figs) == {
+        "drift_cusum_max",
+        "drift_spiegelhalter_z",
+        "drift_high_conf_win_rate",
+        "drift_ks_d",
+        "drift_triggers",
+    }
+    timeline = figs["drift_triggers"]
+    outcome_trace = next(t for t in timeline["data"] if t["name"] == "promoted")
+    assert outcome_trace["marker"]["color"] == OUTCOME_COLOURS["promoted"]
+    hover = outcome_trace["text"][0]
+    b = promoted[0]["metrics"]["brier"]
+    assert f"Brier {b['diff']:+.4f} [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]" in hover
+    assert promoted[0]["note"] in hover and promoted[0]["new_version"] in hover
+    versions = [v["version"] for v in retrain["versions"]]
+    for key in ("drift_cusum_max", "drift_ks_d"):
+        layout = figs[key]["layout"]
+        assert [a["text"] for a in layout["annotations"]] == [f"model {v}" for v in versions]
+        assert sum(s["type"] == "rect" for s in layout["shapes"]) == len(versions)
+        assert layout["xaxis"]["title"]["text"] == "trade close time (UTC)"
+    assert timeline["layout"]["xaxis"]["title"]["text"] == "triggered at (UTC)"
+    tables = [d.value for d in at.dataframe]
+    windows = next(t for t in tables if "window" in t.columns)
+    assert list(windows["window"]) == [
+        "before drift",
+        "during drift",
+        "after retrain",
+        "after retrain, stale model",
+    ]
+    assert windows["ECE"].tolist() == pytest.approx(
+        [
+            retrain["windows"][k]["ece"]
+            for k in ("before_drift", "during_drift", "after_retrain", "after_retrain_stale")
+        ]
+    )
+    trig_table = next(t for t in tables if "trigger_id" in t.columns)
+    assert trig_table["brier_diff"].tolist() == pytest.approx([b["diff"]])
+    assert any(getattr(d, "label", "") == "Download triggers (CSV)" for d in at.get("download_button"))
+    assert sum("(UTC)" in c.value for c in at.caption) >= 4  # one caption under each statistic chart
+
+
+def test_app_renders_the_tab_with_only_the_drift_artifact(
+    logs_env: Path,
+) -> None:
+    write_real_artifacts(logs_env / "cache")
+    (logs_env / "cache" / "retrain_triggers.json").unlink()
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error == [], [e.value for e in at.error]
+    figs = charts(at)
+    assert set(figs) == {"drift_cusum_max", "drift_spiegelhalter_z", "drift_high_conf_win_rate", "drift_ks_d"}
+    assert all(not f["layout"].get("annotations") for f in figs.values())  # no version known
+    captions = " ".join(c.value for c in at.caption)
+    assert "python -m scripts.demo --only drift,retrain" in captions
+    assert "python -m ml.retrain_worker" in captions
+    assert any(
+        "retrain_triggers.json" in str(i.value) and "python -m ml.drift_service" in str(i.value)
+        for i in at.info
+    )
