@@ -51,10 +51,8 @@ def kelly_fraction(p: float, b: float) -> float:
 
     Examples
     --------
-    >>> kelly_fraction(0.6, 1.0)
-    0.19999999999999996
-    >>> kelly_fraction(0.5, 2.0)
-    0.25
+    >>> round(kelly_fraction(0.6, 1.0), 12), kelly_fraction(0.5, 2.0)
+    (0.2, 0.25)
     """
     if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
         raise ValueError(
