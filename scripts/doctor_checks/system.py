@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from infra.eventbus import TOPICS, dead_letter_topic
@@ -45,6 +46,21 @@ def run_with_deadline(fn: Callable[[], T], timeout_s: float) -> T:
     return box["value"]  # type: ignore[no-any-return,unused-ignore]
 
 
+def _write_probe(folder: Path) -> str | None:
+    """Create ``folder`` if needed and a temp file in it; the error text, or None when writable.
+
+    A real write, not ``os.access``: root passes every permission check, and a path below a
+    regular file is unwritable whatever the permission bits say.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-probe-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
 @register("settings", order=0)
 def check_settings(ctx: DoctorContext) -> CheckResult:
     """ENV, write guard, folders writable, artifact limits."""
@@ -62,10 +78,13 @@ def check_settings(ctx: DoctorContext) -> CheckResult:
         "data_max_age_s": ctx.data_max_age_s,
     }
     for label, d in (("LOGS_DIR", s.logs_dir), ("CACHE_DIR", s.cache_dir)):
-        probe = d if d.exists() else d.parent
-        if probe.exists() and not os.access(probe, os.W_OK):
+        problem = _write_probe(d)
+        if problem is not None:
             return fail(
-                name, f"{label} {d} is not writable.", f"fix the permissions of {d} or set {label}", **details
+                name,
+                f"{label} {d} is not writable ({problem}).",
+                f"fix the permissions of {d} or set {label}",
+                **details,
             )
     if s.env == "prod" and s.allow_prod_write:
         return warn(
