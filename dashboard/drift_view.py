@@ -343,6 +343,7 @@ def trigger_timeline_figure(
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis_title="triggered at (UTC)",
         legend_title="outcome",
+        showlegend=True,  # name the outcome even when every trigger has the same one
     )
     return fig
 
