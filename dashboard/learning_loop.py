@@ -21,11 +21,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import chart_style
 from dashboard.components import csv_download, require_artifact
 
 ARTIFACT = "learning_loop"
 COMMAND = "python -m scripts.demo"
-_MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
 
 
 def losses_frame(data: dict[str, Any]) -> pd.DataFrame:
@@ -49,12 +49,11 @@ def multipliers_frame(data: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def _fig(title: str, xaxis: str, height: int = 300) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title, xaxis_title=xaxis, height=height, margin=_MARGIN, legend={"font": {"size": 10}}
-    )
-    return fig
+def _chart(where: Any, fig: go.Figure, *, title: str, caption: str, key: str) -> None:
+    """A bold header, the figure and its caption in ``where`` (the tab or a column)."""
+    where.markdown(f"**{title}**")
+    where.plotly_chart(fig, width="stretch", key=key, theme=None)
+    where.caption(caption)
 
 
 def _sharpe_panel(sh: dict[str, Any]) -> None:
@@ -97,15 +96,23 @@ def render() -> None:
     left, right = st.columns(2)
     hist = data.get("reward_distribution") or {}
     edges, counts = hist.get("edges") or [], hist.get("counts") or []
-    fig = _fig("Reward distribution", "reward per trade")
+    fig = go.Figure()
     if len(edges) == len(counts) + 1 and counts:
         mids = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         widths = [b - a for a, b in itertools.pairwise(edges)]
         fig.add_trace(go.Bar(x=mids, y=counts, width=widths, name="trades"))
-    left.plotly_chart(fig, width="stretch")
+    chart_style.style(
+        fig, x_title="reward per trade (scaled PnL %, unitless)", y_title="trades (count)",
+        height=chart_style.SMALL_HEIGHT,
+    )  # fmt: skip
+    _chart(
+        left, fig, title="Reward distribution", key="ll_reward_hist",
+        caption="Histogram of the reward of each feedback event learned: the trade's PnL in % of its size, "
+        "scaled, minus the duration, drawdown and confidence penalties, plus the Sharpe bonus.",
+    )  # fmt: skip
 
     cum = data.get("cumulative_reward") or {}
-    fig = _fig("Cumulative reward", "trade")
+    fig = go.Figure()
     fig.add_trace(
         go.Scatter(x=cum.get("trade", []), y=cum.get("reward", []), mode="lines", name="feedback reward")
     )
@@ -114,28 +121,66 @@ def render() -> None:
             x=cum.get("trade", []), y=cum.get("policy_reward", []), mode="lines", name="policy reward (sized)"
         )
     )
-    right.plotly_chart(fig, width="stretch")
+    chart_style.style(
+        fig, x_title="feedback event (trade #, in close order)", y_title="cumulative reward (unitless)",
+        height=chart_style.SMALL_HEIGHT,
+    )  # fmt: skip
+    _chart(
+        right, fig, title="Cumulative reward", key="ll_cum_reward",
+        caption="Running sum of the feedback reward (per unit of position, independent of the multiplier) "
+        "and of the policy reward the sizer optimises (the reward scaled by its multiplier, less a "
+        "risk-aversion penalty).",
+    )  # fmt: skip
 
     losses = losses_frame(data)
     left, right = st.columns(2)
-    for col, key, title in ((left, "policy_loss", "Policy loss"), (right, "value_loss", "Value loss")):
-        fig = _fig(title, "PPO update")
+    panels = (
+        (left, "policy_loss", "Policy loss", "PPO clipped surrogate loss of each update (unitless; lower = the "
+         "update moved the policy towards higher advantage)."),
+        (right, "value_loss", "Value loss", "Mean squared error of the value head against the rewards of each "
+         "update (reward units squared)."),
+    )  # fmt: skip
+    for col, key, title, caption in panels:
+        fig = go.Figure()
         if key in losses:
             fig.add_trace(go.Scatter(x=losses["update"], y=losses[key], mode="lines+markers", name=key))
-        col.plotly_chart(fig, width="stretch")
+        chart_style.style(
+            fig,
+            x_title="PPO update (count)",
+            y_title=f"{title.lower()} (unitless)",
+            height=chart_style.SMALL_HEIGHT,
+        )
+        _chart(col, fig, title=title, caption=caption, key=f"ll_{key}")
 
     mult = multipliers_frame(data)
-    fig = _fig("Multipliers: used (sampled) vs suggested (deterministic)", "trade", height=320)
+    fig = go.Figure()
     fig.add_trace(
         go.Scatter(x=mult["trade"], y=mult["used"], mode="markers", name="used", marker={"size": 3})
     )
     fig.add_trace(go.Scatter(x=mult["trade"], y=mult["suggested"], mode="lines", name="suggested"))
+    chart_style.style(
+        fig, x_title="feedback event (trade #, in close order)", y_title="multiplier (× Kelly stake)"
+    )
     fig.update_yaxes(range=[0.45, 2.05])
-    st.plotly_chart(fig, width="stretch")
+    _chart(
+        st, fig, title="Multipliers: used (sampled) vs suggested (deterministic)", key="ll_multipliers",
+        caption="The multiplier on the Kelly stake (0.5 to 2.0) the governor used for each learned trade "
+        "(sampled from the policy for exploration) and the one the deterministic policy suggested.",
+    )  # fmt: skip
+    st.dataframe(mult, hide_index=True, key="ll_mult_table", height=210)
     csv_download(
-        mult, label="Multipliers (CSV)", file_name="learning_loop_multipliers.csv", key="ll_mult_csv"
+        mult, label="Download multipliers (CSV)", file_name="learning_loop_multipliers.csv", key="ll_mult_csv"
     )
     if not losses.empty:
+        st.markdown("**PPO updates**")
+        st.dataframe(losses, hide_index=True, key="ll_loss_table", height=210)
+        st.caption(
+            "One row per PPO update: trades seen, policy and value loss, entropy, approximate KL divergence "
+            "and the share of clipped ratios (all unitless)."
+        )
         csv_download(
-            losses, label="PPO updates (CSV)", file_name="learning_loop_updates.csv", key="ll_loss_csv"
+            losses,
+            label="Download PPO updates (CSV)",
+            file_name="learning_loop_updates.csv",
+            key="ll_loss_csv",
         )

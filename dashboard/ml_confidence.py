@@ -25,6 +25,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import chart_style
 from dashboard.components import csv_download, problem_panel, require_artifact
 from infra.artifacts import ArtifactResult
 
@@ -65,16 +66,14 @@ def confidence_figure(recent: pd.DataFrame, symbols: list[str], threshold: float
     fig = go.Figure()
     for sym in symbols:
         d = recent[recent["symbol"] == sym]
-        fig.add_trace(go.Scatter(x=d["ts"], y=d["confidence"], mode="lines", name=sym))
+        fig.add_trace(go.Scatter(x=chart_style.utc_naive(d["ts"]), y=d["confidence"], mode="lines", name=sym))
     fig.add_hline(
         y=threshold,
         line_dash="dash",
         line_color="crimson",
         annotation_text=f"high confidence {threshold:.2f}",
     )
-    fig.update_layout(
-        height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="confidence max(p, 1-p)"
-    )
+    chart_style.style(fig, x_title="signal time (UTC)", y_title="confidence max(p, 1-p) (probability)")
     fig.update_yaxes(range=[0.5, 1.0])
     return fig
 
@@ -82,19 +81,14 @@ def confidence_figure(recent: pd.DataFrame, symbols: list[str], threshold: float
 def band_figure(over_time: pd.DataFrame, symbol: str, threshold: float) -> go.Figure:
     """Per-bucket median confidence with its 10-90% band and the share above the threshold."""
     d = over_time[over_time["symbol"] == symbol].sort_values("bucket_start")
+    x = chart_style.utc_naive(d["bucket_start"])
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(x=d["bucket_start"], y=d["q90"], mode="lines", line={"width": 0}, showlegend=False)
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=d["bucket_start"], y=d["q10"], mode="lines", line={"width": 0}, fill="tonexty", name="10-90%"
-        )
-    )
-    fig.add_trace(go.Scatter(x=d["bucket_start"], y=d["q50"], mode="lines", name="median"))
+    fig.add_trace(go.Scatter(x=x, y=d["q90"], mode="lines", line={"width": 0}, showlegend=False))
+    fig.add_trace(go.Scatter(x=x, y=d["q10"], mode="lines", line={"width": 0}, fill="tonexty", name="10-90%"))
+    fig.add_trace(go.Scatter(x=x, y=d["q50"], mode="lines", name="median"))
     fig.add_hline(y=threshold, line_dash="dash", line_color="crimson")
-    fig.update_layout(
-        height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{symbol}: confidence per bucket"
+    chart_style.style(
+        fig, x_title="bucket start (UTC)", y_title="confidence (probability)", height=chart_style.SMALL_HEIGHT
     )
     fig.update_yaxes(range=[0.5, 1.0])
     return fig
@@ -111,12 +105,12 @@ def importance_figure(top: pd.DataFrame) -> go.Figure:
             error_x={"type": "data", "array": d["importance_std"]},
         )
     )
-    fig.update_layout(
-        height=max(240, 28 * len(d) + 80),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis_title="log-loss increase when shuffled",
+    return chart_style.style(
+        fig,
+        x_title="log-loss increase when shuffled (nats)",
+        y_title="feature",
+        height=max(chart_style.SMALL_HEIGHT, 28 * len(d) + 80),
     )
-    return fig
 
 
 def reliability_figure(rel: pd.DataFrame) -> go.Figure:
@@ -129,7 +123,7 @@ def reliability_figure(rel: pd.DataFrame) -> go.Figure:
             x=[lo, 1.0], y=[lo, 1.0], mode="lines", line={"dash": "dot", "color": "grey"}, name="calibrated"
         )
     )
-    size = (d["count"] / max(float(d["count"].max()), 1.0)) ** 0.5 * 30 + 6 if len(d) else []
+    size: Any = (d["count"] / max(float(d["count"].max()), 1.0)) ** 0.5 * 30 + 6 if len(d) else []
     fig.add_trace(
         go.Scatter(
             x=d["mean_confidence"],
@@ -140,11 +134,8 @@ def reliability_figure(rel: pd.DataFrame) -> go.Figure:
             name="model",
         )
     )
-    fig.update_layout(
-        height=340,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis_title="mean confidence in bin",
-        yaxis_title="hit rate",
+    chart_style.style(
+        fig, x_title="mean confidence in bin (probability)", y_title="hit rate (share of signals right)"
     )
     fig.update_xaxes(range=[lo, 1.0])
     fig.update_yaxes(range=[0.0, 1.0])
@@ -154,12 +145,13 @@ def reliability_figure(rel: pd.DataFrame) -> go.Figure:
 def calibration_time_figure(cal_t: pd.DataFrame) -> go.Figure:
     """Brier and ECE per bucket, with the ECE a calibrated model would stay under (95%), dashed."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=cal_t["bucket_start"], y=cal_t["brier"], mode="lines+markers", name="Brier"))
-    fig.add_trace(go.Scatter(x=cal_t["bucket_start"], y=cal_t["ece"], mode="lines+markers", name="ECE"))
+    x = chart_style.utc_naive(cal_t["bucket_start"])
+    fig.add_trace(go.Scatter(x=x, y=cal_t["brier"], mode="lines+markers", name="Brier"))
+    fig.add_trace(go.Scatter(x=x, y=cal_t["ece"], mode="lines+markers", name="ECE"))
     if "ece_null_q95" in cal_t.columns:
         fig.add_trace(
             go.Scatter(
-                x=cal_t["bucket_start"],
+                x=x,
                 y=cal_t["ece_null_q95"],
                 mode="lines",
                 line={"dash": "dash", "color": "grey"},
@@ -167,8 +159,9 @@ def calibration_time_figure(cal_t: pd.DataFrame) -> go.Figure:
             )
         )
     fig.add_hline(y=0.25, line_dash="dot", line_color="grey", annotation_text="Brier of a coin flip")
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    return fig
+    return chart_style.style(
+        fig, x_title="bucket start (UTC)", y_title="score (probability scale, lower is better)"
+    )
 
 
 # --------------------------------------------------------------------------- layout
@@ -220,19 +213,29 @@ def render() -> None:
 
     recent = _frame(data["confidence_recent"], time_cols=("ts",))
     over_time = _frame(data["confidence_over_time"], time_cols=("bucket_start",))
+    bucket = data.get("bucket", "?")
     symbols = sorted(str(s) for s in recent["symbol"].unique()) if len(recent) else []
     st.markdown("**Live confidence**")
     if symbols:
         chosen = st.multiselect(
             "Symbols", symbols, default=symbols[: min(4, len(symbols))], key="mlc_symbols"
         )
-        st.plotly_chart(confidence_figure(recent, chosen, threshold), key="mlc_live")
+        st.plotly_chart(confidence_figure(recent, chosen, threshold), key="mlc_live", theme=None)
+        st.caption(
+            "The model's confidence max(p, 1 - p) in each symbol's latest scored bars (hourly, UTC); "
+            f"the dashed line is the high-confidence threshold {threshold:.2f}. 0.5 = no opinion."
+        )
     else:
-        st.info("No scored rows in the artifact yet.")
+        st.info("No scored rows in the artifact yet.", icon=":material/info:")
     if len(over_time):
         options = [ALL, *sorted(s for s in over_time["symbol"].unique() if s != ALL)]
         band_sym = st.selectbox("Confidence band for", options, key="mlc_band_symbol")
-        st.plotly_chart(band_figure(over_time, band_sym, threshold), key="mlc_band")
+        st.markdown(f"**Confidence per {bucket} bucket**, {band_sym}")
+        st.plotly_chart(band_figure(over_time, band_sym, threshold), key="mlc_band", theme=None)
+        st.caption(
+            f"Median confidence per {bucket} bucket (UTC) with the band holding 80 % of the bucket's "
+            f"signals (10th to 90th percentile); dashed: the high-confidence threshold {threshold:.2f}."
+        )
 
     left, right = st.columns(2)
     with left:
@@ -240,37 +243,65 @@ def render() -> None:
         top = _frame(imp.get("top", []))
         st.markdown(f"**Top {len(top)} features** (permutation importance)")
         if len(top):
-            st.plotly_chart(importance_figure(top), key="mlc_importance")
+            st.plotly_chart(importance_figure(top), key="mlc_importance", theme=None)
             st.caption(
-                f"Computed at {imp.get('computed_at')} on {imp.get('n_rows')} recent rows for "
-                f"`{imp.get('model_version')}`, {imp.get('n_repeats')} shuffles per feature."
+                "How much the log loss (nats) rises when one feature is shuffled (± std over shuffles): "
+                f"larger = the model leans on it more. Computed at {imp.get('computed_at')} on "
+                f"{imp.get('n_rows')} recent rows for `{imp.get('model_version')}`, "
+                f"{imp.get('n_repeats')} shuffles per feature."
             )
         else:
-            st.info("Feature importance needs more resolved rows.")
+            st.info("Feature importance needs more resolved rows.", icon=":material/info:")
     with right:
         rel = _frame(data["calibration"].get("reliability", []))
         st.markdown("**Reliability diagram**")
         if len(rel) and (rel["count"] > 0).any():
-            st.plotly_chart(reliability_figure(rel), key="mlc_reliability")
+            st.plotly_chart(reliability_figure(rel), key="mlc_reliability", theme=None)
+            st.caption(
+                "Share of signals that were right against their mean confidence, per confidence bin "
+                "(marker size: number of signals). On the dotted diagonal the confidence means what it says; "
+                "below it the model is over-confident."
+            )
         else:
-            st.info("No resolved outcomes yet: calibration appears once outcomes are known.")
+            st.info(
+                "No resolved outcomes yet: calibration appears once outcomes are known.",
+                icon=":material/info:",
+            )
 
     cal_t = _frame(data["calibration_over_time"], time_cols=("bucket_start",))
-    st.markdown(f"**Brier and ECE per {data.get('bucket', 'bucket')}**")
+    st.markdown(f"**Brier and ECE per {bucket} bucket**")
     if len(cal_t):
-        st.plotly_chart(calibration_time_figure(cal_t), key="mlc_cal_time")
+        st.plotly_chart(calibration_time_figure(cal_t), key="mlc_cal_time", theme=None)
+        st.caption(
+            f"Brier score and expected calibration error of the resolved signals in each {bucket} bucket "
+            "(UTC), both on the probability scale, lower is better; dashed grey: the ECE a calibrated model "
+            "stays under in 95 % of buckets of that size; dotted: Brier 0.25 of a coin flip."
+        )
+        st.dataframe(cal_t, hide_index=True, key="mlc_cal_table")
         csv_download(
             cal_t, label="Download calibration over time (CSV)", file_name="ml_calibration.csv", key="mlc_csv"
         )
     else:
-        st.info("No resolved outcomes yet.")
+        st.info("No resolved outcomes yet.", icon=":material/info:")
 
     latest = data.get("latest_signals", {})
-    sig = _frame(latest.get("signals", []) if isinstance(latest, dict) else [])
+    sig = _frame(latest.get("signals", []) if isinstance(latest, dict) else [], time_cols=("ts",))
     if len(sig):
         st.markdown(f"**Latest signals** (attribution: `{latest.get('attribution_method')}`)")
-        sig["top_features"] = [
-            ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in tf) if isinstance(tf, list) else ""
-            for tf in sig["top_features"]
-        ]
-        st.dataframe(sig, hide_index=True)
+        if "top_features" in sig.columns:
+            sig["top_features"] = [
+                ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in tf)
+                if isinstance(tf, list)
+                else ""
+                for tf in sig["top_features"]
+            ]
+        sig = sig.rename(columns={"ts": "ts (UTC)"})
+        st.dataframe(sig, hide_index=True, key="mlc_signals_table")
+        st.caption(
+            "The latest signal per symbol: confidence as a probability (0.5-1), and the features that "
+            "pushed it most (signed contribution: log-odds for a linear model, probability units for the "
+            "occlusion method); times in UTC."
+        )
+        csv_download(
+            sig, label="Download latest signals (CSV)", file_name="ml_latest_signals.csv", key="mlc_sig_csv"
+        )

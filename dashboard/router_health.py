@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import loading
+from dashboard import chart_style, loading
 from dashboard.components import DEMO_COMMAND, csv_download, problem_panel, status_line
 from execution.router_health import DoctorConfidence, RouterHealthView, router_health_view
 from infra.loaders import TRADE_COLUMNS, DataValidationError, validate_trades
@@ -117,12 +117,10 @@ def _figure(kind: str, view_args: tuple[Any, ...], option: Any) -> go.Figure:
     """
     view = _view(*view_args)
     if kind == "symbols":
-        title = f"PnL by symbol (top {len(view.plotted_symbols)} by |PnL|)"
-        return _pnl_figure(view.symbol_curves, view.plotted_symbols, title=title, hit_rate=bool(option))
+        return _pnl_figure(view.symbol_curves, view.plotted_symbols, hit_rate=bool(option))
     if kind == "routes":
-        title = f"PnL by route over the selected symbols (top {len(view.plotted_routes)} by |PnL|)"
-        return _pnl_figure(view.route_curves, view.plotted_routes, title=title, hit_rate=bool(option))
-    return _sharpe_figure(view.sharpe, str(option), window=view.rolling_window_days)
+        return _pnl_figure(view.route_curves, view.plotted_routes, hit_rate=bool(option))
+    return _sharpe_figure(view.sharpe, str(option))
 
 
 # --------------------------------------------------------------------------- pieces
@@ -199,7 +197,7 @@ def _by_key(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, Any]
     return out
 
 
-def _pnl_figure(curves: pd.DataFrame, keys: list[str], *, title: str, hit_rate: bool) -> go.Figure:
+def _pnl_figure(curves: pd.DataFrame, keys: list[str], *, hit_rate: bool) -> go.Figure:
     """Cumulative raw (solid) and weighted (dashed) PnL per key; rolling hit rate (dotted) on y2.
 
     Built from plain dicts in one ``go.Figure`` call: ~4x faster than ``add_trace`` per line.
@@ -222,19 +220,16 @@ def _pnl_figure(curves: pd.DataFrame, keys: list[str], *, title: str, hit_rate: 
                 {**line, "y": c["hit_rate"], "name": f"{key} hit rate", "yaxis": "y2", "opacity": 0.6,
                  "line": {"color": color, "width": 1, "dash": "dot"}}
             )  # fmt: skip
-    layout = {
-        "title": {"text": title},
-        "height": 420,
-        "margin": {"t": 50, "b": 30},
-        "legend": {"groupclick": "toggleitem"},
-        "yaxis": {"title": {"text": "cumulative PnL (USD)"}},
-        "yaxis2": {"title": {"text": "rolling hit rate"}, "range": [0, 1], "overlaying": "y", "side": "right",
-                   "showgrid": False},
-    }  # fmt: skip
-    return go.Figure(data=data, layout=layout)
+    fig = go.Figure(data=data)
+    return chart_style.style(
+        fig, x_title="end of day (UTC)", y_title="cumulative PnL (USD)", height=chart_style.HEIGHT + 80,
+        legend={**chart_style.LEGEND, "groupclick": "toggleitem"},
+        yaxis2={"title": {"text": "rolling hit rate (%)"}, "range": [0, 1], "tickformat": ".0%",
+                "overlaying": "y", "side": "right", "showgrid": False},
+    )  # fmt: skip
 
 
-def _sharpe_figure(band: pd.DataFrame, key: str, *, window: int) -> go.Figure:
+def _sharpe_figure(band: pd.DataFrame, key: str) -> go.Figure:
     """Rolling Sharpe with its +- 1.96 SE band (filled between the upper and lower edges)."""
     b = _by_key(band[band["key"] == key], ["sharpe", "lo", "hi"]).get(key)
     if b is None:
@@ -246,15 +241,11 @@ def _sharpe_figure(band: pd.DataFrame, key: str, *, window: int) -> go.Figure:
          "name": "± 1.96 SE (95 %)"},
         {**line, "y": b["sharpe"], "name": f"{key} Sharpe", "line": {"color": PALETTE[0], "width": 2}},
     ]  # fmt: skip
-    layout = {
-        "title": {"text": f"Rolling {window}-day annualised Sharpe, {key}"},
-        "height": 360,
-        "margin": {"t": 50, "b": 30},
-        "yaxis": {"title": {"text": "Sharpe (annualised)"}, "zeroline": True},
-        "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
-                    "line": {"color": "grey", "width": 1}}],
-    }  # fmt: skip
-    return go.Figure(data=data, layout=layout)
+    return chart_style.style(
+        go.Figure(data=data), x_title="window end, end of day (UTC)", y_title="Sharpe ratio (annualised)",
+        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
+                 "line": {"color": "grey", "width": 1}}],
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the tab
@@ -291,8 +282,7 @@ def render() -> None:
         return
     st.caption(
         f"{view.n_trades:,} of {view.n_trades_total:,} trades, closed {view.start:%Y-%m-%d %H:%M} to "
-        f"{view.end:%Y-%m-%d %H:%M} UTC; daily points; solid = raw PnL, dashed = weighted by the "
-        f"doctor's confidence, dotted = rolling {view.rolling_window_days}-day hit rate (right axis)."
+        f"{view.end:%Y-%m-%d %H:%M} UTC."
     )
     if confidence.available and view.unweighted_symbols:
         shown = ", ".join(view.unweighted_symbols[:10]) + (" …" if len(view.unweighted_symbols) > 10 else "")
@@ -301,15 +291,30 @@ def render() -> None:
         )
 
     hit_rate = st.toggle("Show rolling hit rate", value=True, key="rh_hit")
-    st.plotly_chart(_figure("symbols", view_args, hit_rate), key="rh_fig_symbols")
-    st.plotly_chart(_figure("routes", view_args, hit_rate), key="rh_fig_routes")
+    lines = (
+        "Daily points at the end of each UTC day; solid = raw cumulative PnL (USD), dashed = weighted by "
+        f"the doctor's confidence (USD), dotted = rolling {view.rolling_window_days}-day hit rate "
+        "(share of winning trades, right axis)."
+    )
+    st.markdown(f"**PnL by symbol** (top {len(view.plotted_symbols)} by |PnL|)")
+    st.plotly_chart(_figure("symbols", view_args, hit_rate), key="rh_fig_symbols", theme=None)
+    st.caption(f"Cumulative PnL of each symbol over all its routes. {lines}")
+    st.markdown(f"**PnL by route** over the selected symbols (top {len(view.plotted_routes)} by |PnL|)")
+    st.plotly_chart(_figure("routes", view_args, hit_rate), key="rh_fig_routes", theme=None)
+    st.caption(f"Cumulative PnL of each execution route over the selected symbols. {lines}")
 
     band_keys = view.sharpe_keys
     if band_keys:
         key = st.selectbox("Rolling Sharpe of", band_keys, key="rh_sharpe_key")
         if key not in band_keys:  # a stale selection after the filters changed
             key = band_keys[0]
-        st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe")
+        st.markdown(f"**Rolling {view.rolling_window_days}-day annualised Sharpe ratio**, {key}")
+        st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe", theme=None)
+        st.caption(
+            f"Sharpe ratio of daily PnL returns over the trailing {view.rolling_window_days} days, annualised "
+            "(unitless), with its 95 % band (± 1.96 standard errors). A band that straddles 0 is no evidence "
+            "of skill."
+        )
     else:
         st.info(
             f"Too few days for a rolling {view.rolling_window_days}-day Sharpe ratio.", icon=":material/info:"
@@ -318,4 +323,9 @@ def render() -> None:
     table = view.table[[c for c in TABLE_COLUMNS if c in view.table.columns]]
     st.markdown("**Normalized statistics** (click a column header to sort)")
     st.dataframe(table, hide_index=True, key="rh_table")
-    csv_download(table, label="Export CSV", file_name="router_health.csv", key="rh_csv")
+    st.caption(
+        "One row per symbol (or symbol × route) over the filtered days: PnL in USD; Sharpe, Sortino and "
+        "their bounds annualised; PSR/DSR probabilities (0-1); min_trl = minimum track record length in "
+        "days; hit rate, max drawdown, annual return and volatility as fractions; start/end in UTC."
+    )
+    csv_download(table, label="Download statistics (CSV)", file_name="router_health.csv", key="rh_csv")

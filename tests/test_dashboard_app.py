@@ -104,6 +104,22 @@ def test_app_has_five_tabs_and_router_health_content(
     assert table["n_trades"].sum() == len(trades)
     assert table["pnl_usd"].sum() == pytest.approx(trades["pnl_usd"].sum())
     assert len(rh.get("download_button")) == 1
+    # one look: white template, legend above the plot, UTC time axes, units on every value axis
+    specs = [json.loads(c.proto.spec) for c in charts]
+    for spec in specs:
+        lay = spec["layout"]
+        assert lay["template"]["layout"]["paper_bgcolor"] == "white"
+        assert lay["legend"]["orientation"] == "h" and lay["legend"]["y"] > 1
+        assert lay["xaxis"]["title"]["text"].endswith("(UTC)")
+    assert [s["layout"]["yaxis"]["title"]["text"] for s in specs] == [
+        "cumulative PnL (USD)", "cumulative PnL (USD)", "Sharpe ratio (annualised)"
+    ]  # fmt: skip
+    assert specs[0]["layout"]["yaxis2"]["title"]["text"] == "rolling hit rate (%)"
+    # a caption under each figure and the table
+    captions = _texts(rh.caption)
+    for what in ("Cumulative PnL of each symbol", "Cumulative PnL of each execution route",
+                 "95 % band", "One row per symbol"):  # fmt: skip
+        assert what in captions, what
     # the raw symbol curve ends at the symbol's total PnL
     btc = _traces(charts[0])[f"{symbols[0]} raw"]
     total = trades.loc[trades["symbol"] == symbols[0], "pnl_usd"].sum()

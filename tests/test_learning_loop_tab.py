@@ -58,14 +58,27 @@ def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> 
     tab = next(t for t in at.tabs if t.label == TAB)
     assert [e.value for e in tab.error] == []
     charts = [json.loads(c.proto.spec) for c in tab.get("plotly_chart")]
-    titles = [c["layout"]["title"]["text"] for c in charts]
-    assert titles == [
-        "Reward distribution",
-        "Cumulative reward",
-        "Policy loss",
-        "Value loss",
-        "Multipliers: used (sampled) vs suggested (deterministic)",
+    headers = [m.value for m in tab.markdown if m.value.startswith("**") and m.value.endswith("**")]
+    assert headers[:5] == [
+        "**Reward distribution**",
+        "**Cumulative reward**",
+        "**Policy loss**",
+        "**Value loss**",
+        "**Multipliers: used (sampled) vs suggested (deterministic)**",
     ]
+    # one look: white template, legend above the plot, every axis titled with its unit
+    for c in charts:
+        assert c["layout"]["template"]["layout"]["paper_bgcolor"] == "white"
+        assert c["layout"]["legend"]["orientation"] == "h" and c["layout"]["legend"]["y"] > 1
+        assert "(" in c["layout"]["xaxis"]["title"]["text"] and "(" in c["layout"]["yaxis"]["title"]["text"]
+    # one caption per figure (plus the loop caption, the Sharpe note and the updates table note)
+    captions = [c.value for c in tab.caption]
+    assert len(captions) >= len(charts) + 3
+    assert any("Histogram of the reward" in c for c in captions)
+    # every table has its CSV export
+    assert len(tab.dataframe) == 2
+    downloads = tab.get("download_button")
+    assert len(downloads) == 2
     assert _arr(charts[1]["data"][0]["y"])[-1] == pytest.approx(art["cumulative_reward"]["reward"][-1])
     assert len(_arr(charts[2]["data"][0]["x"])) == art["summary"]["updates"]
     np.testing.assert_allclose(_arr(charts[4]["data"][0]["y"]), art["multipliers"]["used"])

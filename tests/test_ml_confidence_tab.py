@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -65,11 +66,40 @@ def test_tab_draws_the_artifact(artifact_dir: Path, monkeypatch: pytest.MonkeyPa
     assert diag["x"] == diag["y"]  # the diagonal
     imp = json.loads(charts[2].proto.spec)["data"][0]
     assert imp["y"][-1] == data["feature_importance"]["top"][0]["feature"]  # best feature on top
+    # one look: white template, legend above the plot; time axes in UTC, value axes with units
+    specs = [json.loads(c.proto.spec) for c in charts]
+    for i, spec in enumerate(specs):
+        assert spec["layout"]["template"]["layout"]["paper_bgcolor"] == "white"
+        assert spec["layout"]["legend"]["orientation"] == "h"
+        value_axis = "xaxis" if i == 2 else "yaxis"  # importance bars are horizontal
+        assert "(" in spec["layout"][value_axis]["title"]["text"]
+    for i in (0, 1, 4):  # live, band, Brier/ECE: time axes
+        assert spec_x_title(specs[i]).endswith("(UTC)")
+        xs = specs[i]["data"][-1]["x"]
+        assert not any(str(x).endswith(("Z", "+00:00")) for x in xs)  # naive UTC wall time
+    # the Brier/ECE points sit at the artifact's UTC bucket starts (wall time, no shift)
+    expected = [
+        pd.Timestamp(r["bucket_start"]).tz_convert("UTC").tz_localize(None)
+        for r in data["calibration_over_time"]
+    ]
+    assert [pd.Timestamp(x) for x in specs[4]["data"][0]["x"]] == expected
+    # a caption under every figure, a CSV export next to every table
+    captions = [c.value for c in tab.caption]
+    assert sum("UTC" in c for c in captions) >= 3
+    assert len(captions) >= len(charts) + 1  # + the data-window line
+    assert len(tab.dataframe) == 2  # calibration per bucket, latest signals
+    assert len(tab.get("download_button")) == 2
+    sig = tab.dataframe[1].value
+    assert "ts (UTC)" in sig.columns and str(sig["ts (UTC)"].dt.tz) == "UTC"
     # choosing other symbols redraws the live chart with one trace per symbol
     symbols = data["data_window"]["symbols"]
     tab.multiselect(key="mlc_symbols").set_value(symbols[:1]).run()
     live2 = json.loads(_tab(at).get("plotly_chart")[0].proto.spec)
     assert [t["name"] for t in live2["data"]] == symbols[:1]
+
+
+def spec_x_title(spec: dict) -> str:  # type: ignore[type-arg]
+    return str(spec["layout"]["xaxis"]["title"]["text"])
 
 
 def test_tab_with_artifact_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
