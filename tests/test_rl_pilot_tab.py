@@ -58,6 +58,9 @@ def test_tab_draws_runs_and_ab(logs: Path) -> None:
     assert any("tabtest" in m.value for m in tab.markdown)
     assert any(res["verdict"] in m.value for m in tab.markdown)
     assert len(tab.dataframe) == 2  # the A/B table and the latest-episode table
+    captions = " ".join(c.value for c in tab.caption)
+    assert "paired block bootstrap" in captions and "annualized" in captions
+    assert reward["layout"]["xaxis"]["title"]["text"] == "episode (training cycle)"
 
 
 def test_tab_with_artifact_missing(logs: Path) -> None:
