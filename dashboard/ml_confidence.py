@@ -277,9 +277,17 @@ def render() -> None:
             "(UTC), both on the probability scale, lower is better; dashed grey: the ECE a calibrated model "
             "stays under in 95 % of buckets of that size; dotted: Brier 0.25 of a coin flip."
         )
-        st.dataframe(cal_t, hide_index=True, key="mlc_cal_table")
+        cal_table = cal_t.rename(columns={"bucket_start": "bucket_start (UTC)"})
+        st.dataframe(cal_table, hide_index=True, key="mlc_cal_table")
+        st.caption(
+            f"One row per {bucket} bucket: n resolved signals; Brier, ECE, mean confidence, hit rate and the "
+            "ECE 95 % bound of a calibrated model, all on the probability scale (0-1)."
+        )
         csv_download(
-            cal_t, label="Download calibration over time (CSV)", file_name="ml_calibration.csv", key="mlc_csv"
+            cal_table,
+            label="Download calibration over time (CSV)",
+            file_name="ml_calibration.csv",
+            key="mlc_csv",
         )
     else:
         st.info("No resolved outcomes yet.", icon=":material/info:")
