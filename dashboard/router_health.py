@@ -234,7 +234,8 @@ def _sharpe_figure(band: pd.DataFrame, key: str) -> go.Figure:
     b = _by_key(band[band["key"] == key], ["sharpe", "lo", "hi"]).get(key)
     if b is None:
         b = {"x": [], "sharpe": [], "lo": [], "hi": []}
-    line = {"type": "scatter", "mode": "lines", "x": b["x"]}
+    # a short history (e.g. 30 days of real bars, 30-day window) has a handful of points: show them
+    line = {"type": "scatter", "mode": "lines+markers" if len(b["x"]) < 20 else "lines", "x": b["x"]}
     data = [
         {**line, "y": b["hi"], "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"},
         {**line, "y": b["lo"], "line": {"width": 0}, "fill": "tonexty", "fillcolor": "rgba(31,119,180,0.2)",
@@ -310,6 +311,10 @@ def render() -> None:
             key = band_keys[0]
         st.markdown(f"**Rolling {view.rolling_window_days}-day annualised Sharpe ratio**, {key}")
         st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe", theme=None)
+        if view.sharpe["key"].eq(key).sum() < 5:
+            st.caption(
+                "Few full windows in this date range: pick a shorter rolling window for a longer curve.",
+            )
         st.caption(
             f"Sharpe ratio of daily PnL returns over the trailing {view.rolling_window_days} days, annualised "
             "(unitless), with its 95 % band (± 1.96 standard errors). A band that straddles 0 is no evidence "
