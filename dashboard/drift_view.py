@@ -406,10 +406,10 @@ def render() -> None:
             st.warning(
                 f"**{d.get('kind')}** at trade {d.get('n_trades_total')} ({d.get('closed_at')}): {d.get('message')} "
                 f"- trigger {d.get('trigger_status')}",
-                icon="📉",
+                icon=":material/trending_down:",
             )
     else:
-        st.success("No drift detected: every statistic stayed inside its threshold.", icon="✅")
+        st.success("No drift detected: every statistic stayed inside its threshold.", icon=":material/check_circle:")
 
     retrain = _optional("retrain", RETRAIN_COMMAND, "model-version bands and the before/during/after table")
     jobs = _optional("retrain_jobs", JOBS_COMMAND, "retrain outcomes with their validation metrics")
