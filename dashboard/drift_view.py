@@ -409,7 +409,9 @@ def render() -> None:
                 icon=":material/trending_down:",
             )
     else:
-        st.success("No drift detected: every statistic stayed inside its threshold.", icon=":material/check_circle:")
+        st.success(
+            "No drift detected: every statistic stayed inside its threshold.", icon=":material/check_circle:"
+        )
 
     retrain = _optional("retrain", RETRAIN_COMMAND, "model-version bands and the before/during/after table")
     jobs = _optional("retrain_jobs", JOBS_COMMAND, "retrain outcomes with their validation metrics")
