@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import loading
+from dashboard.chart_style import TEMPLATE
 from dashboard.components import csv_download, problem_panel, require_artifact, status_line
 from infra.artifacts import ArtifactResult
 
@@ -204,6 +205,7 @@ def statistic_figure(
                         font={"size": 10, "color": "seagreen"},
                     )
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         height=320,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
@@ -339,6 +341,7 @@ def trigger_timeline_figure(
             hi = max([triggers["triggered_at"].max(), *[sp["start"] for sp in versions]])
             add_version_bands(fig, versions, lo=lo - pd.Timedelta(days=1), hi=hi + pd.Timedelta(days=1))
     fig.update_layout(
+        template=TEMPLATE,
         height=260,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis_title="triggered at (UTC)",
@@ -431,6 +434,7 @@ def render() -> None:
                 st.plotly_chart(
                     statistic_figure(checks, col, th_col, title, detections, x=x, versions=versions),
                     key=f"drift_{col}",
+                    theme=None,
                 )
                 st.caption(
                     CAPTIONS[col] + " Dotted lines: detections; shaded spans: model versions live (UTC)."
@@ -449,6 +453,12 @@ def render() -> None:
             "ECE, Brier score and hit rate of the signal model on out-of-sample windows: the stale model "
             "before and during drift, the retrained one after promotion (and the stale one there, for comparison)."
         )
+        csv_download(
+            windows,
+            label="Download calibration windows (CSV)",
+            file_name="drift_windows.csv",
+            key="drift_windows_csv",
+        )
 
     st.markdown("#### Retrain triggers")
     if trig.envelope is None:
@@ -461,7 +471,7 @@ def render() -> None:
     if triggers.empty:
         st.info("No retrain trigger so far.")
         return
-    st.plotly_chart(trigger_timeline_figure(triggers, versions), key="drift_triggers")
+    st.plotly_chart(trigger_timeline_figure(triggers, versions), key="drift_triggers", theme=None)
     st.caption(
         "Each retrain trigger at the close time (UTC) of the trade that raised it, one row per drift kind, "
         "coloured by outcome (grey pending, green promoted, orange rejected, red failed); hover for the note "

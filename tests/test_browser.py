@@ -95,7 +95,9 @@ def test_every_tab_draws_its_figures(dashboard_url: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # Streamlit scrolls inside its own container, so full_page=True only captures the window:
+            # a tall window captures a whole tab.
+            page = browser.new_page(viewport={"width": 1400, "height": 4200})
             page.goto(dashboard_url, wait_until="domcontentloaded")
             tabs = page.get_by_role("tab")
             tabs.first.wait_for(timeout=60_000)
