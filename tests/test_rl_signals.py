@@ -1,4 +1,5 @@
-"""Trade sources: triple barrier by hand, no look-ahead on bars, synthetic determinism, time split."""
+"""Trade sources: triple barrier by hand, no look-ahead on bars (momentum and the walk-forward
+reference model), synthetic determinism, time split."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import pytest
 
 from infra.loaders import load_bars
 from research.rl_sizer.config import PilotConfig
-from research.rl_sizer.signals import synthetic_trades, trades_from_bars
+from research.rl_sizer.signals import (
+    model_walk_forward,
+    synthetic_trades,
+    trades_for,
+    trades_from_bars,
+    trades_from_model,
+)
 
 BTC = "data/sample/binance_usdm/BTC_USDT_USDT-1h-futures.csv"
 ETH = "data/sample/binance_usdm/ETH_USDT_USDT-1h-futures.csv"
@@ -121,3 +128,88 @@ def test_bad_bars_are_rejected():
         trades_from_bars(pd.DataFrame({"ts": [], "close": []}))
     with pytest.raises(ValueError, match="at least"):
         trades_from_bars(_flat_bars(50, 10, 0.0))
+
+
+# --------------------------------------------------------------------------- reference model source
+def _scramble_after(bars: pd.DataFrame, cut_ns: int, seed: int) -> pd.DataFrame:
+    """Replace every symbol's bars at or after ``cut_ns`` by an unrelated random walk."""
+    out = bars.copy()
+    rng = np.random.default_rng(seed)
+    late = out["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64) >= cut_ns
+    k = int(late.sum())
+    noise = np.exp(np.cumsum(rng.normal(0, 0.03, k)))
+    for col in ("open", "high", "low", "close"):
+        out.loc[late, col] = out.loc[late, col].to_numpy() * noise
+    out.loc[late, "high"] = out.loc[late, ["open", "high", "low", "close"]].max(axis=1) * 1.002
+    out.loc[late, "low"] = out.loc[late, ["open", "high", "low", "close"]].min(axis=1) * 0.998
+    out.loc[late, "volume"] = rng.uniform(1.0, 1e6, k)
+    return out
+
+
+@pytest.mark.parametrize("cut", [450, 600])  # inside the first and the second walk-forward block
+def test_model_source_has_no_look_ahead(bars, cut):
+    cfg = PilotConfig()
+    ts_ns = np.sort(pd.DatetimeIndex(bars["ts"].unique()).as_unit("ns").asi8)
+    cut_ns = int(ts_ns[cut])
+    scrambled = _scramble_after(bars, cut_ns, seed=cut)
+    wa, wb = model_walk_forward(bars, cfg), model_walk_forward(scrambled, cfg)
+    before_a = wa[wa.ts < pd.Timestamp(cut_ns, tz="UTC")].reset_index(drop=True)
+    before_b = wb[wb.ts < pd.Timestamp(cut_ns, tz="UTC")].reset_index(drop=True)
+    assert len(before_a) > 100
+    pd.testing.assert_frame_equal(before_a, before_b)  # P(up) and model version of every earlier bar
+    after_a = wa[wa.ts >= pd.Timestamp(cut_ns, tz="UTC")]["p_up"].to_numpy()
+    after_b = wb[wb.ts >= pd.Timestamp(cut_ns, tz="UTC")]["p_up"].to_numpy()
+    assert not np.allclose(after_a, after_b)  # the replaced bars do reach the model later on
+    a, b = trades_from_model(bars, cfg), trades_from_model(scrambled, cfg)
+    ent_a, ent_b = a.entry_ns < cut_ns, b.entry_ns < cut_ns
+    assert ent_a.sum() > 10 and ent_a.sum() == ent_b.sum()
+    # what the sizer sees at entry is unchanged for every trade entered before the replaced bars
+    for f in ("entry_ns", "confidence", "volatility", "regime", "barrier"):
+        np.testing.assert_array_equal(getattr(a, f)[ent_a], getattr(b, f)[ent_b], err_msg=f)
+    np.testing.assert_array_equal(a.symbol[ent_a], b.symbol[ent_b])
+    # trades that also exited before the cut are unchanged in every field
+    done_a, done_b = a.exit_ns <= cut_ns, b.exit_ns <= cut_ns
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(a, f)[done_a], getattr(b, f)[done_b], err_msg=f)
+
+
+def test_model_confidence_equals_a_model_fitted_only_on_bars_up_to_its_training_time(bars):
+    """Independent recomputation: fit SignalModel on the bars up to T_k only, score the entry bar."""
+    from ml.signal_model import ModelConfig, SignalModel
+
+    cfg = PilotConfig()
+    t = trades_from_model(bars, cfg)
+    step = pd.Timedelta(hours=1)
+    first = bars["ts"].min()
+    t0 = first + cfg.model_min_train_bars * step
+    for i in (len(t) // 3, len(t) - 1):  # one trade in an early block, the last trade
+        entry = pd.Timestamp(int(t.entry_ns[i]), tz="UTC")
+        k = (entry - t0) // (cfg.model_retrain_bars * step)
+        trained_at = t0 + k * cfg.model_retrain_bars * step
+        assert trained_at <= entry
+        model = SignalModel(ModelConfig(horizon=cfg.model_horizon))
+        model.fit(bars[bars.ts <= trained_at], until=trained_at)
+        sig = model.signals(bars[bars.ts <= entry])  # features of the entry bar from bars up to it
+        row = sig[sig.symbol == t.symbol[i]].iloc[0]
+        assert row["ts"] == entry
+        assert t.confidence[i] == pytest.approx(float(row["confidence"]), abs=1e-12)
+        assert t.confidence[i] >= cfg.model_min_confidence
+
+
+def test_model_source_short_history_and_dispatch(bars):
+    btc = bars[bars.symbol == "BTCUSDT"].reset_index(drop=True)
+    cfg = PilotConfig(model_min_confidence=0.5)
+    one = trades_from_model(btc, cfg)  # one symbol: early blocks lack training rows and are skipped
+    assert len(one) > 0 and set(one.symbol) == {"BTCUSDT"}
+    assert np.all(one.confidence > 0.5) and np.all(one.exit_ns > one.entry_ns)
+    first_scored = model_walk_forward(btc, cfg)["ts"].min()
+    assert one.entry_ns.min() >= first_scored.value
+    np.testing.assert_array_equal(trades_for(btc, cfg).confidence, one.confidence)
+    mom = trades_for(btc, cfg.replace(signal="momentum"))
+    np.testing.assert_array_equal(mom.confidence, trades_from_bars(btc, cfg).confidence)
+    with pytest.raises(ValueError, match="'signal' field of PilotConfig must be one of model, momentum"):
+        PilotConfig(signal="oracle")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="model_min_confidence"):
+        PilotConfig(model_min_confidence=0.4)
+    with pytest.raises(ValueError, match="missing columns"):
+        trades_from_model(btc.drop(columns=["volume"]))

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 RewardKind = Literal["log_growth", "calculator"]
 REWARD_KINDS: tuple[RewardKind, ...] = ("log_growth", "calculator")
+SignalKind = Literal["model", "momentum"]
+SIGNAL_KINDS: tuple[SignalKind, ...] = ("model", "momentum")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,8 @@ class PilotConfig:
     """Size of the multiplier grid of the Discrete wrapper used by DQN (odd, so Kelly is on it)."""
 
     # ------------------------------------------------------------------ signals from bars
+    signal: SignalKind = "model"
+    """Trade source on bars: 'model' (walk-forward reference SignalModel) or 'momentum' (plain z-score); synthetic ignores it."""
     barrier_k: float = 2.0
     """Barrier distance of a bar trade in units of sigma * sqrt(horizon) (triple barrier)."""
     horizon_bars: int = 12
@@ -60,6 +64,14 @@ class PilotConfig:
     """Absolute momentum z-score needed to propose a trade."""
     min_gap_bars: int = 3
     """Minimum bars between two trades proposed on the same symbol."""
+    model_min_confidence: float = 0.52
+    """Calibrated confidence max(p, 1 - p) the reference model needs to propose a trade (signal 'model')."""
+    model_horizon: int = 1
+    """Label horizon of the reference model in bars (1: next-bar direction, the model as shipped)."""
+    model_min_train_bars: int = 360
+    """Bars from the first bar to the first walk-forward training time of the model."""
+    model_retrain_bars: int = 168
+    """Bars between two walk-forward refits of the model; each block is scored by the model fitted before it."""
 
     # ------------------------------------------------------------------ learning
     train_frac: float = 0.6
@@ -105,7 +117,8 @@ class PilotConfig:
         ):  # fmt: skip
             positive(name)
         for name in ("episode_length", "horizon_bars", "momentum_bars", "min_gap_bars", "n_steps", "batch_size",
-                     "dqn_buffer_size", "table_conf_buckets", "torch_threads"):  # fmt: skip
+                     "dqn_buffer_size", "table_conf_buckets", "torch_threads", "model_horizon",
+                     "model_min_train_bars", "model_retrain_bars"):  # fmt: skip
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(
@@ -134,6 +147,17 @@ class PilotConfig:
         if self.reward not in REWARD_KINDS:
             raise ValueError(
                 f"The 'reward' field of PilotConfig must be one of {', '.join(REWARD_KINDS)}. Got {self.reward!r} instead."
+            )
+        if self.signal not in SIGNAL_KINDS:
+            raise ValueError(
+                f"The 'signal' field of PilotConfig must be one of {', '.join(SIGNAL_KINDS)}. Got {self.signal!r} instead."
+            )
+        if not (
+            isinstance(self.model_min_confidence, (int, float)) and 0.5 <= self.model_min_confidence < 1.0
+        ):
+            raise ValueError(
+                "The 'model_min_confidence' field of PilotConfig must be in [0.5, 1). "
+                f"Got {self.model_min_confidence!r} instead."
             )
         if self.max_position_leverage > self.max_gross_leverage:
             raise ValueError(
@@ -174,7 +198,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, defaults: PilotConfig 
     for f in fields(PilotConfig):
         default = getattr(base, f.name)
         kind: Any = type(default)
-        choices = REWARD_KINDS if f.name == "reward" else None
+        choices = {"reward": REWARD_KINDS, "signal": SIGNAL_KINDS}.get(f.name)
         group.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f"cfg_{f.name}",

@@ -1,10 +1,10 @@
-"""Trade sources for the sizing pilot: a synthetic regime source and a reference signal on bars.
+"""Trade sources for the sizing pilot: a synthetic regime source and two signals on bars.
 
 Every source produces a :class:`TradeSet`: one row per proposed trade, sorted by entry time,
 holding what the sizer may see at entry (``confidence``, ``volatility``, ``regime``) and what only
 the account learns later (``outcome_r``, the result in R-multiples, and ``mae_pct``).
 
-Trades on bars (:func:`trades_from_bars`)
+Trades from momentum on bars (:func:`trades_from_bars`, ``signal='momentum'``)
     A deliberately plain reference signal: at the close of bar ``t`` the momentum z-score
     ``z = sum(r[t-L+1..t]) / (sigma_t * sqrt(L))`` (log returns ``r``, EWMA volatility ``sigma_t``
     of returns up to ``t``) proposes a trade in the direction of ``z`` when ``|z| >= z_threshold``.
@@ -18,6 +18,17 @@ Trades on bars (:func:`trades_from_bars`)
     (conservative). ``outcome_r = +1`` (profit barrier), ``-1`` (stop) or the signed close-to-close
     move over ``d`` at the time barrier. Trades whose time barrier lies beyond the data are dropped.
 
+Trades from the reference model (:func:`trades_from_model`, the default ``signal='model'``)
+    The platform's reference :class:`~ml.signal_model.SignalModel` (calibrated gradient-boosted
+    trees on bar features, ``docs/ml_telemetry.md``), walked forward: refitted every
+    ``model_retrain_bars`` bars on rows whose label is known at the refit time, each block of
+    bars scored by the model fitted at its start. At the close of bar ``t`` it gives
+    ``p = P(up)``; the trade takes the side of ``p`` with the calibrated
+    ``confidence = max(p, 1 - p)`` (as in ``trade.signal.v5``) when that reaches
+    ``model_min_confidence``. Volatility, regime, barriers and outcome are computed exactly as
+    for the momentum source, so the two sources differ only in which trades they propose and
+    what confidence they claim. :func:`trades_for` picks the source named by ``config.signal``.
+
 Synthetic trades (:func:`synthetic_trades`)
     A Markov regime (persistence 0.98 per trade) decides how reliable the claimed confidence is:
     the true win probability is ``q = 0.5 + c_g (p - 0.5)`` with ``c = (1.0, 0.4, 1.6)`` for
@@ -29,6 +40,7 @@ Synthetic trades (:func:`synthetic_trades`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -205,35 +217,67 @@ def _ewma_sigma(r: np.ndarray, halflife: int) -> np.ndarray:
     return np.sqrt(pd.Series(r * r).ewm(halflife=halflife, min_periods=halflife).mean().to_numpy())
 
 
-def _symbol_trades(df: pd.DataFrame, cfg: PilotConfig, bars_per_year: float) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class _BarContext:
+    """Per-bar quantities of one symbol known at the close of each bar (no forward data)."""
+
+    close: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    ts: np.ndarray
+    r: np.ndarray
+    sigma: np.ndarray
+    long_vol: np.ndarray
+    regime: np.ndarray
+
+
+def _bar_context(df: pd.DataFrame) -> _BarContext:
     close = df["close"].to_numpy(dtype=float)
-    high = df["high"].to_numpy(dtype=float)
-    low = df["low"].to_numpy(dtype=float)
-    ts = df["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    n = len(close)
-    h, lb = cfg.horizon_bars, cfg.momentum_bars
-    r = np.zeros(n)
+    r = np.zeros(len(close))
     r[1:] = np.diff(np.log(close))
-    sigma = _ewma_sigma(r, EWMA_HALFLIFE_BARS)
-    mom = pd.Series(r).rolling(lb).sum().to_numpy()
-    z = mom / (sigma * np.sqrt(lb))
     short = pd.Series(r).rolling(REGIME_SHORT_BARS).std().to_numpy()
     long = pd.Series(r).rolling(REGIME_LONG_BARS).std().to_numpy()
-    regime = (short > long).astype(np.int64)
-    ok = np.isfinite(z) & np.isfinite(long) & (sigma > 0) & (np.abs(z) >= cfg.z_threshold)
-    ok[n - h :] = False  # the time barrier must lie inside the data
+    return _BarContext(
+        close=close,
+        high=df["high"].to_numpy(dtype=float),
+        low=df["low"].to_numpy(dtype=float),
+        ts=df["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64),
+        r=r,
+        sigma=_ewma_sigma(r, EWMA_HALFLIFE_BARS),
+        long_vol=long,
+        regime=(short > long).astype(np.int64),
+    )
+
+
+def _space_out(ok: np.ndarray, min_gap: int) -> np.ndarray:
+    """Indices of ``ok`` kept greedily so that two kept indices are ``min_gap`` or more apart."""
     chosen: list[int] = []
     last = -(10**9)
     for t in np.flatnonzero(ok):
-        if t - last >= cfg.min_gap_bars:
+        if t - last >= min_gap:
             chosen.append(int(t))
             last = int(t)
-    idx = np.asarray(chosen, dtype=np.int64)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _label_trades(
+    ctx: _BarContext,
+    idx: np.ndarray,
+    side: np.ndarray,
+    confidence: np.ndarray,
+    cfg: PilotConfig,
+    bars_per_year: float,
+) -> dict[str, np.ndarray]:
+    """Triple-barrier outcomes of trades entered at the close of bars ``idx`` (module docstring).
+
+    Only bars ``t+1 .. t+horizon`` of a trade entered at bar ``t`` are read.
+    """
+    close, high, low, sigma = ctx.close, ctx.high, ctx.low, ctx.sigma
+    h = cfg.horizon_bars
     m = len(idx)
     out_r = np.empty(m)
     exit_i = np.empty(m, dtype=np.int64)
     mae = np.empty(m)
-    side = np.sign(z[idx]) if m else np.empty(0)
     d = cfg.barrier_k * sigma[idx] * np.sqrt(h) if m else np.empty(0)
     for j, t in enumerate(idx):  # only bars t+1 .. t+h: no look-ahead
         entry = close[t]
@@ -253,42 +297,43 @@ def _symbol_trades(df: pd.DataFrame, cfg: PilotConfig, bars_per_year: float) -> 
             out_r[j] = side[j] * (close[t + h] / entry - 1.0) / d[j]
         exit_i[j] = t + 1 + k
         mae[j] = max(0.0, float(adv[: k + 1].max())) * 100.0
-    conf = 0.5 + 0.15 * np.tanh(np.abs(z[idx]) / 2.0)
+    ts = ctx.ts
     return {
         "entry_ns": ts[idx] if m else np.empty(0, np.int64),
         # a bar's ts is its open time: the trade exits at the close of bar exit_i
         "exit_ns": ts[exit_i] + int(np.median(np.diff(ts))) if m else np.empty(0, np.int64),
-        "confidence": conf,
+        "confidence": np.asarray(confidence, dtype=np.float64),
         "volatility": sigma[idx] * np.sqrt(bars_per_year),
-        "regime": regime[idx],
+        "regime": ctx.regime[idx],
         "outcome_r": out_r,
         "barrier": d,
         "mae_pct": mae,
     }
 
 
-def trades_from_bars(bars: pd.DataFrame, config: PilotConfig | None = None) -> TradeSet:
-    """Run the reference momentum signal over ``bars`` and label its trades (module docstring).
+def _symbol_trades(df: pd.DataFrame, cfg: PilotConfig, bars_per_year: float) -> dict[str, np.ndarray]:
+    ctx = _bar_context(df)
+    n = len(ctx.close)
+    h, lb = cfg.horizon_bars, cfg.momentum_bars
+    mom = pd.Series(ctx.r).rolling(lb).sum().to_numpy()
+    z = mom / (ctx.sigma * np.sqrt(lb))
+    ok = np.isfinite(z) & np.isfinite(ctx.long_vol) & (ctx.sigma > 0) & (np.abs(z) >= cfg.z_threshold)
+    ok[n - h :] = False  # the time barrier must lie inside the data
+    idx = _space_out(ok, cfg.min_gap_bars)
+    side = np.sign(z[idx]) if len(idx) else np.empty(0)
+    conf = 0.5 + 0.15 * np.tanh(np.abs(z[idx]) / 2.0)
+    return _label_trades(ctx, idx, side, conf, cfg, bars_per_year)
 
-    Parameters
-    ----------
-    bars
-        ``symbol, ts, open, high, low, close, volume`` as returned by :func:`infra.loaders.load_bars`
-        (one or several symbols; ``ts`` is the bar open time, UTC).
-    config
-        Signal and barrier parameters (``momentum_bars``, ``z_threshold``, ``barrier_k``,
-        ``horizon_bars``, ``min_gap_bars``, ``payoff_ratio``).
 
-    Returns
-    -------
-    TradeSet
-        Trades of all symbols merged and sorted by entry time (ties by symbol).
-    """
-    cfg = config or PilotConfig()
+SymbolTrades = Callable[[str, pd.DataFrame, PilotConfig, float], dict[str, np.ndarray]]
+
+
+def _trades_per_symbol(bars: pd.DataFrame, cfg: PilotConfig, func: str, make: SymbolTrades) -> TradeSet:
+    """Apply ``make(symbol, bars_of_symbol, cfg, bars_per_year)`` per symbol and merge by entry time."""
     missing = [c for c in ("symbol", "ts", "high", "low", "close") if c not in bars.columns]
     if missing:
         raise ValueError(
-            f"The 'bars' parameter of trades_from_bars is missing columns {missing}; got {list(bars.columns)}."
+            f"The 'bars' parameter of {func} is missing columns {missing}; got {list(bars.columns)}."
         )
     parts: list[dict[str, np.ndarray]] = []
     syms: list[np.ndarray] = []
@@ -299,13 +344,13 @@ def trades_from_bars(bars: pd.DataFrame, config: PilotConfig | None = None) -> T
         ts = df["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         step = float(np.median(np.diff(ts)))
         bars_per_year = 365.0 * 24 * HOUR_NS / step
-        part = _symbol_trades(df, cfg, bars_per_year)
+        part = make(str(sym), df.reset_index(drop=True), cfg, bars_per_year)
         parts.append(part)
         syms.append(np.full(len(part["entry_ns"]), str(sym), dtype=object))
         spans.append((ts[-1] - ts[0]) / (365.0 * 24 * HOUR_NS))
     if not parts:
         raise ValueError(
-            "The 'bars' parameter of trades_from_bars needs at least "
+            f"The 'bars' parameter of {func} needs at least "
             f"{REGIME_LONG_BARS + cfg.horizon_bars + 2} bars of one symbol. Got {len(bars)} rows instead."
         )
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -327,3 +372,142 @@ def trades_from_bars(bars: pd.DataFrame, config: PilotConfig | None = None) -> T
         n_regimes=2,
         periods_per_year=max(n / years, 1.0) if years > 0 else 8760.0,
     )
+
+
+def trades_from_bars(bars: pd.DataFrame, config: PilotConfig | None = None) -> TradeSet:
+    """Run the reference momentum signal over ``bars`` and label its trades (module docstring).
+
+    Parameters
+    ----------
+    bars
+        ``symbol, ts, open, high, low, close, volume`` as returned by :func:`infra.loaders.load_bars`
+        (one or several symbols; ``ts`` is the bar open time, UTC).
+    config
+        Signal and barrier parameters (``momentum_bars``, ``z_threshold``, ``barrier_k``,
+        ``horizon_bars``, ``min_gap_bars``, ``payoff_ratio``).
+
+    Returns
+    -------
+    TradeSet
+        Trades of all symbols merged and sorted by entry time (ties by symbol).
+    """
+    cfg = config or PilotConfig()
+    return _trades_per_symbol(
+        bars, cfg, "trades_from_bars", lambda _sym, df, c, bpy: _symbol_trades(df, c, bpy)
+    )
+
+
+# --------------------------------------------------------------------------- reference model
+WALK_FORWARD_COLUMNS = ["symbol", "ts", "p_up", "model_version", "trained_until"]
+
+
+def model_walk_forward(bars: pd.DataFrame, config: PilotConfig | None = None) -> pd.DataFrame:
+    """Out-of-sample ``P(up)`` of the reference :class:`~ml.signal_model.SignalModel` for every bar.
+
+    Training times ``T_k = first bar + model_min_train_bars + k * model_retrain_bars`` bars; the
+    model fitted at ``T_k`` (on rows whose label is known at ``T_k``, see
+    :meth:`~ml.signal_model.SignalModel.fit`) scores the bars with ``T_k <= ts < T_{k+1}``.
+    A block whose training window has too few labelled rows (short histories) is skipped, so it
+    proposes no trades.
+
+    Returns
+    -------
+    DataFrame
+        :data:`WALK_FORWARD_COLUMNS`: one row per scored bar with valid features.
+    """
+    from ml.attribution import predict_up
+    from ml.signal_model import FeatureSet, ModelConfig, SignalModel
+
+    cfg = config or PilotConfig()
+    mcfg = ModelConfig(horizon=cfg.model_horizon)
+    fs = FeatureSet.from_bars(bars, mcfg)
+    ts = fs.features["ts"]
+    valid = fs.valid
+    start = ts.min() + cfg.model_min_train_bars * fs.bar_freq
+    parts = []
+    while start <= ts.max():
+        end = start + cfg.model_retrain_bars * fs.bar_freq
+        sel = valid & ((ts >= start) & (ts < end)).to_numpy()
+        if sel.any():
+            try:
+                model = SignalModel(mcfg).fit_features(fs, until=start)
+            except ValueError as exc:  # too few labelled rows yet: no model, no trades in this block
+                if "needs at least" not in str(exc) and "both up and down" not in str(exc):
+                    raise
+            else:
+                rows = fs.features.loc[sel]
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "symbol": rows["symbol"].to_numpy(),
+                            "ts": rows["ts"].to_numpy(),
+                            "p_up": predict_up(model, rows[model.feature_names_].astype(np.float64)),
+                            "model_version": model.model_version_,
+                            "trained_until": start,
+                        }
+                    )
+                )
+        start = end
+    if not parts:
+        return pd.DataFrame(columns=WALK_FORWARD_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+def trades_from_model(bars: pd.DataFrame, config: PilotConfig | None = None) -> TradeSet:
+    """Trades proposed by the walk-forward reference model, labelled by the triple barrier.
+
+    At the close of bar ``t`` the model fitted at the latest training time ``T_k <= t``
+    (:func:`model_walk_forward`; it used only rows whose label was known at ``T_k``) gives
+    ``p = P(up)``. The trade goes long when ``p >= 0.5``, else short, with the calibrated
+    ``confidence = max(p, 1 - p)`` as in ``trade.signal.v5``; it is proposed when the confidence
+    reaches ``model_min_confidence`` (at most one trade per ``min_gap_bars`` bars and symbol).
+    Volatility, regime, barriers and the outcome are those of the momentum source: the outcome
+    reads only bars ``t+1 .. t+horizon_bars``.
+
+    Parameters
+    ----------
+    bars
+        Canonical bars of one or several symbols (``ts`` is the bar open time, UTC).
+    config
+        ``model_*`` fields for the model, barrier fields for the outcome.
+
+    Returns
+    -------
+    TradeSet
+        Trades of all symbols merged and sorted by entry time.
+    """
+    cfg = config or PilotConfig()
+    missing = [c for c in ("symbol", "ts", "open", "high", "low", "close", "volume") if c not in bars.columns]
+    if missing:
+        raise ValueError(
+            f"The 'bars' parameter of trades_from_model is missing columns {missing}; got {list(bars.columns)}."
+        )
+    wf = model_walk_forward(bars, cfg)
+    by_symbol = {str(k): g for k, g in wf.groupby("symbol", sort=False)}
+
+    def make(sym: str, df: pd.DataFrame, c: PilotConfig, bpy: float) -> dict[str, np.ndarray]:
+        ctx = _bar_context(df)
+        n = len(ctx.close)
+        p = np.full(n, np.nan)
+        g = by_symbol.get(sym)
+        if g is not None and len(g):
+            pos = pd.Index(df["ts"]).get_indexer(pd.DatetimeIndex(g["ts"]))
+            keep = pos >= 0
+            p[pos[keep]] = g["p_up"].to_numpy(dtype=np.float64)[keep]
+        conf = np.maximum(p, 1.0 - p)
+        ok = np.isfinite(p) & np.isfinite(ctx.long_vol) & (ctx.sigma > 0) & (conf >= c.model_min_confidence)
+        ok &= conf > 0.5  # a coin flip proposes nothing (Kelly would stake zero)
+        ok[n - c.horizon_bars :] = False  # the time barrier must lie inside the data
+        idx = _space_out(ok, c.min_gap_bars)
+        side = np.where(p[idx] >= 0.5, 1.0, -1.0)
+        return _label_trades(ctx, idx, side, conf[idx], c, bpy)
+
+    return _trades_per_symbol(bars, cfg, "trades_from_model", make)
+
+
+def trades_for(bars: pd.DataFrame, config: PilotConfig | None = None) -> TradeSet:
+    """Trades of the bar source named by ``config.signal``: ``'model'`` or ``'momentum'``."""
+    cfg = config or PilotConfig()
+    if cfg.signal == "model":
+        return trades_from_model(bars, cfg)
+    return trades_from_bars(bars, cfg)
