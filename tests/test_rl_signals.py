@@ -213,3 +213,36 @@ def test_model_source_short_history_and_dispatch(bars):
         PilotConfig(model_min_confidence=0.4)
     with pytest.raises(ValueError, match="missing columns"):
         trades_from_model(btc.drop(columns=["volume"]))
+
+
+def test_signal_option_of_runner_and_evaluate(tmp_path, monkeypatch):
+    """``--signal`` reaches the trades; a run resumes only a run of the same signal."""
+    from infra import jsonio
+    from research.rl_sizer.evaluate import load_trades_for
+    from research.rl_sizer.runner import main
+
+    monkeypatch.setenv("ENV", "research")
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
+    for k in ("RESEARCH_DIR", "CACHE_DIR", "DATA_DIR", "FIRESTORE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(k, raising=False)
+    root = tmp_path / "logs" / "research" / "rl_runs"
+    base = ["--episodes", "1", "--agent", "kelly", "--data", BTC]
+
+    def runs() -> dict[str, tuple[str, int]]:
+        out = {}
+        for d in root.iterdir():
+            info = jsonio.loads((d / "run.json").read_text())
+            out[d.name] = (info["config"]["signal"], len((d / "episodes.jsonl").read_text().splitlines()))
+        return out
+
+    assert main([*base, "--signal", "momentum"]) == 0
+    assert main(base) == 0  # default signal: model -> a new run, not a resume of the momentum run
+    assert sorted(runs().values()) == [("model", 1), ("momentum", 1)]
+    assert main([*base, "--signal", "momentum"]) == 0  # resumes the momentum run
+    assert sorted(runs().values()) == [("model", 1), ("momentum", 2)]
+    cfg = PilotConfig(signal="momentum")
+    mom, label = load_trades_for([BTC], cfg, synthetic=0, seed=0)
+    assert label == "BTC_USDT_USDT-1h-futures-momentum"
+    np.testing.assert_array_equal(mom.confidence, trades_from_bars(load_bars(BTC), cfg).confidence)
+    model, label = load_trades_for([BTC], PilotConfig(), synthetic=0, seed=0)
+    assert label.endswith("-model") and np.all(model.confidence >= PilotConfig().model_min_confidence)

@@ -1,9 +1,10 @@
 """The A/B: do learned sizers beat static Kelly on a later, held-out period?
 
-``python -m research.rl_sizer.evaluate [--data PATH ...] [--seeds 5] [--train-steps K] [--json]``
+``python -m research.rl_sizer.evaluate [--data PATH ...] [--signal model|momentum] [--seeds 5] [--train-steps K] [--json]``
 
 Protocol
-    1. One trade list (bars through the reference signal, or synthetic), split by time with
+    1. One trade list (bars through the walk-forward reference model, ``--signal model``, the
+       default, or the momentum signal, ``--signal momentum``; or synthetic), split by time with
        :meth:`TradeSet.split`: training trades exit before the split, test trades enter after it.
     2. For each seed: PPO and DQN train on the training period; the table is fitted on it;
        Kelly needs nothing. All sizers then trade the *identical* test trades in one episode
@@ -53,7 +54,7 @@ from research.rl_sizer.env import (
 )
 from research.rl_sizer.pilot_artifact import ab_dir, write_pilot_artifact
 from research.rl_sizer.rollout import EpisodeResult, run_episode
-from research.rl_sizer.signals import TradeSet, synthetic_trades, trades_from_bars
+from research.rl_sizer.signals import TradeSet, synthetic_trades, trades_for
 
 METRICS = ("sharpe", "log_growth", "max_drawdown")
 RL_AGENTS = ("ppo", "dqn")
@@ -277,11 +278,15 @@ def format_table(result: dict[str, Any]) -> str:
 def load_trades_for(
     paths: Sequence[str], config: PilotConfig, *, synthetic: int, seed: int
 ) -> tuple[TradeSet, str]:
-    """Trades from bar files (merged) or ``synthetic`` synthetic trades; plus a label."""
+    """Trades from bar files (merged) through ``config.signal``, or synthetic trades; plus a label.
+
+    The label of bar data ends with the signal (``...-model`` or ``...-momentum``), so the A/Bs of
+    both sources on the same data sit side by side in the artifact.
+    """
     if paths:
         bars = pd.concat([load_bars(p) for p in paths], ignore_index=True)
-        label = "+".join(Path(p).name.split(".")[0] for p in paths)
-        return trades_from_bars(bars, config), label
+        label = "+".join(Path(p).name.split(".")[0] for p in paths) + f"-{config.signal}"
+        return trades_for(bars, config), label
     return synthetic_trades(synthetic, rng=np.random.default_rng(seed)), f"synthetic{synthetic}"
 
 

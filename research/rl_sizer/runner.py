@@ -1,7 +1,11 @@
 """The RL pilot runner: train a sizer in cycles, evaluate one episode per cycle, log everything.
 
 ``python -m research.rl_sizer.runner --episodes N [--dry-run] [--agent ppo|dqn|kelly|table]
-[--data PATH] [--seed S] [--train-steps K]``
+[--data PATH] [--signal model|momentum] [--seed S] [--train-steps K]``
+
+With ``--data``, trades come from the walk-forward reference model (``--signal model``, the
+default) or the plain momentum signal (``--signal momentum``); see
+:mod:`research.rl_sizer.signals`.
 
 Each episode is one cycle: train ``K`` more steps on the training period (PPO/DQN; the table is
 refitted, Kelly needs nothing), then run one deterministic evaluation episode -- the whole
@@ -43,7 +47,7 @@ from research.rl_sizer.config import PilotConfig, add_config_arguments, config_f
 from research.rl_sizer.env import SizingEnv
 from research.rl_sizer.pilot_artifact import read_jsonl, runs_dir, write_pilot_artifact
 from research.rl_sizer.rollout import run_episode
-from research.rl_sizer.signals import trades_from_bars
+from research.rl_sizer.signals import TradeSet, trades_for
 
 if TYPE_CHECKING:
     from scripts.pipeline import DemoContext
@@ -66,12 +70,17 @@ class RunSummary:
 
 
 def _envs(
-    bars: pd.DataFrame | None, config: PilotConfig
+    bars: pd.DataFrame | None, config: PilotConfig, trades: TradeSet | None = None
 ) -> tuple[SizingEnv, SizingEnv, dict[str, Any] | None]:
-    """Training env, evaluation env and the evaluation reset options."""
-    if bars is None:
-        return SizingEnv(config=config), SizingEnv(config=config, terminate_on_drawdown=False), None
-    train, test = trades_from_bars(bars, config).split(config.train_frac)
+    """Training env, evaluation env and the evaluation reset options.
+
+    ``trades`` (already computed from ``bars`` with ``config``) saves recomputing the signal.
+    """
+    if trades is None:
+        if bars is None:
+            return SizingEnv(config=config), SizingEnv(config=config, terminate_on_drawdown=False), None
+        trades = trades_for(bars, config)
+    train, test = trades.split(config.train_frac)
     return (
         SizingEnv(trades=train, config=config),
         SizingEnv(trades=test, config=config, terminate_on_drawdown=False),
@@ -79,7 +88,12 @@ def _envs(
     )
 
 
-def _latest_run(root: Path, agent: str, data: str) -> Path | None:
+def _run_signal(info: dict[str, Any]) -> str:
+    """The bar signal of a logged run (runs from before the option existed used momentum)."""
+    return str((info.get("config") or {}).get("signal", "momentum"))
+
+
+def _latest_run(root: Path, agent: str, data: str, signal: str) -> Path | None:
     if not root.is_dir():
         return None
     candidates = []
@@ -87,7 +101,8 @@ def _latest_run(root: Path, agent: str, data: str) -> Path | None:
         meta = d / "run.json"
         if meta.exists() and (d / "checkpoint" / "sizer.json").exists():
             info = jsonio.loads(meta.read_text(encoding="utf-8"))
-            if info.get("agent") == agent and info.get("data") == data:
+            same_signal = data == "synthetic" or _run_signal(info) == signal
+            if info.get("agent") == agent and info.get("data") == data and same_signal:
                 candidates.append(d)
     return max(
         candidates,
@@ -117,11 +132,13 @@ def run_pilot(
     resume: bool | None = None,
     store: ArtifactStore | None = None,
     progress: bool = True,
+    trades: TradeSet | None = None,
 ) -> RunSummary:
     """Run ``episodes`` train-and-evaluate cycles (module docstring) and rebuild the artifact.
 
-    ``resume`` defaults to ``episodes == 1``. ``store`` overrides where the artifact goes (the
-    demo passes its own).
+    ``resume`` defaults to ``episodes == 1`` and continues only a run with the same agent, data
+    and ``config.signal``. ``store`` overrides where the artifact goes (the demo passes its own);
+    ``trades`` passes trades already computed from ``bars`` with ``config``.
     """
     require_research_env(settings, PROGRAM)
     if agent not in AGENTS:
@@ -138,14 +155,16 @@ def run_pilot(
         raise ValueError(f"The 'train_steps' parameter of run_pilot must be >= 0. Got {steps!r} instead.")
     root = runs_dir(settings, dry_run=dry_run)
     resume = episodes == 1 if resume is None else resume
-    previous = _latest_run(root, agent, data_label) if resume else None
+    previous = _latest_run(root, agent, data_label, cfg.signal) if resume else None
     sizer: Sizer
     if previous is not None:
         run_dir = previous
         sizer = load_sizer(run_dir / "checkpoint")
-        cfg = sizer.config
+        info = jsonio.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        cfg = sizer.config.replace(signal=_run_signal(info))  # runs from before --signal: momentum
         done = len(read_jsonl(run_dir / "episodes.jsonl"))
-        seed = int(jsonio.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("seed", seed))
+        seed = int(info.get("seed", seed))
+        trades = None if cfg != config else trades
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         run_dir = root / f"{stamp}-{agent}-s{seed}"
@@ -155,7 +174,7 @@ def run_pilot(
         meta = {"agent": agent, "seed": seed, "data": data_label, "dry_run": dry_run,
                 "created_at": dt.datetime.now(dt.UTC).isoformat(), "config": cfg.__dict__}  # fmt: skip
         atomic_write_text(run_dir / "run.json", jsonio.dumps(meta))
-    env_train, env_eval, eval_opts = _envs(bars, cfg)  # a resumed run keeps its checkpoint's config
+    env_train, env_eval, eval_opts = _envs(bars, cfg, trades)  # a resumed run keeps its checkpoint's config
     log_path = run_dir / "episodes.jsonl"
     records: list[dict[str, Any]] = []
     from tqdm import tqdm
@@ -188,18 +207,19 @@ def demo_step(ctx: DemoContext) -> str:
     from research.rl_sizer.pilot_artifact import ab_dir
 
     bars = load_bars(ctx.bars_path)
-    cfg = PilotConfig(n_steps=256)
+    cfg = PilotConfig(n_steps=256)  # signal 'model': the walk-forward reference model, computed once
     label = f"demo:{ctx.bars_path.name}"
+    trades = trades_for(bars, cfg)
     for agent, eps, steps in (("kelly", 1, 0), ("table", 1, 0), ("ppo", 2, DEMO_PPO_STEPS)):
         run_pilot(ctx.settings, agent=agent, episodes=eps, train_steps=steps, seed=ctx.seed, bars=bars,
-                  data_label=label, config=cfg, resume=False, store=ctx.store, progress=False)  # fmt: skip
-    trades = trades_from_bars(bars, cfg)
+                  data_label=label, config=cfg, resume=False, store=ctx.store, progress=False,
+                  trades=trades)  # fmt: skip
     result = run_ab(trades, config=cfg, seeds=(0, 1), agents=("kelly", "table", "ppo"), train_steps=DEMO_PPO_STEPS,
                     n_boot=300, label="demo-quick")  # fmt: skip
     out = ab_dir(ctx.settings, dry_run=False) / f"demo-quick-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     atomic_write_text(out, jsonio.dumps(result))
     write_pilot_artifact(ctx.settings, dry_run=False, source=f"{PROGRAM}:demo_step", store=ctx.store)
-    return f"{len(trades)} demo trades; quick A/B (2 seeds, {DEMO_PPO_STEPS} PPO steps): {result['verdict']}"
+    return f"{len(trades)} demo trades ({cfg.signal} signal); quick A/B (2 seeds, {DEMO_PPO_STEPS} PPO steps): {result['verdict']}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
