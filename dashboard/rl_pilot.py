@@ -7,7 +7,12 @@ research package:
 
 * per run, the episode reward, maximum drawdown and Sharpe ratio over episodes;
 * the latest A/B table per data set (metrics per sizer, paired differences against static Kelly
-  with 95% bootstrap intervals) and its one-line verdict.
+  with 95% bootstrap intervals), the trade source it used (the walk-forward reference model, the
+  momentum signal or synthetic trades) and its one-line verdict.
+
+Every chart has a caption saying what it shows and its units, every table a CSV download next to
+it; the artifact's generated-at time (and a STALE badge when old) comes from
+:func:`dashboard.components.require_artifact`. Times are UTC.
 
 See ``docs/rl_pilot.md``.
 """
@@ -73,6 +78,41 @@ def ab_frame(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+SOURCES = {
+    "model": "walk-forward reference model (ml.signal_model)",
+    "momentum": "momentum signal",
+}
+"""Trade sources of an A/B, by the ``source`` its result records."""
+
+
+def ab_source(result: dict[str, Any]) -> str:
+    """Which trades an A/B result sized: its ``source`` (``model``, ``momentum``, ``synthetic``).
+
+    Results without ``source`` (written before it existed) are read from the label and config.
+
+    Examples
+    --------
+    >>> ab_source({"source": "synthetic", "config": {"signal": "model"}})
+    'synthetic trades'
+    >>> ab_source({"source": "model", "label": "BTC-model"})
+    'walk-forward reference model (ml.signal_model)'
+    >>> ab_source({"label": "synthetic8000", "config": {"signal": "model"}})
+    'synthetic trades'
+    >>> ab_source({"label": "old", "config": {}})
+    'momentum signal'
+    """
+    source = result.get("source")
+    if source == "synthetic" or (source is None and str(result.get("label", "")).startswith("synthetic")):
+        return "synthetic trades"
+    if isinstance(source, str):
+        return SOURCES.get(source, source)
+    cfg = result.get("config")
+    signal = (
+        str(cfg.get("signal", "momentum")) if isinstance(cfg, dict) else "momentum"
+    )  # results from before the option used momentum
+    return SOURCES.get(signal, signal)
+
+
 def _progress_figure(df: pd.DataFrame, column: str, y_title: str) -> go.Figure:
     fig = go.Figure()
     for run_id, g in df.groupby("run_id", sort=False):
@@ -101,13 +141,14 @@ def render() -> None:
     if not ab:
         st.info(
             "No A/B result yet. Run:\n\n```\npython -m research.rl_sizer.evaluate --data <bars>\n```",
-            icon="ℹ️",
+            icon=":material/info:",
         )
     for k, res in enumerate(ab):
         test = res.get("test", {})
         st.markdown(
-            f"**{res.get('label', '?')}** — test {str(test.get('start', ''))[:10]} … {str(test.get('end', ''))[:10]} "
-            f"({test.get('trades', '?')} trades), seeds {res.get('seeds')}, {res.get('train_steps')} training steps"
+            f"**{res.get('label', '?')}** — trades from the {ab_source(res)}; test "
+            f"{str(test.get('start', ''))[:16].replace('T', ' ')} … {str(test.get('end', ''))[:16].replace('T', ' ')} "
+            f"(UTC, {test.get('trades', '?')} trades), seeds {res.get('seeds')}, {res.get('train_steps')} training steps"
         )
         table = ab_frame(res)
         st.dataframe(table, hide_index=True, width="stretch")
@@ -120,7 +161,7 @@ def render() -> None:
     st.markdown("#### Runs: evaluation episode after each training cycle")
     df = runs_frame(data.get("runs"))
     if df.empty:
-        st.info(f"No runs logged yet. Run:\n\n```\n{COMMAND}\n```", icon="ℹ️")
+        st.info(f"No runs logged yet. Run:\n\n```\n{COMMAND}\n```", icon=":material/info:")
         return
     agents = sorted(df["agent"].astype(str).unique())
     chosen = st.multiselect("Agents", agents, default=agents, key="rl_pilot_agents")
@@ -134,8 +175,14 @@ def render() -> None:
             )
             st.caption(caption)
     latest = view.sort_values("episode").groupby("run_id", sort=False).tail(1)
+    if "ts" in latest.columns:
+        logged = pd.to_datetime(latest["ts"], utc=True, errors="coerce").dt.tz_convert("UTC")
+        latest = latest.assign(**{"logged at (UTC)": logged.dt.strftime("%Y-%m-%d %H:%M")})
     show = [c for c in ("run_id", "agent", "episode", "train_steps_total", "sharpe", "log_growth", "max_drawdown",
-                        "mean_multiplier", "data") if c in latest.columns]  # fmt: skip
+                        "mean_multiplier", "data", "logged at (UTC)") if c in latest.columns]  # fmt: skip
     st.dataframe(latest[show], hide_index=True, width="stretch")
-    st.caption("Latest evaluation episode of each run.")
+    st.caption(
+        "Latest evaluation episode of each run: Sharpe annualized, log growth in log units of equity, "
+        "max drawdown as a negative fraction of peak equity, mean multiplier of the Kelly stake."
+    )
     csv_download(latest[show], label="Download runs CSV", file_name="rl_runs_latest.csv", key="rl_runs_csv")

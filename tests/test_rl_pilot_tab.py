@@ -44,6 +44,7 @@ def test_tab_draws_runs_and_ab(logs: Path) -> None:
     run_pilot(settings, agent="table", episodes=2, progress=False)
     res = run_ab(synthetic_trades(1500, rng=np.random.default_rng(0)), seeds=(0,), agents=("kelly", "table"),
                  n_boot=50, label="tabtest")  # fmt: skip
+    res["source"] = "synthetic"
     atomic_write_text(ab_dir(settings, dry_run=False) / "tabtest.json", jsonio.dumps(res))
     write_pilot_artifact(settings, dry_run=False, source="test")
     at = AppTest.from_file(APP, default_timeout=60)
@@ -61,6 +62,37 @@ def test_tab_draws_runs_and_ab(logs: Path) -> None:
     captions = " ".join(c.value for c in tab.caption)
     assert "paired block bootstrap" in captions and "annualized" in captions
     assert reward["layout"]["xaxis"]["title"]["text"] == "episode (training cycle)"
+    # the header says which trades were sized and that its times are UTC
+    header = next(m.value for m in tab.markdown if "tabtest" in m.value)
+    assert "trades from the synthetic trades" in header and "(UTC," in header
+    # a caption with units under every chart, a CSV download next to every table
+    assert len(tab.caption) >= len(charts) + len(tab.dataframe)
+    for unit in ("log growth", "negative", "annualized"):
+        assert unit in captions
+    downloads = tab.get("download_button")
+    assert len(downloads) == len(tab.dataframe)
+    # the artifact's generated-at line (require_artifact -> status_line)
+    assert any("rl_pilot.json" in c.value and "generated" in c.value for c in tab.caption)
+    latest = tab.dataframe[1].value
+    assert (
+        "logged at (UTC)" in latest.columns and latest["logged at (UTC)"].str.match(r"\d{4}-\d\d-\d\d ").all()
+    )
+
+
+def test_tab_names_the_model_source_and_uses_material_icons(logs: Path) -> None:
+    settings = load_settings()
+    res = run_ab(synthetic_trades(400, rng=np.random.default_rng(1)), seeds=(0,), agents=("kelly",), n_boot=20,
+                 label="BTC_USDT_USDT-1h-futures-model")  # fmt: skip
+    res["source"] = "model"
+    atomic_write_text(ab_dir(settings, dry_run=False) / "m.json", jsonio.dumps(res))
+    write_pilot_artifact(settings, dry_run=False, source="test")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = _tab(at)
+    assert any("walk-forward reference model" in m.value for m in tab.markdown)
+    infos = tab.info  # no runs logged: an info box with a Material icon, not an emoji
+    assert infos and all(i.icon == ":material/info:" for i in infos)
 
 
 def test_tab_with_artifact_missing(logs: Path) -> None:

@@ -327,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_steps=args.train_steps, n_boot=args.n_boot, label=label,
         progress=None if quiet else (lambda m: print(f"  training/evaluating {m}", file=sys.stderr, flush=True)),
     )  # fmt: skip
+    result["source"] = cfg.signal if args.data else "synthetic"  # which trades were sized
     if not args.no_save:
         out = (
             ab_dir(settings, dry_run=args.dry_run) / f"{label}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"

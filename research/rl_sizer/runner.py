@@ -216,6 +216,7 @@ def demo_step(ctx: DemoContext) -> str:
                   trades=trades)  # fmt: skip
     result = run_ab(trades, config=cfg, seeds=(0, 1), agents=("kelly", "table", "ppo"), train_steps=DEMO_PPO_STEPS,
                     n_boot=300, label="demo-quick")  # fmt: skip
+    result["source"] = cfg.signal
     out = ab_dir(ctx.settings, dry_run=False) / f"demo-quick-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     atomic_write_text(out, jsonio.dumps(result))
     write_pilot_artifact(ctx.settings, dry_run=False, source=f"{PROGRAM}:demo_step", store=ctx.store)
