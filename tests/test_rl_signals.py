@@ -3,6 +3,8 @@ reference model), synthetic determinism, time split."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -246,3 +248,16 @@ def test_signal_option_of_runner_and_evaluate(tmp_path, monkeypatch):
     np.testing.assert_array_equal(mom.confidence, trades_from_bars(load_bars(BTC), cfg).confidence)
     model, label = load_trades_for([BTC], PilotConfig(), synthetic=0, seed=0)
     assert label.endswith("-model") and np.all(model.confidence >= PilotConfig().model_min_confidence)
+
+
+def test_env_on_model_trades_passes_both_env_checkers(bars):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    from research.rl_sizer.env import SizingEnv
+
+    trades = trades_from_model(bars[bars.symbol == "BTCUSDT"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the volatility bound is +inf by design (see test_rl_env)
+        check_env(SizingEnv(trades=trades, config=PilotConfig(episode_length=32)), skip_render_check=True)
+    sb3_check_env(SizingEnv(trades=trades), warn=False)
