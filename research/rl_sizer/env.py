@@ -16,7 +16,7 @@ import pandas as pd
 from gymnasium import spaces
 
 from research.rl_sizer.config import PilotConfig
-from research.rl_sizer.signals import TradeSet, synthetic_trades, trades_from_bars
+from research.rl_sizer.signals import TradeSet, synthetic_trades, trades_for
 
 LN2 = math.log(2.0)
 MIN_MULTIPLIER = 0.5
@@ -76,7 +76,8 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
         A fixed :class:`TradeSet` (episodes are windows of it).
     bars
         Price bars (``infra.loaders.load_bars`` format); trades come from
-        :func:`~research.rl_sizer.signals.trades_from_bars`. Ignored when ``trades`` is given.
+        :func:`~research.rl_sizer.signals.trades_for` (``config.signal`` picks the model or
+        momentum source). Ignored when ``trades`` is given.
     config
         :class:`~research.rl_sizer.config.PilotConfig` (sizing, caps, costs, episode length, reward).
     terminate_on_drawdown
@@ -153,7 +154,7 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
         super().__init__()
         self.config = cfg = config or PilotConfig()
         if trades is None and bars is not None:
-            trades = trades_from_bars(bars, cfg)
+            trades = trades_for(bars, cfg)
         if trades is not None and len(trades) < 1:
             raise ValueError(
                 "The 'trades' parameter of SizingEnv must hold at least one trade. Got 0 instead."
