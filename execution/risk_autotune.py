@@ -56,8 +56,10 @@ from execution.thresholds import (
     thresholds_path,
 )
 from infra.artifacts import ArtifactStore, open_store, utcnow
+from infra.jsonio import lookup
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings, load_settings
+from ml.drift_state import DriftArtifactError, open_detections
 
 if TYPE_CHECKING:
     from scripts.pipeline import DemoContext
@@ -283,19 +285,6 @@ def log_line(adjustments: Sequence[Adjustment]) -> str:
 
 
 # --------------------------------------------------------------------------------------- the job
-def _lookup(data: Any, paths: Sequence[str]) -> Any:
-    """First value found at one of the dotted ``paths`` in nested dicts, else ``None``."""
-    for path in paths:
-        cur = data
-        for part in path.split("."):
-            if isinstance(cur, Mapping) and part in cur:
-                cur = cur[part]
-            else:
-                cur = None
-                break
-        if cur is not None:
-            return cur
-    return None
 
 
 def _as_float(x: Any) -> float | None:
@@ -341,11 +330,11 @@ def ml_inputs(
             ),
             ("ece", ["ece", "calibration.ece", "summary.ece"]),
         ):
-            glob = _as_float(_lookup(d, paths))
+            glob = _as_float(lookup(d, *paths))
             found = glob is not None
             for s in symbols:
                 v = _as_float(
-                    _lookup(d, [f"per_symbol.{s}.{p}" for p in paths] + [f"symbols.{s}.{p}" for p in paths])
+                    lookup(d, *[f"per_symbol.{s}.{p}" for p in paths], *[f"symbols.{s}.{p}" for p in paths])
                 )
                 per[s][field_name] = v if v is not None else glob
                 found = found or v is not None
@@ -354,19 +343,19 @@ def ml_inputs(
     drift = store.read("drift", max_age_s=max_age_s)
     sources["drift"] = {"status": drift.status, "missing_fields": []}
     if drift.envelope is not None and drift.status in ("ok", "stale"):
-        paths = ["drift_detected", "detected", "state", "status", "summary.drift_detected"]
-        glob_flag = _drift_flag(_lookup(drift.data, paths))
-        found = glob_flag is not None
-        for s in symbols:
-            v = _drift_flag(
-                _lookup(
-                    drift.data, [f"per_symbol.{s}.{p}" for p in paths] + [f"symbols.{s}.{p}" for p in paths]
-                )
-            )
-            per[s]["drift"] = v if v is not None else glob_flag
-            found = found or v is not None
-        if not found:
-            sources["drift"]["missing_fields"].append("drift_detected")
+        triggers = store.read("retrain_triggers")
+        try:
+            still_open = open_detections(drift.data, triggers.data if triggers.envelope is not None else None)
+        except DriftArtifactError:
+            sources["drift"]["missing_fields"].append("detections")
+        else:
+            # the detector watches the model as a whole, so an open detection concerns every symbol
+            sources["drift"]["open_detections"] = [
+                {k: d.get(k) for k in ("kind", "statistic", "n_trades", "trigger_id", "trigger_state")}
+                for d in still_open
+            ]
+            for s in symbols:
+                per[s]["drift"] = bool(still_open)
     return per, sources
 
 

@@ -82,3 +82,24 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
 def loads(text: str | bytes) -> Any:
     """Parse JSON written by :func:`dumps`, restoring tagged non-finite floats."""
     return json.loads(text, object_hook=_hook)
+
+
+def lookup(data: Any, *paths: str) -> Any:
+    """First value found at one of the dotted ``paths`` in nested dicts, else ``None``.
+
+    Examples
+    --------
+    >>> lookup({"a": {"b": 1}}, "x", "a.b")
+    1
+    """
+    for path in paths:
+        cur = data
+        for part in path.split("."):
+            if isinstance(cur, Mapping) and part in cur:
+                cur = cur[part]
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return None

@@ -17,6 +17,7 @@ from execution.risk_autotune import (
     AutotuneConfig,
     SymbolInputs,
     desired_level,
+    ml_inputs,
     plan,
     propose,
     run_cycle,
@@ -211,3 +212,28 @@ def test_corrupt_thresholds_file_starts_from_defaults(tmp_path: Path) -> None:
     data = run_cycle(s, store=ArtifactStore(tmp_path / "cache"), inputs={"BTC": inp(0.6)}, now=NOW)  # type: ignore[arg-type]
     assert "thresholds.json is unreadable" in data["sources"]["thresholds_problem"]
     assert data["thresholds"]["BTC"]["size_scale"] == 1.0
+
+
+def test_ml_inputs_read_drift_from_the_drift_services_layout(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    det = {
+        "kind": "calibration_drift",
+        "statistic": "high_conf_win_rate",
+        "n_trades": 1100,
+        "trigger_id": "rt-1",
+    }
+    store.write("drift", {"n_trades": 1490, "checks": [{"n_trades": 1400}], "detections": [det]}, source="t")
+    store.write("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "pending"}]}, source="t")
+    per, sources = ml_inputs(store, ["BTCUSDT", "ETHUSDT"], max_age_s=3600)
+    assert per["BTCUSDT"]["drift"] is True
+    assert per["ETHUSDT"]["drift"] is True
+    assert sources["drift"]["open_detections"][0]["trigger_state"] == "pending"
+    # once the retrain was promoted the detection is answered: no drift cap any more
+    store.write("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "promoted"}]}, source="t")
+    per, _ = ml_inputs(store, ["BTCUSDT"], max_age_s=3600)
+    assert per["BTCUSDT"]["drift"] is False
+    # an artifact without the service's fields is reported, not guessed
+    store.write("drift", {"state": "drift"}, source="t")
+    per, sources = ml_inputs(store, ["BTCUSDT"], max_age_s=3600)
+    assert "drift" not in per["BTCUSDT"]
+    assert sources["drift"]["missing_fields"] == ["detections"]

@@ -149,24 +149,3 @@ def age_text(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:.1f} min"
     return f"{seconds:.0f} s"
-
-
-def lookup(data: Any, *paths: str) -> Any:
-    """First value found at one of the dotted ``paths`` in nested dicts, else ``None``.
-
-    Examples
-    --------
-    >>> lookup({"a": {"b": 1}}, "x", "a.b")
-    1
-    """
-    for path in paths:
-        cur = data
-        for part in path.split("."):
-            if isinstance(cur, Mapping) and part in cur:
-                cur = cur[part]
-            else:
-                cur = None
-                break
-        if cur is not None:
-            return cur
-    return None

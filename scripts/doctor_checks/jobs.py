@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from infra.jsonio import lookup
+from ml.drift_state import open_detections
 from scripts.doctor_checks.artifacts import artifact_problem, fix_for
-from scripts.doctor_checks.base import CheckResult, DoctorContext, age_text, lookup, ok, register, warn
+from scripts.doctor_checks.base import CheckResult, DoctorContext, age_text, ok, register, warn
 
 ECE_WARN = 0.10
 """Expected calibration error above which the telemetry check warns."""
@@ -76,15 +78,6 @@ def check_ml_telemetry(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def _trigger_outcomes(ctx: DoctorContext) -> dict[str, str]:
-    """trigger_id -> outcome from the ``retrain_triggers`` history (empty when unreadable)."""
-    res = ctx.store.read("retrain_triggers")
-    items = lookup(res.data, "triggers") if res.envelope is not None else None
-    if not isinstance(items, list):
-        return {}
-    return {str(t.get("trigger_id")): str(t.get("outcome", "unknown")) for t in items if isinstance(t, dict)}
-
-
 @register("drift", order=51)
 def check_drift(ctx: DoctorContext) -> CheckResult:
     """Drift state from the ``drift`` artifact (written by ``ml.drift_service``).
@@ -118,16 +111,12 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
         return ok(
             name, f"no drift over {data.get('n_trades', '?')} trades ({len(checks)} checks).", **details
         )
-    outcomes = _trigger_outcomes(ctx)
-    open_ = []
-    for d in detections:
-        if not isinstance(d, dict):
-            continue
-        state = outcomes.get(str(d.get("trigger_id")), str(d.get("trigger_status", "no trigger")))
-        if state != "promoted":
-            open_.append(
-                f"{d.get('kind')} at trade {d.get('n_trades')} ({d.get('statistic')}; trigger {state})"
-            )
+    triggers = ctx.store.read("retrain_triggers")
+    still_open = open_detections(data, triggers.data if triggers.envelope is not None else None)
+    open_ = [
+        f"{d.get('kind')} at trade {d.get('n_trades')} ({d.get('statistic')}; trigger {d['trigger_state']})"
+        for d in still_open
+    ]
     if not open_:
         return ok(
             name,
