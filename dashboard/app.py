@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 import streamlit as st  # noqa: E402
 
 from dashboard import (  # noqa: E402
+    chart_style,  # noqa: F401  (sets the shared plotly template before any figure is built)
     drift_view,
     firestore_status,
     learning_loop,
