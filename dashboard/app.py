@@ -1,6 +1,7 @@
 """Streamlit entry point: ``streamlit run dashboard/app.py``.
 
 Only lays out the five tabs; each tab is a module under ``dashboard/`` with ``render()``.
+Only the open tab runs; ``?tab=<label>`` in the URL opens a tab directly.
 A tab that raises shows an error box naming the tab and the error, never a traceback, and the
 other tabs still render.
 """
@@ -30,6 +31,9 @@ from dashboard import (  # noqa: E402
 
 log = logging.getLogger("dashboard")
 
+TAB_KEY = "tab"
+"""Query parameter (and widget key) naming the open tab by its label."""
+
 TABS: list[tuple[str, Callable[[], None]]] = [
     ("Router Health 2.0", router_health.render),
     ("ML Confidence", ml_confidence.render),
@@ -43,7 +47,12 @@ def main() -> None:
     st.set_page_config(page_title="Quant research monitor", layout="wide")
     st.title("Quant research monitor")
     firestore_status.render_status_line()
-    for (label, render), tab in zip(TABS, st.tabs([label for label, _ in TABS])):
+    # Lazy tabs: only the open tab's code runs (a five-tab page cost ~1 s per run when every tab
+    # rendered), and the open tab is in the URL (?tab=Drift), so a link opens the right tab.
+    tabs = st.tabs([label for label, _ in TABS], key=TAB_KEY, bind="query-params")
+    for (label, render), tab in zip(TABS, tabs):
+        if tab.open is False:
+            continue
         with tab:
             try:
                 render()

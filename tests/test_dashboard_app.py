@@ -58,6 +58,14 @@ def _rh(at: AppTest) -> Any:
     return at.tabs[0]
 
 
+def _open(at: AppTest, label: str) -> Any:
+    """Open tab ``label`` (tabs are lazy: only the open one runs) and return it."""
+    at.query_params["tab"] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return next(t for t in at.tabs if t.label == label)
+
+
 def _array(value: Any) -> np.ndarray:
     """A plotly JSON array: a list, or plotly's typed base64 form {'dtype', 'bdata'}."""
     if isinstance(value, dict) and "bdata" in value:
@@ -124,9 +132,10 @@ def test_app_has_five_tabs_and_router_health_content(
     btc = _traces(charts[0])[f"{symbols[0]} raw"]
     total = trades.loc[trades["symbol"] == symbols[0], "pnl_usd"].sum()
     assert _array(btc["y"])[-1] == pytest.approx(total)
-    # other tabs render their own panels
-    for tab, label in zip(at.tabs[1:], LABELS[1:]):
-        assert [s.value for s in tab.subheader] == [label]
+    # the other tabs are lazy: nothing of theirs ran, and each renders its own panel when opened
+    assert all(len(tab.subheader) == 0 for tab in at.tabs[1:])
+    for label in LABELS[1:]:
+        assert [s.value for s in _open(at, label).subheader] == [label]
 
 
 def test_without_doctor_weights_are_one_with_a_visible_note(
@@ -242,7 +251,8 @@ def test_corrupt_doctor_shows_its_error_panel_and_the_rest_renders(
     err = _texts(rh.error)
     assert "doctor.json" in err and "corrupt" in err and "python -m scripts.doctor" in err
     assert len(rh.get("plotly_chart")) == 3 and len(rh.dataframe) == 1  # falls back to weight 1.0
-    for tab, label in zip(at.tabs[1:], LABELS[1:]):
+    for label in LABELS[1:]:
+        tab = _open(at, label)
         assert [s.value for s in tab.subheader] == [label]
         assert "doctor.json" not in _texts(tab.error)
 
@@ -264,7 +274,7 @@ def test_missing_trades_explains_the_command(tmp_path: Path, monkeypatch: pytest
     rh = _rh(at)
     assert "No closed-trade log yet" in _texts(rh.info) and "python -m scripts.demo" in _texts(rh.info)
     assert len(rh.get("plotly_chart")) == 0
-    assert [s.value for s in at.tabs[4].subheader] == ["Drift"]
+    assert [s.value for s in _open(at, "Drift").subheader] == ["Drift"]
 
 
 def test_invalid_trades_show_an_error_naming_the_field(
@@ -356,4 +366,4 @@ def test_garbage_trades_file_shows_an_error_panel(tmp_path: Path, monkeypatch: p
     at = _run()
     err = _texts(_rh(at).error)
     assert "trades.parquet" in err and "cannot be used" in err and "python -m scripts.demo" in err
-    assert [s.value for s in at.tabs[2].subheader] == ["RL Pilot"]
+    assert [s.value for s in _open(at, "RL Pilot").subheader] == ["RL Pilot"]

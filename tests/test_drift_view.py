@@ -281,6 +281,8 @@ def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
     assert set(promoted[0]["metrics"]) == {"brier", "ece", "hit_rate_high"}
 
     at = AppTest.from_file(APP, default_timeout=90)
+
+    at.query_params["tab"] = "Drift"  # lazy tabs: open this one
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.error == [], [e.value for e in at.error]
@@ -332,6 +334,7 @@ def test_app_renders_the_tab_with_only_the_drift_artifact(
     write_real_artifacts(logs_env / "cache")
     (logs_env / "cache" / "retrain_triggers.json").unlink()
     at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["tab"] = "Drift"  # lazy tabs: open this one
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.error == [], [e.value for e in at.error]

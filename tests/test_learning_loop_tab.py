@@ -53,6 +53,7 @@ def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> 
     demo_step(ctx)
     art = open_store(settings).read("learning_loop").data
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     tab = next(t for t in at.tabs if t.label == TAB)
@@ -90,6 +91,7 @@ def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> 
 
 def test_missing_artifact_shows_the_command(logs: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception
     tab = next(t for t in at.tabs if t.label == TAB)

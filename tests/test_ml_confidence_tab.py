@@ -48,6 +48,7 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, logs: Path) -> None:
 def test_tab_draws_the_artifact(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _point_at(monkeypatch, artifact_dir)
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     tab = _tab(at)
@@ -105,6 +106,7 @@ def spec_x_title(spec: dict) -> str:  # type: ignore[type-arg]
 def test_tab_with_artifact_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _point_at(monkeypatch, tmp_path / "logs")
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception
     tab = _tab(at)
@@ -141,6 +143,7 @@ def test_tab_with_artifact_corrupt(
     (logs / "cache" / "ml_telemetry.json").write_text(content)
     _point_at(monkeypatch, logs)
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception
     tab = _tab(at)

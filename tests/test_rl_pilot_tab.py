@@ -48,6 +48,7 @@ def test_tab_draws_runs_and_ab(logs: Path) -> None:
     atomic_write_text(ab_dir(settings, dry_run=False) / "tabtest.json", jsonio.dumps(res))
     write_pilot_artifact(settings, dry_run=False, source="test")
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     tab = _tab(at)
@@ -87,6 +88,7 @@ def test_tab_names_the_model_source_and_uses_material_icons(logs: Path) -> None:
     atomic_write_text(ab_dir(settings, dry_run=False) / "m.json", jsonio.dumps(res))
     write_pilot_artifact(settings, dry_run=False, source="test")
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     tab = _tab(at)
@@ -97,6 +99,7 @@ def test_tab_names_the_model_source_and_uses_material_icons(logs: Path) -> None:
 
 def test_tab_with_artifact_missing(logs: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB  # lazy tabs: open this one
     at.run()
     assert not at.exception
     tab = _tab(at)
