@@ -97,9 +97,11 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(redis_server: RedisS
         replay(bus, chunk)
         before = bus.length(TOPIC_FEEDBACK)
         proc = start_bridge(redis_server.url, "--count", "20")
-        # kill at a random point once this run has made progress (independent of CPU speed)
-        wait_for(lambda: bus.length(TOPIC_FEEDBACK) > before, 30, "the restarted bridge to make progress")  # noqa: B023
-        time.sleep(rng.uniform(0.0, 0.3))
+        # kill at a random point inside this chunk's work, chosen by progress rather than by time,
+        # so the kill interrupts work however fast the machine is (a timed sleep let a quiet
+        # machine finish the whole chunk first)
+        target = before + rng.randint(1, N // len(chunks) // 2)
+        wait_for(lambda: bus.length(TOPIC_FEEDBACK) >= target, 30, "the restarted bridge to make progress")  # noqa: B023
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         kills += 1
