@@ -63,7 +63,8 @@ class SharpeStats:
 def sharpe_stats(panel: Panel) -> SharpeStats:
     """Per-period Sharpe, skewness and non-excess kurtosis per column (NaN where undefined)."""
     mom = column_moments(panel, order=4)
-    assert mom.m3 is not None and mom.m4 is not None  # order=4 guarantees them
+    if mom.m3 is None or mom.m4 is None:  # order=4 computes them; a raise survives python -O
+        raise RuntimeError("column_moments(order=4) returned no third or fourth moment")
     n = mom.count
     with np.errstate(invalid="ignore", divide="ignore"):
         sr = mom.mean / np.sqrt(mom.m2 / (n - 1))

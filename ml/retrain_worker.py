@@ -338,7 +338,8 @@ class RetrainWorker:
         """Record the outcome in the drift service's trigger queue (``retrain_triggers``), if it holds the trigger."""
         from ml.triggers import TriggerQueue
 
-        assert self.store is not None
+        if self.store is None:  # callers check; a raise (not assert) survives python -O
+            raise RuntimeError("the retrain worker has no artifact store to record trigger outcomes in")
         res = self.store.read(TRIGGERS_ARTIFACT)
         if not res.ok:
             job["queue"] = f"not recorded: retrain_triggers artifact {res.status}"

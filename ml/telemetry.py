@@ -478,7 +478,8 @@ class ConfidenceTelemetry:
             self.estimator, X, y, n_repeats=self.importance_repeats, random_state=self.random_state
         )
         latest = self.latest_ts_
-        assert latest is not None  # guaranteed by the chunks above
+        if latest is None:  # the chunks above set it; a raise (not assert) survives python -O
+            raise RuntimeError("telemetry has no latest timestamp after scoring a window")
         self._importance = ImportanceCache(latest, self.model_version, len(sel), table)
         self.n_importance_computations_ += 1
         return table
