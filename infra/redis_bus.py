@@ -48,6 +48,7 @@ from infra.eventbus import (
     _dead_once,
     decode_payload,
 )
+from infra.settings import env_number
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,19 +63,6 @@ return id
 """
 
 _TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-
-def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number > 0. Got {raw!r} instead.") from None
-    if not value > 0:
-        raise ValueError(f"{name} must be a number > 0. Got {raw!r} instead.")
-    return value
 
 
 class RedisBus(Bus):
@@ -144,11 +132,13 @@ class RedisBus(Bus):
         """Build from ``EVENTBUS_MAXLEN``, ``EVENTBUS_SOCKET_TIMEOUT_S``, ``EVENTBUS_CONNECT_TIMEOUT_S``,
         ``EVENTBUS_RETRY_DEADLINE_S``, ``EVENTBUS_BACKOFF_CAP_S``; ``options`` win."""
         defaults: dict[str, Any] = {
-            "maxlen": int(_env_float(environ, "EVENTBUS_MAXLEN", DEFAULT_MAXLEN)),
-            "socket_timeout": _env_float(environ, "EVENTBUS_SOCKET_TIMEOUT_S", 5.0),
-            "connect_timeout": _env_float(environ, "EVENTBUS_CONNECT_TIMEOUT_S", 2.0),
-            "retry_deadline_s": _env_float(environ, "EVENTBUS_RETRY_DEADLINE_S", 10.0),
-            "backoff_cap_s": _env_float(environ, "EVENTBUS_BACKOFF_CAP_S", 2.0),
+            "maxlen": int(env_number(environ, "EVENTBUS_MAXLEN", DEFAULT_MAXLEN, minimum=0, strict=True)),
+            "socket_timeout": env_number(environ, "EVENTBUS_SOCKET_TIMEOUT_S", 5.0, minimum=0, strict=True),
+            "connect_timeout": env_number(environ, "EVENTBUS_CONNECT_TIMEOUT_S", 2.0, minimum=0, strict=True),
+            "retry_deadline_s": env_number(
+                environ, "EVENTBUS_RETRY_DEADLINE_S", 10.0, minimum=0, strict=True
+            ),
+            "backoff_cap_s": env_number(environ, "EVENTBUS_BACKOFF_CAP_S", 2.0, minimum=0, strict=True),
         }
         defaults.update(options)
         return cls(url, **defaults)

@@ -50,14 +50,36 @@ def _parse_int(name: str, raw: str, *, minimum: int) -> int:
     return value
 
 
-def _parse_float(name: str, raw: str, *, minimum: float) -> float:
+def _parse_float(name: str, raw: str, *, minimum: float, strict: bool = False) -> float:
+    op = ">" if strict else ">="
     try:
         value = float(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be a number >= {minimum}. Got {raw!r} instead.") from None
-    if not value >= minimum:
-        raise SettingsError(f"{name} must be a number >= {minimum}. Got {raw!r} instead.")
+        raise SettingsError(f"{name} must be a number {op} {minimum}. Got {raw!r} instead.") from None
+    if not (value > minimum if strict else value >= minimum):  # also refuses NaN
+        raise SettingsError(f"{name} must be a number {op} {minimum}. Got {raw!r} instead.")
     return value
+
+
+def env_number(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float, strict: bool = False
+) -> float:
+    """A number from ``environ[name]``, or ``default`` when it is unset or blank.
+
+    For the knobs a component reads itself (the Redis bus's timeouts, the doctor's limits); the
+    error names the variable, the bound (``> minimum`` when ``strict``) and the value given.
+
+    Examples
+    --------
+    >>> env_number({"X_S": "2.5"}, "X_S", 1.0, minimum=0, strict=True)
+    2.5
+    >>> env_number({}, "X_S", 1.0, minimum=0)
+    1.0
+    """
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return _parse_float(name, raw, minimum=minimum, strict=strict)
 
 
 def _parse_bus_url(raw: str) -> str:

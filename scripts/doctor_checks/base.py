@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.artifacts import ArtifactStore
-from infra.settings import Settings
+from infra.settings import Settings, env_number
 
 Status = Literal["OK", "WARN", "FAIL"]
 STATUS_ORDER: dict[str, int] = {"OK": 0, "WARN": 1, "FAIL": 2}
@@ -57,19 +57,6 @@ def warn(name: str, message: str, fix: str, **details: Any) -> CheckResult:
 
 def fail(name: str, message: str, fix: str, **details: Any) -> CheckResult:
     return CheckResult(name, "FAIL", message, details, fix)
-
-
-def _env_float(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number >= {minimum}. Got {raw!r} instead.") from None
-    if not value >= minimum:
-        raise ValueError(f"{name} must be a number >= {minimum}. Got {raw!r} instead.")
-    return value
 
 
 @dataclass
@@ -115,8 +102,8 @@ class DoctorContext:
             settings=settings,
             store=store,
             now=now,
-            data_max_age_s=_env_float(env, "DOCTOR_DATA_MAX_AGE_H", 24.0, minimum=0.0) * 3600.0,
-            timeout_s=_env_float(env, "DOCTOR_TIMEOUT_S", 0.8, minimum=0.05),
+            data_max_age_s=env_number(env, "DOCTOR_DATA_MAX_AGE_H", 24.0, minimum=0.0) * 3600.0,
+            timeout_s=env_number(env, "DOCTOR_TIMEOUT_S", 0.8, minimum=0.05),
             environ=env,
         )
 
