@@ -117,11 +117,9 @@ def _parse_numeric(df: pd.DataFrame, col: str, *, file: str, first_line: int) ->
     raw = df[col]
     if pd.api.types.is_numeric_dtype(raw):
         values = raw.to_numpy(dtype=float)
-        bad = np.flatnonzero(np.isnan(values))
     else:
         values = pd.to_numeric(raw.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(np.isnan(values) & (raw.astype(str).str.strip().str.lower() != "nan").to_numpy())
-        bad = np.union1d(bad, np.flatnonzero(np.isnan(values)))
+    bad = np.flatnonzero(np.isnan(values))  # missing, unparseable, or a literal "nan": all refused
     if bad.size:
         i = int(bad[0])
         value = raw.iloc[i]
