@@ -125,6 +125,20 @@ def vline_shape(x: Any, colour: str, *, width: float = 1, dash: str | None = Non
     return {"type": "line", "xref": "x", "yref": "y domain", "x0": x, "x1": x, "y0": 0, "y1": 1, "line": line}
 
 
+def version_note(x: Any, version: str) -> dict[str, Any]:
+    """The label ``model <version>`` above the plot at ``x``, where that version went live."""
+    return {
+        "x": x,
+        "y": 1.0,
+        "yref": "paper",
+        "text": f"model {version}",
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"size": 10, "color": "seagreen"},
+    }
+
+
 def add_shapes(
     fig: go.Figure, shapes: list[dict[str, Any]], annotations: list[dict[str, Any]] | None = None
 ) -> None:
@@ -168,18 +182,7 @@ def add_version_bands(
             )
         if lo <= start <= hi:
             shapes.append(vline_shape(start, "seagreen"))
-            notes.append(
-                {
-                    "x": start,
-                    "y": 1.0,
-                    "yref": "paper",
-                    "text": f"model {sp['version']}",
-                    "showarrow": False,
-                    "xanchor": "left",
-                    "yanchor": "bottom",
-                    "font": {"size": 10, "color": "seagreen"},
-                }
-            )
+            notes.append(version_note(start, sp["version"]))
     add_shapes(fig, shapes, notes)
 
 
@@ -238,18 +241,7 @@ def statistic_figure(
                 pos = _trade_position(checks, sp["start"])
                 if pos is not None:
                     lines.append(vline_shape(pos, "seagreen"))
-                    notes.append(
-                        {
-                            "x": pos,
-                            "y": 1.0,
-                            "yref": "paper",
-                            "text": f"model {sp['version']}",
-                            "showarrow": False,
-                            "xanchor": "left",
-                            "yanchor": "bottom",
-                            "font": {"size": 10, "color": "seagreen"},
-                        }
-                    )
+                    notes.append(version_note(pos, sp["version"]))
             add_shapes(fig, lines, notes)
     fig.update_layout(
         title=title,
