@@ -71,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.bars:  # real files are short: trade more often so every part has enough trades
         cfg = dataclasses.replace(cfg, hold_bars=(1, 6), gap_bars=(0, 3))
     bar.set_postfix_str("generating data")
-    real = load_bars_many(args.bars) if args.bars else None
+    try:
+        real = load_bars_many(args.bars) if args.bars else None
+    except ValueError as exc:  # DataValidationError names the file, row, field and value
+        bar.close()
+        print(f"demo: cannot use --bars: {exc}", file=sys.stderr)
+        return 2
     data = generate(cfg, bars=real)
     bar.update(1)
     bar.set_postfix_str("writing data")

@@ -102,3 +102,17 @@ def test_real_bars_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "ts"
     ].max() + pd.Timedelta(hours=1)
     assert len(trades) > 200
+
+
+def test_bad_bars_file_is_reported_without_touching_existing_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path))
+    assert demo_main(["--data-only", "--quiet"]) == 0
+    before = (tmp_path / "data" / "trades.parquet").read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,abc,3\n")
+    assert demo_main(["--bars", str(bad), "--data-only", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv, row 2: field 'close' has an unparseable or missing number 'abc'" in err
+    assert (tmp_path / "data" / "trades.parquet").read_bytes() == before
