@@ -35,7 +35,6 @@ import json
 import logging
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from execution.reward_calculator import DEFAULT_REWARD_PARAMS, RewardParams, compute_reward_breakdown
+from infra.cli import run_cli
 from infra.event_schemas import validate_event
 from infra.eventbus import (
     TOPIC_EXECUTION,
@@ -473,4 +473,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_cli(main, prog="python -m execution.feedback_bridge"))

@@ -56,6 +56,7 @@ from execution.thresholds import (
     thresholds_path,
 )
 from infra.artifacts import ArtifactStore, open_store, utcnow
+from infra.cli import run_cli
 from infra.jsonio import lookup
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings, load_settings
@@ -505,4 +506,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m execution.risk_autotune"))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from infra.cli import run_cli
 from infra.eventbus import TOPIC_RETRAIN, EventPublisher, new_event
 from ml.drift import DriftDetector
 from ml.triggers import RetrainTrigger, Submission, TriggerQueue
@@ -321,4 +322,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m ml.drift_service"))

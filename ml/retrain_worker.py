@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from infra.cli import run_cli
 from ml.model_registry import ModelRegistry, RegistryError
 from ml.retrain_validation import Validation, ValidationConfig, compare
 
@@ -452,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m ml.retrain_worker"))
 
 
 # --------------------------------------------------------------------------- the demo

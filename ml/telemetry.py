@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from infra.cli import run_cli
 from ml.attribution import local_attribution, permutation_ranking, predict_up, top_contributions
 from ml.calibration import (
     brier_score,
@@ -764,4 +765,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m ml.telemetry"))

@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from infra.artifacts import open_store
+from infra.cli import run_cli
 from infra.loaders import load_bars_many
 from infra.settings import load_settings
 from scripts.demo_data import DemoConfig, DemoData, generate
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m scripts.demo"))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra import jsonio
 from infra.artifacts import ArtifactStore, utcnow
+from infra.cli import run_cli
 from infra.settings import Settings, SettingsError, load_settings
 from scripts.doctor_checks import REGISTRY, CheckResult, DoctorContext
 from scripts.doctor_checks.base import STATUS_ORDER
@@ -214,4 +215,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m scripts.doctor"))

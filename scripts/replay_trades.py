@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infra.cli import run_cli
 from infra.eventbus import TOPIC_EXECUTION, TOPIC_POSITION, Bus, EventPublisher, connect_bus, new_event
 
 Item = tuple[str, dict[str, Any] | str]
@@ -292,4 +292,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_cli(main, prog="python -m scripts.replay_trades"))

@@ -40,6 +40,7 @@ import pandas as pd
 from execution.metrics_normalizer import max_drawdown, sharpe_ratio
 from infra import jsonio
 from infra.artifacts import atomic_write_text
+from infra.cli import run_cli
 from infra.loaders import load_bars
 from infra.safety import EnvironmentRefused, require_research_env
 from infra.settings import load_settings
@@ -339,4 +340,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m research.rl_sizer.evaluate"))

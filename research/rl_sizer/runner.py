@@ -39,6 +39,7 @@ import pandas as pd
 
 from infra import jsonio
 from infra.artifacts import ArtifactStore, atomic_write_text
+from infra.cli import run_cli
 from infra.loaders import load_bars
 from infra.safety import EnvironmentRefused, require_research_env
 from infra.settings import Settings, load_settings
@@ -260,4 +261,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, prog="python -m research.rl_sizer.runner"))

@@ -45,7 +45,6 @@ import logging
 import math
 import signal
 import socket
-import sys
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -55,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from infra.cli import run_cli
 from infra.event_schemas import validate_event
 from infra.eventbus import TOPIC_FEEDBACK, Bus, BusUnavailableError, Message, connect_bus
 
@@ -488,4 +488,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_cli(main, prog="python -m research.rl_sizer.trainer"))

@@ -1,0 +1,49 @@
+"""The command-line jobs report bad user input as one line on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+BAD_BARS = "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,abc,3\n"
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "LOGS_DIR": str(tmp_path / "logs"), "ENV": "research", **env}
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "module_args",
+    [
+        ["ml.telemetry", "--bars"],
+        ["research.rl_sizer.runner", "--episodes", "1", "--dry-run", "--data"],
+        ["research.rl_sizer.evaluate", "--data"],
+    ],
+)
+def test_bad_data_file_is_one_line_and_exit_2(module_args: list[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(BAD_BARS)
+    proc = run([*module_args, str(bad)], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (
+        f"python -m {module_args[0]}: {bad}, row 2: field 'close' has an unparseable or missing number 'abc'"
+        in proc.stderr
+    )
+
+
+@pytest.mark.parametrize("module", ["scripts.doctor", "ml.drift_service", "execution.risk_autotune"])
+def test_bad_environment_variable_is_one_line_and_exit_2(module: str, tmp_path: Path) -> None:
+    proc = run([module], tmp_path, ENV="staging")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "ENV must be one of dev, research, prod. Got 'staging' instead." in proc.stderr
