@@ -60,11 +60,15 @@ def _one_of(*allowed: str) -> Check:
     return check
 
 
+_MAX_FLOAT = sys.float_info.max
+_MIN_FLOAT = -_MAX_FLOAT
+
+
 def _vector(v: Any) -> str | None:
     if not isinstance(v, list):
         return "a list of finite numbers"
     for x in v:
-        if type(x) is float and -sys.float_info.max <= x <= sys.float_info.max:
+        if type(x) is float and _MIN_FLOAT <= x <= _MAX_FLOAT:
             continue
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
             return "a list of finite numbers"
@@ -148,21 +152,66 @@ SCHEMAS: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
 }
 
 
-Compiled = tuple[tuple[str, Check, int, Any, Any], ...]
+_MISSING = object()
 _STR_FAST = (_FAST_STR, None, None)
 
 
-def _compile(fields: dict[str, Check]) -> Compiled:
-    return tuple(
-        (name, check, *(_STR_FAST if check is _str else _FAST.get(check, (0, None, None))))
-        for name, check in fields.items()
-    )
+def _acceptor_source(
+    topic: str, required: dict[str, Check], optional: dict[str, Check]
+) -> tuple[str, dict[str, Any]]:
+    """Source of a function that returns True when an event of ``topic`` is valid.
+
+    One boolean expression per field, specialised to the field's check (exact ``float``/``int``
+    type and finite bounds for numbers, exact ``str`` for strings and enums), so a valid event is
+    accepted without a loop or a call per field. Anything it does not accept -- including every
+    invalid event -- goes to the reference checks, which build the reason. ``False`` never
+    means invalid, only "not accepted on the fast path".
+    """
+    names: dict[str, Any] = {"_iso": dt.datetime.fromisoformat, "_M": _MISSING}
+    lines = [
+        "def accept(e):",
+        "    g = e.get",
+        "    v = g('event_id')",
+        "    if type(v) is not str or not v or v.isspace(): return False",
+        "    v = g('ts')",
+        "    if type(v) is not str or _iso(v).tzinfo is None: return False",
+        f"    if g('schema') != {topic!r}: return False",
+    ]
+    for is_required, fields in ((True, required), (False, optional)):
+        for i, (name, check) in enumerate(fields.items()):
+            tag = f"{'r' if is_required else 'o'}{i}"
+            kind, a, b = _STR_FAST if check is _str else _FAST.get(check, (0, None, None))
+            if kind == _FAST_NUM:
+                names[f"_lo_{tag}"], names[f"_hi_{tag}"] = a, b
+                cond = f"((t := type(v)) is float or t is int) and _lo_{tag} <= v <= _hi_{tag}"
+            elif kind == _FAST_STR:
+                cond = "type(v) is str and v and not v.isspace()"
+            elif kind == _FAST_ENUM:
+                names[f"_in_{tag}"] = a
+                cond = f"type(v) is str and v in _in_{tag}"
+            else:
+                names[f"_check_{tag}"] = check
+                cond = f"v is not _M and _check_{tag}(v) is None"
+            if is_required:
+                lines.append(f"    v = g({name!r}, _M)")
+                lines.append(f"    if not ({cond}): return False")
+            else:
+                lines.append(f"    v = g({name!r})")
+                lines.append(f"    if v is not None and not ({cond}): return False")
+    if topic == TOPIC_POSITION:
+        lines.append("    if e['status'] == 'CLOSED' and g('realized_pnl_usd') is None: return False")
+    lines.append("    return True")
+    return "\n".join(lines) + "\n", names
 
 
-_COMPILED: dict[str, tuple[Compiled, Compiled]] = {
-    t: (_compile(r), _compile(o)) for t, (r, o) in SCHEMAS.items()
-}
-_MISSING = object()
+def _build_acceptor(topic: str) -> Callable[[dict[str, Any]], bool]:
+    source, names = _acceptor_source(topic, *SCHEMAS[topic])
+    exec(compile(source, f"<acceptor of {topic}>", "exec"), names)  # generated from SCHEMAS only
+    accept: Callable[[dict[str, Any]], bool] = names["accept"]
+    return accept
+
+
+_ACCEPT: dict[str, Callable[[dict[str, Any]], bool]] = {t: _build_acceptor(t) for t in SCHEMAS}
 
 
 def validate_event(topic: str, event: Mapping[str, Any] | None) -> str | None:
@@ -171,54 +220,53 @@ def validate_event(topic: str, event: Mapping[str, Any] | None) -> str | None:
     Checks the envelope (``event_id``, ``ts`` with a timezone, ``schema == topic``), then the
     topic's required and optional fields. A closing position update (``status == 'CLOSED'``)
     must carry ``realized_pnl_usd``. Topics without a schema only get the envelope check.
-    Common checks take a fast acceptance path; the reason is built only on failure.
+
+    A valid event of a known topic is accepted by a function generated from :data:`SCHEMAS`
+    (about 0.5 us for an execution); the reference checks below run only when that one does not
+    accept, and build the reason. ``tests/test_event_schemas.py`` checks that both agree.
     """
-    if type(event) is not dict and not isinstance(event, Mapping):
+    accept = _ACCEPT.get(topic)
+    if accept is not None and type(event) is dict:
+        try:
+            if accept(event):
+                return None
+        except ValueError:  # an unparseable 'ts': the reference checks name it
+            pass
+    return _reason(topic, event)
+
+
+def _reason(topic: str, event: Mapping[str, Any] | None) -> str | None:
+    """The reference checks: ``None`` or the first problem, in field order."""
+    if not isinstance(event, Mapping):
         return f"event must be a JSON object; got {type(event).__name__}"
-    get = event.get
-    v = get("event_id")
-    if type(v) is not str or not v or v.isspace():
-        return (
-            "missing required field 'event_id'"
-            if v is None
-            else f"field 'event_id' must be a non-empty string; got {v!r}"
-        )
-    v = get("ts")
+    v = event.get("event_id")
+    if v is None:
+        return "missing required field 'event_id'"
+    problem = _str(v)
+    if problem:
+        return f"field 'event_id' must be {problem}; got {v!r}"
+    v = event.get("ts")
     if v is None:
         return "missing required field 'ts'"
     problem = _ts(v)
     if problem:
         return f"field 'ts' must be {problem}; got {v!r}"
-    if get("schema") != topic:
-        return f"field 'schema' must be {topic!r}; got {get('schema')!r}"
-    spec = _COMPILED.get(topic)
+    if event.get("schema") != topic:
+        return f"field 'schema' must be {topic!r}; got {event.get('schema')!r}"
+    spec = SCHEMAS.get(topic)
     if spec is None:
         return None
     required, optional = spec
-    for name, check, kind, a, b in required:
-        v = get(name, _MISSING)
-        t = type(v)
-        if kind == _FAST_NUM:
-            if (t is float or t is int) and a <= v <= b:
-                continue
-        elif kind == _FAST_STR:
-            if t is str and v and not v.isspace():
-                continue
-        elif kind == _FAST_ENUM and t is str and v in a:
-            continue
+    for name, check in required.items():
+        v = event.get(name, _MISSING)
         if v is _MISSING:
             return f"missing required field '{name}'"
         problem = check(v)
         if problem:
             return f"field '{name}' must be {problem}; got {v!r}"
-    for name, check, kind, a, b in optional:
-        v = get(name)
+    for name, check in optional.items():
+        v = event.get(name)
         if v is None:
-            continue
-        t = type(v)
-        if (kind == _FAST_NUM and (t is float or t is int) and a <= v <= b) or (
-            kind == _FAST_STR and t is str and v and not v.isspace()
-        ):
             continue
         problem = check(v)
         if problem:
