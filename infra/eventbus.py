@@ -42,7 +42,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple, Protocol
+
+from infra import wire
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,15 @@ def dead_letter_topic(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
 
 
+def utc_iso(ts: dt.datetime) -> str:
+    """``ts`` (timezone-aware) as the envelope writes it: ISO 8601 in UTC with a ``Z``.
+
+    >>> utc_iso(dt.datetime(2025, 1, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    '2025-01-01T00:00:00Z'
+    """
+    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def new_event(
     schema: str, payload: Mapping[str, Any], *, ts: dt.datetime, event_id: str | None = None
 ) -> dict[str, Any]:
@@ -76,7 +88,7 @@ def new_event(
         raise ValueError(f"payload of a {schema} event must not set {sorted(reserved)}")
     return {
         "event_id": event_id or uuid.uuid4().hex,
-        "ts": ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "ts": utc_iso(ts),
         "schema": schema,
         **payload,
     }
@@ -125,7 +137,7 @@ def decode_payload(topic: str, entry_id: str, raw: str | None, deliveries: int =
             topic, entry_id, None, None, deliveries, "entry has no 'event' field (trimmed or foreign)"
         )
     try:
-        obj = json.loads(raw)
+        obj = wire.decode(raw)
     except ValueError as exc:
         return Message(topic, entry_id, None, raw, deliveries, f"payload is not valid JSON: {exc}")
     if not isinstance(obj, dict):
@@ -242,10 +254,14 @@ class Bus(abc.ABC):
         count: int = 100,
         block_ms: int = 1000,
         pending: bool = False,
+        copy: bool = True,
     ) -> list[Message]:
         """Deliver up to ``count`` new entries per topic to ``consumer``, waiting up to ``block_ms``.
 
         With ``pending=True`` re-deliver the consumer's own unacknowledged entries instead (no wait).
+        With ``copy=False`` the in-process backend hands out the stored event objects themselves,
+        not a shallow copy per delivery; the caller promises not to mutate them (Redis decodes
+        fresh objects either way).
         """
 
     @abc.abstractmethod
@@ -327,7 +343,7 @@ class Bus(abc.ABC):
 
     def dead_letter(self, msg: Message, reason: str, *, group: str | None = None) -> None:
         """Write ``msg`` to its topic's dead-letter stream (once per entry id), without acking."""
-        self.commit(group or "", publish_once=[_dead_once(msg, reason, group)])
+        self.commit(group or "", publish_once=[dead_letter_once(msg, reason, group)])
 
     def dead_letters(self, topic: str, *, count: int | None = 100) -> list[DeadLetter]:
         """Dead letters of ``topic``, oldest first."""
@@ -434,7 +450,8 @@ class Bus(abc.ABC):
         return stats
 
 
-def _dead_once(msg: Message, reason: str, group: str | None) -> OncePublish:
+def dead_letter_once(msg: Message, reason: str, group: str | None) -> OncePublish:
+    """The dead letter of ``msg`` as a once-publish keyed by its topic and entry id."""
     return OncePublish(
         dead_letter_topic(msg.topic), dead_letter_event(msg, reason, group), f"dlq:{msg.topic}:{msg.id}"
     )
@@ -468,6 +485,11 @@ class _Stream:
         return self.entries[i] if 0 <= i < len(self.entries) else None
 
 
+_new_message = partial(tuple.__new__, Message)
+"""``Message`` from a 6-tuple without the generated ``__new__`` (the memory bus's hot path)."""
+_UNSET: Any = object()
+
+
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
 
@@ -476,6 +498,7 @@ class MemoryBus(Bus):
     """In-process bus (``EVENTBUS_URL=memory://``) with Redis-Streams consumer-group semantics.
 
     Entry ids are ``"<seq>-0"``. Streams are trimmed to ``maxlen`` entries (exactly, oldest first).
+    Each delivery is a shallow copy of the stored event unless the reader passes ``copy=False``.
     Once-keys, marks and published ``event_id``\\ s live for the life of the object (no TTL).
     Thread-safe; a blocking :meth:`read` waits on a condition variable.
     """
@@ -541,8 +564,8 @@ class MemoryBus(Bus):
         return s, g
 
     def _message(self, topic: str, seq: int, payload: Any, deliveries: int) -> Message:
-        if isinstance(payload, dict):
-            return Message(topic, f"{seq}-0", dict(payload), None, deliveries)
+        if type(payload) is dict:
+            return _new_message((topic, f"{seq}-0", payload.copy(), None, deliveries, None))
         return decode_payload(topic, f"{seq}-0", payload, deliveries)
 
     def read(
@@ -554,6 +577,7 @@ class MemoryBus(Bus):
         count: int = 100,
         block_ms: int = 1000,
         pending: bool = False,
+        copy: bool = True,
     ) -> list[Message]:
         deadline = _now_ms() + max(block_ms, 0)
         with self._cond:
@@ -571,9 +595,15 @@ class MemoryBus(Bus):
                         continue
                     start = max(g.last + 1, s.base)
                     stop = min(s.next_seq, start + count)
+                    pel, entries, base = g.pel, s.entries, s.base
                     for seq in range(start, stop):
-                        g.pel[seq] = [consumer, now, 1]
-                        out.append(self._message(topic, seq, s.entries[seq - s.base], 1))
+                        pel[seq] = [consumer, now, 1]
+                        payload = entries[seq - base]
+                        if type(payload) is dict:  # an event (not a raw payload): inlined
+                            event = payload.copy() if copy else payload
+                            out.append(_new_message((topic, f"{seq}-0", event, None, 1, None)))
+                        else:
+                            out.append(self._message(topic, seq, payload, 1))
                     g.last = max(g.last, stop - 1)
                 if out or pending:
                     return out
@@ -616,7 +646,7 @@ class MemoryBus(Bus):
         state_delete: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         with self._cond:
-            for item in [*publish_once, *(_dead_once(m, r, group) for m, r in dead)]:
+            for item in [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]:
                 if item.key not in self._once:
                     self._once[item.key] = self._append(item.topic, dict(item.event))
             for key in marks:
@@ -628,11 +658,17 @@ class MemoryBus(Bus):
                 if d is not None:
                     for f in fields:
                         d.pop(f, None)
+            pels: dict[str, dict[int, list[Any]] | None] = {}
             for msg in [*ack, *(m for m, _ in dead)]:
-                s = self._streams.get(msg.topic)
-                g = s.groups.get(group) if s is not None else None
-                if g is not None:
-                    g.pel.pop(int(msg.id.split("-")[0]), None)
+                topic = msg.topic
+                pel = pels.get(topic, _UNSET)
+                if pel is _UNSET:
+                    s = self._streams.get(topic)
+                    g = s.groups.get(group) if s is not None else None
+                    pel = pels[topic] = None if g is None else g.pel
+                if pel is not None:
+                    mid = msg.id
+                    pel.pop(int(mid[: mid.index("-")]), None)
 
     def seen(self, keys: Sequence[str]) -> list[bool]:
         with self._cond:
@@ -684,7 +720,7 @@ class MemoryBus(Bus):
             if s is None:
                 return []
             items = s.entries if count is None else s.entries[:count]
-            return [dict(p) for p in items if isinstance(p, dict)]
+            return [dict(p) for p in items if type(p) is dict]
 
 
 def connect_bus(url: str | None = None, *, environ: Mapping[str, str] | None = None, **options: Any) -> Bus:

@@ -26,7 +26,6 @@ Timeouts and reconnects
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -37,6 +36,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from infra import wire
 from infra.eventbus import (
     DEFAULT_MAXLEN,
     Bus,
@@ -45,7 +45,7 @@ from infra.eventbus import (
     GroupInfo,
     Message,
     OncePublish,
-    _dead_once,
+    dead_letter_once,
     decode_payload,
 )
 from infra.settings import env_number
@@ -175,7 +175,7 @@ class RedisBus(Bus):
         return f"bus:evid:{topic}:{event_id}"
 
     def publish(self, topic: str, event: Mapping[str, Any]) -> str:
-        payload = json.dumps(event, allow_nan=False)
+        payload = wire.encode(event)
         event_id = event.get("event_id")
         if not isinstance(event_id, str):
             return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
@@ -190,9 +190,7 @@ class RedisBus(Bus):
         prepared = []
         for topic, event in items:
             event_id = event.get("event_id")
-            prepared.append(
-                (topic, json.dumps(event, allow_nan=False), event_id if isinstance(event_id, str) else None)
-            )
+            prepared.append((topic, wire.encode(event), event_id if isinstance(event_id, str) else None))
 
         def run() -> list[str]:
             pipe = self.client.pipeline(transaction=False)
@@ -249,6 +247,7 @@ class RedisBus(Bus):
         count: int = 100,
         block_ms: int = 1000,
         pending: bool = False,
+        copy: bool = True,
     ) -> list[Message]:
         for t in topics:
             self.ensure_group(t, group)
@@ -299,8 +298,8 @@ class RedisBus(Bus):
         acks: dict[str, list[str]] = {}
         for msg in [*ack, *(m for m, _ in dead)]:
             acks.setdefault(msg.topic, []).append(msg.id)
-        once = [*publish_once, *(_dead_once(m, r, group) for m, r in dead)]
-        payloads = [(o.topic, f"bus:once:{o.key}", json.dumps(o.event, allow_nan=False)) for o in once]
+        once = [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]
+        payloads = [(o.topic, f"bus:once:{o.key}", wire.encode(o.event)) for o in once]
         sets = {ns: dict(v) for ns, v in (state_set or {}).items() if v}
         dels = {ns: list(v) for ns, v in (state_delete or {}).items()}
         dels = {ns: v for ns, v in dels.items() if v}
