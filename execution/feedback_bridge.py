@@ -31,17 +31,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
+import math
 import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from execution.reward_calculator import DEFAULT_REWARD_PARAMS, RewardParams, compute_reward_breakdown
+from infra import wire
 from infra.cli import run_cli
 from infra.event_schemas import validate_event
 from infra.eventbus import (
@@ -53,7 +54,8 @@ from infra.eventbus import (
     Message,
     OncePublish,
     connect_bus,
-    new_event,
+    dead_letter_once,
+    utc_iso,
 )
 
 if TYPE_CHECKING:
@@ -192,7 +194,12 @@ class FeedbackBridge:
                         next_reclaim = 0.0
                 if not batch:
                     batch = self.bus.read(
-                        self._topics, self.group, self.consumer, count=self.count, block_ms=self.block_ms
+                        self._topics,
+                        self.group,
+                        self.consumer,
+                        count=self.count,
+                        block_ms=self.block_ms,
+                        copy=False,  # the bridge never mutates an event (see _process)
                     )
                 if not batch:
                     if until_idle:
@@ -223,117 +230,152 @@ class FeedbackBridge:
             self._done.clear()
             raise
 
-    def _load(self, order_ids: Sequence[str]) -> None:
-        unknown = [
-            o for o in order_ids if o not in self._open and o not in self._parked and o not in self._done
-        ]
+    def _load(self, order_ids: Iterable[str]) -> None:
+        opens, parked, done = self._open, self._parked, self._done
+        unknown = [o for o in order_ids if o not in opens and o not in parked and o not in done]
         if not unknown:
             return
         for k, v in self.bus.state_get(self.ns_open, unknown).items():
-            self._open[k] = json.loads(v)
+            opens[k] = wire.decode(v)
         for k, v in self.bus.state_get(self.ns_parked, unknown).items():
-            self._parked[k] = json.loads(v)
+            parked[k] = wire.decode(v)
         for oid, was in zip(unknown, self.bus.seen([feedback_key(o) for o in unknown])):
             if was:
-                self._done[oid] = None
-        while len(self._done) > self.done_cache_size:
-            del self._done[next(iter(self._done))]
+                done[oid] = None
+        while len(done) > self.done_cache_size:
+            del done[next(iter(done))]
 
     def _process(self, batch: Sequence[Message]) -> None:
         dead: list[tuple[Message, str]] = []
         good: list[Message] = []
+        executions: list[Message] = []
+        updates: list[Message] = []
         for msg in batch:
             reason = msg.error or validate_event(msg.topic, msg.event)
-            if reason is None:
-                good.append(msg)
-            else:
+            if reason is not None:
                 dead.append((msg, reason))
-        self._load(list({str(m.event["order_id"]): None for m in good if m.event is not None}))
+                continue
+            good.append(msg)
+            # executions first: parking makes the order irrelevant, this only saves parking work
+            (executions if msg.topic == TOPIC_EXECUTION else updates).append(msg)
+        self._load({m.event["order_id"]: None for m in good if m.event is not None})
         opens, parked, done = self._open, self._parked, self._done
+        stats = self.stats
         touched_open: set[str] = set()
         touched_parked: set[str] = set()
         out: list[OncePublish] = []
-        # executions first: parking makes the order irrelevant, this only saves parking work
-        for msg in sorted(good, key=lambda m: m.topic != TOPIC_EXECUTION):
+        late_dead: list[OncePublish] = []  # dead letters of parked updates (acknowledged when parked)
+        duplicates = tracked = 0
+        for msg in executions:
             ev = msg.event
             if ev is None:  # cannot happen: validation rejects it
                 continue
-            oid = str(ev["order_id"])
-            if oid in done:
-                self.stats.duplicates += 1
+            oid = ev["order_id"]
+            if oid in done or oid in opens:
+                duplicates += 1
                 continue
-            if msg.topic == TOPIC_EXECUTION:
-                if oid in opens:
-                    self.stats.duplicates += 1
-                    continue
-                opens[oid] = {
-                    "order_id": oid,
-                    "symbol": ev["symbol"],
-                    "side": ev["side"],
-                    "size_usd": float(ev["size_usd"]),
-                    "entry_price": float(ev["entry_price"]),
-                    "confidence": float(ev["confidence"]),
-                    "multiplier_used": float(ev["multiplier_used"]),
-                    "state": ev["state"],
-                    "opened_at": ev["ts"],
-                    "worst_pnl_usd": 0.0,
-                }
-                touched_open.add(oid)
-                self.stats.tracked += 1
-                waiting = parked.pop(oid, None)
-                if waiting:
-                    touched_parked.add(oid)
-                    for upd in sorted(
-                        waiting.values(), key=lambda e: (_epoch(e["ts"]), e["status"] == "CLOSED")
-                    ):
-                        self.stats.unparked += 1
-                        if self._apply_update(opens, done, out, oid, upd):
-                            break
+            opens[oid] = {
+                "order_id": oid,
+                "symbol": ev["symbol"],
+                "side": ev["side"],
+                "size_usd": float(ev["size_usd"]),
+                "entry_price": float(ev["entry_price"]),
+                "confidence": float(ev["confidence"]),
+                "multiplier_used": float(ev["multiplier_used"]),
+                "state": ev["state"],
+                "opened_at": ev["ts"],
+                "worst_pnl_usd": 0.0,
+            }
+            touched_open.add(oid)
+            tracked += 1
+            waiting = parked.pop(oid, None)
+            if waiting:
+                touched_parked.add(oid)
+                for upd in sorted(waiting.values(), key=lambda e: (_epoch(e["ts"]), e["status"] == "CLOSED")):
+                    stats.unparked += 1
+                    if self._apply_update(opens, done, out, late_dead, oid, upd, None):
+                        break
+        for msg in updates:
+            ev = msg.event
+            if ev is None:
+                continue
+            oid = ev["order_id"]
+            if oid in done:
+                duplicates += 1
                 continue
             if oid not in opens:
                 slot = parked.setdefault(oid, {})
                 if ev["event_id"] not in slot:
                     slot[ev["event_id"]] = ev
-                    self.stats.parked += 1
+                    stats.parked += 1
                 touched_parked.add(oid)
                 continue
             touched_open.add(oid)
-            self._apply_update(opens, done, out, oid, ev)
+            self._apply_update(opens, done, out, dead, oid, ev, msg)
+        encode = wire.encode
         state_set = {
-            self.ns_open: {o: json.dumps(opens[o]) for o in touched_open if o in opens},
-            self.ns_parked: {o: json.dumps(parked[o]) for o in touched_parked if parked.get(o)},
+            self.ns_open: {o: encode(opens[o]) for o in touched_open if o in opens},
+            self.ns_parked: {o: encode(parked[o]) for o in touched_parked if parked.get(o)},
         }
         state_delete = {
             self.ns_open: [o for o in touched_open if o not in opens],
             self.ns_parked: [o for o in touched_parked if not parked.get(o)],
         }
         self.bus.commit(
-            self.group, ack=good, dead=dead, publish_once=out, state_set=state_set, state_delete=state_delete
+            self.group,
+            ack=good,
+            dead=dead,
+            publish_once=[*out, *late_dead] if late_dead else out,
+            state_set=state_set,
+            state_delete=state_delete,
         )
-        self.stats.dead_lettered += len(dead)
-        self.stats.closed += len(out)
-        self.stats.messages += len(batch)
-        self.stats.batches += 1
+        stats.duplicates += duplicates
+        stats.tracked += tracked
+        stats.dead_lettered += len(dead) + len(late_dead)
+        stats.closed += len(out)
+        stats.messages += len(batch)
+        stats.batches += 1
         if self.keep_rewards:
             self.feedback.extend(dict(o.event) for o in out)
+            stats.rewards.extend(float(o.event["reward"]) for o in out)
 
     def _apply_update(
         self,
         opens: dict[str, dict[str, Any]],
         done: dict[str, None],
         out: list[OncePublish],
+        dead: list[Any],
         oid: str,
         ev: dict[str, Any],
+        msg: Message | None,
     ) -> bool:
-        """Apply one position update to an open trade; True when it closed the trade."""
+        """Apply one position update to an open trade; True when it closed the trade.
+
+        A close whose feedback cannot be computed (a size so small that the PnL percent overflows)
+        is dead-lettered with the reason and ends the trade, instead of failing the whole batch
+        again on every retry. ``dead`` takes ``(message, reason)`` pairs for a delivered update and
+        ready :class:`OncePublish` dead letters for a parked one (``msg is None``).
+        """
         trade = opens[oid]
-        closing = ev["status"] == "CLOSED"
-        pnl = float(ev["realized_pnl_usd"] if closing else ev["unrealized_pnl_usd"])
+        if ev["status"] != "CLOSED":
+            pnl = ev["unrealized_pnl_usd"]
+            if pnl < trade["worst_pnl_usd"]:
+                trade["worst_pnl_usd"] = float(pnl)
+            return False
+        pnl = float(ev["realized_pnl_usd"])
         if pnl < trade["worst_pnl_usd"]:
             trade["worst_pnl_usd"] = pnl
-        if not closing:
-            return False
-        out.append(OncePublish(TOPIC_FEEDBACK, self._feedback(trade, ev, pnl), feedback_key(oid)))
+        try:
+            feedback = self._feedback(trade, ev, pnl)
+        except (ValueError, OverflowError) as exc:
+            reason = f"cannot compute the feedback of order {oid!r}: {exc}"
+            if msg is not None:  # dead-lettered and acknowledged with the batch
+                dead.append((msg, reason))
+            else:  # a parked update, acknowledged when it was parked: its dead letter only
+                parked_msg = Message(TOPIC_POSITION, f"parked:{ev['event_id']}", ev)
+                dead.append(dead_letter_once(parked_msg, reason, self.group))
+        else:
+            out.append(OncePublish(TOPIC_FEEDBACK, feedback, feedback_key(oid)))
         del opens[oid]
         done[oid] = None
         return True
@@ -341,8 +383,13 @@ class FeedbackBridge:
     def _feedback(self, trade: dict[str, Any], ev: dict[str, Any], pnl_usd: float) -> dict[str, Any]:
         size = trade["size_usd"]
         pnl_pct = pnl_usd / size * 100.0
-        duration_mins = max(0.0, (_epoch(ev["ts"]) - _epoch(trade["opened_at"])) / 60.0)
-        max_dd = max(0.0, -trade["worst_pnl_usd"] / size * 100.0)
+        closed = dt.datetime.fromisoformat(ev["ts"])
+        duration_mins = (closed.timestamp() - _epoch(trade["opened_at"])) / 60.0
+        if duration_mins < 0.0:
+            duration_mins = 0.0
+        max_dd = -trade["worst_pnl_usd"] / size * 100.0
+        if max_dd < 0.0:
+            max_dd = 0.0
         b = compute_reward_breakdown(
             pnl_pct=pnl_pct,
             duration_mins=duration_mins,
@@ -350,10 +397,14 @@ class FeedbackBridge:
             confidence=trade["confidence"],
             params=self.params,
         )
-        if self.keep_rewards:
-            self.stats.rewards.append(b.reward)
-        payload = {
-            "order_id": trade["order_id"],
+        if not math.isfinite(b.reward) or not math.isfinite(b.sharpe_contribution):
+            raise ValueError(f"reward {b.reward!r} from pnl_pct {pnl_pct!r} is not finite")
+        oid = trade["order_id"]
+        return {
+            "event_id": f"fb-{oid}",
+            "ts": utc_iso(closed),
+            "schema": TOPIC_FEEDBACK,
+            "order_id": oid,
             "symbol": trade["symbol"],
             "pnl_usd": pnl_usd,
             "pnl_pct": pnl_pct,
@@ -374,16 +425,14 @@ class FeedbackBridge:
                 "sharpe_bonus": b.sharpe_bonus,
             },
         }
-        close_ts = dt.datetime.fromisoformat(ev["ts"])
-        return new_event(TOPIC_FEEDBACK, payload, ts=close_ts, event_id=f"fb-{trade['order_id']}")
 
     def open_trades(self) -> dict[str, dict[str, Any]]:
         """Open-trade state as stored in the bus."""
-        return {k: json.loads(v) for k, v in self.bus.state_all(self.ns_open).items()}
+        return {k: wire.decode(v) for k, v in self.bus.state_all(self.ns_open).items()}
 
     def parked_updates(self) -> dict[str, dict[str, Any]]:
         """Parked updates per order id, as stored in the bus."""
-        return {k: json.loads(v) for k, v in self.bus.state_all(self.ns_parked).items()}
+        return {k: wire.decode(v) for k, v in self.bus.state_all(self.ns_parked).items()}
 
 
 def demo_step(ctx: DemoContext) -> str:

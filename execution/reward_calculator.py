@@ -149,6 +149,8 @@ class RewardBreakdown(NamedTuple):
 
 
 def _require(name: str, value: float, *, lo: float = -math.inf, hi: float = math.inf) -> None:
+    if type(value) is float and lo <= value <= hi and value - value == 0.0:  # finite float in range
+        return
     if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
         bounds = "a finite number" if lo == -math.inf else f"a finite number in [{lo}, {hi}]"
         raise ValueError(f"The '{name}' argument of compute_reward must be {bounds}. Got {value!r} instead.")

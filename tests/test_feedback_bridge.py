@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from pathlib import Path
@@ -161,3 +162,55 @@ def test_demo_step_writes_feedback_artifact(tmp_path: Path) -> None:
     assert report["cumulative"]["reward"][-1] == pytest.approx(sum(rewards))
     assert sum(report["reward"]["histogram"]["counts"]) == 200
     assert pd.Series(report["cumulative"]["closed_at"]).is_monotonic_increasing
+
+
+@pytest.mark.parametrize("parked", [False, True])
+def test_a_close_whose_feedback_cannot_be_computed_is_dead_lettered_not_retried_forever(parked: bool) -> None:
+    # size 5e-324 is a valid size (> 0) but a 1 USD PnL on it is an infinite percentage: the
+    # reward calculator refuses it. The close is dead-lettered with the reason, the trade ends,
+    # and the other trade in the same batch still gets its feedback.
+    bus = MemoryBus()
+    tiny = [execution("tiny", size_usd=5e-324), update("tiny", 10, 1.0, closed=True)]
+    for event in reversed(tiny) if parked else tiny:
+        bus.publish(TOPIC_EXECUTION if event["schema"] == TOPIC_EXECUTION else TOPIC_POSITION, event)
+    bus.publish(TOPIC_EXECUTION, execution("ok"))
+    bus.publish(TOPIC_POSITION, update("ok", 30, 10.0, closed=True))
+    bridge = FeedbackBridge(bus, block_ms=0, count=1 if parked else 100)
+    bridge.run(until_idle=True)
+    assert [e["order_id"] for e in bus.events(TOPIC_FEEDBACK)] == ["ok"]
+    [dead] = bus.dead_letters(TOPIC_POSITION)
+    assert dead.reason == (
+        "cannot compute the feedback of order 'tiny': "
+        "The 'pnl_pct' argument of compute_reward must be a finite number. Got inf instead."
+    )
+    assert bridge.stats.dead_lettered == 1
+    assert bus.pending(TOPIC_POSITION, bridge.group) == 0 and bus.pending(TOPIC_EXECUTION, bridge.group) == 0
+    assert bridge.open_trades() == {} and bridge.parked_updates() == {}
+    bridge.run(until_idle=True)  # nothing left to retry
+    assert len(bus.dead_letters(TOPIC_POSITION)) == 1
+
+
+def test_bridge_reads_without_copies_and_leaves_the_stored_events_untouched() -> None:
+    trades = make_trades(50, seed=5)
+    bus = MemoryBus()
+    replay(bus, trade_events(trades, updates_per_trade=2, shuffle_window=10, late_executions=0.2, seed=1))
+    before = {t: copy.deepcopy(bus.events(t)) for t in (TOPIC_EXECUTION, TOPIC_POSITION)}
+    bridge = FeedbackBridge(bus, block_ms=0, count=7)
+    bridge.run(until_idle=True)
+    assert bridge.stats.closed == 50 and bridge.stats.parked > 0
+    assert {t: bus.events(t) for t in before} == before
+
+
+def test_memory_bus_read_copies_unless_asked_not_to() -> None:
+    bus = MemoryBus()
+    bus.publish(TOPIC_EXECUTION, execution("c"))
+    for group in ("a", "b"):
+        bus.ensure_group(TOPIC_EXECUTION, group)
+    [copied] = bus.read([TOPIC_EXECUTION], "a", "c1", block_ms=0)
+    [shared] = bus.read([TOPIC_EXECUTION], "b", "c1", block_ms=0, copy=False)
+    assert copied.event == shared.event
+    assert copied.event is not shared.event
+    assert shared.event is bus._streams[TOPIC_EXECUTION].entries[0]
+    assert copied.event is not None
+    copied.event["size_usd"] = -1.0  # a consumer's own copy: the stream is unchanged
+    assert bus.events(TOPIC_EXECUTION)[0]["size_usd"] == 1000.0
