@@ -239,18 +239,14 @@ def _reason(topic: str, event: Mapping[str, Any] | None) -> str | None:
     """The reference checks: ``None`` or the first problem, in field order."""
     if not isinstance(event, Mapping):
         return f"event must be a JSON object; got {type(event).__name__}"
-    v = event.get("event_id")
-    if v is None:
-        return "missing required field 'event_id'"
-    problem = _str(v)
-    if problem:
-        return f"field 'event_id' must be {problem}; got {v!r}"
-    v = event.get("ts")
-    if v is None:
-        return "missing required field 'ts'"
-    problem = _ts(v)
-    if problem:
-        return f"field 'ts' must be {problem}; got {v!r}"
+    envelope: tuple[tuple[str, Check], ...] = (("event_id", _str), ("ts", _ts))
+    for name, check in envelope:
+        v = event.get(name)
+        if v is None:
+            return f"missing required field '{name}'"
+        problem = check(v)
+        if problem:
+            return f"field '{name}' must be {problem}; got {v!r}"
     if event.get("schema") != topic:
         return f"field 'schema' must be {topic!r}; got {event.get('schema')!r}"
     spec = SCHEMAS.get(topic)
