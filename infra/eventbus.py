@@ -519,7 +519,7 @@ class MemoryBus(Bus):
             s = self._streams[topic] = _Stream()
         return s
 
-    def _append(self, topic: str, payload: Any) -> str:
+    def _append(self, topic: str, payload: Any, *, notify: bool = True) -> str:
         s = self._stream(topic)
         s.entries.append(payload)
         seq = s.next_seq - 1
@@ -527,7 +527,8 @@ class MemoryBus(Bus):
             drop = len(s.entries) - self.maxlen
             del s.entries[:drop]
             s.base += drop
-        self._cond.notify_all()
+        if notify:
+            self._cond.notify_all()
         return f"{seq}-0"
 
     def publish(self, topic: str, event: Mapping[str, Any]) -> str:
@@ -646,9 +647,13 @@ class MemoryBus(Bus):
         state_delete: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         with self._cond:
+            appended = False
             for item in [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]:
                 if item.key not in self._once:
-                    self._once[item.key] = self._append(item.topic, dict(item.event))
+                    self._once[item.key] = self._append(item.topic, dict(item.event), notify=False)
+                    appended = True
+            if appended:  # wake blocked readers once per commit, not once per event
+                self._cond.notify_all()
             for key in marks:
                 self._once.setdefault(key, "1")
             for ns, values in (state_set or {}).items():

@@ -180,6 +180,13 @@ def test_memory_read_blocks_until_publish_or_timeout() -> None:
     assert time.monotonic() - t0 >= 0.045
     threading.Timer(0.05, lambda: bus.publish(TOPIC, ev(1))).start()
     assert len(bus.read([TOPIC], "g", "c", block_ms=2000)) == 1
+    # a once-publish inside a commit wakes a blocked reader too (one notification per commit)
+    once = [OncePublish(TOPIC, ev(i), f"k{i}") for i in (2, 3)]
+    threading.Timer(0.05, lambda: bus.commit("other", publish_once=once)).start()
+    t0 = time.monotonic()
+    got = bus.read([TOPIC], "g", "c", block_ms=5000)
+    assert [m.event["n"] for m in got if m.event] == [2, 3]
+    assert time.monotonic() - t0 < 2.0
 
 
 def test_connect_bus_urls() -> None:
