@@ -55,7 +55,7 @@ from infra.eventbus import (
     OncePublish,
     connect_bus,
     dead_letter_once,
-    utc_iso,
+    utc_iso_of,
 )
 
 if TYPE_CHECKING:
@@ -402,7 +402,7 @@ class FeedbackBridge:
         oid = trade["order_id"]
         return {
             "event_id": f"fb-{oid}",
-            "ts": utc_iso(closed),
+            "ts": utc_iso_of(ev["ts"], closed),
             "schema": TOPIC_FEEDBACK,
             "order_id": oid,
             "symbol": trade["symbol"],

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from infra.event_schemas import validate_event
 from infra.eventbus import (
@@ -21,6 +23,8 @@ from infra.eventbus import (
     connect_bus,
     dead_letter_topic,
     new_event,
+    utc_iso,
+    utc_iso_of,
 )
 from tests.redis_server import free_port, redis_server  # noqa: F401
 
@@ -274,3 +278,30 @@ def test_schema_envelope_checks() -> None:
         "field 'ts' must be an ISO 8601 timestamp with a timezone; got '2025-01-01T00:00:00'"
     )
     assert validate_event(TOPIC_POSITION, None) == "event must be a JSON object; got NoneType"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1971, 1, 2),
+        max_value=dt.datetime(2999, 12, 30),
+        timezones=st.sampled_from(
+            [dt.UTC, dt.timezone(dt.timedelta(hours=2)), dt.timezone(dt.timedelta(hours=-5, minutes=-30))]
+        ),
+    ),
+    st.sampled_from(["auto", "seconds", "milliseconds", "microseconds", "minutes"]),
+    st.sampled_from(["T", " "]),
+    st.booleans(),
+)
+@example(dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "microseconds", "T", True)  # .000000Z: not canonical
+@example(dt.datetime(2025, 1, 1, 0, 0, 0, 5, tzinfo=dt.UTC), "auto", "T", True)  # .000005Z: canonical
+@example(dt.datetime(2025, 1, 1, 0, 0, 0, 5, tzinfo=dt.UTC), "milliseconds", "T", True)  # .000Z
+@example(dt.datetime(2025, 1, 1, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))), "auto", "T", False)
+def test_utc_iso_of_reuses_the_text_only_when_it_is_the_canonical_form(
+    ts: dt.datetime, timespec: str, sep: str, zulu: bool
+) -> None:
+    text = ts.isoformat(sep=sep, timespec=timespec)
+    if zulu:
+        text = text.replace("+00:00", "Z")
+    parsed = dt.datetime.fromisoformat(text)
+    assert utc_iso_of(text, parsed) == utc_iso(parsed)
