@@ -514,7 +514,6 @@ class _Stream:
 
 _new_message = partial(tuple.__new__, Message)
 """``Message`` from a 6-tuple without the generated ``__new__`` (the memory bus's hot path)."""
-_UNSET: Any = object()
 
 
 def _now_ms() -> float:
@@ -690,17 +689,11 @@ class MemoryBus(Bus):
                 if d is not None:
                     for f in fields:
                         d.pop(f, None)
-            pels: dict[str, dict[int, list[Any]] | None] = {}
             for msg in [*ack, *(m for m, _ in dead)]:
-                topic = msg.topic
-                pel = pels.get(topic, _UNSET)
-                if pel is _UNSET:
-                    s = self._streams.get(topic)
-                    g = s.groups.get(group) if s is not None else None
-                    pel = pels[topic] = None if g is None else g.pel
-                if pel is not None:
-                    mid = msg.id
-                    pel.pop(int(mid[: mid.index("-")]), None)
+                s = self._streams.get(msg.topic)
+                g = s.groups.get(group) if s is not None else None
+                if g is not None:
+                    g.pel.pop(int(msg.id.partition("-")[0]), None)
 
     def seen(self, keys: Sequence[str]) -> list[bool]:
         with self._cond:
