@@ -1,13 +1,13 @@
 """Entry-point wrapper for the command-line jobs: bad user input is one line, not a traceback.
 
-A :class:`~infra.loaders.DataValidationError` (a data file broke its contract) or a
+A :class:`~infra.errors.DataValidationError` (a data file broke its contract) or a
 :class:`~infra.settings.SettingsError` (an environment variable holds an unusable value) already
 names the file, row, field or variable and the value; the wrapper prints that message as
 ``<prog>: <message>`` on stderr and exits 2. Anything else is a bug and keeps its traceback.
 
 Examples
 --------
->>> from infra.loaders import DataValidationError
+>>> from infra.errors import DataValidationError
 >>> def main() -> int:
 ...     raise DataValidationError("field 'close' has an unparseable number 'abc'", file="x.csv", row=2)
 >>> run_cli(main, prog="demo")  # doctest: +SKIP
@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from infra.loaders import DataValidationError
+from infra.errors import DataValidationError
 from infra.settings import SettingsError
 
 USER_INPUT_ERRORS: tuple[type[Exception], ...] = (DataValidationError, SettingsError)

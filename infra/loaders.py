@@ -30,6 +30,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from infra.errors import DataValidationError
+
 BAR_COLUMNS = ["symbol", "ts", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 TS_CANDIDATES = ("ts", "timestamp", "time", "date", "datetime", "open_time")
@@ -47,20 +49,6 @@ TRADE_NUMERIC = [
     "multiplier", "max_adverse_pct",
 ]  # fmt: skip
 SIDES = ("LONG", "SHORT")
-
-
-class DataValidationError(ValueError):
-    """Input data broke its contract. Attributes name the file, row, field and value."""
-
-    def __init__(
-        self, message: str, *, file: str, row: int | None = None, field: str | None = None, value: Any = None
-    ) -> None:
-        where = file if row is None else f"{file}, row {row}"
-        super().__init__(f"{where}: {message}")
-        self.file = file
-        self.row = row
-        self.field = field
-        self.value = value
 
 
 # --------------------------------------------------------------------------- reading
