@@ -492,7 +492,10 @@ def dead_letter_once(msg: Message, reason: str, group: str | None) -> OncePublis
 @dataclass
 class _Group:
     last: int = 0
-    pel: dict[int, list[Any]] = field(default_factory=dict)  # seq -> [consumer, delivered_at_ms, count]
+    pel: dict[str, tuple[str, float, int]] = field(default_factory=dict)
+    """entry id -> (consumer, delivered_at_ms, deliveries). Keyed by the id text the messages carry,
+    so an ack is one dict pop; tuples, not lists: the GC untracks a tuple of atomic values on its
+    first pass, so a large pending list costs the collector nothing."""
     consumers: set[str] = field(default_factory=set)
 
 
@@ -500,6 +503,7 @@ class _Group:
 class _Stream:
     base: int = 1  # seq of entries[0]
     entries: list[Any] = field(default_factory=list)  # dict event or str raw payload
+    ids: list[str] = field(default_factory=list)  # entry id of each entry, made once by _append
     groups: dict[str, _Group] = field(default_factory=dict)
     event_ids: set[str] = field(default_factory=set)
 
@@ -514,6 +518,11 @@ class _Stream:
 
 _new_message = partial(tuple.__new__, Message)
 """``Message`` from a 6-tuple without the generated ``__new__`` (the memory bus's hot path)."""
+
+
+def _seq_of(entry_id: str) -> int:
+    """Sequence number of an in-memory entry id (``"12-0"`` -> 12)."""
+    return int(entry_id.partition("-")[0])
 
 
 def _now_ms() -> float:
@@ -547,15 +556,17 @@ class MemoryBus(Bus):
 
     def _append(self, topic: str, payload: Any, *, notify: bool = True) -> str:
         s = self._stream(topic)
+        entry_id = f"{s.next_seq}-0"
         s.entries.append(payload)
-        seq = s.next_seq - 1
+        s.ids.append(entry_id)
         if len(s.entries) > self.maxlen:
             drop = len(s.entries) - self.maxlen
             del s.entries[:drop]
+            del s.ids[:drop]
             s.base += drop
         if notify:
             self._cond.notify_all()
-        return f"{seq}-0"
+        return entry_id
 
     def publish(self, topic: str, event: Mapping[str, Any]) -> str:
         with self._cond:
@@ -615,22 +626,26 @@ class MemoryBus(Bus):
                     s, g = self._group(topic, group)
                     g.consumers.add(consumer)
                     if pending:
-                        for seq in sorted(q for q, v in g.pel.items() if v[0] == consumer)[:count]:
-                            rec = g.pel[seq]
-                            rec[1], rec[2] = now, rec[2] + 1
-                            out.append(self._message(topic, seq, s.get(seq), rec[2]))
+                        mine = sorted((q for q, v in g.pel.items() if v[0] == consumer), key=_seq_of)
+                        for entry_id in mine[:count]:
+                            n = g.pel[entry_id][2] + 1
+                            g.pel[entry_id] = (consumer, now, n)
+                            seq = _seq_of(entry_id)
+                            out.append(self._message(topic, seq, s.get(seq), n))
                         continue
                     start = max(g.last + 1, s.base)
                     stop = min(s.next_seq, start + count)
-                    pel, entries, base = g.pel, s.entries, s.base
-                    for seq in range(start, stop):
-                        pel[seq] = [consumer, now, 1]
-                        payload = entries[seq - base]
+                    pel, entries, ids, base = g.pel, s.entries, s.ids, s.base
+                    rec = (consumer, now, 1)  # immutable: one record shared by the whole read
+                    for i in range(start - base, stop - base):
+                        entry_id = ids[i]
+                        pel[entry_id] = rec
+                        payload = entries[i]
                         if type(payload) is dict:  # an event (not a raw payload): inlined
                             event = payload.copy() if copy else payload
-                            out.append(_new_message((topic, f"{seq}-0", event, None, 1, None)))
+                            out.append(_new_message((topic, entry_id, event, None, 1, None)))
                         else:
-                            out.append(self._message(topic, seq, payload, 1))
+                            out.append(self._message(topic, base + i, payload, 1))
                     g.last = max(g.last, stop - 1)
                 if out or pending:
                     return out
@@ -647,18 +662,19 @@ class MemoryBus(Bus):
             g.consumers.add(consumer)
             now = _now_ms()
             out: list[Message] = []
-            for seq in sorted(g.pel):
+            for entry_id in sorted(g.pel, key=_seq_of):
                 if len(out) >= count:
                     break
-                rec = g.pel[seq]
+                rec = g.pel[entry_id]
                 if now - rec[1] < min_idle_ms:
                     continue
+                seq = _seq_of(entry_id)
                 payload = s.get(seq)
                 if payload is None:  # trimmed away: Redis 7 drops it from the PEL too
-                    del g.pel[seq]
+                    del g.pel[entry_id]
                     continue
-                rec[0], rec[1], rec[2] = consumer, now, rec[2] + 1
-                out.append(self._message(topic, seq, payload, rec[2]))
+                g.pel[entry_id] = (consumer, now, rec[2] + 1)
+                out.append(self._message(topic, seq, payload, rec[2] + 1))
             return out
 
     def commit(
@@ -689,11 +705,16 @@ class MemoryBus(Bus):
                 if d is not None:
                     for f in fields:
                         d.pop(f, None)
+            topic: str | None = None
+            pel: dict[str, Any] = {}
             for msg in [*ack, *(m for m, _ in dead)]:
-                s = self._streams.get(msg.topic)
-                g = s.groups.get(group) if s is not None else None
-                if g is not None:
-                    g.pel.pop(int(msg.id.partition("-")[0]), None)
+                if msg.topic != topic:  # a batch is read topic by topic: look the PEL up once per run
+                    topic = msg.topic
+                    s = self._streams.get(topic)
+                    g = s.groups.get(group) if s is not None else None
+                    pel = {} if g is None else g.pel
+                if pel.pop(msg.id, None) is None and pel:  # not there as given: maybe "7" for "7-0"
+                    pel.pop(f"{_seq_of(msg.id)}-0", None)
 
     def seen(self, keys: Sequence[str]) -> list[bool]:
         with self._cond:

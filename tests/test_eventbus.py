@@ -174,6 +174,21 @@ def test_memory_bus_trims_to_maxlen() -> None:
     assert [m.event["n"] for m in bus.read([TOPIC], "g", "c", block_ms=0)] == [2, 3, 4]  # type: ignore[index]
 
 
+def test_memory_pending_is_in_entry_order_and_acks_take_either_id_form() -> None:
+    bus = MemoryBus(maxlen=11)
+    for i in range(14):  # trims 3: ids run 4-0 .. 14-0, past the point where text order breaks
+        bus.publish(TOPIC, ev(i))
+    bus.ensure_group(TOPIC, "g")
+    got = bus.read([TOPIC], "g", "a", count=20, block_ms=0)
+    assert [m.id for m in got] == [f"{i}-0" for i in range(4, 15)]
+    assert [m.id for m in bus.read([TOPIC], "g", "a", count=20, pending=True)] == [m.id for m in got]
+    taken = bus.reclaim(TOPIC, "g", "b", min_idle_ms=0, count=3)
+    assert [m.id for m in taken] == ["4-0", "5-0", "6-0"]
+    bus.ack(TOPIC, "g", ["4", "5-0", "10"])  # "10" is "10-0", as XACK reads it
+    assert bus.pending(TOPIC, "g") == 8
+    assert [m.id for m in bus.read([TOPIC], "g", "b", count=20, pending=True)] == ["6-0"]
+
+
 def test_memory_read_blocks_until_publish_or_timeout() -> None:
     import threading
 
