@@ -54,7 +54,9 @@ Examples
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 __all__ = [
@@ -148,9 +150,23 @@ class RewardBreakdown(NamedTuple):
         return self._asdict()
 
 
+_new_breakdown = partial(tuple.__new__, RewardBreakdown)
+"""``RewardBreakdown`` from a 7-tuple without the generated ``__new__`` (a third of its cost)."""
+
+
+_MAX = sys.float_info.max
+_MIN = -_MAX
+
+
+def _check(pnl_pct: float, duration_mins: float, max_drawdown_pct: float, confidence: float) -> None:
+    """Raise for the first argument that is not a finite number in its range."""
+    _require("pnl_pct", pnl_pct)
+    _require("duration_mins", duration_mins, lo=0.0)
+    _require("max_drawdown_pct", max_drawdown_pct, lo=0.0)
+    _require("confidence", confidence, lo=0.0, hi=1.0)
+
+
 def _require(name: str, value: float, *, lo: float = -math.inf, hi: float = math.inf) -> None:
-    if type(value) is float and lo <= value <= hi and value - value == 0.0:  # finite float in range
-        return
     if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
         bounds = "a finite number" if lo == -math.inf else f"a finite number in [{lo}, {hi}]"
         raise ValueError(f"The '{name}' argument of compute_reward must be {bounds}. Got {value!r} instead.")
@@ -207,10 +223,17 @@ def compute_reward_breakdown(
     >>> (b.base, b.drawdown_penalty, b.confidence_penalty, b.reward)
     (-1.0, 0.2, 0.5, -1.7)
     """
-    _require("pnl_pct", pnl_pct)
-    _require("duration_mins", duration_mins, lo=0.0)
-    _require("max_drawdown_pct", max_drawdown_pct, lo=0.0)
-    _require("confidence", confidence, lo=0.0, hi=1.0)
+    if not (  # one test for the common case (finite floats in range); _check names the culprit
+        type(pnl_pct) is float
+        and type(duration_mins) is float
+        and type(max_drawdown_pct) is float
+        and type(confidence) is float
+        and _MIN <= pnl_pct <= _MAX
+        and 0.0 <= duration_mins <= _MAX
+        and 0.0 <= max_drawdown_pct <= _MAX
+        and 0.0 <= confidence <= 1.0
+    ):
+        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)
     p = params
     base = pnl_pct * p.pnl_scale
     size = abs(base)
@@ -219,10 +242,11 @@ def compute_reward_breakdown(
         duration = size * p.duration_penalty_max * min(duration_mins / p.duration_full_mins, 1.0)
     drawdown = size * p.drawdown_penalty if max_drawdown_pct > p.drawdown_threshold_pct else 0.0
     conf = size * p.confidence_penalty if (base < 0 and confidence > p.confidence_threshold) else 0.0
-    sharpe = trade_sharpe(pnl_pct, duration_mins, params=p)
+    hours = (duration_mins if duration_mins > p.min_duration_mins else p.min_duration_mins) / 60.0
+    sharpe = pnl_pct / (p.sharpe_ref_vol_pct * math.sqrt(hours))  # trade_sharpe, inlined
     bonus = size * p.sharpe_bonus if sharpe > p.sharpe_threshold else 0.0
     reward = base - duration - drawdown - conf + bonus
-    return RewardBreakdown(base, duration, drawdown, conf, bonus, sharpe, reward)
+    return _new_breakdown((base, duration, drawdown, conf, bonus, sharpe, reward))
 
 
 def compute_reward(
@@ -243,10 +267,17 @@ def compute_reward(
     >>> compute_reward(pnl_pct=1.0, duration_mins=60.0, max_drawdown_pct=0.0, confidence=0.5)
     0.9916666666666667
     """
-    _require("pnl_pct", pnl_pct)
-    _require("duration_mins", duration_mins, lo=0.0)
-    _require("max_drawdown_pct", max_drawdown_pct, lo=0.0)
-    _require("confidence", confidence, lo=0.0, hi=1.0)
+    if not (  # one test for the common case (finite floats in range); _check names the culprit
+        type(pnl_pct) is float
+        and type(duration_mins) is float
+        and type(max_drawdown_pct) is float
+        and type(confidence) is float
+        and _MIN <= pnl_pct <= _MAX
+        and 0.0 <= duration_mins <= _MAX
+        and 0.0 <= max_drawdown_pct <= _MAX
+        and 0.0 <= confidence <= 1.0
+    ):
+        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)
     p = params
     base = pnl_pct * p.pnl_scale
     size = abs(base)

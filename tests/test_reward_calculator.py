@@ -112,6 +112,8 @@ def test_penalty_never_raises_bonus_never_lowers(
         pnl_pct=pnl, duration_mins=dur, max_drawdown_pct=dd, confidence=conf, params=params
     )
     assert min(b.duration_penalty, b.drawdown_penalty, b.confidence_penalty, b.sharpe_bonus) >= 0.0
+    assert b.sharpe_contribution == trade_sharpe(pnl, dur, params=params)  # the inlined term, exactly
+    assert type(b).__name__ == "RewardBreakdown" and b._fields[-1] == "reward"
     assert b.reward == pytest.approx(r, rel=1e-12, abs=1e-12)
     assert b.reward == pytest.approx(
         b.base - b.duration_penalty - b.drawdown_penalty - b.confidence_penalty + b.sharpe_bonus,
@@ -168,3 +170,16 @@ def test_bad_params() -> None:
         RewardParams(duration_penalty_max=0.6, drawdown_penalty=0.5)
     with pytest.raises(ValueError, match="'min_duration_mins'"):
         RewardParams(min_duration_mins=0.0)
+
+
+def test_integers_and_bounds_are_accepted() -> None:
+    """The one-test fast path takes finite floats; ints and exact bounds take the slow path, same answer."""
+    assert compute_reward(pnl_pct=2, duration_mins=0, max_drawdown_pct=0, confidence=1) == compute_reward(
+        pnl_pct=2.0, duration_mins=0.0, max_drawdown_pct=0.0, confidence=1.0
+    )
+    b = compute_reward_breakdown(pnl_pct=-1, duration_mins=30, max_drawdown_pct=3, confidence=1)
+    assert b == compute_reward_breakdown(
+        pnl_pct=-1.0, duration_mins=30.0, max_drawdown_pct=3.0, confidence=1.0
+    )
+    with pytest.raises(ValueError, match="'confidence' argument"):
+        compute_reward_breakdown(pnl_pct=1.0, duration_mins=1.0, max_drawdown_pct=0.0, confidence=True + 1.0)
