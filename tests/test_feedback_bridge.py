@@ -214,3 +214,47 @@ def test_memory_bus_read_copies_unless_asked_not_to() -> None:
     assert copied.event is not None
     copied.event["size_usd"] = -1.0  # a consumer's own copy: the stream is unchanged
     assert bus.events(TOPIC_EXECUTION)[0]["size_usd"] == 1000.0
+
+
+@pytest.mark.parametrize("gc_pause", [True, False])
+def test_collector_is_paused_only_while_a_batch_is_processed(
+    gc_pause: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    bus = MemoryBus()
+    bus.publish(TOPIC_EXECUTION, execution("o1"))
+    bus.publish(TOPIC_POSITION, update("o1", 30, 5.0, closed=True))
+    bridge = FeedbackBridge(bus, block_ms=0, gc_pause=gc_pause)
+    seen: list[bool] = []
+    inner = bridge._process
+
+    def spy(batch: object) -> None:
+        seen.append(gc.isenabled())
+        inner(batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bridge, "_process", spy)
+    assert gc.isenabled()
+    bridge.run(until_idle=True)
+    assert seen == [not gc_pause]
+    assert gc.isenabled()
+    assert bus.length(TOPIC_FEEDBACK) == 1
+
+    def fail(batch: object) -> None:
+        raise RuntimeError("store down")
+
+    bus.publish(TOPIC_EXECUTION, execution("o2"))
+    monkeypatch.setattr(bridge, "_process", fail)
+    with pytest.raises(RuntimeError, match="store down"):
+        bridge.run(until_idle=True)
+    assert gc.isenabled()  # restored on the way out of a failed batch
+
+
+def test_bridge_cli_imports_neither_pandas_nor_numpy() -> None:
+    """The bridge is a long-running service: a small heap and a fast start (pandas alone is 55k objects)."""
+    import subprocess
+    import sys
+
+    code = "import sys, execution.feedback_bridge; print(sorted({'pandas', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
