@@ -8,8 +8,9 @@ Prints, against the targets of issue 8:
 * bridge throughput over the in-memory bus (target >= 50,000 trades/s) and through Redis on
   loopback (target >= 5,000 trades/s); a trade is an execution, one OPEN update and a close.
   In-process figures are also given per CPU-second (``time.process_time``), which sharing the
-  machine inflates far less than wall time; each is the median of three runs on fresh buses
-  (this machine's speed varies by +-30% from run to run);
+  machine inflates far less than wall time; each is the median of several runs on fresh buses
+  (this machine's speed varies by +-30% from run to run); the in-memory bridge runs with and
+  without its per-batch GC pause (:mod:`infra.gcpause`), interleaved so both see the same noise;
 * execution-to-feedback latency through Redis, p50/p99 (target p99 <= 50 ms): a publisher sends
   trades at a steady rate while the bridge runs in its own process; latency is the time from the
   close event's ``XADD`` to the ``rl.feedback`` entry being readable.
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -84,30 +86,76 @@ def bench_reward(n: int = 200_000) -> None:
           f"-> ours {fast / sketch:.2f}x its cost")  # fmt: skip
 
 
+class _GcTimer:
+    """Wall time spent in CPython's cyclic collector inside a ``with`` block (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def _watch(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def __enter__(self) -> _GcTimer:
+        gc.callbacks.append(self._watch)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._watch)
+
+
 def _timed_runs(
-    items: list[Any], n: int, repeats: int, fresh_bus: Callable[[], Bus], block_ms: int
+    items: list[Any],
+    n: int,
+    repeats: int,
+    fresh_bus: Callable[[], Bus],
+    block_ms: int,
+    gc_pause: bool = True,
+    gc_timer: _GcTimer | None = None,
 ) -> tuple[float, float, float]:
-    """Median wall and CPU seconds of ``repeats`` bridge runs over ``items``, and the best wall."""
+    """Median wall and CPU seconds of ``repeats`` bridge runs over ``items``, and the best wall.
+
+    ``gc_timer`` adds up the collector's time inside the timed runs.
+    """
     walls, cpus = [], []
     for _ in range(repeats):
         bus = fresh_bus()
         replay(bus, items)
-        bridge = FeedbackBridge(bus, block_ms=block_ms, count=1000)
+        bridge = FeedbackBridge(bus, block_ms=block_ms, count=1000, gc_pause=gc_pause)
         gc.collect()
-        t0, c0 = time.perf_counter(), time.process_time()
-        bridge.run(until_idle=True)
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
+        with gc_timer or nullcontext():
+            t0, c0 = time.perf_counter(), time.process_time()
+            bridge.run(until_idle=True)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
         assert bus.length(TOPIC_FEEDBACK) == n
     return float(np.median(walls)), float(np.median(cpus)), min(walls)
 
 
-def bench_bridge_memory(n: int, repeats: int = 3) -> None:
+def bench_bridge_memory(n: int, repeats: int = 5) -> None:
+    """In-memory bridge, with and without the per-batch GC pause, runs interleaved (same noise)."""
     items = trade_events(make_trades(n, seed=1), updates_per_trade=1, seed=1)
-    dt, cpu, _ = _timed_runs(items, n, repeats, lambda: MemoryBus(maxlen=10 * n), block_ms=0)
-    print(f"bridge, memory: {n / dt:,.0f} trades/s wall, {n / cpu:,.0f} trades/s per CPU-second "
-          f"({3 * n / cpu:,.0f} events/s; median of {repeats}) over {n:,} trades "
-          f"(target >= 50,000 trades/s: {n / cpu / 50_000:.2f}x)")  # fmt: skip
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    timers = {True: _GcTimer(), False: _GcTimer()}
+    for _ in range(repeats):
+        for gc_pause in (True, False):
+            dt, cpu, _ = _timed_runs(
+                items, n, 1, lambda: MemoryBus(maxlen=10 * n), 0, gc_pause=gc_pause, gc_timer=timers[gc_pause]
+            )
+            runs[gc_pause].append((dt, cpu))
+    for gc_pause in (True, False):
+        dt = float(np.median([w for w, _ in runs[gc_pause]]))
+        cpu = float(np.median([c for _, c in runs[gc_pause]]))
+        gc_ms = timers[gc_pause].seconds * 1000 / repeats
+        label = "gc paused per batch (default)" if gc_pause else "gc_pause=False"
+        print(f"bridge, memory, {label}: {n / dt:,.0f} trades/s wall, {n / cpu:,.0f} trades/s per "
+              f"CPU-second ({3 * n / cpu:,.0f} events/s; median of {repeats}, range "
+              f"{min(n / c for _, c in runs[gc_pause]):,.0f}-{max(n / c for _, c in runs[gc_pause]):,.0f}) "
+              f"over {n:,} trades (target >= 50,000 trades/s: {n / cpu / 50_000:.2f}x); cyclic GC "
+              f"{gc_ms:.0f} ms per run")  # fmt: skip
 
 
 def bench_bridge_redis(url: str, n: int, repeats: int = 3) -> None:
