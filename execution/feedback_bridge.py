@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from execution.reward_calculator import DEFAULT_REWARD_PARAMS, RewardParams, compute_reward_breakdown
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP = "feedback-bridge"
 _ACCEPT_EXECUTION = acceptor(TOPIC_EXECUTION)
 _ACCEPT_POSITION = acceptor(TOPIC_POSITION)
+_new_once = partial(tuple.__new__, OncePublish)  # OncePublish without its generated __new__
 DEFAULT_NAMESPACE = "feedback_bridge"
 
 
@@ -411,7 +413,7 @@ class FeedbackBridge:
                 parked_msg = Message(TOPIC_POSITION, f"parked:{ev['event_id']}", ev)
                 dead.append(dead_letter_once(parked_msg, reason, self.group))
         else:
-            out.append(OncePublish(TOPIC_FEEDBACK, feedback, feedback_key(oid)))
+            out.append(_new_once((TOPIC_FEEDBACK, feedback, feedback_key(oid))))
         del opens[oid]
         done[oid] = None
         return True

@@ -690,9 +690,10 @@ class MemoryBus(Bus):
     ) -> None:
         with self._cond:
             appended = False
-            for item in [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]:
-                if item.key not in self._once:
-                    self._once[item.key] = self._append(item.topic, dict(item.event), notify=False)
+            once, append = self._once, self._append
+            for stream, event, key in [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]:
+                if key not in once:
+                    once[key] = append(stream, dict(event), notify=False)
                     appended = True
             if appended:  # wake blocked readers once per commit, not once per event
                 self._cond.notify_all()
