@@ -170,6 +170,7 @@ class FeedbackBridge:
         self._open: dict[str, dict[str, Any]] = {}
         self._parked: dict[str, dict[str, Any]] = {}
         self._done: dict[str, None] = {}  # insertion-ordered set of published order ids
+        self._state_loaded = False  # _open and _parked hold the whole stored state
         self._topics = (TOPIC_EXECUTION, TOPIC_POSITION)
         for t in self._topics:
             bus.ensure_group(t, group)
@@ -248,17 +249,24 @@ class FeedbackBridge:
             self._open.clear()
             self._parked.clear()
             self._done.clear()
+            self._state_loaded = False
             raise
 
     def _load(self, order_ids: Iterable[str]) -> None:
+        """Bring the state of ``order_ids`` into the cache.
+
+        The open trades and parked updates are read whole once (the bridge is the only writer of
+        its namespace, so the cache then stays complete until a failure drops it); order ids found
+        in neither are checked against the feedback once-keys, which are not cached whole.
+        """
         opens, parked, done = self._open, self._parked, self._done
+        if not self._state_loaded:
+            opens.update((k, wire.decode(v)) for k, v in self.bus.state_all(self.ns_open).items())
+            parked.update((k, wire.decode(v)) for k, v in self.bus.state_all(self.ns_parked).items())
+            self._state_loaded = True
         unknown = [o for o in order_ids if o not in opens and o not in parked and o not in done]
         if not unknown:
             return
-        for k, v in self.bus.state_get(self.ns_open, unknown).items():
-            opens[k] = wire.decode(v)
-        for k, v in self.bus.state_get(self.ns_parked, unknown).items():
-            parked[k] = wire.decode(v)
         for oid, was in zip(unknown, self.bus.seen([feedback_key(o) for o in unknown])):
             if was:
                 done[oid] = None
