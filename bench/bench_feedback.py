@@ -233,7 +233,8 @@ def main() -> None:
         "--redis-url", default=None, help="use this Redis (it is FLUSHED) instead of a throwaway one"
     )
     args = parser.parse_args()
-    print(f"bench_feedback on {os.cpu_count()} CPUs (shared with other jobs: figures are indicative)")
+    print(f"bench_feedback on {os.cpu_count()} CPUs (shared with other jobs: figures are indicative); "
+          f"Python {sys.version.split()[0]} from {sys.base_prefix}")  # fmt: skip
     bench_reward()
     bench_bridge_memory(args.trades)
     server = None
