@@ -158,6 +158,20 @@ _MAX = sys.float_info.max
 _MIN = -_MAX
 
 
+def _in_range(pnl_pct: float, duration_mins: float, max_drawdown_pct: float, confidence: float) -> bool:
+    """One test for the common case: finite floats in range (anything else: :func:`_check`)."""
+    return (
+        type(pnl_pct) is float
+        and type(duration_mins) is float
+        and type(max_drawdown_pct) is float
+        and type(confidence) is float
+        and _MIN <= pnl_pct <= _MAX
+        and 0.0 <= duration_mins <= _MAX
+        and 0.0 <= max_drawdown_pct <= _MAX
+        and 0.0 <= confidence <= 1.0
+    )
+
+
 def _check(pnl_pct: float, duration_mins: float, max_drawdown_pct: float, confidence: float) -> None:
     """Raise for the first argument that is not a finite number in its range."""
     _require("pnl_pct", pnl_pct)
@@ -223,17 +237,8 @@ def compute_reward_breakdown(
     >>> (b.base, b.drawdown_penalty, b.confidence_penalty, b.reward)
     (-1.0, 0.2, 0.5, -1.7)
     """
-    if not (  # one test for the common case (finite floats in range); _check names the culprit
-        type(pnl_pct) is float
-        and type(duration_mins) is float
-        and type(max_drawdown_pct) is float
-        and type(confidence) is float
-        and _MIN <= pnl_pct <= _MAX
-        and 0.0 <= duration_mins <= _MAX
-        and 0.0 <= max_drawdown_pct <= _MAX
-        and 0.0 <= confidence <= 1.0
-    ):
-        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)
+    if not _in_range(pnl_pct, duration_mins, max_drawdown_pct, confidence):
+        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)  # names the culprit
     p = params
     base = pnl_pct * p.pnl_scale
     size = abs(base)
@@ -267,17 +272,8 @@ def compute_reward(
     >>> compute_reward(pnl_pct=1.0, duration_mins=60.0, max_drawdown_pct=0.0, confidence=0.5)
     0.9916666666666667
     """
-    if not (  # one test for the common case (finite floats in range); _check names the culprit
-        type(pnl_pct) is float
-        and type(duration_mins) is float
-        and type(max_drawdown_pct) is float
-        and type(confidence) is float
-        and _MIN <= pnl_pct <= _MAX
-        and 0.0 <= duration_mins <= _MAX
-        and 0.0 <= max_drawdown_pct <= _MAX
-        and 0.0 <= confidence <= 1.0
-    ):
-        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)
+    if not _in_range(pnl_pct, duration_mins, max_drawdown_pct, confidence):
+        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)  # names the culprit
     p = params
     base = pnl_pct * p.pnl_scale
     size = abs(base)
