@@ -8,8 +8,8 @@ Why
     touch) keeps those objects alive across the young collections that its own allocations
     trigger, so they are promoted and then die a moment later, and their promotion counts towards
     the next full collection. With the feedback bridge on the in-memory bus this made the
-    collector cost 90 to 140 ms per 20,000 trades (a full collection each time, most of it walking
-    the bus's own stored events) against about 23 ms with the collector paused across each batch
+    collector cost 90 to 150 ms per 20,000 trades (a full collection each time, most of it walking
+    the bus's own stored events) against 20 to 35 ms with the collector paused across each batch
     (``bench/bench_feedback.py`` prints both).
 
     Reference counting still frees everything that is not part of a cycle while the collector
