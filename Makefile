@@ -1,6 +1,6 @@
 # Two entry points (see README): `make demo` and `make test`.
 # The interpreter behind .venv: the distribution's python3.11 when it has one that can make a venv
-# (Debian builds it with profile-guided optimisation and LTO: about 30% faster on pure-Python work
+# (Debian builds it with profile-guided optimisation: about 30% faster on plain Python loops
 # than a default pyenv build, see docs/eventbus.md), else python3. `make PY=...` overrides it.
 PY ?= $(shell for p in /usr/bin/python3.11 python3; do \
 	$$p -c 'import sys, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1 && { echo $$p; exit 0; }; \

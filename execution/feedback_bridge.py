@@ -65,10 +65,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "feedback-bridge"
+DEFAULT_NAMESPACE = "feedback_bridge"
+
 _ACCEPT_EXECUTION = acceptor(TOPIC_EXECUTION)
 _ACCEPT_POSITION = acceptor(TOPIC_POSITION)
 _new_once = partial(tuple.__new__, OncePublish)  # OncePublish without its generated __new__
-DEFAULT_NAMESPACE = "feedback_bridge"
 
 
 def feedback_key(order_id: str) -> str:
@@ -133,7 +134,7 @@ class FeedbackBridge:
     gc_pause : bool
         Pause CPython's cyclic garbage collector while a batch is processed (the batch work
         creates no reference cycles). Without it, the batch's in-flight objects are promoted by
-        young collections and trigger full collections: about a quarter of the in-memory
+        young collections and trigger full collections: about a fifth of the in-memory
         bridge's time (``bench/bench_feedback.py`` measures both).
     """
 

@@ -162,8 +162,9 @@ def _acceptor_source(
     """Source of a function that returns True when an event of ``topic`` is valid.
 
     One boolean expression per field, specialised to the field's check (exact ``float``/``int``
-    type and finite bounds for numbers, exact ``str`` for strings and enums), so a valid event is
-    accepted without a loop or a call per field. Anything it does not accept -- including every
+    type and finite bounds for numbers, exact ``str`` for strings and enums, an inlined loop for
+    the state vector), required fields read by subscript, so a valid event is accepted without a
+    call per field. Anything it does not accept -- including every
     invalid event -- goes to the reference checks, which build the reason. ``False`` never
     means invalid, only "not accepted on the fast path".
     """
