@@ -247,8 +247,7 @@ def compute_reward_breakdown(
         duration = size * p.duration_penalty_max * min(duration_mins / p.duration_full_mins, 1.0)
     drawdown = size * p.drawdown_penalty if max_drawdown_pct > p.drawdown_threshold_pct else 0.0
     conf = size * p.confidence_penalty if (base < 0 and confidence > p.confidence_threshold) else 0.0
-    hours = (duration_mins if duration_mins > p.min_duration_mins else p.min_duration_mins) / 60.0
-    sharpe = pnl_pct / (p.sharpe_ref_vol_pct * math.sqrt(hours))  # trade_sharpe, inlined
+    sharpe = trade_sharpe(pnl_pct, duration_mins, params=p)
     bonus = size * p.sharpe_bonus if sharpe > p.sharpe_threshold else 0.0
     reward = base - duration - drawdown - conf + bonus
     return _new_breakdown((base, duration, drawdown, conf, bonus, sharpe, reward))
@@ -284,7 +283,6 @@ def compute_reward(
         reward -= size * p.drawdown_penalty
     if base < 0 and confidence > p.confidence_threshold:
         reward -= size * p.confidence_penalty
-    hours = (duration_mins if duration_mins > p.min_duration_mins else p.min_duration_mins) / 60.0
-    if pnl_pct / (p.sharpe_ref_vol_pct * math.sqrt(hours)) > p.sharpe_threshold:
+    if trade_sharpe(pnl_pct, duration_mins, params=p) > p.sharpe_threshold:
         reward += size * p.sharpe_bonus
     return reward

@@ -112,7 +112,7 @@ def test_penalty_never_raises_bonus_never_lowers(
         pnl_pct=pnl, duration_mins=dur, max_drawdown_pct=dd, confidence=conf, params=params
     )
     assert min(b.duration_penalty, b.drawdown_penalty, b.confidence_penalty, b.sharpe_bonus) >= 0.0
-    assert b.sharpe_contribution == trade_sharpe(pnl, dur, params=params)  # the inlined term, exactly
+    assert b.sharpe_contribution == trade_sharpe(pnl, dur, params=params)  # the documented term, exactly
     assert type(b).__name__ == "RewardBreakdown" and b._fields[-1] == "reward"
     assert b.reward == pytest.approx(r, rel=1e-12, abs=1e-12)
     assert b.reward == pytest.approx(
