@@ -19,7 +19,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# The optional C extension infra._accept (the event schemas' compiled fast path, docs/eventbus.md):
+# rebuilt when its source changes; without a compiler the bus falls back to pure Python.
+$(VENV)/.native: infra/_accept.c setup.py $(VENV)/.installed
+	@$(BIN)/python setup.py -q build_ext --inplace >/dev/null \
+	  && touch $@ \
+	  || echo "warning: infra._accept not built (needs gcc and the Python headers); using pure-Python validation"
+
+setup: $(VENV)/.installed $(VENV)/.native
 
 demo: setup  ## generate demo data, run every pipeline step, start the dashboard
 	$(BIN)/python -m scripts.demo
@@ -44,4 +51,4 @@ bench: setup
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf logs/data logs/research logs/cache/*.json logs/cache/history test-output
+	rm -rf build logs/data logs/research logs/cache/*.json logs/cache/history test-output

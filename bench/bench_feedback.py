@@ -32,17 +32,19 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from execution import feedback_bridge
 from execution.feedback_bridge import FeedbackBridge
 from execution.reward_calculator import compute_reward, compute_reward_breakdown
-from infra import wire
-from infra.eventbus import TOPIC_FEEDBACK, Bus, MemoryBus, connect_bus
+from infra import event_schemas, wire
+from infra.eventbus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, Bus, MemoryBus, connect_bus
 from scripts.replay_trades import replay, trade_events
 from tests.feedback_fixtures import make_trades
 
@@ -135,27 +137,118 @@ def _timed_runs(
     return float(np.median(walls)), float(np.median(cpus)), min(walls)
 
 
+@contextmanager
+def _acceptors(native: bool) -> Iterator[None]:
+    """Run the bridge with the compiled (``native``) or the generated Python schema acceptors."""
+    saved = feedback_bridge._ACCEPT_EXECUTION, feedback_bridge._ACCEPT_POSITION
+    table = event_schemas._NATIVE_ACCEPT if native else event_schemas._PY_ACCEPT
+    feedback_bridge._ACCEPT_EXECUTION = table[TOPIC_EXECUTION]
+    feedback_bridge._ACCEPT_POSITION = table[TOPIC_POSITION]
+    try:
+        yield
+    finally:
+        feedback_bridge._ACCEPT_EXECUTION, feedback_bridge._ACCEPT_POSITION = saved
+
+
 def bench_bridge_memory(n: int, repeats: int = 5) -> None:
-    """In-memory bridge, with and without the per-batch GC pause, runs interleaved (same noise)."""
+    """In-memory bridge: the default, without the per-batch GC pause, and with pure-Python validation.
+
+    The configurations run interleaved, so all of them see the same noise of the host.
+    """
     items = trade_events(make_trades(n, seed=1), updates_per_trade=1, seed=1)
-    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    timers = {True: _GcTimer(), False: _GcTimer()}
+    native = bool(event_schemas._NATIVE_ACCEPT)
+    configs = [
+        (
+            f"default (gc paused per batch, {'compiled' if native else 'pure-Python'} validation)",
+            True,
+            native,
+        ),
+        ("gc_pause=False", False, native),
+    ]
+    if native:
+        configs.append(("pure-Python validation (EVENT_SCHEMAS_PURE_PYTHON=1)", True, False))
+    else:
+        print("bridge, memory: infra._accept is not built (`make setup`): pure-Python validation only")
+    runs: dict[str, list[float]] = {label: [] for label, _, _ in configs}
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in configs}
+    timers = {label: _GcTimer() for label, _, _ in configs}
     for _ in range(repeats):
-        for gc_pause in (True, False):
-            dt, cpu, _ = _timed_runs(
-                items, n, 1, lambda: MemoryBus(maxlen=10 * n), 0, gc_pause=gc_pause, gc_timer=timers[gc_pause]
-            )
-            runs[gc_pause].append((dt, cpu))
-    for gc_pause in (True, False):
-        dt = float(np.median([w for w, _ in runs[gc_pause]]))
-        cpu = float(np.median([c for _, c in runs[gc_pause]]))
-        gc_ms = timers[gc_pause].seconds * 1000 / repeats
-        label = "gc paused per batch (default)" if gc_pause else "gc_pause=False"
-        print(f"bridge, memory, {label}: {n / dt:,.0f} trades/s wall, {n / cpu:,.0f} trades/s per "
-              f"CPU-second ({3 * n / cpu:,.0f} events/s; median of {repeats}, range "
-              f"{min(n / c for _, c in runs[gc_pause]):,.0f}-{max(n / c for _, c in runs[gc_pause]):,.0f}) "
-              f"over {n:,} trades (target >= 50,000 trades/s: {n / cpu / 50_000:.2f}x); cyclic GC "
-              f"{gc_ms:.0f} ms per run")  # fmt: skip
+        for label, gc_pause, compiled in configs:
+            with _acceptors(compiled):
+                wall, cpu, _ = _timed_runs(
+                    items,
+                    n,
+                    1,
+                    lambda: MemoryBus(maxlen=10 * n),
+                    0,
+                    gc_pause=gc_pause,
+                    gc_timer=timers[label],
+                )
+            runs[label].append(n / cpu)
+            walls[label].append(n / wall)
+    default = float(np.median(runs[configs[0][0]]))
+    for label, _, _ in configs:
+        rate = float(np.median(runs[label]))
+        gc_ms = timers[label].seconds * 1000 / repeats
+        vs = "" if label == configs[0][0] else f"; default / this {default / rate:.2f}x"
+        print(f"bridge, memory, {label}: {float(np.median(walls[label])):,.0f} trades/s wall, {rate:,.0f} "
+              f"trades/s per CPU-second ({3 * rate:,.0f} events/s; median of {repeats}, range "
+              f"{min(runs[label]):,.0f}-{max(runs[label]):,.0f}) over {n:,} trades (target >= 50,000 "
+              f"trades/s: {rate / 50_000:.2f}x); cyclic GC {gc_ms:.0f} ms per run{vs}")  # fmt: skip
+
+
+def _jsonschema_of_execution() -> dict[str, Any]:
+    """The execution event's schema as JSON Schema (draft 2020-12), for the peer line of the benchmark."""
+    num = {"type": "number"}
+    text = {"type": "string", "pattern": "\\S"}
+    return {
+        "type": "object",
+        "required": ["event_id", "ts", "schema", "order_id", "symbol", "side", "entry_price", "size_usd",
+                     "confidence", "multiplier_used", "state"],
+        "properties": {
+            "event_id": text, "ts": {"type": "string", "format": "date-time"},
+            "schema": {"const": TOPIC_EXECUTION}, "order_id": text, "symbol": text,
+            "side": {"enum": ["LONG", "SHORT"]},
+            "entry_price": {**num, "exclusiveMinimum": 0}, "size_usd": {**num, "exclusiveMinimum": 0},
+            "confidence": {**num, "minimum": 0, "maximum": 1}, "multiplier_used": {**num, "minimum": 0},
+            "state": {"type": "array", "items": num},
+            "route": text, "signal_id": text, "model_version": text,
+        },
+    }  # fmt: skip
+
+
+def bench_validation(n: int = 20_000) -> None:
+    """One execution event's validation: compiled, generated Python, reference checks, jsonschema."""
+    events = [
+        ev for t, ev in trade_events(make_trades(n, seed=4), updates_per_trade=0) if t == TOPIC_EXECUTION
+    ]
+
+    def per_event(check: Callable[[Any], Any], evs: list[Any]) -> float:
+        best = math.inf
+        for _ in range(3):
+            t0 = time.process_time()
+            for ev in evs:
+                check(ev)
+            best = min(best, time.process_time() - t0)
+        return best / len(evs) * 1e6
+
+    assert all(event_schemas._reason(TOPIC_EXECUTION, ev) is None for ev in events)
+    timings = {"generated Python": per_event(event_schemas._PY_ACCEPT[TOPIC_EXECUTION], events)}
+    if event_schemas._NATIVE_ACCEPT:
+        timings["compiled"] = per_event(event_schemas._NATIVE_ACCEPT[TOPIC_EXECUTION], events)
+    timings["reference checks"] = per_event(partial(event_schemas._reason, TOPIC_EXECUTION), events)
+    try:
+        import jsonschema
+    except ImportError:
+        peer = "jsonschema not installed"
+    else:
+        validator = jsonschema.Draft202012Validator(_jsonschema_of_execution())
+        assert all(validator.is_valid(ev) for ev in events[:100])
+        peer_us = per_event(validator.is_valid, events[:2000])
+        fastest = min(timings.values())
+        peer = f"jsonschema {jsonschema.Draft202012Validator.__name__} (peer) {peer_us:.2f} us, {peer_us / fastest:.0f}x ours"
+    shown = ", ".join(f"{k} {v:.2f} us" for k, v in timings.items())
+    print(f"validation of an execution event: {shown}; {peer}")
 
 
 def bench_bridge_redis(url: str, n: int, repeats: int = 3) -> None:
@@ -236,6 +329,7 @@ def main() -> None:
     print(f"bench_feedback on {os.cpu_count()} CPUs (shared with other jobs: figures are indicative); "
           f"Python {sys.version.split()[0]} from {sys.base_prefix}")  # fmt: skip
     bench_reward()
+    bench_validation()
     bench_bridge_memory(args.trades)
     server = None
     url = args.redis_url

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -223,7 +224,62 @@ def _build_acceptor(topic: str) -> Callable[[dict[str, Any]], bool]:
     return accept
 
 
-_ACCEPT: dict[str, Callable[[dict[str, Any]], bool]] = {t: _build_acceptor(t) for t in SCHEMAS}
+# kinds of the compiled acceptor's field table (the K_* constants of infra/_accept.c)
+_K_NUM, _K_STR, _K_ENUM, _K_VECTOR, _K_TS, _K_EQ, _K_CALL = range(1, 8)
+
+
+def _acceptor_table(
+    topic: str, required: dict[str, Check], optional: dict[str, Check]
+) -> tuple[tuple[tuple[str, bool, int, Any, Any], ...], tuple[str, str, str] | None]:
+    """The field table of the compiled acceptor of ``topic`` (``infra/_accept.c``).
+
+    The same tests as :func:`_acceptor_source`, as data: ``(name, required, kind, a, b)`` per
+    field, the envelope first, and the condition that a CLOSED position update carries its
+    realized PnL.
+    """
+    rows: list[tuple[str, bool, int, Any, Any]] = [
+        ("event_id", True, _K_STR, None, None),
+        ("ts", True, _K_TS, dt.datetime.fromisoformat, None),
+        ("schema", True, _K_EQ, topic, None),
+    ]
+    for is_required, fields in ((True, required), (False, optional)):
+        for name, check in fields.items():
+            kind, a, b = _STR_FAST if check is _str else _FAST.get(check, (0, None, None))
+            if check is _vector:
+                rows.append((name, is_required, _K_VECTOR, None, None))
+            elif kind == _FAST_NUM:
+                rows.append((name, is_required, _K_NUM, a, b))  # floats (see _num)
+            elif kind == _FAST_STR:
+                rows.append((name, is_required, _K_STR, None, None))
+            elif kind == _FAST_ENUM:
+                rows.append((name, is_required, _K_ENUM, a, None))  # a frozenset
+            else:
+                rows.append((name, is_required, _K_CALL, check, None))
+    when = ("status", "CLOSED", "realized_pnl_usd") if topic == TOPIC_POSITION else None
+    return tuple(rows), when
+
+
+def _native_acceptor(topic: str) -> Callable[[dict[str, Any]], bool] | None:
+    """The compiled acceptor of ``topic``, or None when ``infra._accept`` is not built."""
+    try:
+        from infra import _accept
+    except ImportError:
+        return None
+    fields, when = _acceptor_table(topic, *SCHEMAS[topic])
+    accept: Callable[[dict[str, Any]], bool] = _accept.Acceptor(fields, when)
+    return accept
+
+
+_PY_ACCEPT: dict[str, Callable[[dict[str, Any]], bool]] = {t: _build_acceptor(t) for t in SCHEMAS}
+"""The generated Python acceptors (the fallback, and the compiled ones' reference in the tests)."""
+_NATIVE_ACCEPT = {t: a for t in SCHEMAS if (a := _native_acceptor(t)) is not None}
+"""The compiled acceptors; empty when the extension is not built."""
+NATIVE = os.environ.get("EVENT_SCHEMAS_PURE_PYTHON", "") not in ("1", "true") and bool(_NATIVE_ACCEPT)
+"""True when :func:`validate_event` and :func:`acceptor` use the compiled acceptors.
+
+Build them with ``make setup`` (``python setup.py build_ext --inplace``; needs a C compiler and the
+Python headers); ``EVENT_SCHEMAS_PURE_PYTHON=1`` turns them off. Both give the same answers."""
+_ACCEPT: dict[str, Callable[[dict[str, Any]], bool]] = _NATIVE_ACCEPT if NATIVE else _PY_ACCEPT
 
 
 def validate_event(topic: str, event: Mapping[str, Any] | None) -> str | None:
