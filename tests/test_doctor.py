@@ -169,7 +169,13 @@ def test_unreachable_redis_fails_fast(tmp_path: Path) -> None:
     r = check_event_bus(ctx)
     assert time.perf_counter() - t0 < 1.0
     assert r.status == "FAIL" and "redis://127.0.0.1" in r.message
-    assert check_event_bus(make_ctx(tmp_path)).status == "OK"
+    local = check_event_bus(make_ctx(tmp_path))
+    assert local.status == "OK"
+    from infra.event_schemas import NATIVE
+
+    assert local.details["validation"] == (
+        "compiled" if NATIVE else "pure-Python (`make setup` builds the compiled one)"
+    )
 
 
 def test_unreachable_firestore_fails_fast(tmp_path: Path) -> None:

@@ -145,11 +145,17 @@ def check_event_bus(ctx: DoctorContext) -> CheckResult:
     """Bus reachable; consumer-group lag and pending counts; dead letters."""
     name = "event_bus"
     url = ctx.settings.eventbus_url
+    from infra.event_schemas import NATIVE
+
+    # which acceptor validates events in this process (the compiled one is about 3.5x faster)
+    validation = "compiled" if NATIVE else "pure-Python (`make setup` builds the compiled one)"
     if url == "memory://":
         return ok(
             name,
-            "EVENTBUS_URL=memory://: in-process bus, nothing to reach (no lag or dead letters to read).",
+            "EVENTBUS_URL=memory://: in-process bus, nothing to reach (no lag or dead letters to read); "
+            f"event validation {validation}.",
             url=url,
+            validation=validation,
         )
     shown = repr(ctx.settings).split("eventbus_url=")[1].split(",")[0].strip("'")
     fix = f"start Redis at {shown} (e.g. `redis-server --port <port>`) or set EVENTBUS_URL=memory:// for a local run"
@@ -177,8 +183,10 @@ def check_event_bus(ctx: DoctorContext) -> CheckResult:
         )
     return ok(
         name,
-        f"event bus {shown} reachable; {len(rep['groups'])} consumer group(s), no backlog, no dead letters.",
+        f"event bus {shown} reachable; {len(rep['groups'])} consumer group(s), no backlog, no dead letters; "
+        f"event validation {validation}.",
         url=shown,
+        validation=validation,
         **rep,
     )
 
