@@ -152,7 +152,9 @@ acceptor_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         }
         if (v == Py_None && !f->required)
             continue;
+        Py_INCREF(v); /* a K_CALL check runs Python code, which could drop the dict's reference */
         int ok = check_field(f, v);
+        Py_DECREF(v);
         if (ok < 0)
             return NULL;
         if (!ok)
@@ -163,7 +165,9 @@ acceptor_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         if (v == NULL && PyErr_Occurred())
             return NULL;
         if (v != NULL) {
+            Py_INCREF(v);
             int eq = PyObject_RichCompareBool(v, self->when_value, Py_EQ);
+            Py_DECREF(v);
             if (eq < 0)
                 return NULL;
             if (eq) {

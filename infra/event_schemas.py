@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infra.eventbus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN, TOPIC_SIGNAL
+from infra.settings import env_flag
 
 Check = Callable[[Any], str | None]
 
@@ -274,7 +275,7 @@ _PY_ACCEPT: dict[str, Callable[[dict[str, Any]], bool]] = {t: _build_acceptor(t)
 """The generated Python acceptors (the fallback, and the compiled ones' reference in the tests)."""
 _NATIVE_ACCEPT = {t: a for t in SCHEMAS if (a := _native_acceptor(t)) is not None}
 """The compiled acceptors; empty when the extension is not built."""
-NATIVE = os.environ.get("EVENT_SCHEMAS_PURE_PYTHON", "") not in ("1", "true") and bool(_NATIVE_ACCEPT)
+NATIVE = not env_flag(os.environ, "EVENT_SCHEMAS_PURE_PYTHON") and bool(_NATIVE_ACCEPT)
 """True when :func:`validate_event` and :func:`acceptor` use the compiled acceptors.
 
 Build them with ``make setup`` (``python setup.py build_ext --inplace``; needs a C compiler and the

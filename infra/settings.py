@@ -82,6 +82,20 @@ def env_number(
     return _parse_float(name, raw, minimum=minimum, strict=strict)
 
 
+def env_flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """A yes/no switch from ``environ[name]`` (1/0/true/false/yes/no/on/off), ``default`` when unset.
+
+    Examples
+    --------
+    >>> env_flag({"X": "on"}, "X"), env_flag({}, "X"), env_flag({"X": ""}, "X", True)
+    (True, False, False)
+    """
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    return _parse_bool(name, raw)
+
+
 def _parse_bus_url(raw: str) -> str:
     url = raw.strip()
     if url == "memory://" or url.startswith(("redis://", "rediss://", "unix://")):

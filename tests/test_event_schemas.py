@@ -211,3 +211,24 @@ def test_pure_python_switch_turns_the_compiled_acceptors_off() -> None:
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "function", "None"]
+    env["EVENT_SCHEMAS_PURE_PYTHON"] = "maybe"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert "EVENT_SCHEMAS_PURE_PYTHON must be one of 1/0/true/false" in bad.stderr and "'maybe'" in bad.stderr
+
+
+def test_compiled_acceptor_survives_a_check_that_empties_the_event() -> None:
+    """A Python check that drops the dict's reference to its value must not free it under the acceptor."""
+    accept_mod = pytest.importorskip("infra._accept")
+    event: dict[str, Any] = {"x": [1.5], "y": "kept?"}
+    seen: list[Any] = []
+
+    def check(v: Any) -> None:
+        event.clear()
+        seen.append(list(v))  # v is still alive and intact
+
+    accept = accept_mod.Acceptor(
+        (("x", True, accept_mod.K_CALL, check, None), ("y", False, accept_mod.K_STR, None, None))
+    )
+    assert accept(event) is True  # 'y' is gone by then: optional, not tested
+    assert seen == [[1.5]]
