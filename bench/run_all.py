@@ -6,9 +6,9 @@ Each ``bench/bench_<name>.py`` runs in its own interpreter with its default argu
 docstring for what it measures and against which peers), so one benchmark's imports, caches and
 heap do not change another's figures. Their output is passed through as it comes; a summary
 of the exit status and wall time of each follows. The exit status is 1 when any benchmark failed.
-Running all of them takes 15-25 minutes on the 2-core VM (the dashboard and drift benchmarks are
-the longest); the figures are indicative on a shared CPU, the printed ratios against the peers
-are the stable part.
+Running all eight took 2:43 on the 2-core VM (2026-12-02; the browser end-to-end and the RL
+environment benchmarks are the longest); the figures are indicative on a shared CPU, the printed
+ratios against the peers are the stable part.
 """
 
 from __future__ import annotations
