@@ -19,14 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-# The optional C extension infra._accept (the event schemas' compiled fast path, docs/eventbus.md):
-# rebuilt when its source changes; without a compiler the bus falls back to pure Python.
-$(VENV)/.native: infra/_accept.c setup.py $(VENV)/.installed
-	@$(BIN)/python setup.py -q build_ext --inplace >/dev/null \
-	  && touch $@ \
-	  || echo "warning: infra._accept not built (needs gcc and the Python headers); using pure-Python validation"
-
-setup: $(VENV)/.installed $(VENV)/.native
+setup: $(VENV)/.installed
 
 demo: setup  ## generate demo data, run every pipeline step, start the dashboard
 	$(BIN)/python -m scripts.demo

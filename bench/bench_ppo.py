@@ -73,7 +73,7 @@ def bench_redis(rounds: int) -> dict[str, Any] | None:
     if shutil.which("redis-server") is None:
         return None
     from execution.feedback_bridge import FeedbackBridge
-    from infra.eventbus import TOPIC_EXECUTION, TOPIC_POSITION, connect_bus, new_event
+    from infra.bus import TOPIC_EXECUTION, TOPIC_POSITION, connect_bus, new_event
     from research.rl_sizer.ppo_sizer import PPOSizer
     from research.rl_sizer.trainer import OnlineTrainer
     from tests.redis_server import RedisServer

@@ -15,8 +15,10 @@
   execution, a late update) is counted and ignored.
 
 Exactly once
-    Each batch of messages is processed in memory and then written with one atomic, idempotent
-    :meth:`~infra.eventbus.Bus.commit`: the acknowledgements, the dead letters, the open-trade and
+    The bridge is a handler of the bus's one consumer loop (:class:`infra.bus.Consumer`), which
+    reads, decodes and validates the events against their contracts (:mod:`infra.contracts.events`)
+    and dead-letters the invalid ones. Each batch is processed in memory and the handler returns
+    what the loop writes with one atomic, idempotent :meth:`~infra.bus.Bus.commit`: the acknowledgements, the dead letters, the open-trade and
     parked state, and the feedback events as *once-publishes* keyed ``rl.feedback:<order_id>``
     (with Redis: one ``MULTI``/``EXEC`` whose feedback ``XADD`` runs in a Lua script that checks and
     sets the key). A bridge killed before the commit leaves its messages pending and the state
@@ -32,32 +34,31 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import signal
+import math
 import socket
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from execution.reward_calculator import DEFAULT_REWARD_PARAMS, RewardParams, compute_reward_breakdown
-from infra import wire
-from infra.cli import run_cli
-from infra.event_schemas import acceptor, validate_event
-from infra.eventbus import (
+from infra.bus import (
     TOPIC_EXECUTION,
     TOPIC_FEEDBACK,
     TOPIC_POSITION,
     Bus,
-    BusUnavailableError,
+    Commit,
+    Consumer,
     Message,
     OncePublish,
     connect_bus,
-    dead_letter_once,
-    utc_iso_of,
+    stop_on_signals,
 )
-from infra.gcpause import gc_paused
+from infra.bus.message import dead_letter_once
+from infra.cli import run_cli
+from infra.contracts.events import Feedback, PositionUpdate, RewardComponents
 
 if TYPE_CHECKING:
     from scripts.pipeline import DemoContext
@@ -67,9 +68,8 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP = "feedback-bridge"
 DEFAULT_NAMESPACE = "feedback_bridge"
 
-_ACCEPT_EXECUTION = acceptor(TOPIC_EXECUTION)
-_ACCEPT_POSITION = acceptor(TOPIC_POSITION)
-_new_once = partial(tuple.__new__, OncePublish)  # OncePublish without its generated __new__
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 def feedback_key(order_id: str) -> str:
@@ -77,11 +77,8 @@ def feedback_key(order_id: str) -> str:
     return f"{TOPIC_FEEDBACK}:{order_id}"
 
 
-_iso = dt.datetime.fromisoformat
-
-
-def _epoch(ts: str) -> float:
-    return _iso(ts).timestamp()
+def _parse_ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
 
 
 @dataclass
@@ -99,7 +96,7 @@ class BridgeStats:
     duplicates: int = 0
     """Executions of open trades and events of already-published trades (ignored)."""
     dead_lettered: int = 0
-    """Invalid events copied to a dead-letter stream."""
+    """Invalid events, and closes whose feedback cannot be computed, copied to a dead-letter stream."""
     messages: int = 0
     batches: int = 0
     rewards: list[float] = field(default_factory=list, repr=False)
@@ -108,6 +105,27 @@ class BridgeStats:
         d = asdict(self)
         d.pop("rewards")
         return d
+
+
+@dataclass
+class _Update:
+    """A position update as the bridge applies it (from a delivered event or a parked one)."""
+
+    event_id: str
+    ts: dt.datetime
+    status: str
+    unrealized: float
+    realized: float | None
+
+    @classmethod
+    def of(cls, ev: PositionUpdate) -> _Update:
+        return cls(ev.event_id, ev.ts, ev.status, ev.unrealized_pnl_usd, ev.realized_pnl_usd)
+
+    @classmethod
+    def parked(cls, d: dict[str, Any]) -> _Update:
+        return cls(
+            d["event_id"], _parse_ts(d["ts"]), d["status"], d["unrealized_pnl_usd"], d.get("realized_pnl_usd")
+        )
 
 
 class FeedbackBridge:
@@ -130,12 +148,8 @@ class FeedbackBridge:
     reclaim_idle_ms : int
         Messages pending longer than this in other consumers are taken over.
     keep_rewards : bool
-        Keep every published reward in ``stats.rewards`` (the demo uses them).
-    gc_pause : bool
-        Pause CPython's cyclic garbage collector while a batch is processed (the batch work
-        creates no reference cycles). Without it, the batch's in-flight objects are promoted by
-        young collections and trigger full collections: about a fifth of the in-memory
-        bridge's time (``bench/bench_feedback.py`` measures both).
+        Keep every published feedback in ``feedback`` and its reward in ``stats.rewards`` (the demo
+        uses them).
     """
 
     def __init__(
@@ -150,7 +164,6 @@ class FeedbackBridge:
         block_ms: int = 500,
         reclaim_idle_ms: int = 30_000,
         keep_rewards: bool = False,
-        gc_pause: bool = True,
     ) -> None:
         if count < 1:
             raise ValueError(f"The 'count' parameter of FeedbackBridge must be >= 1. Got {count!r} instead.")
@@ -160,11 +173,7 @@ class FeedbackBridge:
         self.ns_open = f"{namespace}:open"
         self.ns_parked = f"{namespace}:parked"
         self.params = params
-        self.count = count
-        self.block_ms = block_ms
-        self.reclaim_idle_ms = reclaim_idle_ms
         self.keep_rewards = keep_rewards
-        self.gc_pause = gc_pause
         self.stats = BridgeStats()
         self.feedback: list[dict[str, Any]] = []
         self.done_cache_size = 200_000
@@ -172,86 +181,41 @@ class FeedbackBridge:
         self._parked: dict[str, dict[str, Any]] = {}
         self._done: dict[str, None] = {}  # insertion-ordered set of published order ids
         self._state_loaded = False  # _open and _parked hold the whole stored state
+        self._late_dead = 0
         self._topics = (TOPIC_EXECUTION, TOPIC_POSITION)
-        for t in self._topics:
-            bus.ensure_group(t, group)
+        self.loop = Consumer(
+            bus,
+            self._topics,
+            group,
+            consumer,
+            self.handle,
+            count=count,
+            block_ms=block_ms,
+            reclaim_idle_ms=reclaim_idle_ms,
+            on_reset=self.reset,
+        )
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, *, stop: threading.Event | None = None, until_idle: bool = False) -> BridgeStats:
         """Process batches until ``stop`` is set (or, with ``until_idle``, until nothing is left).
 
-        Own pending messages (left by a previous run of this consumer) come first, then messages
-        reclaimed from idle consumers, then new ones. A Redis outage longer than the bus's retry
-        deadline is logged and retried here, so the bridge waits instead of dying.
+        The loop (:class:`infra.bus.Consumer`) re-reads this consumer's own pending messages
+        first, reclaims those of idle consumers, dead-letters invalid events and rides out Redis
+        outages (the bridge waits instead of dying).
         """
-        own_pending = True
-        next_reclaim = 0.0  # reclaiming scans the pending lists: at most every reclaim_idle_ms / 2 (<= 5 s)
-        while stop is None or not stop.is_set():
-            try:
-                batch: list[Message] = []
-                if own_pending:
-                    batch = self.bus.read(
-                        self._topics, self.group, self.consumer, count=self.count, pending=True
-                    )
-                    own_pending = bool(batch)
-                if not batch and time.monotonic() >= next_reclaim:
-                    next_reclaim = time.monotonic() + min(self.reclaim_idle_ms / 2000.0, 5.0)
-                    for t in self._topics:
-                        batch.extend(
-                            self.bus.reclaim(
-                                t,
-                                self.group,
-                                self.consumer,
-                                min_idle_ms=self.reclaim_idle_ms,
-                                count=self.count,
-                            )
-                        )
-                    if batch:
-                        next_reclaim = 0.0
-                if not batch:
-                    batch = self.bus.read(
-                        self._topics,
-                        self.group,
-                        self.consumer,
-                        count=self.count,
-                        block_ms=self.block_ms,
-                        copy=False,  # the bridge never mutates an event (see _process)
-                    )
-                if not batch:
-                    if until_idle:
-                        break
-                    continue
-                self.process(batch)
-            except BusUnavailableError as exc:
-                log.error("feedback bridge: %s; waiting for the bus", exc)
-                own_pending = True
-                if stop is not None:
-                    stop.wait(1.0)
-                else:
-                    time.sleep(1.0)
+        self.loop.run(stop=stop, until_idle=until_idle)
+        loop_stats = self.loop.stats
+        self.stats.messages = loop_stats.messages
+        self.stats.batches = loop_stats.batches
+        self.stats.dead_lettered = loop_stats.dead_lettered + self._late_dead
         return self.stats
 
-    # -- one batch ----------------------------------------------------------------------------
-    def process(self, batch: Sequence[Message]) -> None:
-        """Apply one batch and commit it atomically (see the module docstring).
-
-        The bridge caches the state it committed (it is the only writer of its namespace); when
-        anything fails before the commit returns, the cache is dropped and reloaded from the bus.
-        With ``gc_pause`` the cyclic garbage collector is paused for the batch (see
-        :mod:`infra.gcpause`).
-        """
-        try:
-            if self.gc_pause:
-                with gc_paused():
-                    self._process(batch)
-            else:
-                self._process(batch)
-        except BaseException:
-            self._open.clear()
-            self._parked.clear()
-            self._done.clear()
-            self._state_loaded = False
-            raise
+    def reset(self) -> None:
+        """Drop the cached state (after a failed step; it is reloaded from the bus)."""
+        self._open.clear()
+        self._parked.clear()
+        self._done.clear()
+        self._state_loaded = False
 
     def _load(self, order_ids: Iterable[str]) -> None:
         """Bring the state of ``order_ids`` into the cache.
@@ -262,71 +226,52 @@ class FeedbackBridge:
         """
         opens, parked, done = self._open, self._parked, self._done
         if not self._state_loaded:
-            opens.update((k, wire.decode(v)) for k, v in self.bus.state_all(self.ns_open).items())
-            parked.update((k, wire.decode(v)) for k, v in self.bus.state_all(self.ns_parked).items())
+            opens.update((k, _decode(v)) for k, v in self.bus.state_all(self.ns_open).items())
+            parked.update((k, _decode(v)) for k, v in self.bus.state_all(self.ns_parked).items())
             self._state_loaded = True
         unknown = [o for o in order_ids if o not in opens and o not in parked and o not in done]
         if not unknown:
             return
-        for oid, was in zip(unknown, self.bus.seen([feedback_key(o) for o in unknown])):
+        for oid, was in zip(unknown, self.bus.seen([feedback_key(o) for o in unknown]), strict=True):
             if was:
                 done[oid] = None
         while len(done) > self.done_cache_size:
             del done[next(iter(done))]
 
-    def _process(self, batch: Sequence[Message]) -> None:
-        dead: list[tuple[Message, str]] = []
-        good: list[Message] = []
-        executions: list[Message] = []
-        updates: list[Message] = []
-        accept_execution, accept_update = _ACCEPT_EXECUTION, _ACCEPT_POSITION
-        for msg in batch:
-            # the schemas' fast path first (a valid event costs one call), the verdict otherwise
-            ev = msg.event
-            if msg.error is None and type(ev) is dict:
-                topic = msg.topic
-                if topic == TOPIC_EXECUTION:
-                    if accept_execution(ev):
-                        good.append(msg)
-                        executions.append(msg)
-                        continue
-                elif topic == TOPIC_POSITION and accept_update(ev):
-                    good.append(msg)
-                    updates.append(msg)
-                    continue
-            reason = msg.error or validate_event(msg.topic, ev)
-            if reason is not None:
-                dead.append((msg, reason))
-                continue
-            good.append(msg)
-            # executions first: parking makes the order irrelevant, this only saves parking work
-            (executions if msg.topic == TOPIC_EXECUTION else updates).append(msg)
-        self._load({m.event["order_id"]: None for m in good if m.event is not None})
+    # -- one batch ----------------------------------------------------------------------------
+    def handle(self, batch: Sequence[Message]) -> Commit:
+        """Apply one batch of valid events; return what to commit (see the module docstring).
+
+        The bridge caches the state it committed (it is the only writer of its namespace); when
+        anything fails before the commit returns, the loop calls :meth:`reset`.
+        """
+        executions = [m.event for m in batch if m.topic == TOPIC_EXECUTION]
+        updates = [m.event for m in batch if m.topic == TOPIC_POSITION]
+        self._load({ev.order_id: None for ev in (*executions, *updates)})
         opens, parked, done = self._open, self._parked, self._done
         stats = self.stats
         touched_open: set[str] = set()
         touched_parked: set[str] = set()
         out: list[OncePublish] = []
+        dead: list[tuple[Message, str]] = []
         late_dead: list[OncePublish] = []  # dead letters of parked updates (acknowledged when parked)
-        duplicates = tracked = 0
-        for msg in executions:
-            ev = msg.event
-            if ev is None:  # cannot happen: validation rejects it
-                continue
-            oid = ev["order_id"]
+        by_event = {id(m.event): m for m in batch}
+        duplicates = tracked = unparked = parked_n = 0
+        for ev in executions:  # executions first: parking makes the order irrelevant, this only saves work
+            oid = ev.order_id
             if oid in done or oid in opens:
                 duplicates += 1
                 continue
             opens[oid] = {
                 "order_id": oid,
-                "symbol": ev["symbol"],
-                "side": ev["side"],
-                "size_usd": float(ev["size_usd"]),
-                "entry_price": float(ev["entry_price"]),
-                "confidence": float(ev["confidence"]),
-                "multiplier_used": float(ev["multiplier_used"]),
-                "state": ev["state"],
-                "opened_at": ev["ts"],
+                "symbol": ev.symbol,
+                "side": ev.side,
+                "size_usd": ev.size_usd,
+                "entry_price": ev.entry_price,
+                "confidence": ev.confidence,
+                "multiplier_used": ev.multiplier_used,
+                "state": ev.state,
+                "opened_at": ev.ts.isoformat(),
                 "worst_pnl_usd": 0.0,
             }
             touched_open.add(oid)
@@ -334,110 +279,98 @@ class FeedbackBridge:
             waiting = parked.pop(oid, None)
             if waiting:
                 touched_parked.add(oid)
-                for upd in sorted(waiting.values(), key=lambda e: (_epoch(e["ts"]), e["status"] == "CLOSED")):
-                    stats.unparked += 1
-                    if self._apply_update(opens, done, out, late_dead, oid, upd, None):
+                pending = sorted(
+                    (_Update.parked(d) for d in waiting.values()), key=lambda u: (u.ts, u.status == "CLOSED")
+                )
+                for upd in pending:
+                    unparked += 1
+                    if self._apply(oid, upd, out, late_dead, None):
                         break
-        for msg in updates:
-            ev = msg.event
-            if ev is None:
-                continue
-            oid = ev["order_id"]
-            trade = opens.get(oid)
-            if trade is None:
+        for ev in updates:
+            oid = ev.order_id
+            if oid not in opens:
                 if oid in done:
                     duplicates += 1
                     continue
                 slot = parked.setdefault(oid, {})
-                if ev["event_id"] not in slot:
-                    slot[ev["event_id"]] = ev
-                    stats.parked += 1
+                if ev.event_id not in slot:
+                    slot[ev.event_id] = msgspec.to_builtins(ev)
+                    parked_n += 1
                 touched_parked.add(oid)
                 continue
             touched_open.add(oid)
-            if ev["status"] == "CLOSED":
-                self._apply_update(opens, done, out, dead, oid, ev, msg)
-            elif ev["unrealized_pnl_usd"] < trade["worst_pnl_usd"]:  # an OPEN update, inlined
-                trade["worst_pnl_usd"] = float(ev["unrealized_pnl_usd"])
-        encode = wire.encode
+            self._apply(oid, _Update.of(ev), out, dead, by_event[id(ev)])
         state_set = {
-            self.ns_open: {o: encode(opens[o]) for o in touched_open if o in opens},
-            self.ns_parked: {o: encode(parked[o]) for o in touched_parked if parked.get(o)},
+            self.ns_open: {o: _encode(opens[o]).decode() for o in touched_open if o in opens},
+            self.ns_parked: {o: _encode(parked[o]).decode() for o in touched_parked if parked.get(o)},
         }
         state_delete = {
             self.ns_open: [o for o in touched_open if o not in opens],
             self.ns_parked: [o for o in touched_parked if not parked.get(o)],
         }
-        self.bus.commit(
-            self.group,
-            ack=good,
+        stats.duplicates += duplicates
+        stats.tracked += tracked
+        stats.unparked += unparked
+        stats.parked += parked_n
+        stats.closed += len(out)
+        self._late_dead += len(late_dead)
+        if self.keep_rewards:
+            for o in out:
+                fb = msgspec.to_builtins(o.event)
+                self.feedback.append(fb)
+                stats.rewards.append(float(fb["reward"]))
+        dead_ids = {id(m) for m, _ in dead}
+        return Commit(
+            ack=[m for m in batch if id(m) not in dead_ids],
             dead=dead,
-            publish_once=[*out, *late_dead] if late_dead else out,
+            publish_once=[*out, *late_dead],
             state_set=state_set,
             state_delete=state_delete,
         )
-        stats.duplicates += duplicates
-        stats.tracked += tracked
-        stats.dead_lettered += len(dead) + len(late_dead)
-        stats.closed += len(out)
-        stats.messages += len(batch)
-        stats.batches += 1
-        if self.keep_rewards:
-            self.feedback.extend(dict(o.event) for o in out)
-            stats.rewards.extend(float(o.event["reward"]) for o in out)
 
-    def _apply_update(
+    def _apply(
         self,
-        opens: dict[str, dict[str, Any]],
-        done: dict[str, None],
+        oid: str,
+        upd: _Update,
         out: list[OncePublish],
         dead: list[Any],
-        oid: str,
-        ev: dict[str, Any],
         msg: Message | None,
     ) -> bool:
-        """Apply one position update to an open trade; True when it closed the trade.
+        """Apply one position update to the open trade ``oid``; True when it closed the trade.
 
         A close whose feedback cannot be computed (a size so small that the PnL percent overflows)
         is dead-lettered with the reason and ends the trade, instead of failing the whole batch
         again on every retry. ``dead`` takes ``(message, reason)`` pairs for a delivered update and
         ready :class:`OncePublish` dead letters for a parked one (``msg is None``).
         """
-        trade = opens[oid]
-        if ev["status"] != "CLOSED":
-            pnl = ev["unrealized_pnl_usd"]
-            if pnl < trade["worst_pnl_usd"]:
-                trade["worst_pnl_usd"] = float(pnl)
+        trade = self._open[oid]
+        if upd.status != "CLOSED":
+            trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], upd.unrealized)
             return False
-        pnl = float(ev["realized_pnl_usd"])
-        if pnl < trade["worst_pnl_usd"]:
-            trade["worst_pnl_usd"] = pnl
+        pnl = float(upd.realized if upd.realized is not None else 0.0)
+        trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], pnl)
         try:
-            feedback = self._feedback(trade, ev, pnl)
+            feedback = self._feedback(trade, upd, pnl)
         except (ValueError, OverflowError) as exc:
             reason = f"cannot compute the feedback of order {oid!r}: {exc}"
             if msg is not None:  # dead-lettered and acknowledged with the batch
                 dead.append((msg, reason))
             else:  # a parked update, acknowledged when it was parked: its dead letter only
-                parked_msg = Message(TOPIC_POSITION, f"parked:{ev['event_id']}", ev)
+                parked_msg = Message(TOPIC_POSITION, f"parked:{upd.event_id}", None)
                 dead.append(dead_letter_once(parked_msg, reason, self.group))
         else:
-            out.append(_new_once((TOPIC_FEEDBACK, feedback, feedback_key(oid))))
-        del opens[oid]
-        done[oid] = None
+            out.append(OncePublish(TOPIC_FEEDBACK, feedback, feedback_key(oid)))
+        del self._open[oid]
+        self._done[oid] = None
         return True
 
-    def _feedback(self, trade: dict[str, Any], ev: dict[str, Any], pnl_usd: float) -> dict[str, Any]:
+    def _feedback(self, trade: dict[str, Any], upd: _Update, pnl_usd: float) -> Feedback:
         size = trade["size_usd"]
         pnl_pct = pnl_usd / size * 100.0
-        closed = _iso(ev["ts"])
+        opened = _parse_ts(trade["opened_at"])
         # aware datetimes subtract exactly (in microseconds), whatever their offsets
-        duration_mins = (closed - _iso(trade["opened_at"])).total_seconds() / 60.0
-        if duration_mins < 0.0:
-            duration_mins = 0.0
-        max_dd = -trade["worst_pnl_usd"] / size * 100.0
-        if max_dd < 0.0:
-            max_dd = 0.0
+        duration_mins = max((upd.ts - opened).total_seconds() / 60.0, 0.0)
+        max_dd = max(-trade["worst_pnl_usd"] / size * 100.0, 0.0)
         b = compute_reward_breakdown(
             pnl_pct=pnl_pct,
             duration_mins=duration_mins,
@@ -445,43 +378,41 @@ class FeedbackBridge:
             confidence=trade["confidence"],
             params=self.params,
         )
-        if not (b.reward - b.reward == 0.0 and b.sharpe_contribution - b.sharpe_contribution == 0.0):
-            # (x - x is 0.0 for a finite float, NaN for an infinite or NaN one)
+        if not (math.isfinite(b.reward) and math.isfinite(b.sharpe_contribution) and math.isfinite(max_dd)):
             raise ValueError(f"reward {b.reward!r} from pnl_pct {pnl_pct!r} is not finite")
         oid = trade["order_id"]
-        return {
-            "event_id": f"fb-{oid}",
-            "ts": utc_iso_of(ev["ts"], closed),
-            "schema": TOPIC_FEEDBACK,
-            "order_id": oid,
-            "symbol": trade["symbol"],
-            "pnl_usd": pnl_usd,
-            "pnl_pct": pnl_pct,
-            "duration_mins": duration_mins,
-            "max_drawdown_pct": max_dd,
-            "sharpe_contribution": b.sharpe_contribution,
-            "reward": b.reward,
-            "confidence": trade["confidence"],
-            "state": trade["state"],
-            "multiplier_used": trade["multiplier_used"],
-            "opened_at": trade["opened_at"],
-            "closed_at": ev["ts"],
-            "reward_components": {
-                "base": b.base,
-                "duration_penalty": b.duration_penalty,
-                "drawdown_penalty": b.drawdown_penalty,
-                "confidence_penalty": b.confidence_penalty,
-                "sharpe_bonus": b.sharpe_bonus,
-            },
-        }
+        return Feedback(
+            event_id=f"fb-{oid}",
+            ts=upd.ts.astimezone(dt.UTC),
+            order_id=oid,
+            symbol=trade["symbol"],
+            pnl_usd=pnl_usd,
+            pnl_pct=pnl_pct,
+            duration_mins=duration_mins,
+            max_drawdown_pct=max_dd,
+            sharpe_contribution=b.sharpe_contribution,
+            reward=b.reward,
+            confidence=trade["confidence"],
+            state=trade["state"],
+            multiplier_used=trade["multiplier_used"],
+            opened_at=opened,
+            closed_at=upd.ts,
+            reward_components=RewardComponents(
+                base=b.base,
+                duration_penalty=b.duration_penalty,
+                drawdown_penalty=b.drawdown_penalty,
+                confidence_penalty=b.confidence_penalty,
+                sharpe_bonus=b.sharpe_bonus,
+            ),
+        )
 
     def open_trades(self) -> dict[str, dict[str, Any]]:
         """Open-trade state as stored in the bus."""
-        return {k: wire.decode(v) for k, v in self.bus.state_all(self.ns_open).items()}
+        return {k: _decode(v) for k, v in self.bus.state_all(self.ns_open).items()}
 
     def parked_updates(self) -> dict[str, dict[str, Any]]:
         """Parked updates per order id, as stored in the bus."""
-        return {k: wire.decode(v) for k, v in self.bus.state_all(self.ns_parked).items()}
+        return {k: _decode(v) for k, v in self.bus.state_all(self.ns_parked).items()}
 
 
 def demo_step(ctx: DemoContext) -> str:
@@ -546,14 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if url == "memory://":
         log.warning("feedback bridge on memory:// sees only events published in this process")
     bus = connect_bus(url)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("feedback bridge: signal %d, finishing the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals("feedback bridge")
     bridge = FeedbackBridge(
         bus,
         group=args.group,

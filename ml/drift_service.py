@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from infra.bus import TOPIC_RETRAIN, EventPublisher, new_event
 from infra.cli import run_cli
-from infra.eventbus import TOPIC_RETRAIN, EventPublisher, new_event
 from ml.drift import DriftDetector
 from ml.triggers import RetrainTrigger, Submission, TriggerQueue
 
@@ -148,7 +148,7 @@ class DriftService:
     Parameters
     ----------
     publisher
-        Where ``model.retrain.trigger`` events go (any :class:`infra.eventbus.EventPublisher`).
+        Where ``model.retrain.trigger`` events go (any :class:`infra.bus.EventPublisher`).
     queue
         The trigger queue (default: a new one with a 24 h cooldown).
     detector_factory
@@ -299,7 +299,7 @@ def demo_step(ctx: DemoContext) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from infra.artifacts import open_store
-    from infra.eventbus import connect_bus
+    from infra.bus import connect_bus
     from infra.settings import load_settings
 
     settings = load_settings()

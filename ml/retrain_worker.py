@@ -48,7 +48,7 @@ from ml.retrain_validation import Validation, ValidationConfig, compare
 
 if TYPE_CHECKING:
     from infra.artifacts import ArtifactStore
-    from infra.eventbus import Bus, Message
+    from infra.bus import Bus, Message
     from ml.signal_model import FeatureSet, ModelConfig, SignalModel
     from scripts.pipeline import DemoContext
 
@@ -370,9 +370,10 @@ class RetrainWorker:
 
     # ------------------------------------------------------------------ the bus
     def on_message(self, msg: Message) -> None:
-        """Consumer-loop handler: run the job; the loop acknowledges after this returns."""
-        if msg.event is not None:
-            self.handle(msg.event)
+        """Per-message handler: run the job; the loop acknowledges after this returns."""
+        import msgspec
+
+        self.handle(msgspec.to_builtins(msg.event))
 
     def consume(
         self,
@@ -383,27 +384,31 @@ class RetrainWorker:
         stop: threading.Event | None = None,
         block_ms: int = 1000,
     ) -> int:
-        """Consume ``model.retrain.trigger`` as ``consumer`` of group ``retrain-worker``; returns jobs handled."""
-        from infra.eventbus import TOPIC_RETRAIN
+        """Consume ``model.retrain.trigger`` as ``consumer`` of group ``retrain-worker``; returns jobs handled.
 
-        stats = bus.consume(
-            TOPIC_RETRAIN,
+        Runs the bus's consumer loop (:class:`infra.bus.Consumer`): invalid triggers are
+        dead-lettered with the reason, a trigger is acknowledged after its job was recorded, and
+        a Redis outage is waited out like every other consumer does.
+        """
+        from infra.bus import TOPIC_RETRAIN, Consumer, each_message
+
+        loop = Consumer(
+            bus,
+            [TOPIC_RETRAIN],
             GROUP,
             consumer,
-            self.on_message,
+            each_message(bus, GROUP, self.on_message),
             count=10,
             block_ms=block_ms,
-            stop=stop,
-            until_idle=once,
         )
-        return stats.handled
+        return loop.run(stop=stop, until_idle=once).handled
 
 
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
     from infra.artifacts import open_store
-    from infra.eventbus import connect_bus
+    from infra.bus import connect_bus, stop_on_signals
     from infra.loaders import load_bars_many
     from infra.safety import ProductionWriteRefused
     from infra.settings import load_settings
@@ -441,10 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry=registry, bars=lambda: load_bars_many(paths), store=open_store(settings)
     )
     bus = connect_bus(args.bus or settings.eventbus_url)
+    stop = stop_on_signals("retrain worker")
     try:
-        n = worker.consume(bus, consumer=args.consumer, once=args.once)
-    except KeyboardInterrupt:
-        return 0
+        n = worker.consume(bus, consumer=args.consumer, once=args.once, stop=stop)
     finally:
         bus.close()
     print(f"ml.retrain_worker: {n} trigger(s) handled; {worker.log.to_dict()['counts']}")
@@ -487,7 +491,7 @@ def demo_step(ctx: DemoContext) -> str:
     model's calibration before the change, during the drift (stale model live) and after the
     promoted model went live, plus the stale model on that last window for contrast.
     """
-    from infra.eventbus import TOPIC_RETRAIN, new_event
+    from infra.bus import TOPIC_RETRAIN, new_event
     from infra.loaders import load_bars, read_frame
     from ml.signal_model import FeatureSet, ModelConfig, SignalModel
     from scripts.demo_data import DemoConfig

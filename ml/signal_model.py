@@ -38,7 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from infra.artifacts import atomic_write_bytes
-from infra.eventbus import TOPIC_SIGNAL, new_event
+from infra.bus import TOPIC_SIGNAL, new_event
 from infra.loaders import infer_bar_frequency
 from ml.attribution import local_attribution, predict_up, top_contributions
 from ml.fast_predict import CompiledCalibratedTrees
@@ -383,7 +383,7 @@ def _flat_config(cfg: ModelConfig) -> dict[str, Any]:
 
 
 def signal_events(signals: pd.DataFrame) -> list[dict[str, Any]]:
-    """``trade.signal.v5`` events (see :mod:`infra.eventbus`) for a signal frame."""
+    """``trade.signal.v5`` events (see :mod:`infra.bus`) for a signal frame."""
     events = []
     for rec in signals.to_dict(orient="records"):
         ts = pd.Timestamp(rec["ts"])

@@ -710,7 +710,7 @@ def run_cycle(
 
 def demo_step(ctx: DemoContext) -> str:
     """Demo pipeline step: telemetry cycle on ``ctx.bars_path``; publishes the latest signals."""
-    from infra.eventbus import TOPIC_SIGNAL
+    from infra.bus import TOPIC_SIGNAL
     from ml.signal_model import SignalModel, signal_events
 
     bars = _load_bars([str(ctx.bars_path)])

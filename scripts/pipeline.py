@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from infra.artifacts import ArtifactStore
-from infra.eventbus import MemoryBus
+from infra.bus import MemoryBus
 from infra.settings import Settings
 
 Scale = Literal["default", "large"]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -41,8 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infra.bus import TOPIC_EXECUTION, TOPIC_POSITION, Bus, EventPublisher, connect_bus, new_event
 from infra.cli import run_cli
-from infra.eventbus import TOPIC_EXECUTION, TOPIC_POSITION, Bus, EventPublisher, connect_bus, new_event
 
 Item = tuple[str, dict[str, Any] | str]
 """(topic, event) -- a str event is a raw (malformed) payload."""
@@ -132,7 +133,9 @@ def _malformed(i: int, rng: np.random.Generator) -> Item:
                            "symbol": "BTCUSDT", "side": "LONG", "entry_price": 100.0, "size_usd": -5.0,
                            "confidence": 0.5, "multiplier_used": 1.0, "state": [0.5]}),
     ]  # fmt: skip
-    return kinds[int(rng.integers(len(kinds)))]
+    topic, payload = kinds[int(rng.integers(len(kinds)))]
+    # invalid on the wire: publish refuses an invalid event, so it goes out as raw text
+    return topic, payload if isinstance(payload, str) else json.dumps(payload)
 
 
 def trade_events(

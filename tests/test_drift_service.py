@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from infra.artifacts import ArtifactStore
-from infra.event_schemas import validate_event
-from infra.eventbus import TOPIC_RETRAIN, MemoryBus
+from infra.bus import TOPIC_RETRAIN, MemoryBus
+from infra.contracts.events import validate_event
 from ml import drift_service
 from ml.drift_scenarios import accuracy_drop, stable_stream
 from ml.drift_service import DriftService, join_trades_to_signals

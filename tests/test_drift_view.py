@@ -22,7 +22,7 @@ from dashboard.drift_view import (
     windows_table,
 )
 from infra.artifacts import ArtifactStore
-from infra.eventbus import MemoryBus
+from infra.bus import MemoryBus
 from ml.drift_scenarios import accuracy_drop
 from ml.drift_service import DriftService, join_trades_to_signals, write_artifacts
 from tests.conftest import run_demo

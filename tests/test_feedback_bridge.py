@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from execution.feedback_bridge import FeedbackBridge, demo_step
-from infra.eventbus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, MemoryBus, new_event
+from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, MemoryBus, new_event
 from scripts.replay_trades import replay, trade_events
 from tests.feedback_fixtures import expected_feedback, make_trades
 
@@ -199,55 +199,6 @@ def test_bridge_reads_without_copies_and_leaves_the_stored_events_untouched() ->
     bridge.run(until_idle=True)
     assert bridge.stats.closed == 50 and bridge.stats.parked > 0
     assert {t: bus.events(t) for t in before} == before
-
-
-def test_memory_bus_read_copies_unless_asked_not_to() -> None:
-    bus = MemoryBus()
-    bus.publish(TOPIC_EXECUTION, execution("c"))
-    for group in ("a", "b"):
-        bus.ensure_group(TOPIC_EXECUTION, group)
-    [copied] = bus.read([TOPIC_EXECUTION], "a", "c1", block_ms=0)
-    [shared] = bus.read([TOPIC_EXECUTION], "b", "c1", block_ms=0, copy=False)
-    assert copied.event == shared.event
-    assert copied.event is not shared.event
-    assert shared.event is bus._streams[TOPIC_EXECUTION].entries[0]
-    assert copied.event is not None
-    copied.event["size_usd"] = -1.0  # a consumer's own copy: the stream is unchanged
-    assert bus.events(TOPIC_EXECUTION)[0]["size_usd"] == 1000.0
-
-
-@pytest.mark.parametrize("gc_pause", [True, False])
-def test_collector_is_paused_only_while_a_batch_is_processed(
-    gc_pause: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import gc
-
-    bus = MemoryBus()
-    bus.publish(TOPIC_EXECUTION, execution("o1"))
-    bus.publish(TOPIC_POSITION, update("o1", 30, 5.0, closed=True))
-    bridge = FeedbackBridge(bus, block_ms=0, gc_pause=gc_pause)
-    seen: list[bool] = []
-    inner = bridge._process
-
-    def spy(batch: object) -> None:
-        seen.append(gc.isenabled())
-        inner(batch)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(bridge, "_process", spy)
-    assert gc.isenabled()
-    bridge.run(until_idle=True)
-    assert seen == [not gc_pause]
-    assert gc.isenabled()
-    assert bus.length(TOPIC_FEEDBACK) == 1
-
-    def fail(batch: object) -> None:
-        raise RuntimeError("store down")
-
-    bus.publish(TOPIC_EXECUTION, execution("o2"))
-    monkeypatch.setattr(bridge, "_process", fail)
-    with pytest.raises(RuntimeError, match="store down"):
-        bridge.run(until_idle=True)
-    assert gc.isenabled()  # restored on the way out of a failed batch
 
 
 def test_bridge_cli_imports_neither_pandas_nor_numpy() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infra.eventbus import TOPIC_SIGNAL
+from infra.bus import TOPIC_SIGNAL
 from infra.loaders import load_bars_many
 from ml.calibration import brier_score
 from ml.fast_predict import CompiledCalibratedTrees

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from infra.artifacts import read_artifact_file
-from infra.eventbus import TOPIC_SIGNAL, MemoryBus
+from infra.bus import TOPIC_SIGNAL, MemoryBus
 from infra.settings import load_settings
 from ml.calibration import brier_score, expected_calibration_error
 from ml.signal_model import SignalModel

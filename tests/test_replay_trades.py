@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.event_schemas import validate_event
-from infra.eventbus import TOPIC_EXECUTION, TOPIC_POSITION, MemoryBus, connect_bus
+from infra.bus import TOPIC_EXECUTION, TOPIC_POSITION, MemoryBus, connect_bus
+from infra.contracts.events import validate_event
 from scripts.replay_trades import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import RedisServer, redis_server  # noqa: F401

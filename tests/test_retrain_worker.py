@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from infra.artifacts import ArtifactStore
-from infra.eventbus import TOPIC_RETRAIN, MemoryBus, new_event
+from infra.bus import TOPIC_RETRAIN, MemoryBus, new_event
 from infra.settings import load_settings
 from ml.calibration import brier_score, expected_calibration_error
 from ml.model_registry import STAGING_PREFIX, ModelRegistry

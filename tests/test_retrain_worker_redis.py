@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from infra.artifacts import ArtifactStore
-from infra.eventbus import TOPIC_RETRAIN, connect_bus, new_event
+from infra.bus import TOPIC_RETRAIN, connect_bus, new_event
 from ml.retrain_worker import GROUP
 from tests.conftest import ROOT
 from tests.redis_server import redis_server, redis_url  # noqa: F401

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from infra.artifacts import open_store
-from infra.eventbus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
+from infra.bus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
 from infra.prom import make_metrics, render
 from infra.safety import ProductionWriteRefused
 from infra.settings import load_settings

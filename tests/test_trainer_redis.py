@@ -16,7 +16,7 @@ import pytest
 
 from execution.feedback_bridge import FeedbackBridge
 from execution.governor import Governor
-from infra.eventbus import TOPIC_FEEDBACK, connect_bus
+from infra.bus import TOPIC_FEEDBACK, connect_bus
 from research.rl_sizer.checkpoints import latest_name
 from research.rl_sizer.serving import load_policy
 from scripts.replay_trades import replay, trade_events

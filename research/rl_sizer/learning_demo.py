@@ -9,7 +9,7 @@ online in chunks of 50:
    the current PPO policy (exploration; the log-probability is kept for the trainer);
 2. paper execution: the trade's price path with that size (PnL and fees scale with the size);
 3. the chunk is replayed as execution / position-update / close events into a private
-   :class:`~infra.eventbus.MemoryBus`; the :class:`~execution.feedback_bridge.FeedbackBridge`
+   :class:`~infra.bus.MemoryBus`; the :class:`~execution.feedback_bridge.FeedbackBridge`
    turns them into ``rl.feedback``;
 4. the :class:`~research.rl_sizer.trainer.OnlineTrainer` consumes the feedback (one PPO update per
    50 trades, a checkpoint per 100 under ``research_dir/checkpoints/ppo_sizer_demo``).
@@ -88,7 +88,7 @@ def run_learning_demo(ctx: DemoContext, *, train_share: float = 0.7, max_trades:
     from execution.feedback_bridge import FeedbackBridge
     from execution.governor import Governor, GovernorConfig
     from execution.metrics_normalizer import sharpe_ratio
-    from infra.eventbus import MemoryBus
+    from infra.bus import MemoryBus
     from infra.loaders import load_trades
     from research.rl_sizer.ppo_sizer import PPOSizer
     from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig

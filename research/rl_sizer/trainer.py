@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import signal
 import socket
 import threading
 from collections import deque
@@ -52,11 +51,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
+from infra.bus import TOPIC_FEEDBACK, Bus, Commit, Consumer, Message, connect_bus, stop_on_signals
 from infra.cli import run_cli
-from infra.event_schemas import validate_event
-from infra.eventbus import TOPIC_FEEDBACK, Bus, BusUnavailableError, Message, connect_bus
 
 if TYPE_CHECKING:
     from infra.prom import Metrics
@@ -175,6 +174,7 @@ class OnlineTrainer:
         self._skip = set(skip_order_ids)
         self._window: list[str] = []
         self._unacked: list[Message] = []
+        self._learned = 0
         """Delivered messages learned from but not yet covered by a checkpoint (acked after it)."""
         self._buf_s: list[list[float]] = []
         self._buf_a: list[float] = []
@@ -347,6 +347,33 @@ class OnlineTrainer:
             self._writer = None
 
     # -- the bus loop ---------------------------------------------------------------------------
+    def handle(self, batch: Sequence[Message]) -> Commit:
+        """Consumer-loop handler: learn each feedback event; acknowledge what a checkpoint holds.
+
+        Messages are acknowledged once the checkpoint that includes them is written (without a
+        checkpoint directory: after each PPO update); until then the loop keeps them pending and
+        does not hand them over again. An event the sizer cannot use (e.g. a state of the wrong
+        length) is dead-lettered with the reason.
+        """
+        out = Commit()
+        unacked = self._unacked
+        for msg in batch:
+            try:
+                self.observe(msgspec.to_builtins(msg.event))
+            except ValueError as exc:  # e.g. a state of the wrong length: unusable, park it
+                out.dead.append((msg, str(exc)))
+                continue
+            self._learned += 1
+            unacked.append(msg)
+            if self.checkpoint_dir is None:
+                if not self._buf_a:
+                    out.ack.extend(unacked)
+                    unacked.clear()
+            elif self.trades_seen % self.config.checkpoint_every == 0:
+                out.ack.extend(unacked)
+                unacked.clear()
+        return out
+
     def run(
         self,
         bus: Bus,
@@ -361,59 +388,23 @@ class OnlineTrainer:
     ) -> int:
         """Consume ``rl.feedback`` until ``stop`` is set (or until idle); returns trades learned.
 
-        Acknowledges after each checkpoint (see the module docstring); invalid events go to the
-        dead-letter stream with the reason.
+        Runs the bus's consumer loop (:class:`infra.bus.Consumer`): invalid events go to the
+        dead-letter stream with the reason, Redis outages are waited out.
         """
-        bus.ensure_group(TOPIC_FEEDBACK, group)
-        unacked = self._unacked
-        learned = 0
-        own_pending = True
-        while stop is None or not stop.is_set():
-            try:
-                batch: list[Message] = []
-                if own_pending:
-                    batch = bus.read([TOPIC_FEEDBACK], group, consumer, count=count, pending=True)
-                    seen_ids = {m.id for m in unacked}
-                    batch = [m for m in batch if m.id not in seen_ids]
-                    own_pending = bool(batch)
-                if not batch:
-                    batch = bus.reclaim(
-                        TOPIC_FEEDBACK, group, consumer, min_idle_ms=reclaim_idle_ms, count=count
-                    )
-                if not batch:
-                    batch = bus.read([TOPIC_FEEDBACK], group, consumer, count=count, block_ms=block_ms)
-                if not batch:
-                    if until_idle:
-                        break
-                    continue
-                dead: list[tuple[Message, str]] = []
-                for msg in batch:
-                    reason = msg.error or validate_event(msg.topic, msg.event)
-                    if reason is not None or msg.event is None:
-                        dead.append((msg, reason or "no event"))
-                        continue
-                    try:
-                        self.observe(msg.event)
-                    except ValueError as exc:  # e.g. a state of the wrong length: unusable, park it
-                        dead.append((msg, str(exc)))
-                        continue
-                    learned += 1
-                    unacked.append(msg)
-                    if self.checkpoint_dir is None:
-                        if not self._buf_a:
-                            bus.commit(group, ack=unacked)
-                            unacked.clear()
-                    elif self.trades_seen % self.config.checkpoint_every == 0:
-                        bus.commit(group, ack=unacked)
-                        unacked.clear()
-                if dead:
-                    bus.commit(group, ack=[], dead=dead)
-            except BusUnavailableError as exc:
-                log.error("trainer: %s; waiting for the bus", exc)
-                own_pending = True
-                if stop is not None:
-                    stop.wait(1.0)
-        return learned
+        self._learned = 0
+        loop = Consumer(
+            bus,
+            [TOPIC_FEEDBACK],
+            group,
+            consumer,
+            self.handle,
+            count=count,
+            block_ms=block_ms,
+            reclaim_idle_ms=reclaim_idle_ms,
+        )
+        loop.held.update((m.topic, m.id) for m in self._unacked)
+        loop.run(stop=stop, until_idle=until_idle)
+        return self._learned
 
 
 def demo_step(ctx: DemoContext) -> str:
@@ -469,14 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=settings,
         tensorboard_dir=tb,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("trainer: signal %d, stopping after the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals("trainer")
     log.info("trainer: consuming %s as %s/%s on %s", TOPIC_FEEDBACK, args.group, args.consumer, url)
     n = trainer.run(bus, group=args.group, consumer=args.consumer, stop=stop, until_idle=args.once)
     log.info("trainer stopped: %d trades learned, %d seen in total", n, trainer.trades_seen)

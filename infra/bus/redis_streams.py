@@ -4,8 +4,9 @@ Thin, named wrappers over the Redis commands; every error names the operation.
 
 Keys
     ``<topic>``                      stream of the topic (``XADD ... MAXLEN ~ maxlen``), field ``event``
-                                     holding the event as JSON text
-    ``<topic>.dlq``                  its dead-letter stream (same layout; see :class:`~infra.eventbus.DeadLetter`)
+                                     holding the event as JSON (read back as bytes, decoded
+                                     and validated by the consumer loop)
+    ``<topic>.dlq``                  its dead-letter stream (same layout; see :class:`~infra.bus.message.DeadLetter`)
     ``bus:evid:<topic>:<event_id>``  publish dedupe marker (TTL ``dedupe_ttl_s``)
     ``bus:once:<key>``               once-keys and processed-markers (TTL ``once_ttl_s``)
     ``bus:state:<namespace>``        consumer state hash
@@ -19,7 +20,7 @@ Timeouts and reconnects
     Every socket operation has ``socket_timeout`` / ``connect_timeout``; redis-py's own retries are
     off. On a connection error or timeout an operation is retried with capped exponential backoff
     with jitter (``backoff_base_s * 2**attempt``, at most ``backoff_cap_s``) until
-    ``retry_deadline_s`` has passed, then :class:`~infra.eventbus.BusUnavailableError` is raised,
+    ``retry_deadline_s`` has passed, then :class:`~infra.bus.message.BusUnavailableError` is raised,
     so a dead or hung Redis never blocks a caller indefinitely. Blocking reads are clamped below
     the socket timeout.
 """
@@ -36,18 +37,19 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from infra import wire
-from infra.eventbus import (
-    DEFAULT_MAXLEN,
-    Bus,
+from infra.bus.base import Bus
+from infra.bus.message import (
     BusError,
     BusUnavailableError,
     GroupInfo,
     Message,
     OncePublish,
     dead_letter_once,
-    decode_payload,
+    encode_payload,
+    event_id_of,
 )
+from infra.bus.topics import DEFAULT_MAXLEN
+from infra.contracts.events import Event
 from infra.settings import env_number
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,14 @@ class RedisBus(Bus):
             retry=Retry(NoBackoff(), 0),
             health_check_interval=30,
         )
+        self.raw: Any = redis.Redis.from_url(  # stream payloads as bytes: bad UTF-8 is a dead letter
+            url,
+            decode_responses=False,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
         self._publish_script = self.client.register_script(_PUBLISH_ONCE_LUA)
         self._groups: set[tuple[str, str]] = set()
 
@@ -174,23 +184,20 @@ class RedisBus(Bus):
     def _evid_key(self, topic: str, event_id: str) -> str:
         return f"bus:evid:{topic}:{event_id}"
 
-    def publish(self, topic: str, event: Mapping[str, Any]) -> str:
-        payload = wire.encode(event)
-        event_id = event.get("event_id")
-        if not isinstance(event_id, str):
+    def publish(self, topic: str, event: Event | Mapping[str, Any]) -> str:
+        payload = encode_payload(topic, event)
+        event_id = event_id_of(event)
+        if event_id is None:
             return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
         key = self._evid_key(topic, event_id)
         args: list[Any] = [self.maxlen, self.dedupe_ttl_s, payload]
         return str(self._call(f"XADD {topic}", lambda: self._publish_script(keys=[topic, key], args=args)))
 
-    def _xadd(self, client: Any, topic: str, payload: str) -> Any:
+    def _xadd(self, client: Any, topic: str, payload: bytes) -> Any:
         return client.xadd(topic, {"event": payload}, maxlen=self.maxlen, approximate=True)
 
-    def publish_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
-        prepared = []
-        for topic, event in items:
-            event_id = event.get("event_id")
-            prepared.append((topic, wire.encode(event), event_id if isinstance(event_id, str) else None))
+    def publish_many(self, items: Sequence[tuple[str, Event | Mapping[str, Any]]]) -> list[str]:
+        prepared = [(topic, encode_payload(topic, event), event_id_of(event)) for topic, event in items]
 
         def run() -> list[str]:
             pipe = self.client.pipeline(transaction=False)
@@ -206,8 +213,9 @@ class RedisBus(Bus):
 
         return self._call(f"XADD x{len(prepared)}", run)
 
-    def publish_raw(self, topic: str, raw: str) -> str:
-        return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, str(raw))))
+    def publish_raw(self, topic: str, raw: str | bytes) -> str:
+        payload = raw.encode() if isinstance(raw, str) else bytes(raw)
+        return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
 
     # -- consumer groups --------------------------------------------------------------------
     def ensure_group(self, topic: str, group: str, *, start: str = "0") -> None:
@@ -231,12 +239,9 @@ class RedisBus(Bus):
         return {r["message_id"]: int(r["times_delivered"]) for r in rows}
 
     def _messages(self, topic: str, group: str, rows: list[Any], counts: bool) -> list[Message]:
-        ids = [entry_id for entry_id, _ in rows]
-        delivered = self._deliveries(topic, group, ids) if counts else {}
-        return [
-            decode_payload(topic, entry_id, (fields or {}).get("event"), delivered.get(entry_id, 1))
-            for entry_id, fields in rows
-        ]
+        decoded = [(_text(entry_id), (fields or {}).get(b"event")) for entry_id, fields in rows]
+        delivered = self._deliveries(topic, group, [i for i, _ in decoded]) if counts else {}
+        return [Message(topic, i, raw, delivered.get(i, 1)) for i, raw in decoded]
 
     def read(
         self,
@@ -247,7 +252,6 @@ class RedisBus(Bus):
         count: int = 100,
         block_ms: int = 1000,
         pending: bool = False,
-        copy: bool = True,
     ) -> list[Message]:
         for t in topics:
             self.ensure_group(t, group)
@@ -256,18 +260,18 @@ class RedisBus(Bus):
 
         def run() -> list[Message]:
             try:
-                reply = self.client.xreadgroup(group, consumer, streams, count=count, block=block)
+                reply = self.raw.xreadgroup(group, consumer, streams, count=count, block=block)
             except redis.exceptions.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 self._groups.clear()  # stream or group vanished (e.g. a Redis without persistence restarted)
                 for t in topics:
                     self.ensure_group(t, group)
-                reply = self.client.xreadgroup(group, consumer, streams, count=count, block=block)
+                reply = self.raw.xreadgroup(group, consumer, streams, count=count, block=block)
             out: list[Message] = []
             items = reply.items() if isinstance(reply, dict) else (reply or [])
             for stream, rows in items:
-                out.extend(self._messages(stream, group, list(rows), counts=pending))
+                out.extend(self._messages(_text(stream), group, list(rows), counts=pending))
             return out
 
         return self._call(f"XREADGROUP {group} {','.join(topics)}", run)
@@ -278,7 +282,7 @@ class RedisBus(Bus):
         self.ensure_group(topic, group)
 
         def run() -> list[Message]:
-            reply = self.client.xautoclaim(topic, group, consumer, min_idle_ms, start_id="0-0", count=count)
+            reply = self.raw.xautoclaim(topic, group, consumer, min_idle_ms, start_id="0-0", count=count)
             rows = [r for r in reply[1] if r is not None]
             return self._messages(topic, group, rows, counts=True)
 
@@ -299,7 +303,7 @@ class RedisBus(Bus):
         for msg in [*ack, *(m for m, _ in dead)]:
             acks.setdefault(msg.topic, []).append(msg.id)
         once = [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]
-        payloads = [(o.topic, f"bus:once:{o.key}", wire.encode(o.event)) for o in once]
+        payloads = [(o.topic, f"bus:once:{o.key}", encode_payload(o.topic, o.event)) for o in once]
         sets = {ns: dict(v) for ns, v in (state_set or {}).items() if v}
         dels = {ns: list(v) for ns, v in (state_delete or {}).items()}
         dels = {ns: v for ns, v in dels.items() if v}
@@ -367,8 +371,8 @@ class RedisBus(Bus):
         return int(self._call(f"XLEN {topic}", lambda: self.client.xlen(topic)))
 
     def entries(self, topic: str, *, count: int | None = None) -> list[Message]:
-        rows = self._call(f"XRANGE {topic}", lambda: self.client.xrange(topic, "-", "+", count=count))
-        return [decode_payload(topic, entry_id, (fields or {}).get("event"), 0) for entry_id, fields in rows]
+        rows = self._call(f"XRANGE {topic}", lambda: self.raw.xrange(topic, "-", "+", count=count))
+        return [Message(topic, _text(entry_id), (fields or {}).get(b"event"), 0) for entry_id, fields in rows]
 
     def ping(self) -> bool:
         try:
@@ -378,3 +382,8 @@ class RedisBus(Bus):
 
     def close(self) -> None:
         self.client.close()
+        self.raw.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,1 @@
+"""Typed contracts of the data that crosses process boundaries (bus events)."""
