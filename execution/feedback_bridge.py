@@ -70,6 +70,8 @@ DEFAULT_NAMESPACE = "feedback_bridge"
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+_PARKED = msgspec.convert
+"""A parked update (stored with ``msgspec.to_builtins``) back to its typed event."""
 
 
 def feedback_key(order_id: str) -> str:
@@ -105,27 +107,6 @@ class BridgeStats:
         d = asdict(self)
         d.pop("rewards")
         return d
-
-
-@dataclass
-class _Update:
-    """A position update as the bridge applies it (from a delivered event or a parked one)."""
-
-    event_id: str
-    ts: dt.datetime
-    status: str
-    unrealized: float
-    realized: float | None
-
-    @classmethod
-    def of(cls, ev: PositionUpdate) -> _Update:
-        return cls(ev.event_id, ev.ts, ev.status, ev.unrealized_pnl_usd, ev.realized_pnl_usd)
-
-    @classmethod
-    def parked(cls, d: dict[str, Any]) -> _Update:
-        return cls(
-            d["event_id"], _parse_ts(d["ts"]), d["status"], d["unrealized_pnl_usd"], d.get("realized_pnl_usd")
-        )
 
 
 class FeedbackBridge:
@@ -246,8 +227,8 @@ class FeedbackBridge:
         anything fails before the commit returns, the loop calls :meth:`reset`.
         """
         executions = [m.event for m in batch if m.topic == TOPIC_EXECUTION]
-        updates = [m.event for m in batch if m.topic == TOPIC_POSITION]
-        self._load({ev.order_id: None for ev in (*executions, *updates)})
+        updates = [m for m in batch if m.topic == TOPIC_POSITION]
+        self._load({m.event.order_id: None for m in batch})
         opens, parked, done = self._open, self._parked, self._done
         stats = self.stats
         touched_open: set[str] = set()
@@ -255,7 +236,6 @@ class FeedbackBridge:
         out: list[OncePublish] = []
         dead: list[tuple[Message, str]] = []
         late_dead: list[OncePublish] = []  # dead letters of parked updates (acknowledged when parked)
-        by_event = {id(m.event): m for m in batch}
         duplicates = tracked = unparked = parked_n = 0
         for ev in executions:  # executions first: parking makes the order irrelevant, this only saves work
             oid = ev.order_id
@@ -280,13 +260,15 @@ class FeedbackBridge:
             if waiting:
                 touched_parked.add(oid)
                 pending = sorted(
-                    (_Update.parked(d) for d in waiting.values()), key=lambda u: (u.ts, u.status == "CLOSED")
+                    (_PARKED(d, PositionUpdate) for d in waiting.values()),
+                    key=lambda u: (u.ts, u.status == "CLOSED"),
                 )
                 for upd in pending:
                     unparked += 1
                     if self._apply(oid, upd, out, late_dead, None):
                         break
-        for ev in updates:
+        for msg in updates:
+            ev = msg.event
             oid = ev.order_id
             if oid not in opens:
                 if oid in done:
@@ -299,7 +281,7 @@ class FeedbackBridge:
                 touched_parked.add(oid)
                 continue
             touched_open.add(oid)
-            self._apply(oid, _Update.of(ev), out, dead, by_event[id(ev)])
+            self._apply(oid, ev, out, dead, msg)
         state_set = {
             self.ns_open: {o: _encode(opens[o]).decode() for o in touched_open if o in opens},
             self.ns_parked: {o: _encode(parked[o]).decode() for o in touched_parked if parked.get(o)},
@@ -331,7 +313,7 @@ class FeedbackBridge:
     def _apply(
         self,
         oid: str,
-        upd: _Update,
+        upd: PositionUpdate,
         out: list[OncePublish],
         dead: list[Any],
         msg: Message | None,
@@ -345,9 +327,9 @@ class FeedbackBridge:
         """
         trade = self._open[oid]
         if upd.status != "CLOSED":
-            trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], upd.unrealized)
+            trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], upd.unrealized_pnl_usd)
             return False
-        pnl = float(upd.realized if upd.realized is not None else 0.0)
+        pnl = float(upd.realized_pnl_usd or 0.0)  # the contract makes it present when CLOSED
         trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], pnl)
         try:
             feedback = self._feedback(trade, upd, pnl)
@@ -364,7 +346,7 @@ class FeedbackBridge:
         self._done[oid] = None
         return True
 
-    def _feedback(self, trade: dict[str, Any], upd: _Update, pnl_usd: float) -> Feedback:
+    def _feedback(self, trade: dict[str, Any], upd: PositionUpdate, pnl_usd: float) -> Feedback:
         size = trade["size_usd"]
         pnl_pct = pnl_usd / size * 100.0
         opened = _parse_ts(trade["opened_at"])

@@ -135,12 +135,23 @@ class Bus(abc.ABC):
         marks: Sequence[str] = (),
         state_set: Mapping[str, Mapping[str, str]] | None = None,
         state_delete: Mapping[str, Iterable[str]] | None = None,
-    ) -> None:
-        """Apply everything atomically and idempotently (see :class:`Commit` for the parts)."""
+        seq: str | None = None,
+    ) -> int | None:
+        """Apply everything atomically and idempotently (see :class:`Commit` for the parts).
 
-    def apply(self, group: str, c: Commit) -> None:
+        With ``seq``, the same transaction increments the commit counter ``seq`` and the new
+        value is returned (``None`` otherwise, or when there was nothing to commit). A consumer
+        that remembers it can tell, from :meth:`commit_seq`, whether the store went back in time
+        under it (Redis restarted from an older snapshot, or without persistence).
+        """
+
+    @abc.abstractmethod
+    def commit_seq(self, seq: str) -> int:
+        """Current value of the commit counter ``seq`` (0 when it does not exist)."""
+
+    def apply(self, group: str, c: Commit, *, seq: str | None = None) -> int | None:
         """:meth:`commit` of a :class:`Commit` (its ``failed`` part writes nothing)."""
-        self.commit(
+        return self.commit(
             group,
             ack=c.ack,
             dead=c.dead,
@@ -148,6 +159,7 @@ class Bus(abc.ABC):
             marks=c.marks,
             state_set=c.state_set,
             state_delete=c.state_delete,
+            seq=seq,
         )
 
     @abc.abstractmethod

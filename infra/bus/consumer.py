@@ -22,7 +22,14 @@ loop and plugs in a *handler*: a function from a batch of valid, typed messages 
    times.
 4. **The commit**: dead letters and the handler's writes in one atomic, idempotent
    :meth:`~infra.bus.base.Bus.commit`.
-5. **Outages.** When the backend stays unreachable past its retry deadline
+5. **Rollbacks.** Every commit also increments the consumer's commit counter
+   (``bus:seq:<group>:<consumer>``) in the same transaction. Before each batch the loop reads it
+   back: a value other than the one its last commit returned means the store went back in time
+   (Redis restarted from an older snapshot, or without persistence) -- the group re-delivers
+   what the lost commits had acknowledged, and whatever the handler cached (finished orders,
+   open trades) is no longer true. The loop then handles it as a restart: ``on_reset``, forget
+   held messages, re-read its own pending entries. The dedupe truth stays where the commit lives.
+6. **Outages.** When the backend stays unreachable past its retry deadline
    (:class:`~infra.bus.message.BusUnavailableError`), the loop calls ``on_reset`` (drop caches),
    waits with capped exponential backoff (1 s, 2 s, ... at most ``outage_cap_s``), and starts
    again from the consumer's own pending entries; it never exits because Redis is down.
@@ -66,13 +73,21 @@ class ConsumeStats:
     reclaimed: int = 0
     batches: int = 0
     outages: int = 0
+    rollbacks: int = 0
+    """Times the store was found behind this consumer's last commit (handled as a restart)."""
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 def check_message(msg: Message) -> str | None:
-    """Decode and validate ``msg`` in place (sets ``msg.event``); the dead-letter reason or ``None``."""
+    """Decode and validate ``msg`` in place (sets ``msg.event``); the dead-letter reason or ``None``.
+
+    A message that already carries its typed event (the in-process bus hands over what was
+    published) is valid as it is.
+    """
+    if msg.event is not None:
+        return None
     raw = msg.raw
     if raw is None:
         return "entry has no 'event' field (trimmed or foreign)"
@@ -189,6 +204,8 @@ class Consumer:
         """(topic, entry id) of messages the handler holds (processed, acknowledgement deferred)."""
         self._own_pending = True
         self._next_reclaim = 0.0
+        self.seq_key = f"{group}:{consumer}"
+        self._seq: int | None = None  # the commit counter as this consumer's last commit left it
 
     # -- reading ----------------------------------------------------------------------------
     def _next_batch(self) -> list[Message]:
@@ -224,8 +241,26 @@ class Consumer:
     def _call(self, batch: Sequence[Message]) -> Commit:
         return self._handler(batch)
 
+    def _check_rollback(self) -> None:
+        current = self.bus.commit_seq(self.seq_key)
+        if self._seq is not None and current != self._seq:
+            log.warning(
+                "%s/%s: the bus is at commit %d, this consumer's last commit was %d: the store went back "
+                "in time (restart from an older snapshot?); dropping cached state and re-reading",
+                self.group,
+                self.consumer,
+                current,
+                self._seq,
+            )
+            self.stats.rollbacks += 1
+            self._reset()
+            self.held.clear()
+            self._own_pending = True
+        self._seq = current
+
     def step(self, batch: list[Message]) -> None:
         """Validate, handle and commit one batch."""
+        self._check_rollback()
         stats = self.stats
         stats.batches += 1
         stats.messages += len(batch)
@@ -278,11 +313,19 @@ class Consumer:
         self._commit(out, good)
 
     def _commit(self, out: Commit, handed: Sequence[Message]) -> None:
-        self.bus.apply(self.group, out)
+        before = self._seq
+        value = self.bus.apply(self.group, out, seq=self.seq_key)
+        if value is not None:
+            if before is not None and value != before + 1:  # went back between the check and the commit
+                self._reset()
+                self._own_pending = True
+            self._seq = value
         stats = self.stats
         stats.handled += len(out.ack)
         stats.dead_lettered += len(out.dead)
         stats.failed += len(out.failed)
+        if not self.held and len(out.ack) + len(out.failed) == len(handed):
+            return  # the usual case: the handler settled everything it was handed, nothing held
         settled = {(m.topic, m.id) for m in out.ack}
         settled.update((m.topic, m.id) for m, _ in out.dead)
         settled.update((m.topic, m.id) for m in out.failed)

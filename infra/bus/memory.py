@@ -20,46 +20,66 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from infra.bus.base import Bus
 from infra.bus.message import (
     BusError,
     GroupInfo,
     Message,
     OncePublish,
+    check_type,
     dead_letter_once,
     encode_payload,
     event_id_of,
 )
 from infra.bus.topics import DEFAULT_MAXLEN
-from infra.contracts.events import Event
+from infra.contracts.events import EVENT_TYPES, Event, event_from_dict
+
+_encode = msgspec.json.Encoder().encode
 
 
 @dataclass
 class _Group:
     last: int = 0
-    pel: dict[int, tuple[str, float, int]] = field(default_factory=dict)
-    """entry seq -> (consumer, delivered_at_ms, deliveries)."""
+    pel: dict[str, tuple[str, float, int]] = field(default_factory=dict)
+    """entry id -> (consumer, delivered_at_ms, deliveries)."""
     consumers: set[str] = field(default_factory=set)
+
+
+Entry = tuple[bytes | None, Any]
+"""A stored entry: its JSON bytes and/or its typed event (at least one of them)."""
 
 
 @dataclass
 class _Stream:
     base: int = 1  # seq of entries[0]
-    entries: list[bytes | None] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # entry id of each entry, made once by _append
     groups: dict[str, _Group] = field(default_factory=dict)
 
     @property
     def next_seq(self) -> int:
         return self.base + len(self.entries)
 
-    def get(self, seq: int) -> bytes | None:
+    def get(self, seq: int) -> Entry:
         i = seq - self.base
-        return self.entries[i] if 0 <= i < len(self.entries) else None
+        return self.entries[i] if 0 <= i < len(self.entries) else (None, None)
 
 
 def _seq_of(entry_id: str) -> int:
     """Sequence number of an in-memory entry id (``"12-0"`` -> 12)."""
     return int(entry_id.partition("-")[0])
+
+
+def _entry(topic: str, event: Event | Mapping[str, Any]) -> Entry:
+    """What the in-process bus stores for a published event (see :class:`MemoryBus`)."""
+    if isinstance(event, msgspec.Struct):
+        check_type(topic, event)
+        return None, event
+    if topic in EVENT_TYPES:
+        return _encode(event), event_from_dict(topic, event)
+    return encode_payload(topic, event), None
 
 
 def _now_ms() -> float:
@@ -69,7 +89,10 @@ def _now_ms() -> float:
 class MemoryBus(Bus):
     """In-process bus with Redis-Streams consumer-group semantics.
 
-    Entry ids are ``"<seq>-0"``. Payloads are stored as JSON bytes, as Redis stores them. Streams
+    Entry ids are ``"<seq>-0"``. A published mapping is validated and stored as JSON bytes with
+    its typed event; a published typed event is stored as it is (it is immutable) and encoded
+    only when someone asks for its bytes; readers get the typed event without a JSON round trip.
+    Raw payloads are stored as bytes and decoded by the consumer loop, as with Redis. Streams
     are trimmed to ``maxlen`` entries (exactly, oldest first). Once-keys, marks and published
     ``event_id``\\ s live for the life of the object (no TTL). Thread-safe; a blocking
     :meth:`read` waits on a condition variable.
@@ -83,6 +106,7 @@ class MemoryBus(Bus):
         self._streams: dict[str, _Stream] = {}
         self._once: dict[str, str] = {}
         self._state: dict[str, dict[str, str]] = {}
+        self._seqs: dict[str, int] = {}
         self._cond = threading.Condition(threading.RLock())
 
     def _stream(self, topic: str) -> _Stream:
@@ -91,34 +115,36 @@ class MemoryBus(Bus):
             s = self._streams[topic] = _Stream()
         return s
 
-    def _append(self, topic: str, payload: bytes | None, *, notify: bool = True) -> str:
+    def _append(self, topic: str, entry: Entry, *, notify: bool = True) -> str:
         s = self._stream(topic)
         entry_id = f"{s.next_seq}-0"
-        s.entries.append(payload)
+        s.entries.append(entry)
+        s.ids.append(entry_id)
         if len(s.entries) > self.maxlen:
             drop = len(s.entries) - self.maxlen
             del s.entries[:drop]
+            del s.ids[:drop]
             s.base += drop
         if notify:
             self._cond.notify_all()
         return entry_id
 
     def publish(self, topic: str, event: Event | Mapping[str, Any]) -> str:
-        payload = encode_payload(topic, event)
+        entry = _entry(topic, event)
         event_id = event_id_of(event)
         with self._cond:
             if event_id is None:
-                return self._append(topic, payload)
+                return self._append(topic, entry)
             key = f"evid:{topic}:{event_id}"
             first = self._once.get(key)
             if first is not None:
                 return first
-            entry_id = self._once[key] = self._append(topic, payload)
+            entry_id = self._once[key] = self._append(topic, entry)
             return entry_id
 
     def publish_raw(self, topic: str, raw: str | bytes) -> str:
         with self._cond:
-            return self._append(topic, raw.encode() if isinstance(raw, str) else bytes(raw))
+            return self._append(topic, (raw.encode() if isinstance(raw, str) else bytes(raw), None))
 
     def ensure_group(self, topic: str, group: str, *, start: str = "0") -> None:
         with self._cond:
@@ -155,18 +181,22 @@ class MemoryBus(Bus):
                     s, g = self._group(topic, group)
                     g.consumers.add(consumer)
                     if pending:
-                        mine = sorted(q for q, v in g.pel.items() if v[0] == consumer)[:count]
-                        for seq in mine:
-                            n = g.pel[seq][2] + 1
-                            g.pel[seq] = (consumer, now, n)
-                            out.append(Message(topic, f"{seq}-0", s.get(seq), n))
+                        mine = sorted((q for q, v in g.pel.items() if v[0] == consumer), key=_seq_of)
+                        for entry_id in mine[:count]:
+                            n = g.pel[entry_id][2] + 1
+                            g.pel[entry_id] = (consumer, now, n)
+                            raw, event = s.get(_seq_of(entry_id))
+                            out.append(Message(topic, entry_id, raw, n, event))
                         continue
                     start = max(g.last + 1, s.base)
                     stop = min(s.next_seq, start + count)
-                    rec = (consumer, now, 1)
-                    for seq in range(start, stop):
-                        g.pel[seq] = rec
-                        out.append(Message(topic, f"{seq}-0", s.entries[seq - s.base], 1))
+                    rec = (consumer, now, 1)  # immutable: one record shared by the whole read
+                    pel, entries, ids, base = g.pel, s.entries, s.ids, s.base
+                    for i in range(start - base, stop - base):
+                        entry_id = ids[i]
+                        pel[entry_id] = rec
+                        raw, event = entries[i]
+                        out.append(Message(topic, entry_id, raw, 1, event))
                     g.last = max(g.last, stop - 1)
                 if out or pending:
                     return out
@@ -183,17 +213,19 @@ class MemoryBus(Bus):
             g.consumers.add(consumer)
             now = _now_ms()
             out: list[Message] = []
-            for seq in sorted(g.pel):
+            for entry_id in sorted(g.pel, key=_seq_of):
                 if len(out) >= count:
                     break
-                rec = g.pel[seq]
+                rec = g.pel[entry_id]
                 if now - rec[1] < min_idle_ms:
                     continue
+                seq = _seq_of(entry_id)
                 if seq < s.base:  # trimmed away: Redis 7 drops it from the PEL too
-                    del g.pel[seq]
+                    del g.pel[entry_id]
                     continue
-                g.pel[seq] = (consumer, now, rec[2] + 1)
-                out.append(Message(topic, f"{seq}-0", s.get(seq), rec[2] + 1))
+                g.pel[entry_id] = (consumer, now, rec[2] + 1)
+                raw, event = s.get(seq)
+                out.append(Message(topic, entry_id, raw, rec[2] + 1, event))
             return out
 
     def commit(
@@ -206,14 +238,15 @@ class MemoryBus(Bus):
         marks: Sequence[str] = (),
         state_set: Mapping[str, Mapping[str, str]] | None = None,
         state_delete: Mapping[str, Iterable[str]] | None = None,
-    ) -> None:
+        seq: str | None = None,
+    ) -> int | None:
         once_items = [*publish_once, *(dead_letter_once(m, r, group) for m, r in dead)]
-        encoded = [(o.topic, encode_payload(o.topic, o.event), o.key) for o in once_items]
+        prepared = [(o.topic, _entry(o.topic, o.event), o.key) for o in once_items]
         with self._cond:
             appended = False
-            for stream, payload, key in encoded:
+            for stream, entry, key in prepared:
                 if key not in self._once:
-                    self._once[key] = self._append(stream, payload, notify=False)
+                    self._once[key] = self._append(stream, entry, notify=False)
                     appended = True
             if appended:  # wake blocked readers once per commit, not once per event
                 self._cond.notify_all()
@@ -226,11 +259,24 @@ class MemoryBus(Bus):
                 if d is not None:
                     for f in fields:
                         d.pop(f, None)
+            topic: str | None = None
+            pel: dict[str, Any] = {}
             for msg in [*ack, *(m for m, _ in dead)]:
-                s = self._streams.get(msg.topic)
-                g = s.groups.get(group) if s is not None else None
-                if g is not None:
-                    g.pel.pop(_seq_of(msg.id), None)
+                if msg.topic != topic:  # a batch is read topic by topic: look the PEL up once per run
+                    topic = msg.topic
+                    s = self._streams.get(topic)
+                    g = s.groups.get(group) if s is not None else None
+                    pel = {} if g is None else g.pel
+                if pel.pop(msg.id, None) is None and pel:  # not there as given: maybe "7" for "7-0"
+                    pel.pop(f"{_seq_of(msg.id)}-0", None)
+            if seq is None:
+                return None
+            value = self._seqs[seq] = self._seqs.get(seq, 0) + 1
+            return value
+
+    def commit_seq(self, seq: str) -> int:
+        with self._cond:
+            return self._seqs.get(seq, 0)
 
     def seen(self, keys: Sequence[str]) -> list[bool]:
         with self._cond:
@@ -273,4 +319,4 @@ class MemoryBus(Bus):
             if s is None:
                 return []
             items = s.entries if count is None else s.entries[:count]
-            return [Message(topic, f"{s.base + i}-0", p, 0) for i, p in enumerate(items)]
+            return [Message(topic, s.ids[i], raw, 0, event) for i, (raw, event) in enumerate(items)]

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 import msgspec
 
 from infra.bus.topics import dead_letter_topic
-from infra.contracts.events import EVENT_TYPES, Event, encode_event, event_from_dict
+from infra.contracts.events import EVENT_TYPES, Event, EventError, encode_event, event_from_dict
 
 DEAD_LETTER_RAW_MAX = 65_536
 """Longest payload copy kept in a dead letter (bytes of UTF-8); longer ones are cut with a note."""
@@ -43,9 +43,10 @@ class EventPublisher(Protocol):
 class Message:
     """One delivered stream entry.
 
-    ``raw`` is the payload as stored (``None`` when the entry has no ``event`` field);
-    ``deliveries`` counts how often the entry was delivered; ``event`` is the typed event, set by
-    the consumer loop once the payload decoded and validated.
+    ``raw`` is the payload as stored (``None`` when the entry has no ``event`` field, or when the
+    in-process bus holds the typed event itself); ``deliveries`` counts how often the entry was
+    delivered; ``event`` is the typed event: set by the consumer loop once the payload decoded and
+    validated, or handed over as published by the in-process bus (typed events are immutable).
     """
 
     topic: str
@@ -54,16 +55,24 @@ class Message:
     deliveries: int = 1
     event: Any = None
 
+    def payload(self) -> bytes | None:
+        """The payload as JSON bytes (encoded from the typed event when only that is held)."""
+        if self.raw is None and isinstance(self.event, msgspec.Struct):
+            return encode_event(self.event)  # type: ignore[arg-type]
+        return self.raw
+
     def text(self) -> str:
         """The payload as text (invalid UTF-8 replaced), for logs and dead letters."""
-        return "" if self.raw is None else self.raw.decode("utf-8", errors="replace")
+        raw = self.payload()
+        return "" if raw is None else raw.decode("utf-8", errors="replace")
 
     def data(self) -> dict[str, Any] | None:
         """The payload as a plain JSON object, or ``None`` when it is not one (for inspection)."""
-        if self.raw is None:
+        raw = self.payload()
+        if raw is None:
             return None
         try:
-            obj = _decode_any(self.raw)
+            obj = _decode_any(raw)
         except (msgspec.DecodeError, ValueError, RecursionError):
             return None
         return obj if isinstance(obj, dict) else None
@@ -155,10 +164,26 @@ def encode_payload(topic: str, event: Event | Mapping[str, Any]) -> bytes:
         When the object cannot be encoded as JSON.
     """
     if isinstance(event, msgspec.Struct):
+        check_type(topic, event)
         return encode_event(event)
     if topic in EVENT_TYPES:
         event_from_dict(topic, event)
     return _encode(event)
+
+
+def check_type(topic: str, event: msgspec.Struct) -> None:
+    """Refuse a typed event published to a topic of another type.
+
+    Raises
+    ------
+    infra.contracts.events.EventError
+        Naming the topic and both types.
+    """
+    want = EVENT_TYPES.get(topic)
+    if want is not None and not isinstance(event, want):
+        raise EventError(
+            f"a {type(event).__name__} cannot be published to {topic!r} (it takes {want.__name__})"
+        )
 
 
 def dead_letter_event(msg: Message, reason: str, group: str | None) -> dict[str, Any]:
@@ -166,7 +191,7 @@ def dead_letter_event(msg: Message, reason: str, group: str | None) -> dict[str,
 
     The payload copy is cut at :data:`DEAD_LETTER_RAW_MAX` bytes with a note of the full size.
     """
-    raw = msg.raw or b""
+    raw = msg.payload() or b""
     if len(raw) > DEAD_LETTER_RAW_MAX:
         text = raw[:DEAD_LETTER_RAW_MAX].decode("utf-8", errors="replace")
         text += f" ... [truncated: {len(raw):,} bytes in total, first {DEAD_LETTER_RAW_MAX:,} kept]"

@@ -10,6 +10,8 @@ Keys
     ``bus:evid:<topic>:<event_id>``  publish dedupe marker (TTL ``dedupe_ttl_s``)
     ``bus:once:<key>``               once-keys and processed-markers (TTL ``once_ttl_s``)
     ``bus:state:<namespace>``        consumer state hash
+    ``bus:seq:<group>:<consumer>``   commit counter of one consumer (rollback detection, see
+                                     :mod:`infra.bus.consumer`)
 
 Publishing is a Lua script (check marker, ``XADD``, set marker) so it is atomic: a publish retried
 after a lost reply returns the first entry id instead of writing a second copy. ``commit`` is one
@@ -298,7 +300,8 @@ class RedisBus(Bus):
         marks: Sequence[str] = (),
         state_set: Mapping[str, Mapping[str, str]] | None = None,
         state_delete: Mapping[str, Iterable[str]] | None = None,
-    ) -> None:
+        seq: str | None = None,
+    ) -> int | None:
         acks: dict[str, list[str]] = {}
         for msg in [*ack, *(m for m, _ in dead)]:
             acks.setdefault(msg.topic, []).append(msg.id)
@@ -308,10 +311,12 @@ class RedisBus(Bus):
         dels = {ns: list(v) for ns, v in (state_delete or {}).items()}
         dels = {ns: v for ns, v in dels.items() if v}
         if not (acks or payloads or marks or sets or dels):
-            return
+            return None
 
-        def run() -> None:
+        def run() -> int | None:
             pipe = self.client.pipeline(transaction=True)
+            if seq is not None:
+                pipe.incr(f"bus:seq:{seq}")
             for topic, key, payload in payloads:
                 self._publish_script(
                     keys=[topic, key], args=[self.maxlen, self.once_ttl_s, payload], client=pipe
@@ -324,9 +329,14 @@ class RedisBus(Bus):
                 pipe.hdel(f"bus:state:{ns}", *fields)
             for topic, ids in acks.items():
                 pipe.xack(topic, group, *ids)
-            pipe.execute()
+            replies = pipe.execute()
+            return None if seq is None else int(replies[0])
 
-        self._call(f"COMMIT {group}", run)
+        return self._call(f"COMMIT {group}", run)
+
+    def commit_seq(self, seq: str) -> int:
+        value = self._call(f"GET bus:seq:{seq}", lambda: self.client.get(f"bus:seq:{seq}"))
+        return 0 if value is None else int(value)
 
     def seen(self, keys: Sequence[str]) -> list[bool]:
         if not keys:
