@@ -78,6 +78,7 @@ class Bus(abc.ABC):
     """The event-bus interface (both backends)."""
 
     url: str
+    maxlen: int
 
     # -- producing -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -186,6 +187,10 @@ class Bus(abc.ABC):
     def lag(self, topic: str, group: str) -> int | None:
         """Entries of ``topic`` not yet delivered to ``group`` (``None`` when unknown or missing)."""
         return next((g.lag for g in self.groups(topic) if g.name == group), None)
+
+    def lost(self, topic: str, group: str) -> int:
+        """Entries ``group`` had pending that were gone from the stream when it came back for them."""
+        return 0
 
     @abc.abstractmethod
     def length(self, topic: str) -> int:

@@ -67,6 +67,14 @@ class _Stream:
         return self.entries[i] if 0 <= i < len(self.entries) else (None, None)
 
 
+def _safe_seq(s: _Stream) -> int:
+    """The oldest seq some group still needs: its oldest pending entry, else the one after its last."""
+    need = []
+    for g in s.groups.values():
+        need.append(min(map(_seq_of, g.pel)) if g.pel else g.last + 1)
+    return min(need)
+
+
 def _seq_of(entry_id: str) -> int:
     """Sequence number of an in-memory entry id (``"12-0"`` -> 12)."""
     return int(entry_id.partition("-")[0])
@@ -89,11 +97,11 @@ def _now_ms() -> float:
 class MemoryBus(Bus):
     """In-process bus with Redis-Streams consumer-group semantics.
 
-    Entry ids are ``"<seq>-0"``. A published mapping is validated and stored as JSON bytes with
+    Entry ids are ``"<seq>-0"``. A stream is trimmed to ``maxlen`` entries, oldest first, but
+    never below what a consumer group has not read and acknowledged. A published mapping is validated and stored as JSON bytes with
     its typed event; a published typed event is stored as it is (it is immutable) and encoded
     only when someone asks for its bytes; readers get the typed event without a JSON round trip.
-    Raw payloads are stored as bytes and decoded by the consumer loop, as with Redis. Streams
-    are trimmed to ``maxlen`` entries (exactly, oldest first). Once-keys, marks and published
+    Raw payloads are stored as bytes and decoded by the consumer loop, as with Redis. Once-keys, marks and published
     ``event_id``\\ s live for the life of the object (no TTL). Thread-safe; a blocking
     :meth:`read` waits on a condition variable.
     """
@@ -122,9 +130,12 @@ class MemoryBus(Bus):
         s.ids.append(entry_id)
         if len(s.entries) > self.maxlen:
             drop = len(s.entries) - self.maxlen
-            del s.entries[:drop]
-            del s.ids[:drop]
-            s.base += drop
+            if s.groups:  # never below what a group has not read and acknowledged
+                drop = min(drop, _safe_seq(s) - s.base)
+            if drop > 0:
+                del s.entries[:drop]
+                del s.ids[:drop]
+                s.base += drop
         if notify:
             self._cond.notify_all()
         return entry_id

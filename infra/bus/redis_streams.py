@@ -3,13 +3,15 @@
 Thin, named wrappers over the Redis commands; every error names the operation.
 
 Keys
-    ``<topic>``                      stream of the topic (``XADD ... MAXLEN ~ maxlen``), field ``event``
+    ``<topic>``                      stream of the topic, field ``event``; trimmed only below what
+                                     every consumer group has read and acknowledged (:meth:`RedisBus.trim`)
                                      holding the event as JSON (read back as bytes, decoded
                                      and validated by the consumer loop)
     ``<topic>.dlq``                  its dead-letter stream (same layout; see :class:`~infra.bus.message.DeadLetter`)
     ``bus:evid:<topic>:<event_id>``  publish dedupe marker (TTL ``dedupe_ttl_s``)
     ``bus:once:<key>``               once-keys and processed-markers (TTL ``once_ttl_s``)
     ``bus:state:<namespace>``        consumer state hash
+    ``bus:lost:<topic>:<group>``     pending entries found gone from the stream (should stay 0)
     ``bus:seq:<group>:<consumer>``   commit counter of one consumer (rollback detection, see
                                      :mod:`infra.bus.consumer`)
 
@@ -57,12 +59,12 @@ from infra.settings import env_number
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# KEYS[1] stream, KEYS[2] marker; ARGV[1] maxlen, ARGV[2] marker ttl (s), ARGV[3] payload
+# KEYS[1] stream, KEYS[2] marker; ARGV[1] marker ttl (s), ARGV[2] payload
 _PUBLISH_ONCE_LUA = """
 local first = redis.call('GET', KEYS[2])
 if first then return first end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[3])
-redis.call('SET', KEYS[2], id, 'EX', ARGV[2])
+local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[2])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
 return id
 """
 
@@ -77,7 +79,8 @@ class RedisBus(Bus):
     url : str
         ``redis://host:port/db`` (also ``rediss://``, ``unix://``).
     maxlen : int
-        Approximate bound of every stream (``XADD MAXLEN ~``), default 100,000.
+        Length every stream is trimmed towards, default 100,000; never below what a consumer
+        group still needs (see :meth:`trim`).
     socket_timeout, connect_timeout : float
         Seconds; a single Redis call never waits longer.
     retry_deadline_s : float
@@ -138,6 +141,7 @@ class RedisBus(Bus):
         )
         self._publish_script = self.client.register_script(_PUBLISH_ONCE_LUA)
         self._groups: set[tuple[str, str]] = set()
+        self._since_trim: dict[str, int] = {}
 
     @classmethod
     def from_env(cls, url: str, *, environ: Mapping[str, str], **options: Any) -> RedisBus:
@@ -190,13 +194,19 @@ class RedisBus(Bus):
         payload = encode_payload(topic, event)
         event_id = event_id_of(event)
         if event_id is None:
-            return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
+            entry_id = str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
+            self._appended({topic: 1})
+            return entry_id
         key = self._evid_key(topic, event_id)
-        args: list[Any] = [self.maxlen, self.dedupe_ttl_s, payload]
-        return str(self._call(f"XADD {topic}", lambda: self._publish_script(keys=[topic, key], args=args)))
+        args: list[Any] = [self.dedupe_ttl_s, payload]
+        entry_id = str(
+            self._call(f"XADD {topic}", lambda: self._publish_script(keys=[topic, key], args=args))
+        )
+        self._appended({topic: 1})
+        return entry_id
 
     def _xadd(self, client: Any, topic: str, payload: bytes) -> Any:
-        return client.xadd(topic, {"event": payload}, maxlen=self.maxlen, approximate=True)
+        return client.xadd(topic, {"event": payload})
 
     def publish_many(self, items: Sequence[tuple[str, Event | Mapping[str, Any]]]) -> list[str]:
         prepared = [(topic, encode_payload(topic, event), event_id_of(event)) for topic, event in items]
@@ -208,16 +218,101 @@ class RedisBus(Bus):
                     self._xadd(pipe, topic, payload)
                 else:
                     key = self._evid_key(topic, event_id)
-                    self._publish_script(
-                        keys=[topic, key], args=[self.maxlen, self.dedupe_ttl_s, payload], client=pipe
-                    )
+                    self._publish_script(keys=[topic, key], args=[self.dedupe_ttl_s, payload], client=pipe)
             return [str(x) for x in pipe.execute()]
 
-        return self._call(f"XADD x{len(prepared)}", run)
+        ids = self._call(f"XADD x{len(prepared)}", run)
+        counts: dict[str, int] = {}
+        for topic, _, _ in prepared:
+            counts[topic] = counts.get(topic, 0) + 1
+        self._appended(counts)
+        return ids
 
     def publish_raw(self, topic: str, raw: str | bytes) -> str:
         payload = raw.encode() if isinstance(raw, str) else bytes(raw)
-        return str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
+        entry_id = str(self._call(f"XADD {topic}", lambda: self._xadd(self.client, topic, payload)))
+        self._appended({topic: 1})
+        return entry_id
+
+    # -- bounded streams --------------------------------------------------------------------
+    def _appended(self, counts: Mapping[str, int]) -> None:
+        """Count appends per stream; trim a stream once every ``maxlen // 10`` (>= 100) of them."""
+        every = max(100, self.maxlen // 10)
+        for topic, n in counts.items():
+            total = self._since_trim.get(topic, 0) + n
+            if total >= every:
+                total = 0
+                try:
+                    self.trim(topic)
+                except BusError as exc:  # trimming is housekeeping: never fail a publish for it
+                    log.warning("trim %s: %s", topic, exc)
+            self._since_trim[topic] = total
+
+    def safe_trim_id(self, topic: str) -> str | None:
+        """The oldest entry id some consumer group of ``topic`` still needs (``None``: no groups).
+
+        Per group: its oldest pending entry, else the entry after the last one delivered to it.
+        Every entry older than the minimum over the groups was delivered to and acknowledged by
+        every group, so removing it loses nothing.
+        """
+
+        def run() -> str | None:
+            try:
+                groups = self.client.xinfo_groups(topic)
+            except redis.exceptions.ResponseError as exc:
+                if "no such key" in str(exc).lower():
+                    return None
+                raise
+            if not groups:
+                return None
+            need: list[tuple[int, int]] = []
+            for g in groups:
+                if int(g["pending"]):
+                    summary = self.client.xpending(topic, g["name"])
+                    need.append(_id_tuple(str(summary["min"])))
+                else:
+                    ms, seq = _id_tuple(str(g["last-delivered-id"]))
+                    need.append((ms, seq + 1))
+            ms, seq = min(need)
+            return f"{ms}-{seq}"
+
+        return self._call(f"XINFO GROUPS {topic}", run)
+
+    def trim(self, topic: str) -> int:
+        """Trim ``topic`` without losing what a consumer group has not read and acknowledged.
+
+        With consumer groups: ``XTRIM MINID ~`` to :meth:`safe_trim_id`, so a stream whose
+        slowest group lags keeps growing past ``maxlen`` (the doctor fails on that, see
+        :meth:`stream_health`) instead of dropping entries. Without groups: ``XTRIM MAXLEN ~``.
+        Returns the entries removed.
+        """
+        safe = self.safe_trim_id(topic)
+        if safe is None:
+            return int(
+                self._call(
+                    f"XTRIM {topic}", lambda: self.client.xtrim(topic, maxlen=self.maxlen, approximate=True)
+                )
+            )
+        removed = int(
+            self._call(f"XTRIM {topic}", lambda: self.client.xtrim(topic, minid=safe, approximate=True))
+        )
+        length = self.length(topic)
+        if length > self.maxlen:
+            log.warning(
+                "stream %s holds %d entries (cap %d): a consumer group lags; entries are kept, not dropped",
+                topic,
+                length,
+                self.maxlen,
+            )
+        return removed
+
+    def lost(self, topic: str, group: str) -> int:
+        value = self._call("GET lost", lambda: self.client.get(f"bus:lost:{topic}:{group}"))
+        return 0 if value is None else int(value)
+
+    def _count_lost(self, topic: str, group: str, n: int) -> None:
+        log.error("%s/%s: %d pending entries were gone from the stream (trimmed or deleted)", topic, group, n)
+        self._call("INCRBY lost", lambda: self.client.incrby(f"bus:lost:{topic}:{group}", n))
 
     # -- consumer groups --------------------------------------------------------------------
     def ensure_group(self, topic: str, group: str, *, start: str = "0") -> None:
@@ -283,12 +378,16 @@ class RedisBus(Bus):
     ) -> list[Message]:
         self.ensure_group(topic, group)
 
-        def run() -> list[Message]:
+        def run() -> tuple[list[Message], int]:
             reply = self.raw.xautoclaim(topic, group, consumer, min_idle_ms, start_id="0-0", count=count)
             rows = [r for r in reply[1] if r is not None]
-            return self._messages(topic, group, rows, counts=True)
+            deleted = len(reply[2]) if len(reply) > 2 and reply[2] else 0
+            return self._messages(topic, group, rows, counts=True), deleted
 
-        return self._call(f"XAUTOCLAIM {topic} {group}", run)
+        got, deleted = self._call(f"XAUTOCLAIM {topic} {group}", run)
+        if deleted:
+            self._count_lost(topic, group, deleted)
+        return got
 
     def commit(
         self,
@@ -318,9 +417,7 @@ class RedisBus(Bus):
             if seq is not None:
                 pipe.incr(f"bus:seq:{seq}")
             for topic, key, payload in payloads:
-                self._publish_script(
-                    keys=[topic, key], args=[self.maxlen, self.once_ttl_s, payload], client=pipe
-                )
+                self._publish_script(keys=[topic, key], args=[self.once_ttl_s, payload], client=pipe)
             for key in marks:
                 pipe.set(f"bus:once:{key}", "1", ex=self.once_ttl_s)
             for ns, values in sets.items():
@@ -393,6 +490,11 @@ class RedisBus(Bus):
     def close(self) -> None:
         self.client.close()
         self.raw.close()
+
+
+def _id_tuple(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _text(value: bytes | str) -> str:

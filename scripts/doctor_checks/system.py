@@ -17,6 +17,8 @@ T = TypeVar("T")
 PENDING_WARN = 1_000
 """Pending (delivered, unacknowledged) entries of one group above which the bus check warns."""
 LAG_WARN = 10_000
+BACKLOG_FAIL = 0.9
+"""A group whose backlog (lag + pending) reaches this share of the stream cap fails the check."""
 """Undelivered entries of one group above which the bus check warns."""
 
 
@@ -130,12 +132,13 @@ def _bus_report(ctx: DoctorContext) -> dict[str, Any]:
                         "consumers": g.consumers,
                         "pending": g.pending,
                         "lag": g.lag,
+                        "lost": bus.lost(topic, g.name),
                     }
                 )
             n = bus.length(dead_letter_topic(topic))
             if n:
                 dead[topic] = n
-        return {"reachable": True, "groups": groups, "dead_letters": dead}
+        return {"reachable": True, "groups": groups, "dead_letters": dead, "cap": bus.maxlen}
     finally:
         bus.close()
 
@@ -159,6 +162,27 @@ def check_event_bus(ctx: DoctorContext) -> CheckResult:
         return fail(name, f"event bus {shown} unreachable: {type(exc).__name__}: {exc}", fix, url=shown)
     if not rep["reachable"]:
         return fail(name, f"event bus {shown} does not answer PING.", fix, url=shown)
+    failures = []
+    for g in rep["groups"]:
+        backlog = (g["lag"] or 0) + g["pending"]
+        if g["lost"]:
+            failures.append(
+                f"{g['topic']}/{g['group']} lost {g['lost']} entries (gone from the stream while pending)"
+            )
+        if backlog >= BACKLOG_FAIL * rep["cap"]:
+            failures.append(
+                f"{g['topic']}/{g['group']} backlog {backlog} is {backlog / rep['cap']:.0%} of the stream cap "
+                f"{rep['cap']} (EVENTBUS_MAXLEN): the stream grows past its cap until the group catches up"
+            )
+    if failures:
+        return fail(
+            name,
+            f"event bus {shown}: " + "; ".join(failures) + ".",
+            "start or scale the lagging consumers (entries they have not read are kept, never trimmed); "
+            "lost entries need a replay from the producer's log",
+            url=shown,
+            **{k: v for k, v in rep.items() if k != "reachable"},
+        )
     problems = []
     for g in rep["groups"]:
         if g["pending"] > PENDING_WARN:
