@@ -83,6 +83,10 @@ def _parse_ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
+def _update_order(item: tuple[PositionUpdate, Message | None]) -> tuple[dt.datetime, bool]:
+    return item[0].ts, item[0].status == "CLOSED"
+
+
 @dataclass
 class BridgeStats:
     """Counters of one bridge process."""
@@ -97,6 +101,8 @@ class BridgeStats:
     """Parked updates applied once their execution arrived."""
     duplicates: int = 0
     """Executions of open trades and events of already-published trades (ignored)."""
+    deferred: int = 0
+    """Closes that waited for older updates pending in another consumer (restart under a new name)."""
     dead_lettered: int = 0
     """Invalid events, and closes whose feedback cannot be computed, copied to a dead-letter stream."""
     messages: int = 0
@@ -162,6 +168,9 @@ class FeedbackBridge:
         self._parked: dict[str, dict[str, Any]] = {}
         self._done: dict[str, None] = {}  # insertion-ordered set of published order ids
         self._state_loaded = False  # _open and _parked hold the whole stored state
+        self._foreign_clear = False  # no other consumer of the group holds pending entries
+        self._defer = True  # closes wait (until _check_foreign has looked)
+        self._deferred: set[str] = set()  # open trades holding a deferred close
         self._late_dead = 0
         self._topics = (TOPIC_EXECUTION, TOPIC_POSITION)
         self.loop = Consumer(
@@ -197,6 +206,9 @@ class FeedbackBridge:
         self._parked.clear()
         self._done.clear()
         self._state_loaded = False
+        self._foreign_clear = False
+        self._defer = True
+        self._deferred.clear()
 
     def _load(self, order_ids: Iterable[str]) -> None:
         """Bring the state of ``order_ids`` into the cache.
@@ -209,6 +221,7 @@ class FeedbackBridge:
         if not self._state_loaded:
             opens.update((k, _decode(v)) for k, v in self.bus.state_all(self.ns_open).items())
             parked.update((k, _decode(v)) for k, v in self.bus.state_all(self.ns_parked).items())
+            self._deferred.update(k for k, v in opens.items() if "deferred_close" in v)
             self._state_loaded = True
         unknown = [o for o in order_ids if o not in opens and o not in parked and o not in done]
         if not unknown:
@@ -237,6 +250,8 @@ class FeedbackBridge:
         dead: list[tuple[Message, str]] = []
         late_dead: list[OncePublish] = []  # dead letters of parked updates (acknowledged when parked)
         duplicates = tracked = unparked = parked_n = 0
+        queue: dict[str, list[tuple[PositionUpdate, Message | None]]] = {}
+        self._check_foreign()
         for ev in executions:  # executions first: parking makes the order irrelevant, this only saves work
             oid = ev.order_id
             if oid in done or oid in opens:
@@ -259,14 +274,8 @@ class FeedbackBridge:
             waiting = parked.pop(oid, None)
             if waiting:
                 touched_parked.add(oid)
-                pending = sorted(
-                    (_PARKED(d, PositionUpdate) for d in waiting.values()),
-                    key=lambda u: (u.ts, u.status == "CLOSED"),
-                )
-                for upd in pending:
-                    unparked += 1
-                    if self._apply(oid, upd, out, late_dead, None):
-                        break
+                unparked += len(waiting)
+                queue[oid] = [(_PARKED(d, PositionUpdate), None) for d in waiting.values()]
         for msg in updates:
             ev = msg.event
             oid = ev.order_id
@@ -280,8 +289,22 @@ class FeedbackBridge:
                     parked_n += 1
                 touched_parked.add(oid)
                 continue
+            queue.setdefault(oid, []).append((ev, msg))
+        for oid, items in queue.items():  # each trade's updates in event-time order, its close last
             touched_open.add(oid)
-            self._apply(oid, ev, out, dead, msg)
+            items.sort(key=_update_order)
+            for i, (upd, source) in enumerate(items):
+                if self._apply(oid, upd, out, dead if source is not None else late_dead, source):
+                    duplicates += len(items) - i - 1  # later than the close: ignored
+                    break
+        if self._deferred and not self._defer:  # nothing older is pending elsewhere any more
+            for oid in sorted(self._deferred):
+                trade = opens.get(oid)
+                if trade is not None and "deferred_close" in trade:
+                    close = _PARKED(trade.pop("deferred_close"), PositionUpdate)
+                    touched_open.add(oid)
+                    self._apply(oid, close, out, late_dead, None)
+            self._deferred.clear()
         state_set = {
             self.ns_open: {o: _encode(opens[o]).decode() for o in touched_open if o in opens},
             self.ns_parked: {o: _encode(parked[o]).decode() for o in touched_parked if parked.get(o)},
@@ -310,6 +333,28 @@ class FeedbackBridge:
             state_delete=state_delete,
         )
 
+    def _check_foreign(self) -> None:
+        """Whether closes must wait: another consumer of the group still holds pending entries.
+
+        After a restart under a new consumer name, the old name's pending entries (older updates
+        among them) come back only when reclaimed. A close applied before them would miss their
+        drawdown, so closes are deferred (kept with the open trade) until no other consumer holds
+        pending entries, then applied. Checked on every batch until it is clear, then no more:
+        one bridge runs per group, so nothing new can become pending elsewhere.
+        """
+        if self._foreign_clear:
+            return
+        foreign = sum(
+            n
+            for t in self._topics
+            for name, n in self.bus.pending_by_consumer(t, self.group).items()
+            if name != self.consumer
+        )
+        self._defer = foreign > 0
+        self._foreign_clear = not self._defer
+        if self._defer:
+            log.info("feedback bridge: %d entries pending in other consumers; closes wait for them", foreign)
+
     def _apply(
         self,
         oid: str,
@@ -326,9 +371,17 @@ class FeedbackBridge:
         ready :class:`OncePublish` dead letters for a parked one (``msg is None``).
         """
         trade = self._open[oid]
+        waiting = trade.get("deferred_close")
         if upd.status != "CLOSED":
-            trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], upd.unrealized_pnl_usd)
+            if waiting is None or upd.ts <= _parse_ts(waiting["ts"]):
+                trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], upd.unrealized_pnl_usd)
             return False
+        if self._defer:  # an older update may still be pending in another consumer: wait for it
+            if waiting is None:
+                trade["deferred_close"] = msgspec.to_builtins(upd)
+                self._deferred.add(oid)
+                self.stats.deferred += 1
+            return True
         pnl = float(upd.realized_pnl_usd or 0.0)  # the contract makes it present when CLOSED
         trade["worst_pnl_usd"] = min(trade["worst_pnl_usd"], pnl)
         try:

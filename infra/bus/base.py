@@ -188,6 +188,10 @@ class Bus(abc.ABC):
         """Entries of ``topic`` not yet delivered to ``group`` (``None`` when unknown or missing)."""
         return next((g.lag for g in self.groups(topic) if g.name == group), None)
 
+    @abc.abstractmethod
+    def pending_by_consumer(self, topic: str, group: str) -> dict[str, int]:
+        """Pending entries of ``group`` per consumer name (consumers with none are left out)."""
+
     def lost(self, topic: str, group: str) -> int:
         """Entries ``group`` had pending that were gone from the stream when it came back for them."""
         return 0

@@ -319,6 +319,15 @@ class MemoryBus(Bus):
                 for name, g in s.groups.items()
             ]
 
+    def pending_by_consumer(self, topic: str, group: str) -> dict[str, int]:
+        with self._cond:
+            s = self._streams.get(topic)
+            g = s.groups.get(group) if s is not None else None
+            out: dict[str, int] = {}
+            for consumer, _, _ in g.pel.values() if g is not None else ():
+                out[consumer] = out.get(consumer, 0) + 1
+            return out
+
     def length(self, topic: str) -> int:
         with self._cond:
             s = self._streams.get(topic)

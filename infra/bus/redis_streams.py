@@ -306,6 +306,18 @@ class RedisBus(Bus):
             )
         return removed
 
+    def pending_by_consumer(self, topic: str, group: str) -> dict[str, int]:
+        def run() -> dict[str, int]:
+            try:
+                summary = self.client.xpending(topic, group)
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" in str(exc) or "no such key" in str(exc).lower():
+                    return {}
+                raise
+            return {str(c["name"]): int(c["pending"]) for c in summary.get("consumers") or []}
+
+        return self._call(f"XPENDING {topic} {group}", run)
+
     def lost(self, topic: str, group: str) -> int:
         value = self._call("GET lost", lambda: self.client.get(f"bus:lost:{topic}:{group}"))
         return 0 if value is None else int(value)
