@@ -102,6 +102,8 @@ class BridgeStats:
     duplicates: int = 0
     """Executions of open trades and events of already-published trades (ignored)."""
     deferred: int = 0
+    orphans: int = 0
+    """Orders whose parked updates were dropped: no execution came (see ``orphan_after``)."""
     """Closes that waited for older updates pending in another consumer (restart under a new name)."""
     dead_lettered: int = 0
     """Invalid events, and closes whose feedback cannot be computed, copied to a dead-letter stream."""
@@ -134,6 +136,14 @@ class FeedbackBridge:
         Longest wait for new messages (also bounds the SIGTERM reaction time).
     reclaim_idle_ms : int
         Messages pending longer than this in other consumers are taken over.
+    max_parked_orders : int
+        Most orders with parked updates (updates whose execution has not arrived). Beyond it the
+        orders parked longest are dropped as orphans.
+    orphan_after : timedelta
+        Parked updates of an order whose newest update is this much older, in event time, than
+        the newest event the bridge has seen are dropped as orphans (the execution never came).
+        Orphans go to the position topic's dead-letter stream with the reason, and are counted
+        in ``stats.orphans``.
     keep_rewards : bool
         Keep every published feedback in ``feedback`` and its reward in ``stats.rewards`` (the demo
         uses them).
@@ -151,6 +161,8 @@ class FeedbackBridge:
         block_ms: int = 500,
         reclaim_idle_ms: int = 30_000,
         keep_rewards: bool = False,
+        max_parked_orders: int = 50_000,
+        orphan_after: dt.timedelta = dt.timedelta(days=2),
     ) -> None:
         if count < 1:
             raise ValueError(f"The 'count' parameter of FeedbackBridge must be >= 1. Got {count!r} instead.")
@@ -161,6 +173,14 @@ class FeedbackBridge:
         self.ns_parked = f"{namespace}:parked"
         self.params = params
         self.keep_rewards = keep_rewards
+        if max_parked_orders < 1:
+            raise ValueError(
+                f"The 'max_parked_orders' parameter of FeedbackBridge must be >= 1. Got {max_parked_orders!r} instead."
+            )
+        self.max_parked_orders = max_parked_orders
+        self.orphan_after = orphan_after
+        self._newest: dt.datetime | None = None  # newest event time seen (the orphan clock)
+        self._batches = 0
         self.stats = BridgeStats()
         self.feedback: list[dict[str, Any]] = []
         self.done_cache_size = 200_000
@@ -305,6 +325,12 @@ class FeedbackBridge:
                     touched_open.add(oid)
                     self._apply(oid, close, out, late_dead, None)
             self._deferred.clear()
+        for m in batch:
+            if self._newest is None or m.event.ts > self._newest:
+                self._newest = m.event.ts
+        self._batches += 1
+        if len(parked) > self.max_parked_orders or (parked and self._batches % 50 == 0):
+            touched_parked.update(self._drop_orphans(late_dead))
         state_set = {
             self.ns_open: {o: _encode(opens[o]).decode() for o in touched_open if o in opens},
             self.ns_parked: {o: _encode(parked[o]).decode() for o in touched_parked if parked.get(o)},
@@ -332,6 +358,39 @@ class FeedbackBridge:
             state_set=state_set,
             state_delete=state_delete,
         )
+
+    def _drop_orphans(self, late_dead: list[OncePublish]) -> list[str]:
+        """Drop parked orders past ``orphan_after`` (event time), and the oldest beyond the bound."""
+        if self._newest is None:
+            return []
+        newest: dict[str, dt.datetime] = {
+            oid: max(_parse_ts(u["ts"]) for u in ups.values()) for oid, ups in self._parked.items()
+        }
+        cutoff = self._newest - self.orphan_after
+        by_age = sorted(newest, key=newest.__getitem__)
+        excess = (
+            len(by_age) - int(self.max_parked_orders * 0.9) if len(by_age) > self.max_parked_orders else 0
+        )
+        dropped = []
+        for i, oid in enumerate(by_age):
+            if i >= excess and newest[oid] >= cutoff:
+                break
+            why = (
+                f"orphan: no execution for order {oid!r} within {self.orphan_after} of event time"
+                if newest[oid] < cutoff
+                else f"orphan: more than {self.max_parked_orders} orders waited for their execution; "
+                f"order {oid!r} waited longest"
+            )
+            for upd in self._parked.pop(oid).values():
+                parked_msg = Message(TOPIC_POSITION, f"parked:{upd['event_id']}", _encode(upd))
+                late_dead.append(dead_letter_once(parked_msg, why, self.group))
+            dropped.append(oid)
+        self.stats.orphans += len(dropped)
+        if dropped:
+            log.warning(
+                "feedback bridge: dropped %d orphan orders (updates without an execution)", len(dropped)
+            )
+        return dropped
 
     def _check_foreign(self) -> None:
         """Whether closes must wait: another consumer of the group still holds pending entries.

@@ -209,3 +209,30 @@ def test_bridge_cli_imports_neither_pandas_nor_numpy() -> None:
     code = "import sys, execution.feedback_bridge; print(sorted({'pandas', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_orphan_updates_are_bounded_by_count_and_by_event_time() -> None:
+    bus = MemoryBus()
+    for i in range(5):  # updates of orders that never execute, oldest first
+        bus.publish(TOPIC_POSITION, update(f"orphan{i}", i, -1.0))
+    bridge = FeedbackBridge(bus, block_ms=0, max_parked_orders=2)
+    bridge.run(until_idle=True)
+    assert set(bridge.parked_updates()) == {"orphan4"}  # bound 2 exceeded: cut to 90% of it (1)
+    assert bridge.stats.orphans == 4
+    dead = bus.dead_letters(TOPIC_POSITION)
+    assert [d.message_id for d in dead] == [f"parked:orphan{i}:{i}" for i in range(4)]
+    assert (
+        dead[0].reason
+        == "orphan: more than 2 orders waited for their execution; order 'orphan0' waited longest"
+    )
+
+    # by event time: 2 days after the newest event, an order's parked updates are orphans
+    late = T0 + dt.timedelta(days=3)
+    for i in range(60):
+        bus.publish(TOPIC_EXECUTION, {**execution(f"t{i}"), "ts": late.isoformat()})
+    aged = FeedbackBridge(bus, block_ms=0, count=1, consumer="bridge-1")
+    aged.run(until_idle=True)
+    assert aged.parked_updates() == {} and aged.stats.orphans == 1
+    assert bus.dead_letters(TOPIC_POSITION)[-1].reason == (
+        "orphan: no execution for order 'orphan4' within 2 days, 0:00:00 of event time"
+    )
