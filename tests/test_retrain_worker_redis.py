@@ -13,7 +13,7 @@ from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_RETRAIN, connect_bus, new_event
 from ml.retrain_worker import GROUP
 from tests.conftest import ROOT
-from tests.redis_server import redis_server, redis_url  # noqa: F401
+from tests.redis_server import RedisServer, redis_server, redis_url  # noqa: F401
 from tests.test_retrain_worker import bar_ts, registry_with_stale, stream, trigger
 
 
@@ -49,4 +49,43 @@ def test_cli_once_consumes_from_redis_and_acks_after_the_job(tmp_path: Path, red
     assert jobs["duplicates"] == {"t-redis": 1}
     assert reg.current_version("signal-model") != reg.previous_version("signal-model")
     assert pd.Timestamp(reg.current("signal-model").metadata["trained_until"]) < at  # type: ignore[union-attr]
+    bus.close()
+
+
+@pytest.mark.redis
+def test_worker_rides_out_a_redis_outage_longer_than_the_retry_deadline(
+    tmp_path: Path,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    import threading
+    import time
+
+    from infra.bus import TOPIC_RETRAIN
+    from infra.bus.redis_streams import RedisBus
+    from ml.retrain_worker import RetrainWorker
+    from tests.test_retrain_worker import registry_with_stale
+
+    bus = RedisBus(redis_server.url, retry_deadline_s=0.5, connect_timeout=0.2, backoff_cap_s=0.1)
+    worker = RetrainWorker.with_store_log(
+        registry=registry_with_stale(tmp_path / "models"), bars=stream, store=ArtifactStore(tmp_path / "c")
+    )
+    stop = threading.Event()
+    handled: list[int] = []
+    thread = threading.Thread(target=lambda: handled.append(worker.consume(bus, stop=stop, block_ms=100)))
+    thread.start()
+    time.sleep(0.5)
+    redis_server.kill()
+    time.sleep(2.0)  # four retry deadlines: the old loop raised BusUnavailableError and the worker exited 1
+    assert thread.is_alive()
+    redis_server.start()
+    at = bar_ts(1000)
+    bus.publish(
+        TOPIC_RETRAIN, new_event(TOPIC_RETRAIN, trigger("t-after", at, "ghost"), ts=at.to_pydatetime())
+    )
+    deadline = time.monotonic() + 30
+    while not worker.log.jobs and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    thread.join(timeout=30)
+    assert [j["trigger_id"] for j in worker.log.jobs] == ["t-after"] and handled == [1]
     bus.close()

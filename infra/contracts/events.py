@@ -66,7 +66,14 @@ class EventError(ValueError):
     """An event that does not decode to its topic's contract; the message names the field path."""
 
 
-class _Envelope(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class _Envelope(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, gc=False):
+    """The envelope of every event.
+
+    ``gc=False``: events are immutable trees of strings, numbers, lists and dicts that cannot
+    refer back to themselves, so the cyclic collector need not track them (a bus holding 60,000
+    of them otherwise makes every full collection walk them all).
+    """
+
     event_id: NonEmpty
     ts: AwareTime
 
@@ -114,7 +121,7 @@ class PositionUpdate(_Envelope, frozen=True, tag_field="schema", tag=TOPIC_POSIT
             raise ValueError("missing required field 'realized_pnl_usd' (required when status is 'CLOSED')")
 
 
-class RewardComponents(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+class RewardComponents(msgspec.Struct, frozen=True, gc=False):
     """The terms of a reward (:func:`execution.reward_calculator.compute_reward_breakdown`)."""
 
     base: Finite
