@@ -403,8 +403,9 @@ class RetrainWorker:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
     from infra.artifacts import open_store
-    from infra.eventbus import connect_bus
+    from infra.eventbus import TOPIC_RETRAIN, connect_bus
     from infra.loaders import load_bars_many
+    from infra.prom import make_metrics, start_service_metrics
     from infra.safety import ProductionWriteRefused
     from infra.settings import load_settings
 
@@ -441,11 +442,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry=registry, bars=lambda: load_bars_many(paths), store=open_store(settings)
     )
     bus = connect_bus(args.bus or settings.eventbus_url)
+    server = None if args.once else start_service_metrics(make_metrics(), "retrain_worker", bus=bus, topics=(TOPIC_RETRAIN,), settings=settings, clm_artifacts=True)  # fmt: skip
     try:
         n = worker.consume(bus, consumer=args.consumer, once=args.once)
     except KeyboardInterrupt:
         return 0
     finally:
+        if server is not None:
+            server.shutdown()
         bus.close()
     print(f"ml.retrain_worker: {n} trigger(s) handled; {worker.log.to_dict()['counts']}")
     return 0

@@ -57,6 +57,7 @@ import numpy as np
 from infra.cli import run_cli
 from infra.event_schemas import validate_event
 from infra.eventbus import TOPIC_FEEDBACK, Bus, BusUnavailableError, Message, connect_bus
+from infra.prom import observe_feedback
 
 if TYPE_CHECKING:
     from infra.prom import Metrics
@@ -254,6 +255,7 @@ class OnlineTrainer:
         if self.metrics is not None:
             self.metrics.rl_rewards_total.inc()
             self.metrics.rl_reward_avg.set(float(np.mean(self._recent)))
+            observe_feedback(self.metrics, event)
         if self.keep_history:
             h = self.history
             h.order_ids.append(oid)
@@ -289,6 +291,7 @@ class OnlineTrainer:
             self.metrics.rl_training_steps.inc()
             self.metrics.rl_policy_loss.set(res.policy_loss)
             self.metrics.rl_value_loss.set(res.value_loss)
+            self.metrics.rl_multiplier_suggested.observe(self.sizer.get_multiplier(batch.states[-1]))
         if self._writer is not None:
             for k, v in asdict(res).items():
                 self._writer.add_scalar(f"ppo/{k}", v, step)
@@ -427,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI: consume ``rl.feedback`` until SIGTERM/SIGINT (or until idle with ``--once``)."""
     import torch
 
-    from infra.prom import make_metrics, serve_metrics
+    from infra.prom import make_metrics, start_service_metrics
     from infra.safety import require_prod_write
     from infra.settings import load_settings
     from research.rl_sizer.serving import checkpoint_dir
@@ -458,10 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bus = connect_bus(url)
     metrics = make_metrics()
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port
-    server = None
-    if port >= 0:
-        server, _ = serve_metrics(metrics, port)
-        log.info("trainer: /metrics on 127.0.0.1:%d", server.server_address[1])
+    server = start_service_metrics(
+        metrics, "trainer", bus=bus, topics=(TOPIC_FEEDBACK,), settings=settings, port=port
+    )
     tb = None if args.no_tensorboard else settings.research_dir / "tensorboard" / "ppo_sizer"
     trainer = OnlineTrainer.resume(
         args.checkpoint_dir or checkpoint_dir(settings),
