@@ -19,6 +19,8 @@ quantum_clm_retrains_triggered             counter  ``model.retrain.trigger`` ev
 quantum_clm_mean_abs_confidence_error      gauge    mean ``|confidence - outcome|`` of the last window
 quantum_clm_confidence_calibration         gauge    expected calibration error (ECE) of the window
 quantum_rl_reward                          histo    reward of every feedback event the trainer used
+quantum_rl_cumulative_reward               gauge    sum of those rewards (the histogram has no _sum:
+                                                    prometheus_client drops it with negative buckets)
 quantum_rl_multiplier_used                 histo    multiplier the governor applied to the trade
 quantum_rl_multiplier_suggested            histo    updated policy's multiplier, last state of a batch
 quantum_rl_last_feedback_timestamp_seconds gauge    event time (``ts``) of the last feedback learned
@@ -37,7 +39,7 @@ quantum_bus_stream_maxlen                          the streams' length cap (``EV
 quantum_bus_consumer_lag{topic,group}              entries not yet delivered to the group
 quantum_bus_consumer_pending{topic,group}          delivered, not acknowledged
 quantum_bus_dead_letters{topic}                    entries in ``<topic>.dlq``
-quantum_service_events_total{service,kind}         the service's own counters (e.g. the bridge's)
+quantum_service_events_total{kind}                 the service's own counters (e.g. the bridge's)
 quantum_artifact_last_write_timestamp_seconds{a}   mtime of ``<CACHE_DIR>/<artifact>.json``
 quantum_artifact_max_age_seconds                   ``ARTIFACT_MAX_AGE_S``
 quantum_circuit_breaker_state{breaker,state}       1 for the breaker's current state
@@ -135,6 +137,7 @@ class Metrics:
     clm_mean_abs_confidence_error: Gauge
     clm_confidence_calibration: Gauge
     rl_reward: Histogram
+    rl_cumulative_reward: Gauge
     rl_multiplier_used: Histogram
     rl_multiplier_suggested: Histogram
     rl_last_feedback_ts: Gauge
@@ -182,6 +185,9 @@ def make_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         rl_reward=Histogram(
             "quantum_rl_reward", "Reward of each feedback event learned", buckets=REWARD_BUCKETS, registry=r
+        ),
+        rl_cumulative_reward=Gauge(
+            "quantum_rl_cumulative_reward", "Sum of every feedback reward learned", registry=r
         ),
         rl_multiplier_used=Histogram(
             "quantum_rl_multiplier_used",
@@ -270,6 +276,7 @@ def observe_feedback(metrics: Metrics, event: Mapping[str, Any], *, suggested: f
     reward = float(event["reward"])
     m = float(event["multiplier_used"])
     metrics.rl_reward.observe(reward)
+    metrics.rl_cumulative_reward.inc(reward)
     metrics.rl_multiplier_used.observe(m)
     if suggested is not None and math.isfinite(suggested):
         metrics.rl_multiplier_suggested.observe(float(suggested))
@@ -349,14 +356,15 @@ def _num(x: Any) -> float | None:
     return float(x)
 
 
-@dataclass
+@dataclass(eq=False)  # registries keep collectors in a dict: hash by identity
 class ServiceCollector(Collector):
     """Reads the bus, the artifact folder and the Firestore mirror's status on every scrape.
 
     Parameters
     ----------
     service
-        Label of :attr:`stats` samples (``feedback_bridge``, ``trainer`` ...).
+        Name of the service (``feedback_bridge``, ``trainer`` ...), for log lines; Prometheus
+        labels its samples by the scrape target (``service`` in ``deploy/prometheus/prometheus.yml``).
     bus
         The service's bus: stream lengths, consumer groups (lag, pending) and dead letters of
         ``topics`` (a failing bus gives ``quantum_bus_up 0``, never a failed scrape).
@@ -366,7 +374,7 @@ class ServiceCollector(Collector):
         For the artifact folder (``CACHE_DIR``), ``ARTIFACT_MAX_AGE_S`` and the mirror's breaker.
     stats
         Returns the service's own cumulative counters (name -> number), exported as
-        ``quantum_service_events_total{service, kind}``.
+        ``quantum_service_events_total{kind}``.
     clm_artifacts
         Also export the drift and retrain numbers of the ``drift``, ``retrain_jobs`` and
         ``retrain_triggers`` artifacts (one service per deployment should: the retrain worker).
@@ -389,7 +397,13 @@ class ServiceCollector(Collector):
                 yield from part()
             except Exception as exc:  # one broken source must not fail the whole scrape
                 self.errors += 1
-                log.warning("metrics: %s sampling failed: %s: %s", part.__name__, type(exc).__name__, exc)
+                log.warning(
+                    "metrics: %s: %s sampling failed: %s: %s",
+                    self.service,
+                    part.__name__,
+                    type(exc).__name__,
+                    exc,
+                )
 
     def _bus(self) -> Iterator[Metric]:
         if self.bus is None:
@@ -428,13 +442,14 @@ class ServiceCollector(Collector):
     def _stats(self) -> Iterator[Metric]:
         if self.stats is None:
             return
+        # no ``service`` label here: the scrape config sets it on the target (a clash would rename it)
         fam = CounterMetricFamily(
-            "quantum_service_events", "The service's own cumulative counters", labels=["service", "kind"]
+            "quantum_service_events", "The service's own cumulative counters", labels=["kind"]
         )
         for kind, value in sorted(self.stats().items()):
             v = _num(value)
             if v is not None:
-                fam.add_metric([self.service, kind], v)
+                fam.add_metric([kind], v)
         yield fam
 
     def _artifacts(self) -> Iterator[Metric]:

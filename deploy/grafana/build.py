@@ -39,9 +39,10 @@ DATASOURCE = {"type": "prometheus", "uid": "quantum-prometheus"}
 
 # Per-trade Sharpe ratio from the sums quantum_rl_pnl_usd_{sum,sq_sum} and the trade count n
 # (see infra.prom.observe_feedback): mean = S1/n, sd = sqrt(S2/n - mean^2), Sharpe = mean / sd.
-_N = "scalar(sum(quantum_rl_reward_count))"
-_MEAN = f"(sum by (sizing) (quantum_rl_pnl_usd_sum) / {_N})"
-SHARPE_EXPR = f"{_MEAN} / sqrt(sum by (sizing) (quantum_rl_pnl_usd_sq_sum) / {_N} - {_MEAN} ^ 2)"
+_TR = 'service="trainer"'  # every service exports the declared metrics; the trainer fills these
+_N = f"scalar(sum(quantum_rl_reward_count{{{_TR}}}))"
+_MEAN = f"(sum by (sizing) (quantum_rl_pnl_usd_sum{{{_TR}}}) / {_N})"
+SHARPE_EXPR = f"{_MEAN} / sqrt(sum by (sizing) (quantum_rl_pnl_usd_sq_sum{{{_TR}}}) / {_N} - {_MEAN} ^ 2)"
 
 _THRESHOLD_STYLE = [
     {
@@ -96,7 +97,7 @@ def rl_dashboard() -> Dashboard:
             title="Reward distribution",
             description="Feedback rewards learned by the trainer, by histogram bucket (upper edge le).",
             dataSource=DATASOURCE,
-            targets=[_t("sum by (le) (quantum_rl_reward_bucket)", "{{le}}", "A", format="heatmap")],
+            targets=[_t(f"sum by (le) (quantum_rl_reward_bucket{{{_TR}}})", "{{le}}", "A", format="heatmap")],
             gridPos=_pos(0),
             min=0,
             max=None,
@@ -105,15 +106,15 @@ def rl_dashboard() -> Dashboard:
         ),
         _ts(
             "Cumulative reward",
-            [_t("sum(quantum_rl_reward_sum)", "cumulative reward", "A")],
+            [_t(f"sum(quantum_rl_cumulative_reward{{{_TR}}})", "cumulative reward", "A")],
             1,
             desc="Sum of every feedback reward the trainer learned since it started.",
         ),
         _ts(
             "PPO losses",
             [
-                _t("max(quantum_rl_policy_loss)", "policy (clipped surrogate)", "A"),
-                _t("max(quantum_rl_value_loss)", "value (critic)", "B"),
+                _t(f"max(quantum_rl_policy_loss{{{_TR}}})", "policy (clipped surrogate)", "A"),
+                _t(f"max(quantum_rl_value_loss{{{_TR}}})", "value (critic)", "B"),
             ],
             2,
             desc="Losses of the last PPO update (one update per batch of trades).",
@@ -122,12 +123,12 @@ def rl_dashboard() -> Dashboard:
             "Position-size multiplier: actual vs suggested",
             [
                 _t(
-                    "sum(quantum_rl_multiplier_used_sum) / sum(quantum_rl_multiplier_used_count)",
+                    f"sum(quantum_rl_multiplier_used_sum{{{_TR}}}) / sum(quantum_rl_multiplier_used_count{{{_TR}}})",
                     "actual (mean applied by the governor)",
                     "A",
                 ),
                 _t(
-                    "sum(quantum_rl_multiplier_suggested_sum) / sum(quantum_rl_multiplier_suggested_count)",
+                    f"sum(quantum_rl_multiplier_suggested_sum{{{_TR}}}) / sum(quantum_rl_multiplier_suggested_count{{{_TR}}})",
                     "suggested (mean of the updated policy)",
                     "B",
                 ),
@@ -149,7 +150,7 @@ def rl_dashboard() -> Dashboard:
         ),
         _ts(
             "Feedback learned per minute",
-            [_t("sum(rate(quantum_rl_rewards_total[5m])) * 60", "rl.feedback / min", "A")],
+            [_t(f"sum(rate(quantum_rl_rewards_total{{{_TR}}}[5m])) * 60", "rl.feedback / min", "A")],
             5,
         ),
         _ts(
@@ -185,7 +186,7 @@ def rl_dashboard() -> Dashboard:
         ),
         _ts(
             "Age of the last feedback (event time)",
-            [_t("time() - max(quantum_rl_last_feedback_timestamp_seconds)", "age", "A")],
+            [_t(f"time() - max(quantum_rl_last_feedback_timestamp_seconds{{{_TR}}})", "age", "A")],
             9,
             unit="s",
             desc="Now minus the ts of the last rl.feedback the trainer learned.",

@@ -22,9 +22,10 @@ HERE = Path(__file__).resolve().parent
 RULES = HERE / "alerts.yml"
 OUT = HERE / "tests" / "alerts_test.yml"
 
-T = 'job="quantum_rl_trainer", instance="127.0.0.1:9108"'
-B = 'job="quantum_feedback_bridge", instance="127.0.0.1:9109"'
-W = 'job="quantum_retrain_worker", instance="127.0.0.1:9110"'
+# target labels of deploy/prometheus/prometheus.yml
+T = 'job="quantum_rl_trainer", instance="127.0.0.1:9108", service="trainer"'
+B = 'job="quantum_feedback_bridge", instance="127.0.0.1:9109", service="feedback_bridge"'
+W = 'job="quantum_retrain_worker", instance="127.0.0.1:9110", service="retrain_worker"'
 
 
 def _alert(labels: dict[str, str], summary: str, description: str) -> dict[str, Any]:
@@ -43,7 +44,12 @@ CASES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str, list[dict[str
                 "QuantumServiceDown",
                 [
                     _alert(
-                        {"severity": "critical", "job": "quantum_rl_trainer", "instance": "127.0.0.1:9108"},
+                        {
+                            "severity": "critical",
+                            "job": "quantum_rl_trainer",
+                            "instance": "127.0.0.1:9108",
+                            "service": "trainer",
+                        },
                         "quantum_rl_trainer is not answering on 127.0.0.1:9108",
                         "Prometheus could not scrape quantum_rl_trainer for 2 minutes.",
                     )
@@ -64,6 +70,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str, list[dict[str
                             "severity": "critical",
                             "job": "quantum_feedback_bridge",
                             "instance": "127.0.0.1:9109",
+                            "service": "feedback_bridge",
                         },
                         "quantum_feedback_bridge cannot reach the event bus",
                         "The bus did not answer quantum_feedback_bridge's scrapes for 2 minutes.",
@@ -125,7 +132,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str, list[dict[str
         [
             (f"quantum_rl_rewards_total{{{T}}}", "100x60"),
             (
-                f'quantum_service_events_total{{{B}, service="feedback_bridge", kind="tracked"}}',
+                f'quantum_service_events_total{{{B}, kind="tracked"}}',
                 "0+1x60",
             ),
         ],
@@ -148,7 +155,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str, list[dict[str
         [
             (f"quantum_rl_rewards_total{{{T}}}", "0+1x30 30x30"),
             (
-                f'quantum_service_events_total{{{B}, service="feedback_bridge", kind="tracked"}}',
+                f'quantum_service_events_total{{{B}, kind="tracked"}}',
                 "0+1x30 30x30",
             ),
         ],
@@ -179,7 +186,12 @@ CASES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str, list[dict[str
                 "QuantumGovernorFallbacks",
                 [
                     _alert(
-                        {"severity": "warning", "job": "quantum_rl_trainer", "instance": "127.0.0.1:9108"},
+                        {
+                            "severity": "warning",
+                            "job": "quantum_rl_trainer",
+                            "instance": "127.0.0.1:9108",
+                            "service": "trainer",
+                        },
                         "The sizing policy failed and the governor fell back to static Kelly",
                         "Sizing decisions fell back to static Kelly in the last 15 minutes.",
                     )
