@@ -93,14 +93,11 @@ class Loop:
             s.shutdown()
 
 
-def run_loop(tmp_path: Path, *, n_trades: int = 100, serve: bool = False) -> Loop:
-    """Replay, bridge, train, drift-check; ``serve`` also starts the three /metrics servers (port 0)."""
-    import torch
+def run_loop(tmp_path: Path, *, n_trades: int = 100, serve: bool = False, train: bool = True) -> Loop:
+    """Replay, bridge, train, drift-check; ``serve`` also starts the three /metrics servers (port 0).
 
-    from research.rl_sizer.ppo_sizer import PPOSizer
-    from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig
-
-    torch.set_num_threads(1)  # as the trainer's main() does
+    ``train=False`` skips the PPO trainer (its metrics are then only declared, not filled).
+    """
 
     settings = Settings(
         logs_dir=tmp_path / "logs",
@@ -126,9 +123,16 @@ def run_loop(tmp_path: Path, *, n_trades: int = 100, serve: bool = False) -> Loo
         start_service_metrics(tm, "trainer", bus=bus, topics=(TOPIC_FEEDBACK,), settings=settings, port=port),
     ]
     bridge.run(until_idle=True)
-    cfg = TrainerConfig()
-    trainer = OnlineTrainer(PPOSizer(cfg.state_dim, seed=0), config=cfg, metrics=tm, keep_history=False)
-    trainer.run(bus, block_ms=0, until_idle=True)
+    if train:
+        import torch
+
+        from research.rl_sizer.ppo_sizer import PPOSizer
+        from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig
+
+        torch.set_num_threads(1)  # as the trainer's main() does
+        cfg = TrainerConfig()
+        trainer = OnlineTrainer(PPOSizer(cfg.state_dim, seed=0), config=cfg, metrics=tm, keep_history=False)
+        trainer.run(bus, block_ms=0, until_idle=True)
 
     store = ArtifactStore(settings.cache_dir)
     conf, won = accuracy_drop(1500, change_at=900, seed=3, drop=0.25)

@@ -80,6 +80,11 @@ CASES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str, list[dict[str
         ],
     ),
     (
+        "bus healthy everywhere",
+        [(f"quantum_bus_up{{{B}}}", "1x10"), (f"quantum_bus_up{{{T}}}", "1x10")],
+        [("5m", "QuantumBusDown", [])],
+    ),
+    (
         "consumer lag: 90% of the cap for one group, 1% for another",
         [
             (f'quantum_bus_consumer_lag{{{T}, topic="rl.feedback", group="ppo-trainer"}}', "90000x10"),
