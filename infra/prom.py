@@ -571,7 +571,9 @@ def start_service_metrics(
     """Register a :class:`ServiceCollector` on ``metrics`` and serve ``/metrics`` on loopback.
 
     ``port`` defaults to :func:`service_metrics_port`; -1 registers the collector but serves
-    nothing. Returns the HTTP server (``server.shutdown()`` stops it) or None.
+    nothing. A port already in use is logged as an error and the service runs on without
+    ``/metrics`` (Prometheus then reports the target down). Returns the HTTP server
+    (``server.shutdown()`` stops it) or None.
     """
     metrics.registry.register(
         ServiceCollector(
@@ -581,6 +583,10 @@ def start_service_metrics(
     p = service_metrics_port(service) if port is None else port
     if p < 0:
         return None
-    server, _ = serve_metrics(metrics, p)
+    try:
+        server, _ = serve_metrics(metrics, p)
+    except OSError as exc:  # port taken: keep consuming (a crash loop helps nobody); the scrape alerts
+        log.error("%s: cannot serve /metrics on 127.0.0.1:%d (%s); running without it", service, p, exc)
+        return None
     log.info("%s: /metrics on 127.0.0.1:%d", service, server.server_address[1])
     return server

@@ -257,3 +257,14 @@ def test_start_service_metrics_serves_the_collector_on_loopback(tmp_path: Path) 
     assert server.server_address[0] == "127.0.0.1"
     assert _samples(text)[("quantum_bus_stream_length", (("topic", TOPIC_FEEDBACK),))] == 0.0
     assert start_service_metrics(make_metrics(), "trainer", port=-1) is None
+
+
+def test_a_taken_port_is_logged_and_the_service_runs_on(caplog: pytest.LogCaptureFixture) -> None:
+    first = start_service_metrics(make_metrics(), "trainer", port=0)
+    try:
+        taken = first.server_address[1]
+        with caplog.at_level("ERROR", logger="infra.prom"):
+            assert start_service_metrics(make_metrics(), "feedback_bridge", port=taken) is None
+        assert f"cannot serve /metrics on 127.0.0.1:{taken}" in caplog.text
+    finally:
+        first.shutdown()
