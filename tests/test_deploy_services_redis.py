@@ -66,8 +66,9 @@ def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
 
 
 def test_bridge_command_serves_counters_lag_and_dead_letters(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:  # noqa: F811
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     bus = connect_bus(redis_server.url, environ={})
     replay(bus, trade_events(make_trades(40, seed=5), updates_per_trade=2, malformed=2, seed=5))
     port = free_port()
