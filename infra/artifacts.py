@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from infra import jsonio
-from infra.settings import Settings, load_settings
+from infra.settings import Settings
+from infra.timeutil import parse_utc, utc_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +81,6 @@ class ArtifactResult:
         if self.envelope is None:
             return None
         return parse_utc(self.envelope["generated_at"])
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def parse_utc(text: str) -> dt.datetime:
-    """Parse an ISO 8601 timestamp and require a timezone; return it in UTC."""
-    ts = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if ts.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no timezone")
-    return ts.astimezone(dt.UTC)
 
 
 def validate_name(name: str) -> str:
@@ -208,7 +197,7 @@ class ArtifactStore:
         envelope = {
             "schema_version": schema_version,
             "name": name,
-            "generated_at": when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "generated_at": utc_iso(when),
             "env": self.env,
             "source": source,
             "data": data,
@@ -400,17 +389,3 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def open_store(settings: Settings | None = None) -> ArtifactStore:
-    """The store every job uses: the cache folder, plus the Firestore mirror when configured.
-
-    The mirror module is imported only when Firestore is configured (its client is heavy).
-    """
-    s = settings or load_settings()
-    mirror: ArtifactMirror | None = None
-    if s.firestore_enabled:
-        from infra.firestore_mirror import make_mirror  # lazy: google-cloud libs are slow to import
-
-        mirror = make_mirror(s)
-    return ArtifactStore.from_settings(s, mirror=mirror)

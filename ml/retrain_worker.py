@@ -402,11 +402,11 @@ class RetrainWorker:
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
-    from infra.artifacts import open_store
     from infra.eventbus import connect_bus
     from infra.loaders import load_bars_many
     from infra.safety import ProductionWriteRefused
     from infra.settings import load_settings
+    from infra.store import open_store
 
     parser = argparse.ArgumentParser(prog="python -m ml.retrain_worker", description=__doc__.split("\n")[0])
     parser.add_argument("--bus", default=None, help="event bus URL (default: EVENTBUS_URL, else memory://)")

@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra import jsonio
-from infra.artifacts import ArtifactStore, open_store
+from infra.artifacts import ArtifactStore
 from infra.settings import load_settings
+from infra.store import open_store
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 
