@@ -402,12 +402,12 @@ class RetrainWorker:
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
-    from infra.artifacts import open_store
     from infra.eventbus import TOPIC_RETRAIN, connect_bus
     from infra.loaders import load_bars_many
     from infra.prom import make_metrics, start_service_metrics
     from infra.safety import ProductionWriteRefused
     from infra.settings import load_settings
+    from infra.store import open_store
 
     parser = argparse.ArgumentParser(prog="python -m ml.retrain_worker", description=__doc__.split("\n")[0])
     parser.add_argument("--bus", default=None, help="event bus URL (default: EVENTBUS_URL, else memory://)")

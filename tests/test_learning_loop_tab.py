@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from infra.artifacts import open_store
 from infra.settings import load_settings
+from infra.store import open_store
 from scripts.pipeline import DemoContext
 from tests.feedback_fixtures import make_trades
 

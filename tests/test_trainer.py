@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from infra.artifacts import open_store
 from infra.eventbus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
 from infra.prom import make_metrics, render
 from infra.safety import ProductionWriteRefused
 from infra.settings import load_settings
+from infra.store import open_store
 from research.rl_sizer.checkpoints import latest_name
 from research.rl_sizer.ppo_sizer import PPOSizer
 from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig, policy_reward
