@@ -276,7 +276,7 @@ def periods_per_year_of(index_or_frequency: Any, calendar: str) -> float:
 
 def _metrics_block(panel: Panel, ppy: float, n_trials: int | None) -> dict[str, np.ndarray]:
     """All per-column metrics of the table on one prepared panel (each a length-k array)."""
-    x = panel.values
+    x = panel.unscaled()  # the functions below rescale extreme columns themselves
     st = sharpe_stats(panel)
     k = x.shape[1]
     if k == 0:

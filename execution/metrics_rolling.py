@@ -123,7 +123,7 @@ def _local_window_sums(
 
 
 def _rolling_moments(panel: Panel, window: int, order: int = 2, shift: float = 0.0) -> _Window:
-    x = panel.values if shift == 0.0 else panel.values - shift
+    x = panel.values if shift == 0.0 else panel.values - panel.per_column(shift)
     n, k = x.shape
     w = float(window)
     if panel.has_nan:
@@ -227,7 +227,7 @@ def rolling_sharpe_ratio(
     np.sqrt(std, out=std)
     out = mom.mean
     if rf:
-        out -= rf
+        out -= panel.per_column(rf)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(out, std, out=out)
     out *= np.sqrt(ppy)
@@ -246,7 +246,11 @@ def rolling_annual_volatility(returns: Any, *, window: int, periods_per_year: fl
     w, ppy = _check(func, window, periods_per_year)
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w)
-    return shape_out(panel, np.sqrt(mom.central[0] / (w - 1)) * np.sqrt(ppy))
+    vol = np.sqrt(mom.central[0] / (w - 1)) * np.sqrt(ppy)
+    if panel.scale is not None:
+        with np.errstate(over="ignore"):
+            vol *= panel.scale
+    return shape_out(panel, vol)
 
 
 def rolling_sortino_ratio(returns: Any, *, window: int, periods_per_year: float, target: float = 0.0) -> Any:
@@ -262,7 +266,7 @@ def rolling_sortino_ratio(returns: Any, *, window: int, periods_per_year: float,
     tgt = check_real(target, param="target", func=func)
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w, shift=tgt)
-    below = np.nan_to_num(np.minimum(panel.values - tgt, 0.0), nan=0.0)
+    below = np.nan_to_num(np.minimum(panel.values - panel.per_column(tgt), 0.0), nan=0.0)
     _, (sq,) = _local_window_sums(below, None, w, anchored=False, powers=(2,))
     dd = np.sqrt(np.maximum(sq.reshape(-1, below.shape[1])[: below.shape[0]], 0.0) / w)
     dd[_window_counts(below < 0, w) == 0] = 0.0  # exactly zero when nothing is below target
