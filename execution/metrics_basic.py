@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import Panel, as_panel, check_real, column_moments, reduce_out
+from execution.metrics_core import (
+    Panel,
+    as_panel,
+    check_real,
+    column_moments,
+    reduce_out,
+    risk_free_per_period,
+)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -42,10 +49,12 @@ def _sharpe_parts(panel: Panel, risk_free: float) -> tuple[np.ndarray, np.ndarra
     return mean, std, mom.count
 
 
-def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.0) -> Any:
+def sharpe_ratio(
+    returns: Any, *, periods_per_year: float, risk_free: Any = 0.0, risk_free_unit: str | None = None
+) -> Any:
     """Annualised Sharpe ratio: mean excess return over its sample standard deviation.
 
-    ``SR = mean(r - rf) / std(r, ddof=1) * sqrt(periods_per_year)``.
+    ``SR = mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)`` with ``rf`` per period.
 
     Parameters
     ----------
@@ -53,8 +62,13 @@ def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.
         Simple per-period returns; 2-D input is one column per symbol.
     periods_per_year : float
         Periods in a year (> 0), e.g. 365 for daily crypto, 252 for daily equities.
-    risk_free : float, default 0.0
-        Risk-free return per period (not per year).
+    risk_free : float, or one rate per period (array or Series on the returns' index), default 0.0
+        The risk-free rate as a fraction in (-1, 1), in the unit named by ``risk_free_unit``.
+    risk_free_unit : {'period', 'annual'}, required when ``risk_free`` is not zero
+        ``'annual'`` rates are de-compounded to ``(1 + rf) ** (1 / periods_per_year) - 1`` per
+        period. There is no default: an annual rate read as a per-period one is the most common
+        Sharpe bug in the peer libraries (see :func:`~execution.metrics_core.risk_free_per_period`).
+        A constant rate and a Series of that same rate give the same Sharpe.
 
     Returns
     -------
@@ -65,12 +79,19 @@ def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.
     --------
     >>> round(sharpe_ratio([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
     11.61895
+    >>> round(sharpe_ratio([0.01, 0.02, -0.01, 0.03], periods_per_year=252, risk_free=0.05, risk_free_unit="annual"), 6)
+    11.438967
     """
     func = "sharpe_ratio"
     ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
-    rf = check_real(risk_free, param="risk_free", func=func)
     panel = as_panel(returns, func=func)
-    mean, std, _ = _sharpe_parts(panel, rf)
+    rf = risk_free_per_period(risk_free, risk_free_unit, periods_per_year=ppy, func=func, panel=panel)
+    if isinstance(rf, np.ndarray):  # one rate per period: the dispersion is that of the excess returns
+        with np.errstate(over="ignore", invalid="ignore"):
+            excess = as_panel(panel.unscaled() - rf[:, None], func=func)
+        mean, std, _ = _sharpe_parts(excess, 0.0)
+    else:
+        mean, std, _ = _sharpe_parts(panel, rf)
     return reduce_out(panel, _ratio(mean, std) * np.sqrt(ppy), name="sharpe")
 
 

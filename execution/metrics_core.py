@@ -343,3 +343,78 @@ def column_moments(panel: Panel, *, order: int = 2, shift: float = 0.0) -> Momen
             m3[const_cols] = 0.0
             m4[const_cols] = 0.0
     return Moments(count=count, mean=mean, m2=m2, m3=m3, m4=m4, constant=constant)
+
+
+RISK_FREE_UNITS = ("period", "annual")
+
+
+def risk_free_per_period(
+    risk_free: Any,
+    unit: Any,
+    *,
+    periods_per_year: float,
+    func: str,
+    panel: Panel | None = None,
+) -> float | np.ndarray:
+    """The risk-free return per period, from a rate whose unit the caller must name.
+
+    ``unit='period'``: ``risk_free`` is already per period. ``unit='annual'``: it is an annual
+    rate, de-compounded to ``(1 + rf) ** (1 / periods_per_year) - 1`` per period (the convention
+    pyfolio settled on in quantopian/pyfolio#213). A non-zero rate without a unit raises: the
+    same 0.01 is 1 % a year or 1 % a day, and reading one as the other turned a Sharpe of 2.70
+    into -34.99 in quantopian/empyrical#108. Rates are fractions in (-1, 1): 10.0 is almost
+    surely 10 % typed as a percentage (ranaroussi/quantstats#71).
+
+    With ``panel`` given, ``risk_free`` may also be one rate per period (array or Series of the
+    returns' length; a Series must have the returns' index): returns an array of that length.
+    """
+    if unit is not None:
+        check_choice(unit, param="risk_free_unit", func=func, choices=RISK_FREE_UNITS)
+    scalar = isinstance(risk_free, numbers.Real) and not isinstance(risk_free, bool)
+    if scalar and float(risk_free) == 0.0 and unit is None:
+        return 0.0
+    if unit is None:
+        raise ValueError(
+            f"The 'risk_free_unit' parameter of {func} must be one of {list(RISK_FREE_UNITS)} when "
+            f"'risk_free' is not zero. Got None instead (risk_free={risk_free!r})."
+        )
+    if scalar:
+        value: float | np.ndarray = check_real(risk_free, param="risk_free", func=func)
+        bad = not -1.0 < float(value) < 1.0
+    else:
+        if panel is None or isinstance(risk_free, str | bytes | bool):
+            raise ValueError(
+                f"The 'risk_free' parameter of {func} must be a number. Got {risk_free!r} ({_type_name(risk_free)}) instead."
+            )
+        if (
+            isinstance(risk_free, pd.Series)
+            and panel.index is not None
+            and not risk_free.index.equals(panel.index)
+        ):
+            raise ValueError(
+                f"The 'risk_free' parameter of {func} must be a Series on the same index as 'returns' "
+                f"({len(panel.index)} periods); its index differs. Align it first (e.g. risk_free.reindex(returns.index))."
+            )
+        try:
+            arr = np.asarray(risk_free, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"The 'risk_free' parameter of {func} must be a number or one number per period. "
+                f"Got {_type_name(risk_free)} instead."
+            ) from exc
+        if arr.shape[0] != panel.values.shape[0]:
+            raise ValueError(
+                f"The 'risk_free' parameter of {func} must have one rate per period ({panel.values.shape[0]}). "
+                f"Got {arr.shape[0]} instead."
+            )
+        value = arr
+        bad = not bool(np.all((arr > -1.0) & (arr < 1.0)))
+    if bad:
+        raise ValueError(
+            f"The 'risk_free' parameter of {func} must be a rate as a fraction in (-1, 1), e.g. 0.05 for 5 %. "
+            f"Got {risk_free!r} instead."
+        )
+    if unit == "annual":
+        value = np.expm1(np.log1p(value) / periods_per_year)
+        return float(value) if scalar else np.asarray(value, dtype=float)
+    return value

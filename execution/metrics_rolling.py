@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import Panel, as_panel, check_int, check_real, shape_out
+from execution.metrics_core import Panel, as_panel, check_int, check_real, risk_free_per_period, shape_out
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,12 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rolling_sharpe_ratio(
-    returns: Any, *, window: int, periods_per_year: float, risk_free: float = 0.0
+    returns: Any,
+    *,
+    window: int,
+    periods_per_year: float,
+    risk_free: float = 0.0,
+    risk_free_unit: str | None = None,
 ) -> Any:
     """Annualised Sharpe ratio over a trailing window, same shape as ``returns``.
 
@@ -210,7 +215,9 @@ def rolling_sharpe_ratio(
         Periods per window, >= 2.
     periods_per_year : float
     risk_free : float, default 0.0
-        Per-period risk-free return.
+        The risk-free rate as a fraction in (-1, 1), in the unit named by ``risk_free_unit``.
+    risk_free_unit : {'period', 'annual'}, required when ``risk_free`` is not zero
+        As in :func:`~execution.metrics_basic.sharpe_ratio`.
 
     Examples
     --------
@@ -219,7 +226,7 @@ def rolling_sharpe_ratio(
     """
     func = "rolling_sharpe_ratio"
     w, ppy = _check(func, window, periods_per_year)
-    rf = check_real(risk_free, param="risk_free", func=func)
+    rf = float(risk_free_per_period(risk_free, risk_free_unit, periods_per_year=ppy, func=func))
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w)
     std = mom.central[0]  # reuse the buffers: divide, root and scale in place

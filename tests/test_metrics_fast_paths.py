@@ -23,7 +23,9 @@ W = 5
 
 FULL: dict[str, Callable[[Any], Any]] = {
     "sharpe": lambda r: mn.sharpe_ratio(r, periods_per_year=PPY),
-    "sharpe_rf": lambda r: mn.sharpe_ratio(r, periods_per_year=PPY, risk_free=0.0001),
+    "sharpe_rf": lambda r: mn.sharpe_ratio(
+        r, periods_per_year=PPY, risk_free=0.0001, risk_free_unit="period"
+    ),
     "sortino": lambda r: mn.sortino_ratio(r, periods_per_year=PPY),
     "sortino_target": lambda r: mn.sortino_ratio(r, periods_per_year=PPY, target=0.0002),
     "vol": lambda r: mn.annual_volatility(r, periods_per_year=PPY),
