@@ -29,7 +29,7 @@ from execution.metrics_basic import (
     sharpe_ratio,
     sortino_ratio,
 )
-from execution.metrics_calendar import CALENDARS, periods_per_year
+from execution.metrics_calendar import CALENDARS, as_utc_index, periods_per_year, resample_returns
 from execution.metrics_core import Panel, as_panel, check_choice, check_int, check_real
 from execution.metrics_inference import (
     _psr,
@@ -66,6 +66,7 @@ __all__ = [
     "periods_per_year",
     "probabilistic_sharpe_ratio",
     "profit_factor",
+    "resample_returns",
     "rolling_annual_volatility",
     "rolling_sharpe_ratio",
     "rolling_sharpe_standard_error",
@@ -82,7 +83,7 @@ rolling_volatility = rolling_annual_volatility
 """Alias of :func:`rolling_annual_volatility`."""
 
 TABLE_COLUMNS = [
-    "symbol", "route", "n_obs", "n_trades", "start", "end", "lookback_days", "periods_per_year",
+    "symbol", "route", "n_obs", "n_missing", "n_trades", "start", "end", "lookback_days", "periods_per_year",
     "pnl_usd", "ann_return", "ann_vol", "sharpe", "sharpe_lo", "sortino", "max_drawdown",
     "hit_rate", "profit_factor", "sharpe_se", "psr", "dsr", "min_trl",
 ]  # fmt: skip
@@ -155,7 +156,9 @@ def normalized_table(
         Columns exactly :data:`TABLE_COLUMNS` (without ``route`` unless ``by_route``), sorted by
         symbol (and route):
 
-        ``n_obs`` present periods used; ``n_trades`` trades closed in the window (NaN from
+        ``n_obs`` present periods used; ``n_missing`` periods between the column's first and last
+        value that hold no value (NaN gaps, skipped by every metric: nothing is dropped silently);
+        ``n_trades`` trades closed in the window (NaN from
         returns); ``start``/``end`` first and last period with a value; ``lookback_days`` the
         argument when given, else ``end - start`` in days; ``periods_per_year`` used;
         ``pnl_usd`` summed PnL in the window (NaN from returns); ``ann_return`` arithmetic mean
@@ -209,6 +212,11 @@ def normalized_table(
         ppy = ppy_arg if ppy_arg is not None else periods_per_year_of("1D", calendar)
     else:
         frame = _as_frame(returns)
+        if isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is not None:
+            frame = frame.set_axis(frame.index.tz_convert("UTC"), axis=0)
+        elif frame.index.dtype == object and len(frame.index) and isinstance(frame.index[0], pd.Timestamp):
+            # timestamps in several timezones (e.g. two sources concatenated): the same instants in UTC
+            frame = frame.set_axis(as_utc_index(frame.index, func=_FUNC, param="returns"), axis=0)
         if by_route:
             symbols, routes = _split_route_columns(frame.columns)
         else:
@@ -235,11 +243,13 @@ def normalized_table(
     present = ~np.isnan(panel.values)
     n_obs = present.sum(axis=0)
     k = panel.values.shape[1]
+    has = n_obs > 0
+    first = np.where(has, present.argmax(axis=0), 0)
+    last = np.where(has, len(present) - 1 - present[::-1].argmax(axis=0), 0) if len(present) else first
+    # periods between a column's first and last value that hold no value: skipped by every metric
+    n_missing = np.where(has, last - first + 1 - n_obs, 0)
     if isinstance(index, pd.DatetimeIndex) and k:
         sub_index = index[keep]
-        has = n_obs > 0
-        first = np.where(has, present.argmax(axis=0), 0)
-        last = np.where(has, len(sub_index) - 1 - present[::-1].argmax(axis=0), 0)
         start = pd.Series(sub_index[first]).where(has)
         end = pd.Series(sub_index[last]).where(has)
         span = ((end - start).dt.total_seconds() / 86400.0).to_numpy(dtype=float)
@@ -256,6 +266,7 @@ def normalized_table(
     if by_route and routes is not None:
         out["route"] = routes
     out["n_obs"] = n_obs.astype(int)
+    out["n_missing"] = n_missing.astype(int)
     out["n_trades"] = n_trades
     out["start"] = start.to_numpy()
     out["end"] = end.to_numpy()
