@@ -284,6 +284,9 @@ def _two_pass(
     return mean, m2, m3, m4
 
 
+_CONSTANT_ULPS = 4.0
+"""A column whose range is at most this many ulps of its magnitude counts as constant."""
+
 _WELL_CONDITIONED = 16.0
 """One-pass variance is used where ``n * mean**2 <= 16 * M2``: the cancellation in
 ``sum(x**2) - n * mean**2`` then costs at most a factor 17 of rounding (about 1e-14 relative)."""
@@ -335,14 +338,16 @@ def column_moments(panel: Panel, *, order: int = 2, shift: float = 0.0) -> Momen
             m2 = np.maximum(m2, 0.0)
         else:
             mean, m2, m3, m4 = _two_pass(x, present, count, 4)
-    # exact zero dispersion for constant columns
-    constant = (count >= 1) & (panel.hi == panel.lo)
+    # zero dispersion for constant columns: every present value equal, or within the rounding of
+    # the arithmetic that made them (range <= 4 ulp of the magnitude; e.g. r - rf for r = c + rf)
+    top = np.fmax(np.abs(panel.hi), np.abs(panel.lo))
+    with np.errstate(invalid="ignore"):
+        constant = (count >= 1) & (panel.hi - panel.lo <= _CONSTANT_ULPS * _EPS * top)
     if constant.any():
         const_cols = np.flatnonzero(constant)
         m2[const_cols] = 0.0
-        mean[const_cols] = panel.hi[const_cols] - (
-            shift_v[const_cols] if isinstance(shift_v, np.ndarray) else shift_v
-        )
+        exact = const_cols[panel.hi[const_cols] == panel.lo[const_cols]]
+        mean[exact] = panel.hi[exact] - (shift_v[exact] if isinstance(shift_v, np.ndarray) else shift_v)
         if m3 is not None and m4 is not None:
             m3[const_cols] = 0.0
             m4[const_cols] = 0.0
