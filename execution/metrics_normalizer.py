@@ -96,15 +96,15 @@ def _split_route_columns(columns: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(columns, pd.MultiIndex) and columns.nlevels == 2:
         return (np.asarray(columns.get_level_values(0), dtype=object),
                 np.asarray(columns.get_level_values(1), dtype=object))  # fmt: skip
-    labels = [str(c) for c in columns]
-    bad = [c for c in labels if "|" not in c]
-    if bad:
+    labels = pd.Series(np.asarray(columns.astype(str), dtype=object), dtype=object)
+    has_bar = labels.str.contains("|", regex=False).to_numpy(dtype=bool)
+    if not has_bar.all():
         raise ValueError(
             f"The 'returns' parameter of {_FUNC} needs columns labelled 'SYMBOL|route' (or a 2-level "
-            f"MultiIndex) when by_route=True. Got column {bad[0]!r}."
+            f"MultiIndex) when by_route=True. Got column {labels.iloc[int(np.argmin(has_bar))]!r}."
         )
-    parts = [c.split("|", 1) for c in labels]
-    return np.array([p[0] for p in parts], dtype=object), np.array([p[1] for p in parts], dtype=object)
+    parts = labels.str.split("|", n=1, expand=True)
+    return np.asarray(parts[0], dtype=object), np.asarray(parts[1], dtype=object)
 
 
 def _as_frame(returns: Any) -> pd.DataFrame:
@@ -113,7 +113,9 @@ def _as_frame(returns: Any) -> pd.DataFrame:
     if isinstance(returns, pd.Series):
         return returns.to_frame(name=returns.name if returns.name is not None else "returns")
     panel = as_panel(returns, func=_FUNC)
-    return pd.DataFrame(panel.values, columns=[f"col{i}" for i in range(panel.values.shape[1])])
+    return pd.DataFrame(
+        panel.values, columns=pd.Index("col" + pd.RangeIndex(panel.values.shape[1]).astype(str))
+    )
 
 
 def normalized_table(
@@ -220,7 +222,7 @@ def normalized_table(
         if by_route:
             symbols, routes = _split_route_columns(frame.columns)
         else:
-            symbols, routes = np.asarray([str(c) for c in frame.columns], dtype=object), None
+            symbols, routes = np.asarray(frame.columns.astype(str), dtype=object), None
         if ppy_arg is not None:
             ppy = ppy_arg
         elif isinstance(frame.index, pd.DatetimeIndex) and len(frame.index) >= 2:
