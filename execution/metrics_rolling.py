@@ -86,39 +86,48 @@ def _local_window_sums(
     else:
         anchor = np.zeros((nb, k))
         z = blocks
-    # prefix sums inside each block, for every power up to the highest asked
-    prefix: list[np.ndarray] = []
-    zp = z
-    for p in range(1, top + 1):
-        if p > 1:
-            zp = zp * z
-        prefix.append(np.cumsum(zp, axis=1))
-    # suffix sums of the previous block (zero before the first block)
-    suffix: list[np.ndarray] = []
-    for pre in prefix:
-        suf = np.zeros_like(pre)
-        np.subtract(pre[:-1, -1:, :], pre[:-1], out=suf[1:])
-        suffix.append(suf)
-    n_a = (w - 1 - np.arange(w, dtype=float))[None, :, None]  # rows taken from block b-1
-    out: dict[int, np.ndarray] = {}
-    if anchored:
-        delta = np.zeros((nb, 1, k))
-        delta[1:, 0, :] = anchor[:-1] - anchor[1:]  # a_{b-1} - a_b
-        v = suffix
-        for p in powers:  # sum over the suffix of (z + delta)**p, binomially
-            acc = prefix[p - 1] + v[p - 1]
-            if p == 1:
-                acc += n_a * delta
-            elif p == 2:
-                acc += 2.0 * delta * v[0] + n_a * delta**2
-            elif p == 3:
-                acc += 3.0 * delta * v[1] + 3.0 * delta**2 * v[0] + n_a * delta**3
-            else:
-                acc += 4.0 * delta * v[2] + 6.0 * delta**2 * v[1] + 4.0 * delta**3 * v[0] + n_a * delta**4
-            out[p] = acc
+    # prefix sums inside each block, for every power up to the highest asked; z is our own
+    # buffer, so for squares it is squared and accumulated in place (no fresh full-size arrays)
+    prefix: list[np.ndarray] = [np.cumsum(z, axis=1)]
+    if top == 2:
+        np.multiply(z, z, out=z)
+        prefix.append(np.cumsum(z, axis=1, out=z))
     else:
+        zp = z
+        for _ in range(2, top + 1):
+            zp = zp * z
+            prefix.append(np.cumsum(zp, axis=1))
+    # window = prefix of block b + suffix of block b-1, the suffix moved to block b's anchor.
+    # Written into the prefix arrays in place, chunk by chunk from the LAST block back, so the
+    # previous block's prefix is still unmodified when its suffix is taken; the suffix temporaries
+    # are one chunk (about 1 MiB) each, cache-resident. The arithmetic, and its order, is the
+    # binomial expansion of sum over the suffix of (z + delta)**p.
+    n_a = (w - 1 - np.arange(w, dtype=float))[None, :, None]  # rows taken from block b-1
+    delta = np.zeros((nb, 1, k))
+    if anchored:
+        delta[1:, 0, :] = anchor[:-1] - anchor[1:]  # a_{b-1} - a_b
+    per_chunk = max(1, (1 << 17) // max(w * k, 1))
+    b1 = nb
+    while b1 > 1:
+        b0 = max(1, b1 - per_chunk)
+        src, dst = slice(b0 - 1, b1 - 1), slice(b0, b1)
+        v = [pre[src, -1:, :] - pre[src] for pre in prefix]
+        d = delta[dst]
         for p in powers:
-            out[p] = prefix[p - 1] + suffix[p - 1]
+            acc = prefix[p - 1][dst]
+            acc += v[p - 1]
+            if not anchored:
+                continue
+            if p == 1:
+                acc += n_a * d
+            elif p == 2:
+                acc += 2.0 * d * v[0] + n_a * d**2
+            elif p == 3:
+                acc += 3.0 * d * v[1] + 3.0 * d**2 * v[0] + n_a * d**3
+            else:
+                acc += 4.0 * d * v[2] + 6.0 * d**2 * v[1] + 4.0 * d**3 * v[0] + n_a * d**4
+        b1 = b0
+    out = {p: prefix[p - 1] for p in powers}
     return anchor[:, None, :], [out[p] for p in powers]
 
 
