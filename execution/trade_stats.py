@@ -48,6 +48,7 @@ then. Infinite values are shown as ``inf`` by the dashboard and written as ``inf
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,62 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.asarray(num / den, dtype=float)
 
 
+@dataclass(frozen=True)
+class _Fills:
+    """Validated per-trade arrays, plus the closing order (by ``closed_at``, ``opened_at``, row)."""
+
+    pnl: np.ndarray
+    size: np.ndarray
+    hold_hours: np.ndarray
+    time_order: np.ndarray
+
+
+def _fills(trades: pd.DataFrame, keys: tuple[str, ...]) -> _Fills:
+    if not isinstance(trades, pd.DataFrame):
+        raise ValueError(
+            f"The 'trades' parameter of {_FUNC} must be a DataFrame. Got {type(trades).__name__}."
+        )
+    missing = [c for c in (*keys, *_REQUIRED) if c not in trades.columns]
+    if missing:
+        raise _fail(f"the trades frame lacks required column(s) {missing}; it has {list(trades.columns)}.")
+    opened = _times_ns(trades, "opened_at")
+    closed = _times_ns(trades, "closed_at")
+    pnl = _finite(trades, "pnl_usd")
+    size = _finite(trades, "size_usd")
+    nonpos = np.flatnonzero(size <= 0)
+    if nonpos.size:
+        raise _fail(f"field 'size_usd' must be > 0; row {int(nonpos[0])} has {float(size[nonpos[0]])!r}.")
+    early = np.flatnonzero(closed < opened)
+    if early.size:
+        raise _fail(f"row {int(early[0])} closed before it opened (closed_at < opened_at).")
+    if len(closed) < 2 or ((np.diff(closed) > 0) | ((np.diff(closed) == 0) & (np.diff(opened) >= 0))).all():
+        order = np.arange(len(closed))  # already in closing order (the usual trade log)
+    else:
+        order = np.lexsort((opened, closed))  # stable: input order breaks the remaining ties
+    return _Fills(pnl, size, (closed - opened).astype(float) / 3.6e12, order)
+
+
+def _codes(trades: pd.DataFrame, keys: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Group code per trade (groups sorted by key values) and the key values per group."""
+    if not keys:
+        return np.zeros(len(trades), dtype=np.int64), pd.DataFrame(index=range(1))
+    combo = np.zeros(len(trades), dtype=np.int64)
+    uniques: list[np.ndarray] = []
+    for name in keys:
+        codes, uniq = pd.factorize(trades[name], sort=True, use_na_sentinel=True)
+        if (codes < 0).any():
+            raise _fail(f"field '{name}' is missing at row {int(np.flatnonzero(codes < 0)[0])}.")
+        combo = combo * len(uniq) + codes
+        uniques.append(np.asarray(uniq, dtype=object))
+    group, combos = pd.factorize(combo, sort=True)
+    rem = np.asarray(combos, dtype=np.int64)
+    values: dict[str, np.ndarray] = {}
+    for name, uniq in zip(reversed(keys), reversed(uniques)):
+        values[name] = uniq[rem % len(uniq)]
+        rem = rem // len(uniq)
+    return np.asarray(group, dtype=np.int64), pd.DataFrame({name: values[name] for name in keys})
+
+
 def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", "route")) -> pd.DataFrame:
     """Trade-level statistics per group of closed trades (see the module docstring for definitions).
 
@@ -139,53 +196,31 @@ def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", 
     (0.533333, 1, 1)
     """
     keys = _keys(by)
-    if not isinstance(trades, pd.DataFrame):
-        raise ValueError(
-            f"The 'trades' parameter of {_FUNC} must be a DataFrame. Got {type(trades).__name__}."
-        )
-    missing = [c for c in (*keys, *_REQUIRED) if c not in trades.columns]
-    if missing:
-        raise _fail(f"the trades frame lacks required column(s) {missing}; it has {list(trades.columns)}.")
-    opened = _times_ns(trades, "opened_at")
-    closed = _times_ns(trades, "closed_at")
-    pnl = _finite(trades, "pnl_usd")
-    size = _finite(trades, "size_usd")
-    nonpos = np.flatnonzero(size <= 0)
-    if nonpos.size:
-        raise _fail(f"field 'size_usd' must be > 0; row {int(nonpos[0])} has {float(size[nonpos[0]])!r}.")
-    early = np.flatnonzero(closed < opened)
-    if early.size:
-        raise _fail(f"row {int(early[0])} closed before it opened (closed_at < opened_at).")
+    fills = _fills(trades, keys)
+    codes, key_frame = _codes(trades, keys)
+    return _stats(fills, codes, key_frame)
 
-    if keys:
-        for name in keys:
-            if trades[name].isna().any():
-                raise _fail(
-                    f"field '{name}' is missing at row {int(np.flatnonzero(trades[name].isna())[0])}."
-                )
-        grouped = trades.groupby(list(keys), sort=True, observed=True)
-        codes = np.asarray(grouped.ngroup(), dtype=np.int64)
-        key_frame = grouped.size().index.to_frame(index=False)[list(keys)]
-        n_groups = len(key_frame)
-    else:
-        codes = np.zeros(len(trades), dtype=np.int64)
-        key_frame = pd.DataFrame(index=range(1))
-        n_groups = 1
 
+def _stats(fills: _Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.DataFrame:
+    n_groups = len(key_frame)
+    pnl, size = fills.pnl, fills.size
     ret = pnl / size
     win = pnl > 0
     loss = pnl < 0
 
-    def total(weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(codes, weights=weights, minlength=n_groups).astype(float)
+    def total(weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        if mask is None:
+            return np.bincount(codes, weights=weights, minlength=n_groups).astype(float)
+        w = None if weights is None else weights[mask]
+        return np.bincount(codes[mask], weights=w, minlength=n_groups).astype(float)
 
     n = total()
-    n_wins = total(win.astype(float))
-    n_losses = total(loss.astype(float))
-    gross_profit = total(np.where(win, pnl, 0.0))
-    gross_loss = total(np.where(loss, -pnl, 0.0))
-    gain_risk = total(np.where(win, ret, 0.0))
-    loss_risk = total(np.where(loss, -ret, 0.0))
+    n_wins = total(mask=win)
+    n_losses = total(mask=loss)
+    gross_profit = total(pnl, win)
+    gross_loss = 0.0 - total(pnl, loss)  # 0.0 - x, not -x: no -0.0 (gains / -0.0 would be -inf)
+    gain_risk = total(ret, win)
+    loss_risk = 0.0 - total(ret, loss)
     decisive = n_wins + n_losses
 
     win_rate = _ratio(n_wins, decisive)
@@ -194,9 +229,10 @@ def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", 
     avg_win_risk = _ratio(gain_risk, n_wins)
     avg_loss_risk = _ratio(loss_risk, n_losses)
     # payoff ratios: +inf without losses, 0.0 without wins, NaN without decisive trades
-    payoff = np.where(n_losses == 0, np.where(n_wins > 0, np.inf, np.nan), np.where(n_wins == 0, 0.0, 1.0))
-    payoff_usd = np.where((n_wins > 0) & (n_losses > 0), _ratio(avg_win, avg_loss), payoff)
-    payoff_risk = np.where((n_wins > 0) & (n_losses > 0), _ratio(avg_win_risk, avg_loss_risk), payoff)
+    edge = np.where(n_losses == 0, np.where(n_wins > 0, np.inf, np.nan), np.where(n_wins == 0, 0.0, 1.0))
+    both = (n_wins > 0) & (n_losses > 0)
+    payoff_usd = np.where(both, _ratio(avg_win, avg_loss), edge)
+    payoff_risk = np.where(both, _ratio(avg_win_risk, avg_loss_risk), edge)
     profit_factor = _ratio(gross_profit, gross_loss)
     with np.errstate(divide="ignore", invalid="ignore"):
         kelly = np.where(
@@ -205,8 +241,11 @@ def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", 
             np.where(n_wins == 0, -np.inf, win_rate - (1.0 - win_rate) / payoff_risk),
         )
 
-    # streaks in closing order: one stable sort by (group, closed_at, opened_at), then run lengths
-    order = np.lexsort((opened, closed, codes))
+    # streaks in closing order: the trades in closing order, stably regrouped, then run lengths
+    order = fills.time_order
+    if n_groups > 1:
+        small = codes[order].astype(np.int16) if n_groups <= np.iinfo(np.int16).max else codes[order]
+        order = order[np.argsort(small, kind="stable")]  # int16: numpy's stable sort is a radix sort
     sign = np.sign(pnl[order]).astype(np.int8)
     grp = codes[order]
     max_win = np.zeros(n_groups, dtype=np.int64)
@@ -220,7 +259,6 @@ def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", 
         np.maximum.at(max_win, run_grp[run_sign > 0], lengths[run_sign > 0])
         np.maximum.at(max_loss, run_grp[run_sign < 0], lengths[run_sign < 0])
 
-    hold_hours = (closed - opened).astype(float) / 3.6e12
     out = key_frame.reset_index(drop=True)
     stats: dict[str, np.ndarray] = {
         "n_trades": n.astype(np.int64),
@@ -233,10 +271,10 @@ def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", 
         "payoff_ratio": payoff_usd,
         "payoff_ratio_per_risk": payoff_risk,
         "profit_factor": profit_factor,
-        "expectancy_usd": _ratio(total(pnl), n) if len(pnl) else np.full(n_groups, np.nan),
-        "expectancy_per_risk": _ratio(total(ret), n) if len(pnl) else np.full(n_groups, np.nan),
+        "expectancy_usd": _ratio(total(pnl), n),
+        "expectancy_per_risk": _ratio(total(ret), n),
         "kelly": kelly,
-        "avg_hold_hours": _ratio(total(hold_hours), n) if len(pnl) else np.full(n_groups, np.nan),
+        "avg_hold_hours": _ratio(total(fills.hold_hours), n),
         "max_win_streak": max_win,
         "max_loss_streak": max_loss,
         "pnl_usd": total(pnl),
@@ -255,13 +293,14 @@ def trade_stats_levels(trades: pd.DataFrame) -> pd.DataFrame:
     aggregated key (``(all), (all)`` is the whole book, listed first, then per symbol over all
     routes, per route over all symbols, then every (symbol, route)).
     """
-    book = trade_stats(trades, by=())
+    fills = _fills(trades, ("symbol", "route"))
+    book = _stats(fills, *_codes(trades, ()))
     book.insert(0, "route", ALL)
     book.insert(0, "symbol", ALL)
-    per_symbol = trade_stats(trades, by="symbol")
+    per_symbol = _stats(fills, *_codes(trades, ("symbol",)))
     per_symbol.insert(1, "route", ALL)
-    per_route = trade_stats(trades, by="route")
+    per_route = _stats(fills, *_codes(trades, ("route",)))
     per_route.insert(0, "symbol", ALL)
-    pairs = trade_stats(trades, by=("symbol", "route"))
+    pairs = _stats(fills, *_codes(trades, ("symbol", "route")))
     frames = [f for f in (book, per_symbol, per_route, pairs) if len(f)]
     return pd.concat(frames, ignore_index=True)
