@@ -307,7 +307,11 @@ def benchmark_returns(bars: pd.DataFrame, symbol: str, index: pd.DatetimeIndex) 
     close = sub["close"].to_numpy(dtype=float)[order]
     steps = np.diff(ts)
     steps = steps[steps > 0]
-    bar_len = int(np.median(steps)) if steps.size else DAY_NS
+    if steps.size:  # the most common spacing (as infra.loaders.infer_bar_frequency), smallest on ties
+        values, counts = np.unique(steps, return_counts=True)
+        bar_len = int(values[np.argmax(counts)])
+    else:
+        bar_len = DAY_NS
     day = (ts + bar_len - 1) // DAY_NS * DAY_NS
     last_of_day = np.r_[day[1:] != day[:-1], True]
     daily = pd.Series(close[last_of_day], index=pd.DatetimeIndex(day[last_of_day], tz="UTC"))
@@ -355,12 +359,11 @@ def drawdown_table(returns: pd.Series, top: int = 10) -> pd.DataFrame:
     first_in_run = np.r_[True, run[pos][order][1:] != run[pos][order][:-1]]
     trough = pos[order][first_in_run]
     recovered = ends < len(u)
-    recovery = pd.DatetimeIndex(np.where(recovered, np.asarray(idx.asi8)[np.minimum(ends, len(u) - 1)], 0))
     table = pd.DataFrame(
         {
             "start": idx[starts],
             "trough": idx[trough],
-            "recovery": pd.Series(recovery.tz_localize("UTC")).where(recovered).to_numpy(),
+            "recovery": pd.Series(idx[np.minimum(ends, len(u) - 1)]).where(recovered).to_numpy(),
             "depth": u[trough],
             "days": (ends - starts).astype(np.int64),
         }
