@@ -64,7 +64,7 @@ from execution.metrics_normalizer import (
     sortino_ratio,
     trade_returns,
 )
-from execution.trade_stats import trade_stats, trade_stats_levels
+from execution.trade_stats import Fills, trade_stats_levels
 
 DAY_NS = 86_400 * 10**9
 PERIODS_PER_YEAR = periods_per_year("1D", calendar="crypto")
@@ -621,7 +621,8 @@ def build_tear_sheet(
 
     streams, variance = trials_sharpe_variance(trades)
     trials = int(n_trials) if n_trials is not None else streams
-    levels = trade_stats_levels(trades)
+    fills = Fills(trades, ("symbol", "route"))  # validated and ordered once for every grouping below
+    levels = trade_stats_levels(fills)
     book_fills = levels.iloc[0].to_dict()  # the (all), (all) row
     strategy = key_metrics(r, book_fills, n_trials=trials, trials_variance=variance)
     columns = {"strategy": strategy}
@@ -634,8 +635,7 @@ def build_tear_sheet(
     contrib = book.contributions if book.contributions is not None else pd.DataFrame(index=r.index)
     closed_day = pd.DatetimeIndex(trades["closed_at"]).tz_convert("UTC").floor("D")
     last_close = pd.Series(closed_day).groupby(span).max()
-    span_fills = trade_stats(pd.DataFrame({**{c: trades[c] for c in REQUIRED}, "span": span}), by="span")
-    span_fills = span_fills.set_index("span")  # one row per span code
+    span_fills = fills.stats_by_codes(span, pd.DataFrame({"span": np.arange(len(labels))}))
     span_cols: dict[str, pd.Series] = {}
     span_keys: dict[str, dict[str, Any]] = {}
     for k, label in enumerate(labels):  # one iteration per model version (a handful)

@@ -48,7 +48,6 @@ then. Infinite values are shown as ``inf`` by the dashboard and written as ``inf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -110,60 +109,112 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.asarray(num / den, dtype=float)
 
 
-@dataclass(frozen=True)
-class _Fills:
-    """Validated per-trade arrays, plus the closing order (by ``closed_at``, ``opened_at``, row)."""
+class Fills:
+    """A validated trade log, reusable for several groupings (validation and closing order done once).
 
-    pnl: np.ndarray
-    size: np.ndarray
-    hold_hours: np.ndarray
-    time_order: np.ndarray
+    Parameters
+    ----------
+    trades : DataFrame
+        Closed trades with ``opened_at``, ``closed_at`` (tz-aware), ``pnl_usd``, ``size_usd`` (> 0)
+        and the ``keys`` columns.
+    keys : tuple of str
+        Columns that :meth:`stats` may group by (checked for presence here).
+    """
+
+    def __init__(self, trades: pd.DataFrame, keys: tuple[str, ...] = ()) -> None:
+        if not isinstance(trades, pd.DataFrame):
+            raise ValueError(
+                f"The 'trades' parameter of {_FUNC} must be a DataFrame. Got {type(trades).__name__}."
+            )
+        missing = [c for c in (*keys, *_REQUIRED) if c not in trades.columns]
+        if missing:
+            raise _fail(
+                f"the trades frame lacks required column(s) {missing}; it has {list(trades.columns)}."
+            )
+        opened = _times_ns(trades, "opened_at")
+        closed = _times_ns(trades, "closed_at")
+        pnl = _finite(trades, "pnl_usd")
+        size = _finite(trades, "size_usd")
+        nonpos = np.flatnonzero(size <= 0)
+        if nonpos.size:
+            raise _fail(f"field 'size_usd' must be > 0; row {int(nonpos[0])} has {float(size[nonpos[0]])!r}.")
+        early = np.flatnonzero(closed < opened)
+        if early.size:
+            raise _fail(f"row {int(early[0])} closed before it opened (closed_at < opened_at).")
+        d_closed, d_opened = np.diff(closed), np.diff(opened)
+        if ((d_closed > 0) | ((d_closed == 0) & (d_opened >= 0))).all():
+            order = np.arange(len(closed))  # already in closing order (the usual trade log)
+        else:
+            order = np.lexsort((opened, closed))  # stable: input order breaks the remaining ties
+        self.trades = trades
+        self.n = len(trades)
+        self.time_order = order
+        ret = pnl / size
+        win, loss = pnl > 0, pnl < 0
+        self.sign = np.sign(pnl).astype(np.int8)
+        # one column per per-trade quantity summed by group (see _SUMS), gathered in closing order once
+        columns = (np.ones(self.n), win, loss, np.where(win, pnl, 0.0), np.where(loss, -pnl, 0.0),
+                   np.where(win, ret, 0.0), np.where(loss, -ret, 0.0), pnl, ret,
+                   (closed - opened).astype(float) / 3.6e12)  # fmt: skip
+        self.weights = np.column_stack(columns)[order] if self.n else np.zeros((0, len(columns)))
+        self._factorized: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _factorize(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in self._factorized:
+            codes, uniq = pd.factorize(self.trades[name], sort=True, use_na_sentinel=True)
+            if (codes < 0).any():
+                raise _fail(f"field '{name}' is missing at row {int(np.flatnonzero(codes < 0)[0])}.")
+            self._factorized[name] = (np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=object))
+        return self._factorized[name]
+
+    def codes(self, by: str | tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
+        """Group code per trade (groups sorted by key values) and the key values per group."""
+        keys = _keys(by)
+        if not keys:
+            return np.zeros(self.n, dtype=np.int64), pd.DataFrame(index=range(1))
+        missing = [c for c in keys if c not in self.trades.columns]
+        if missing:
+            raise _fail(
+                f"the trades frame lacks required column(s) {missing}; it has {list(self.trades.columns)}."
+            )
+        combo = np.zeros(self.n, dtype=np.int64)
+        uniques: list[np.ndarray] = []
+        for name in keys:
+            codes, uniq = self._factorize(name)
+            combo = combo * len(uniq) + codes
+            uniques.append(uniq)
+        group, combos = pd.factorize(combo, sort=True)
+        rem = np.asarray(combos, dtype=np.int64)
+        values: dict[str, np.ndarray] = {}
+        for name, uniq in zip(reversed(keys), reversed(uniques)):
+            values[name] = uniq[rem % len(uniq)]
+            rem = rem // len(uniq)
+        return np.asarray(group, dtype=np.int64), pd.DataFrame({name: values[name] for name in keys})
+
+    def stats(self, by: str | tuple[str, ...] = ("symbol", "route")) -> pd.DataFrame:
+        """:func:`trade_stats` of this log grouped by ``by``."""
+        return self.stats_by_codes(*self.codes(by))
+
+    def stats_by_codes(self, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.DataFrame:
+        """Statistics per group given each trade's group code (``0 <= code < len(key_frame)``).
+
+        Groups without trades get zero counts and NaN statistics.
+        """
+        return _stats(self, np.asarray(codes, dtype=np.int64), key_frame)
 
 
-def _fills(trades: pd.DataFrame, keys: tuple[str, ...]) -> _Fills:
-    if not isinstance(trades, pd.DataFrame):
-        raise ValueError(
-            f"The 'trades' parameter of {_FUNC} must be a DataFrame. Got {type(trades).__name__}."
-        )
-    missing = [c for c in (*keys, *_REQUIRED) if c not in trades.columns]
-    if missing:
-        raise _fail(f"the trades frame lacks required column(s) {missing}; it has {list(trades.columns)}.")
-    opened = _times_ns(trades, "opened_at")
-    closed = _times_ns(trades, "closed_at")
-    pnl = _finite(trades, "pnl_usd")
-    size = _finite(trades, "size_usd")
-    nonpos = np.flatnonzero(size <= 0)
-    if nonpos.size:
-        raise _fail(f"field 'size_usd' must be > 0; row {int(nonpos[0])} has {float(size[nonpos[0]])!r}.")
-    early = np.flatnonzero(closed < opened)
-    if early.size:
-        raise _fail(f"row {int(early[0])} closed before it opened (closed_at < opened_at).")
-    if len(closed) < 2 or ((np.diff(closed) > 0) | ((np.diff(closed) == 0) & (np.diff(opened) >= 0))).all():
-        order = np.arange(len(closed))  # already in closing order (the usual trade log)
-    else:
-        order = np.lexsort((opened, closed))  # stable: input order breaks the remaining ties
-    return _Fills(pnl, size, (closed - opened).astype(float) / 3.6e12, order)
-
-
-def _codes(trades: pd.DataFrame, keys: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Group code per trade (groups sorted by key values) and the key values per group."""
-    if not keys:
-        return np.zeros(len(trades), dtype=np.int64), pd.DataFrame(index=range(1))
-    combo = np.zeros(len(trades), dtype=np.int64)
-    uniques: list[np.ndarray] = []
-    for name in keys:
-        codes, uniq = pd.factorize(trades[name], sort=True, use_na_sentinel=True)
-        if (codes < 0).any():
-            raise _fail(f"field '{name}' is missing at row {int(np.flatnonzero(codes < 0)[0])}.")
-        combo = combo * len(uniq) + codes
-        uniques.append(np.asarray(uniq, dtype=object))
-    group, combos = pd.factorize(combo, sort=True)
-    rem = np.asarray(combos, dtype=np.int64)
-    values: dict[str, np.ndarray] = {}
-    for name, uniq in zip(reversed(keys), reversed(uniques)):
-        values[name] = uniq[rem % len(uniq)]
-        rem = rem // len(uniq)
-    return np.asarray(group, dtype=np.int64), pd.DataFrame({name: values[name] for name in keys})
+_SUMS = (
+    "n",
+    "n_wins",
+    "n_losses",
+    "gross_profit",
+    "gross_loss",
+    "gain_risk",
+    "loss_risk",
+    "pnl",
+    "ret",
+    "hold",
+)
 
 
 def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", "route")) -> pd.DataFrame:
@@ -196,38 +247,44 @@ def trade_stats(trades: pd.DataFrame, *, by: str | tuple[str, ...] = ("symbol", 
     (0.533333, 1, 1)
     """
     keys = _keys(by)
-    fills = _fills(trades, keys)
-    codes, key_frame = _codes(trades, keys)
-    return _stats(fills, codes, key_frame)
+    return Fills(trades, keys).stats(keys)
 
 
-def _stats(fills: _Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.DataFrame:
+def _stats(fills: Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.DataFrame:
     n_groups = len(key_frame)
-    pnl, size = fills.pnl, fills.size
-    ret = pnl / size
-    win = pnl > 0
-    loss = pnl < 0
-
-    def total(weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
-        if mask is None:
-            return np.bincount(codes, weights=weights, minlength=n_groups).astype(float)
-        w = None if weights is None else weights[mask]
-        return np.bincount(codes[mask], weights=w, minlength=n_groups).astype(float)
-
-    n = total()
-    n_wins = total(mask=win)
-    n_losses = total(mask=loss)
-    gross_profit = total(pnl, win)
-    gross_loss = 0.0 - total(pnl, loss)  # 0.0 - x, not -x: no -0.0 (gains / -0.0 would be -inf)
-    gain_risk = total(ret, win)
-    loss_risk = 0.0 - total(ret, loss)
+    # the trades in closing order, stably regrouped (int16 codes: numpy's stable sort is a radix sort)
+    order = np.arange(fills.n)
+    grp = codes[fills.time_order]
+    if n_groups > 1:
+        small = grp.astype(np.int16) if n_groups <= np.iinfo(np.int16).max else grp
+        order = np.argsort(small, kind="stable")
+        grp = grp[order]
+    sums = np.zeros((n_groups, len(_SUMS)))
+    max_win = np.zeros(n_groups, dtype=np.int64)
+    max_loss = np.zeros(n_groups, dtype=np.int64)
+    if fills.n:
+        first = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
+        weights = fills.weights if n_groups <= 1 else fills.weights[order]
+        sums[grp[first]] = np.add.reduceat(weights, first, axis=0)
+        # streaks: run lengths of equal signs within a group
+        sign = fills.sign[fills.time_order[order]]
+        new_run = np.ones(fills.n, dtype=bool)
+        new_run[1:] = (sign[1:] != sign[:-1]) | (grp[1:] != grp[:-1])
+        starts = np.flatnonzero(new_run)
+        lengths = np.diff(np.append(starts, fills.n))
+        run_sign, run_grp = sign[starts], grp[starts]
+        np.maximum.at(max_win, run_grp[run_sign > 0], lengths[run_sign > 0])
+        np.maximum.at(max_loss, run_grp[run_sign < 0], lengths[run_sign < 0])
+    total = dict(zip(_SUMS, sums.T))
+    n, n_wins, n_losses = total["n"], total["n_wins"], total["n_losses"]
+    gross_profit, gross_loss = total["gross_profit"], total["gross_loss"]
     decisive = n_wins + n_losses
 
     win_rate = _ratio(n_wins, decisive)
     avg_win = _ratio(gross_profit, n_wins)
     avg_loss = _ratio(gross_loss, n_losses)
-    avg_win_risk = _ratio(gain_risk, n_wins)
-    avg_loss_risk = _ratio(loss_risk, n_losses)
+    avg_win_risk = _ratio(total["gain_risk"], n_wins)
+    avg_loss_risk = _ratio(total["loss_risk"], n_losses)
     # payoff ratios: +inf without losses, 0.0 without wins, NaN without decisive trades
     edge = np.where(n_losses == 0, np.where(n_wins > 0, np.inf, np.nan), np.where(n_wins == 0, 0.0, 1.0))
     both = (n_wins > 0) & (n_losses > 0)
@@ -241,24 +298,6 @@ def _stats(fills: _Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.Data
             np.where(n_wins == 0, -np.inf, win_rate - (1.0 - win_rate) / payoff_risk),
         )
 
-    # streaks in closing order: the trades in closing order, stably regrouped, then run lengths
-    order = fills.time_order
-    if n_groups > 1:
-        small = codes[order].astype(np.int16) if n_groups <= np.iinfo(np.int16).max else codes[order]
-        order = order[np.argsort(small, kind="stable")]  # int16: numpy's stable sort is a radix sort
-    sign = np.sign(pnl[order]).astype(np.int8)
-    grp = codes[order]
-    max_win = np.zeros(n_groups, dtype=np.int64)
-    max_loss = np.zeros(n_groups, dtype=np.int64)
-    if len(order):
-        new_run = np.ones(len(order), dtype=bool)
-        new_run[1:] = (sign[1:] != sign[:-1]) | (grp[1:] != grp[:-1])
-        starts = np.flatnonzero(new_run)
-        lengths = np.diff(np.append(starts, len(order)))
-        run_sign, run_grp = sign[starts], grp[starts]
-        np.maximum.at(max_win, run_grp[run_sign > 0], lengths[run_sign > 0])
-        np.maximum.at(max_loss, run_grp[run_sign < 0], lengths[run_sign < 0])
-
     out = key_frame.reset_index(drop=True)
     stats: dict[str, np.ndarray] = {
         "n_trades": n.astype(np.int64),
@@ -271,13 +310,13 @@ def _stats(fills: _Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.Data
         "payoff_ratio": payoff_usd,
         "payoff_ratio_per_risk": payoff_risk,
         "profit_factor": profit_factor,
-        "expectancy_usd": _ratio(total(pnl), n),
-        "expectancy_per_risk": _ratio(total(ret), n),
+        "expectancy_usd": _ratio(total["pnl"], n),
+        "expectancy_per_risk": _ratio(total["ret"], n),
         "kelly": kelly,
-        "avg_hold_hours": _ratio(total(fills.hold_hours), n),
+        "avg_hold_hours": _ratio(total["hold"], n),
         "max_win_streak": max_win,
         "max_loss_streak": max_loss,
-        "pnl_usd": total(pnl),
+        "pnl_usd": total["pnl"],
         "gross_profit_usd": gross_profit,
         "gross_loss_usd": gross_loss,
     }
@@ -286,21 +325,22 @@ def _stats(fills: _Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.Data
     return out
 
 
-def trade_stats_levels(trades: pd.DataFrame) -> pd.DataFrame:
+def trade_stats_levels(trades: pd.DataFrame | Fills) -> pd.DataFrame:
     """:func:`trade_stats` per (symbol, route), per symbol, per route and for the whole book.
 
     One frame with ``symbol`` and ``route`` columns; aggregate rows carry :data:`ALL` in the
     aggregated key (``(all), (all)`` is the whole book, listed first, then per symbol over all
-    routes, per route over all symbols, then every (symbol, route)).
+    routes, per route over all symbols, then every (symbol, route)). Accepts a :class:`Fills`
+    to reuse its validation.
     """
-    fills = _fills(trades, ("symbol", "route"))
-    book = _stats(fills, *_codes(trades, ()))
+    fills = trades if isinstance(trades, Fills) else Fills(trades, ("symbol", "route"))
+    book = fills.stats(())
     book.insert(0, "route", ALL)
     book.insert(0, "symbol", ALL)
-    per_symbol = _stats(fills, *_codes(trades, ("symbol",)))
+    per_symbol = fills.stats("symbol")
     per_symbol.insert(1, "route", ALL)
-    per_route = _stats(fills, *_codes(trades, ("route",)))
+    per_route = fills.stats("route")
     per_route.insert(0, "symbol", ALL)
-    pairs = _stats(fills, *_codes(trades, ("symbol", "route")))
+    pairs = fills.stats(("symbol", "route"))
     frames = [f for f in (book, per_symbol, per_route, pairs) if len(f)]
     return pd.concat(frames, ignore_index=True)
