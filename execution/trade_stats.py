@@ -156,7 +156,7 @@ class Fills:
         columns = (np.ones(self.n), win, loss, np.where(win, pnl, 0.0), np.where(loss, -pnl, 0.0),
                    np.where(win, ret, 0.0), np.where(loss, -ret, 0.0), pnl, ret,
                    (closed - opened).astype(float) / 3.6e12)  # fmt: skip
-        self.weights = np.column_stack(columns)[order] if self.n else np.zeros((0, len(columns)))
+        self.weights = np.stack([np.asarray(c, dtype=float)[order] for c in columns])  # (quantity, trade)
         self._factorized: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _factorize(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -264,8 +264,8 @@ def _stats(fills: Fills, codes: np.ndarray, key_frame: pd.DataFrame) -> pd.DataF
     max_loss = np.zeros(n_groups, dtype=np.int64)
     if fills.n:
         first = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
-        weights = fills.weights if n_groups <= 1 else fills.weights[order]
-        sums[grp[first]] = np.add.reduceat(weights, first, axis=0)
+        weights = fills.weights if n_groups <= 1 else np.take(fills.weights, order, axis=1)
+        sums[grp[first]] = np.add.reduceat(weights, first, axis=1).T  # contiguous rows: fast reduceat
         # streaks: run lengths of equal signs within a group
         sign = fills.sign[fills.time_order[order]]
         new_run = np.ones(fills.n, dtype=bool)
