@@ -12,6 +12,7 @@ Data: ``trades.parquet`` and ``bars.parquet`` under ``DATA_DIR`` and the model r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from execution.tear_sheet import (
     build_tear_sheet,
     pick_benchmark,
     promotions_from_events,
+    rolling_metrics,
     select_trades,
 )
 from execution.tear_sheet_report import (
@@ -43,6 +45,7 @@ from execution.trade_stats import trade_stats
 TRADES_FILE = "trades.parquet"
 BARS_FILE = "bars.parquet"
 WINDOWS = (7, 14, 30, 60, 90, 180, 365)
+DEFAULT_WINDOW = 30
 CAPTIONS = {
     "cumulative": "Compounded return of the book and of buying and holding the benchmark, from the first day.",
     "cumulative_log": "The same on a log scale: equal slopes are equal growth rates.",
@@ -113,6 +116,30 @@ def _promotions(root: str, stamp: tuple[tuple[str, int, int], ...], model: str) 
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def _base_sheet(
+    trades_key: tuple[str, tuple[int, int]],
+    bars_key: tuple[str, tuple[int, int], str | None],
+    symbols: tuple[str, ...],
+    routes: tuple[str, ...],
+    equity: float | None,
+    n_trials: int | None,
+    promotions: tuple[Promotion, ...],
+) -> TearSheet:
+    """The sheet with the default rolling window (everything but the rolling statistics is window-free)."""
+    trades = select_trades(_trades(*trades_key), symbols, routes)
+    bars = None if bars_key[2] is None else _bars(*bars_key[:2], bars_key[2])
+    return build_tear_sheet(
+        trades,
+        bars,
+        benchmark=bars_key[2] or "BTC",
+        initial_equity=equity,
+        promotions=promotions,
+        n_trials=n_trials,
+        rolling_window=DEFAULT_WINDOW,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def _sheet(
     trades_key: tuple[str, tuple[int, int]],
     bars_key: tuple[str, tuple[int, int], str | None],
@@ -123,17 +150,12 @@ def _sheet(
     window: int,
     promotions: tuple[Promotion, ...],
 ) -> TearSheet:
-    trades = select_trades(_trades(*trades_key), symbols, routes)
-    bars = None if bars_key[2] is None else _bars(*bars_key[:2], bars_key[2])
-    return build_tear_sheet(
-        trades,
-        bars,
-        benchmark=bars_key[2] or "BTC",
-        initial_equity=equity,
-        promotions=promotions,
-        n_trials=n_trials,
-        rolling_window=window,
-    )
+    """The sheet for ``window``: a new window only recomputes the rolling statistics (daily points)."""
+    base = _base_sheet(trades_key, bars_key, symbols, routes, equity, n_trials, promotions)
+    if window == base.rolling_window:
+        return base
+    rolling = rolling_metrics(base.returns, base.benchmark, window)
+    return dataclasses.replace(base, rolling=rolling, rolling_window=window)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -155,7 +177,9 @@ def _filters(catalog: dict[str, Any], bar_symbols: list[str], models: list[str])
         "Benchmark (buy and hold)", bar_symbols, index=bar_symbols.index(default) if default else 0,
         key="ts_benchmark", disabled=not bar_symbols,
     )  # fmt: skip
-    window = c4.selectbox("Rolling window (days)", WINDOWS, index=WINDOWS.index(30), key="ts_window")
+    window = c4.selectbox(
+        "Rolling window (days)", WINDOWS, index=WINDOWS.index(DEFAULT_WINDOW), key="ts_window"
+    )
     c5, c6, c7 = st.columns([2, 2, 3])
     equity = c5.number_input("Initial equity (USD, 0 = peak notional)", min_value=0.0, value=0.0, step=10_000.0,
                              key="ts_equity")  # fmt: skip
@@ -225,7 +249,8 @@ def render() -> None:
     periods = period_table(sheet)
     main_cols = [c for c in ("strategy", "benchmark") if c in metrics.columns]
     st.markdown("**Key metrics**")
-    st.dataframe(metrics[main_cols], key="ts_metrics")
+    full = 35 * (len(metrics) + 1) + 3  # every row visible, no inner scrollbar
+    st.dataframe(metrics[main_cols], key="ts_metrics", height=full)
     st.caption(
         "Ratios annualised (365 days); returns, volatility, drawdown, hit rate as fractions; days in days."
     )
@@ -234,7 +259,7 @@ def render() -> None:
     )
     span_cols = list(sheet.span_metrics.columns)
     st.dataframe(periods[span_cols], key="ts_span_periods")
-    st.dataframe(metrics[span_cols], key="ts_spans")
+    st.dataframe(metrics[span_cols], key="ts_spans", height=full)
     c1, c2 = st.columns(2)
     c1.download_button(
         "Download report (HTML)",

@@ -3,6 +3,7 @@ numbers on the tab are the library's, filters and the Router Health trade-statis
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -98,7 +99,15 @@ def test_selection_filters_the_book(demo_logs: Path, monkeypatch: pytest.MonkeyP
     n = int(((trades.symbol == "ETHUSDT") & (trades.route == trades["route"].iloc[0])).sum())
     assert metrics.loc["n_trades", "strategy"] == n
     at.selectbox(key="ts_window").set_value(7).run()
-    assert not at.exception and len(_tab(at).get("plotly_chart")) == len(FIGURES)
+    charts = _tab(at).get("plotly_chart")
+    assert not at.exception and len(charts) == len(FIGURES)
+    sharpe = json.loads(charts[[k for k, _ in FIGURES].index("rolling_sharpe")].proto.spec)["data"][-1]["y"]
+    y = (
+        np.frombuffer(base64.b64decode(sharpe["bdata"]), dtype=sharpe["dtype"])
+        if "bdata" in sharpe
+        else np.array(sharpe, float)
+    )
+    assert np.flatnonzero(np.isfinite(y))[0] == 6  # the first full 7-day window
 
 
 def test_tab_on_real_bars_without_a_registry(real_logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
