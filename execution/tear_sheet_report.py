@@ -157,7 +157,7 @@ def figures(sheet: TearSheet) -> dict[str, go.Figure]:
     x = _naive(sheet.returns.index)
     wealth = (1.0 + sheet.returns).cumprod()
     bench_wealth = None if sheet.benchmark is None else (1.0 + sheet.benchmark.fillna(0.0)).cumprod()
-    bench_name = sheet.benchmark_symbol or "benchmark"
+    bench_name = html.escape(sheet.benchmark_symbol or "benchmark")  # plotly renders tags in labels
     figs: dict[str, go.Figure] = {}
 
     for key, log in (("cumulative", False), ("cumulative_log", True)):
@@ -359,16 +359,11 @@ def report_html(sheet: TearSheet, *, title: str = "Tear sheet", subtitle: str = 
         parts.append(f'<p class="note">{html.escape(note)}</p>')
     titles = dict(TABLES)
     parts.append(f'<h2 id="metrics">{titles["metrics"]}</h2>')
-    parts.append(_table_html(pd.concat([period_table(sheet), metrics_table(sheet).astype(object)])))
+    table = pd.concat([period_table(sheet), metrics_table(sheet).astype(object)])
+    parts.append(_table_html(table[[c for c in ("strategy", "benchmark") if c in table.columns]]))
     parts.append(f'<h2 id="spans">{titles["spans"]}</h2>')
     if sheet.promotions:
-        parts.append(
-            _table_html(
-                pd.concat([period_table(sheet), metrics_table(sheet).astype(object)])[
-                    list(sheet.span_metrics.columns)
-                ]
-            )
-        )
+        parts.append(_table_html(table[list(sheet.span_metrics.columns)]))
         parts.append(
             '<p class="note">Each trade counts in the span of the model version live when it opened.</p>'
         )
