@@ -301,6 +301,21 @@ def render() -> None:
         st.dataframe(metric_definitions(), hide_index=True, key="ts_definitions")
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _fill_stats(
+    path: str,
+    stamp: tuple[int, int],
+    symbols: tuple[str, ...] | None,
+    routes: tuple[str, ...] | None,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    trades = select_trades(_trades(path, stamp), symbols, routes)
+    closed = trades["closed_at"]
+    sub = trades.loc[(closed >= start) & (closed <= end)]
+    return trade_stats(sub, by=("symbol", "route"))
+
+
 def render_trade_stats(
     path: Path,
     symbols: tuple[str, ...] | None,
@@ -310,14 +325,15 @@ def render_trade_stats(
     *,
     key: str,
 ) -> None:
-    """A table of trade statistics from fills per symbol and route, for trades closed in ``[start, end]``."""
-    trades = select_trades(_trades(str(path), _stamp(path)), symbols, routes)
-    closed = trades["closed_at"]
-    sub = trades.loc[(closed >= start) & (closed <= end)]
-    if len(sub) == 0:
+    """A table of trade statistics from fills per symbol and route, for trades closed in ``[start, end]``.
+
+    Cached on the trade file's stamp and the arguments (a rerun only unpickles the table).
+    """
+    table = _fill_stats(str(path), _stamp(path), symbols, routes, start, end)
+    if len(table) == 0:
         return
     st.markdown("**Trade statistics from fills** (per symbol × route)")
-    st.dataframe(trade_stats(sub, by=("symbol", "route")), hide_index=True, key=f"{key}_trade_stats")
+    st.dataframe(table, hide_index=True, key=f"{key}_trade_stats")
     st.caption(
         "Win rate, payoff, profit factor, expectancy, Kelly and streaks from the closed trades themselves "
         "(see the Tear Sheet tab and docs/tear_sheet.md); inf = no losing trade."
