@@ -15,7 +15,7 @@ import pytest
 
 from execution.tear_sheet import Promotion, build_tear_sheet
 from execution.tear_sheet_report import FIGURES, TABLES, TIME_FIGURES, figures, metrics_table, report_html
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -162,3 +162,40 @@ def test_report_opens_offline_in_chromium_with_every_section(tmp_path: Path) -> 
             page.screenshot(path=str(shots / "tear_sheet_report.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_cli_with_real_csv_bars_as_the_benchmark(tmp_path: Path) -> None:
+    """The real Binance 1h CSV (2025-03-06 11:00 to 2025-04-05 09:00 UTC) as the benchmark, CSV trades."""
+    csv_bars = SAMPLE / "BTC_USDT_USDT-1h-futures.csv"
+    rng = np.random.default_rng(9)
+    n = 120
+    opened = pd.Timestamp("2025-03-08", tz="UTC") + pd.to_timedelta(rng.uniform(0, 25 * 86400, n), unit="s")
+    trades = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(n)], "symbol": "BTCUSDT", "route": "r1", "side": "LONG",
+            "opened_at": opened.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "closed_at": (opened + pd.Timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "entry_price": 100.0, "exit_price": 101.0, "size_usd": 1000.0, "fees_usd": 0.5,
+            "pnl_usd": np.round(rng.normal(1.0, 10.0, n), 2), "confidence": 0.6, "multiplier": 1.0,
+            "max_adverse_pct": 0.5,
+        }
+    )  # fmt: skip
+    trades.to_csv(tmp_path / "trades.csv", index=False)
+    out = tmp_path / "r.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "execution.tear_sheet_report", "--trades", str(tmp_path / "trades.csv"),
+         "--bars", str(csv_bars), "--out", str(out), "--no-models", "--window", "7"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "LOGS_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    csv = pd.read_csv(tmp_path / "r_metrics.csv", index_col="metric")
+    # buy and hold over the trades' days, from the real closes: last close of the day before the first
+    # day to the last close of the last day
+    bars = pd.read_csv(csv_bars)
+    bars["ts"] = pd.to_datetime(bars["timestamp"], utc=True)
+    day = (bars["ts"] + pd.Timedelta(hours=1) - pd.Timedelta(1, "ns")).dt.floor("D")
+    daily = bars.groupby(day)["close"].last()
+    first = pd.to_datetime(trades["opened_at"], utc=True).min().floor("D")
+    last = pd.to_datetime(trades["closed_at"], utc=True).max().floor("D")
+    want = daily[last] / daily[first - pd.Timedelta(days=1)] - 1
+    assert float(csv.loc["total_return", "benchmark"]) == pytest.approx(want, rel=1e-9)
