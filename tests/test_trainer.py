@@ -298,3 +298,17 @@ def test_log_growth_reward_by_hand() -> None:
     assert log_growth_reward(2.0, 0.6, 2.0, max_position_pct=10.0) == pytest.approx(0.0, abs=1e-15)
     # no edge claimed (p = 0.5): Kelly stakes nothing, neither does any multiple of it
     assert log_growth_reward(-3.0, 0.5, 2.0) == 0.0
+
+
+def test_trainer_feeds_the_edge_learner_the_same_stream(tmp_path: Path) -> None:
+    from research.rl_sizer.edge_online import EdgeLearner
+
+    edge = EdgeLearner(checkpoint_dir=tmp_path / "edge")
+    trainer = OnlineTrainer(PPOSizer(3, seed=0), edge=edge, keep_history=False)
+    for i in range(100):
+        ev = dict(feedback(i))
+        if i % 2:
+            ev.pop("behaviour_logp")  # not a PPO sample, still a closed trade for the edge learner
+        trainer.observe(ev)
+    assert edge.trades_seen == trainer.trades_seen == 100 and edge.refits == 2
+    assert trainer.skipped_no_logp == 50 and latest_name(tmp_path / "edge") == "step_000100"

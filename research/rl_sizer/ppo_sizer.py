@@ -290,6 +290,9 @@ class PPOSizer:
         Seeds the network initialisation and :meth:`sample`.
     """
 
+    name = "ppo"
+    """The governor shows this as the decision's source."""
+
     def __init__(self, state_dim: int, *, config: PPOConfig | None = None, seed: int | None = None) -> None:
         if not isinstance(state_dim, int) or state_dim < 1:
             raise ValueError(
