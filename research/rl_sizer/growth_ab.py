@@ -484,7 +484,7 @@ def growth_verdict(
                     if slopes and all(s["slope"] <= 0 for s in slopes)
                     else ""
                 )
-                + "; no multiplier in [0.5, 2] can make it grow, only shrink the loss"
+                + "; no multiplier in [0.5, 2] can make it grow"
             )
     g = opt[f"d_{primary}"]
     glo, ghi = opt[f"d_{primary}_ci"]
