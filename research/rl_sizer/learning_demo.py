@@ -31,26 +31,12 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from research.rl_sizer.ppo_sizer import PPOSizer
     from scripts.pipeline import DemoContext
 
 log = logging.getLogger(__name__)
 
 EQUITY_USD = 100_000.0
 CHUNK = 50
-
-
-class ExploringPolicy:
-    """Samples multipliers from the sizer and remembers each draw's log-probability."""
-
-    def __init__(self, sizer: PPOSizer) -> None:
-        self.sizer = sizer
-        self.last_log_prob = 0.0
-
-    def get_multiplier(self, state: Any) -> float:
-        m, lp = self.sizer.sample(np.asarray(state, dtype=float))
-        self.last_log_prob = lp
-        return m
 
 
 def _states(trades: pd.DataFrame) -> np.ndarray:
