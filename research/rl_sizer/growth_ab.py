@@ -9,7 +9,8 @@ Rows
     ``kelly`` (static Kelly, multiplier 1), ``const`` (the best constant multiplier, picked on the
     training trades by realized log growth), the learned sizers (``edge``: :class:`EdgeSizer`;
     ``table``: calibrated-Kelly table; ``ppo`` / ``dqn``: stable-baselines3, trained on the
-    training trades) and the achievable optimum:
+    training trades; ``ppo_online``: the online PPO sizer trained as the trainer trains it,
+    :func:`online_ppo_multipliers`) and the achievable optimum:
 
     * synthetic data (true win probabilities known): fractional Kelly on the *true* net edge,
       with its one global fraction tuned on 50,000 fresh trades of the same process through the
@@ -62,11 +63,12 @@ from research.rl_sizer.edge_sizer import (
     cost_in_r,
     expected_log_growth,
     simulate,
+    trade_states,
 )
 from research.rl_sizer.env import MAX_MULTIPLIER, MIN_MULTIPLIER, SizingEnv, kelly_fraction
 from research.rl_sizer.signals import TradeSet, synthetic_trades
 
-GROWTH_SIZERS: tuple[str, ...] = ("kelly", "const", "edge", "table", "ppo", "dqn")
+GROWTH_SIZERS: tuple[str, ...] = ("kelly", "const", "edge", "table", "ppo", "dqn", "ppo_online")
 FAST_SIZERS: tuple[str, ...] = ("kelly", "const", "edge", "table")
 CONST_GRID: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0)
 Z_MDE = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.8))  # 2.80
@@ -160,6 +162,8 @@ def learned_multipliers(
 
     if name == "table":
         return TableSizer(config, seed=seed).fit_trades(train).multiplier(test.confidence, test.regime)
+    if name == "ppo_online":
+        return online_ppo_multipliers(train, test, config, seed=seed)
     if name in ("ppo", "dqn"):
         sizer = make_sizer(name, config, seed=seed).learn(SizingEnv(trades=train, config=config), train_steps)
         env = SizingEnv(trades=test, config=config, terminate_on_drawdown=False)
@@ -167,6 +171,41 @@ def learned_multipliers(
     raise ValueError(
         f"The 'name' parameter must be one of {', '.join(GROWTH_SIZERS[2:])}. Got {name!r} instead."
     )
+
+
+ONLINE_PPO_PASSES = 3
+"""Passes of the online PPO sizer over the training trades (batches of 50, as the trainer)."""
+
+
+def online_ppo_multipliers(
+    train: TradeSet, test: TradeSet, config: PilotConfig, *, seed: int, passes: int = ONLINE_PPO_PASSES
+) -> np.ndarray:
+    """The fixed online PPO sizer (:class:`~research.rl_sizer.ppo_sizer.PPOSizer`) trained as the
+    trainer trains it: batches of 50 trades in time order, multipliers sampled with their behaviour
+    log-probs, reward = log growth of the sized trade minus Kelly's (each trade alone under the
+    position cap); ``passes`` passes over the training trades; the test gets the mean multiplier."""
+    import torch
+
+    from research.rl_sizer.ppo_sizer import Batch, PPOSizer
+
+    torch.set_num_threads(1)
+    sizer = PPOSizer(3, seed=seed)
+    x = trade_states(train)
+    base = config.kelly_fraction * kelly_fraction(train.confidence, config.payoff_ratio)
+    move = train.outcome_r * train.barrier - 2.0 * config.cost_bps / 1e4
+    cap = config.max_position_leverage
+    lev1 = np.minimum(base / train.barrier, cap)
+    for _ in range(passes):
+        for start in range(0, len(train), 50):
+            sl = slice(start, start + 50)
+            m, lp = sizer.sample_many(x[sl])
+            lev = np.minimum(m * base[sl] / train.barrier[sl], cap)
+            r = np.log1p(np.maximum(lev * move[sl], -0.99)) - np.log1p(np.maximum(lev1[sl] * move[sl], -0.99))
+            sizer.update(Batch(x[sl], m, lp, r))
+    with torch.no_grad():
+        d = sizer.distribution(sizer._inputs(trade_states(test)))
+        u = d.mean.double().numpy()
+    return sizer.config.low + (sizer.config.high - sizer.config.low) * u
 
 
 # --------------------------------------------------------------------------- metrics
