@@ -202,6 +202,10 @@ class OnlineTrainer:
         Order ids already learned in the resumed checkpoint's window.
     keep_history : bool
         Record :attr:`history` (per trade; the demo uses it).
+    edge : EdgeLearner or None
+        The edge-sizer learner (:class:`research.rl_sizer.edge_online.EdgeLearner`); every event
+        :meth:`observe` sees is passed to its ``observe`` (it refits and checkpoints on its own
+        cadence, 50 / 100 trades, in step with this trainer's).
     """
 
     def __init__(
