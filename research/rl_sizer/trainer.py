@@ -312,6 +312,12 @@ class OnlineTrainer:
         else:
             u = policy_reward(r, m, cfg.risk_aversion)
         if lp is None:
+            if not self.skipped_no_logp:
+                log.warning(
+                    "trainer: rl.feedback %s carries no behaviour_logp: not a PPO sample (the governor must "
+                    "sample with explore=True and the bridge copy behaviour_logp into rl.feedback); "
+                    "such events still feed the edge learner", oid,
+                )  # fmt: skip
             self.skipped_no_logp += 1  # no behaviour log-probability: no PPO sample
         else:
             self._buf_s.append(state)
