@@ -289,6 +289,8 @@ class FeedbackBridge:
                 "opened_at": ev.ts.isoformat(),
                 "worst_pnl_usd": 0.0,
             }
+            if ev.behaviour_logp is not None:
+                opens[oid]["behaviour_logp"] = ev.behaviour_logp
             touched_open.add(oid)
             tracked += 1
             waiting = parked.pop(oid, None)
@@ -491,6 +493,7 @@ class FeedbackBridge:
             multiplier_used=trade["multiplier_used"],
             opened_at=opened,
             closed_at=upd.ts,
+            behaviour_logp=trade.get("behaviour_logp"),
             reward_components=RewardComponents(
                 base=b.base,
                 duration_penalty=b.duration_penalty,
@@ -545,6 +548,7 @@ def demo_step(ctx: DemoContext) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: run the bridge until SIGTERM/SIGINT (or until idle with ``--until-idle``)."""
+    from infra.prom import make_metrics, start_service_metrics
     from infra.settings import load_settings
 
     parser = argparse.ArgumentParser(
@@ -582,8 +586,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         reclaim_idle_ms=args.reclaim_idle_ms,
     )
     log.info("feedback bridge: consuming %s as %s/%s on %s", bridge._topics, args.group, args.consumer, url)
+    topics = (TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK)  # /metrics: METRICS_PORT_FEEDBACK_BRIDGE
+    server = start_service_metrics(make_metrics(), "feedback_bridge", bus=bus, topics=topics, settings=load_settings(), stats=lambda: bridge.stats.as_dict())  # fmt: skip
     stats = bridge.run(stop=stop, until_idle=args.until_idle)
     log.info("feedback bridge stopped: %s", stats.as_dict())
+    if server is not None:
+        server.shutdown()
     bus.close()
     return 0
 

@@ -55,11 +55,13 @@ from execution.thresholds import (
     save_thresholds,
     thresholds_path,
 )
-from infra.artifacts import ArtifactStore, open_store, utcnow
+from infra.artifacts import ArtifactStore
 from infra.cli import run_cli
 from infra.jsonio import lookup
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings, load_settings
+from infra.store import open_store
+from infra.timeutil import utcnow
 from ml.drift_state import DriftArtifactError, open_detections
 
 if TYPE_CHECKING:

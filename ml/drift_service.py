@@ -298,9 +298,9 @@ def demo_step(ctx: DemoContext) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from infra.artifacts import open_store
     from infra.bus import connect_bus
     from infra.settings import load_settings
+    from infra.store import open_store
 
     settings = load_settings()
     parser = argparse.ArgumentParser(

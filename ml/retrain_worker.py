@@ -407,11 +407,12 @@ class RetrainWorker:
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
-    from infra.artifacts import open_store
-    from infra.bus import connect_bus, stop_on_signals
+    from infra.bus import TOPIC_RETRAIN, connect_bus, stop_on_signals
     from infra.loaders import load_bars_many
+    from infra.prom import make_metrics, start_service_metrics
     from infra.safety import ProductionWriteRefused
     from infra.settings import load_settings
+    from infra.store import open_store
 
     parser = argparse.ArgumentParser(prog="python -m ml.retrain_worker", description=__doc__.split("\n")[0])
     parser.add_argument("--bus", default=None, help="event bus URL (default: EVENTBUS_URL, else memory://)")
@@ -446,10 +447,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry=registry, bars=lambda: load_bars_many(paths), store=open_store(settings)
     )
     bus = connect_bus(args.bus or settings.eventbus_url)
+    server = None if args.once else start_service_metrics(make_metrics(), "retrain_worker", bus=bus, topics=(TOPIC_RETRAIN,), settings=settings, clm_artifacts=True)  # fmt: skip
     stop = stop_on_signals("retrain worker")
     try:
         n = worker.consume(bus, consumer=args.consumer, once=args.once, stop=stop)
     finally:
+        if server is not None:
+            server.shutdown()
         bus.close()
     print(f"ml.retrain_worker: {n} trigger(s) handled; {worker.log.to_dict()['counts']}")
     return 0

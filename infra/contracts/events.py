@@ -104,6 +104,8 @@ class Execution(_Envelope, frozen=True, tag_field="schema", tag=TOPIC_EXECUTION)
     route: NonEmpty | None = None
     signal_id: NonEmpty | None = None
     model_version: NonEmpty | None = None
+    behaviour_logp: Finite | None = None
+    """``log p(multiplier_used | state)`` of the policy that sampled the multiplier (governor ``explore``)."""
 
 
 class PositionUpdate(_Envelope, frozen=True, tag_field="schema", tag=TOPIC_POSITION):
@@ -148,8 +150,11 @@ class Feedback(_Envelope, frozen=True, tag_field="schema", tag=TOPIC_FEEDBACK):
     reward_components: RewardComponents | None = None
     opened_at: AwareTime | None = None
     closed_at: AwareTime | None = None
+    behaviour_logp: Finite | None = None
+    """``log p(multiplier_used | state)`` of the policy that sampled the multiplier, copied from the
+    execution by the bridge (the PPO trainer learns only from such samples)."""
     log_prob: Finite | None = None
-    """``log p(multiplier | state)`` of the policy that chose the multiplier, when it was sampled."""
+    """Older name of ``behaviour_logp``, still read by the trainer."""
 
 
 class RetrainTrigger(_Envelope, frozen=True, tag_field="schema", tag=TOPIC_RETRAIN):
