@@ -236,3 +236,14 @@ def test_orphan_updates_are_bounded_by_count_and_by_event_time() -> None:
     assert bus.dead_letters(TOPIC_POSITION)[-1].reason == (
         "orphan: no execution for order 'orphan4' within 2 days, 0:00:00 of event time"
     )
+
+
+def test_the_behaviour_log_probability_travels_from_execution_to_feedback() -> None:
+    bus = MemoryBus()
+    bus.publish(TOPIC_EXECUTION, execution("s", behaviour_logp=-0.4055))  # log(2/3): a sampled multiplier
+    bus.publish(TOPIC_POSITION, update("s", 30, 5.0, closed=True))
+    bus.publish(TOPIC_EXECUTION, execution("d"))  # a deterministic one carries none
+    bus.publish(TOPIC_POSITION, update("d", 30, 5.0, closed=True))
+    FeedbackBridge(bus, block_ms=0).run(until_idle=True)
+    got = {e["order_id"]: e.get("behaviour_logp") for e in bus.events(TOPIC_FEEDBACK)}
+    assert got == {"s": -0.4055, "d": None}
