@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Literal
 
 Env = Literal["dev", "research", "prod"]
 ENVS: tuple[Env, ...] = ("dev", "research", "prod")
+FillEngine = Literal["auto", "duckdb", "pandas"]
+FILL_ENGINES: tuple[FillEngine, ...] = ("auto", "duckdb", "pandas")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,6 +146,11 @@ class Settings:
     """Age after which an artifact counts as stale, in seconds [ARTIFACT_MAX_AGE_S]."""
     metrics_port: int = 9108
     """Loopback port for Prometheus ``/metrics`` of long-running services [METRICS_PORT]."""
+    fill_engine: FillEngine = "auto"
+    """Engine of the Router Health fill log [FILL_ENGINE]: ``auto`` (DuckDB for a partitioned
+    folder or a large file), ``duckdb`` or ``pandas``."""
+    duckdb_memory_limit: str = "500MB"
+    """DuckDB ``memory_limit`` for fill-log queries [DUCKDB_MEMORY_LIMIT], e.g. ``500MB``, ``4GB``."""
 
     @property
     def firestore_enabled(self) -> bool:
@@ -205,4 +213,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ARTIFACT_MAX_AGE_S", e.get("ARTIFACT_MAX_AGE_S", str(24 * 3600)), minimum=1.0
         ),
         metrics_port=_parse_int("METRICS_PORT", e.get("METRICS_PORT", "9108"), minimum=1),
+        fill_engine=_parse_fill_engine(e.get("FILL_ENGINE", "auto")),
+        duckdb_memory_limit=_parse_memory(e.get("DUCKDB_MEMORY_LIMIT", "500MB")),
     )
+
+
+def _parse_fill_engine(raw: str) -> FillEngine:
+    value = raw.strip().lower() or "auto"
+    for engine in FILL_ENGINES:
+        if value == engine:
+            return engine
+    raise SettingsError(f"FILL_ENGINE must be one of auto, duckdb, pandas. Got {raw!r} instead.")
+
+
+def _parse_memory(raw: str) -> str:
+    value = raw.strip() or "500MB"
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB)", value, flags=re.IGNORECASE):
+        raise SettingsError(f"DUCKDB_MEMORY_LIMIT must look like 500MB or 2GB. Got {raw!r} instead.")
+    return value

@@ -1,0 +1,587 @@
+"""Closed-trade (fill) logs too large for pandas: DuckDB over Parquet files and partitioned folders.
+
+The Router Health numbers (:func:`execution.router_health.router_health_view`) need, per UTC day
+and per ``symbol x route``, only a handful of sums: PnL, |PnL| (for the confidence haircut),
+the return on notional ``sum(pnl_usd / size_usd)``, wins, trades, fees and size. This module
+pushes the filters (date range, lookback, routes) and that aggregation into DuckDB (embedded, no
+server; ``memory_limit`` and ``threads`` set per connection, spilling to disk beyond the limit)
+and pulls only the daily aggregates into pandas. Everything after that (top-N, curves, rolling
+hit rate, rolling Sharpe band, normalized table) is computed from the aggregates by
+:func:`view_from_daily`, a pure function, with the same definitions as the pandas path:
+
+- Daily label: periods are right-closed and labelled by their END on an epoch-anchored grid,
+  ``ceil(closed_at / 1 day)`` (as :func:`execution.trade_returns.trade_returns`).
+- Daily return of a key: ``sum(pnl_usd / size_usd)`` over its trades closed that day, 0.0 on
+  days inside the key's active span without a trade, NaN outside it.
+- Confidence-weighted PnL: the haircut ``pnl - (1 - w) |pnl|`` per trade (:func:`haircut`), with
+  ``w`` the doctor's weight of the trade's symbol (symbol curves) or ``SYMBOL|route`` pair
+  (route curves). ``w`` is constant within a pair, so the per-trade haircut summed over a day
+  equals ``sum(pnl) - (1 - w) sum(|pnl|)`` of the pair's day: the weight is applied to the
+  aggregates and the SQL does not depend on the doctor.
+
+Symbols are filtered in pandas on the aggregates, not in SQL: the normalized table's deflated
+Sharpe counts every symbol passing the other filters as a trial (as the pandas path does), so
+the aggregation must see them all.
+
+Sources: a Parquet file, or a folder of Parquet files, optionally hive-partitioned
+(``date=2025-01-01/part-0.parquet``). A file DuckDB cannot read raises :class:`FillStoreError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from execution.metrics_normalizer import normalized_table, periods_per_year_of
+from execution.router_health import (
+    PAIR_SEP,
+    DoctorConfidence,
+    RouterHealthView,
+    _utc,
+    periods_per_year_for,
+    rolling_hit_rate,
+    rolling_sharpe_band,
+)
+
+DAY_NS = 86_400 * 10**9
+REQUIRED = ("symbol", "route", "closed_at", "pnl_usd", "size_usd")
+AGG_COLUMNS = ("n_trades", "n_wins", "pnl_usd", "abs_pnl_usd", "ret", "size_usd", "fees_usd")
+"""Per ``symbol, route, day`` sums pulled out of DuckDB (``fees_usd`` NaN without the column)."""
+ENGINES = ("auto", "duckdb", "pandas")
+AUTO_BYTES = 32 * 2**20
+"""``auto``: a single file at least this large (or any folder) goes through DuckDB."""
+
+
+class FillStoreError(ValueError):
+    """A fill-log source that cannot be used; the message names the file (and row and field)."""
+
+
+def haircut(pnl: Any, abs_pnl: Any, weight: Any) -> Any:
+    """Confidence-weighted PnL: ``pnl - (1 - w) |pnl|``, summed: ``sum(pnl) - (1 - w) sum(|pnl|)``.
+
+    A weight of 1 keeps the PnL; a lower weight shrinks gains and enlarges losses, so lower
+    confidence never makes a route look better.
+
+    >>> haircut(10.0, 10.0, 0.5), haircut(-10.0, 10.0, 0.5), haircut(-4.0, 16.0, 1.0)
+    (5.0, -15.0, -4.0)
+    """
+    return pnl - (1.0 - weight) * abs_pnl
+
+
+# --------------------------------------------------------------------------- sources
+def parquet_files(source: str | Path) -> list[Path]:
+    """The Parquet files of ``source`` (a file, or every ``*.parquet`` below a folder), sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source`` does not exist.
+    FillStoreError
+        A folder without any Parquet file.
+    """
+    path = Path(source)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"The fill log {path} does not exist.")
+    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    if not files:
+        raise FillStoreError(f"The fill-log folder {path} holds no *.parquet file.")
+    return files
+
+
+def source_stamp(source: str | Path) -> tuple[int, int]:
+    """``(digest, total bytes)`` of every file's name, modification time and size (a cache key).
+
+    Rewriting, adding or removing any partition changes it.
+    """
+    h = hashlib.blake2b(digest_size=8)
+    total = 0
+    for p in parquet_files(source):
+        st = p.stat()
+        total += st.st_size
+        h.update(f"{p}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+    return int.from_bytes(h.digest(), "big", signed=True), total
+
+
+def use_duckdb(source: str | Path, engine: str = "auto") -> bool:
+    """Whether ``source`` goes through DuckDB: ``engine`` forces it, ``auto`` decides by size.
+
+    ``auto``: a folder, or a file of at least :data:`AUTO_BYTES`.
+    """
+    if engine not in ENGINES:
+        raise ValueError(
+            f"The 'engine' parameter of use_duckdb must be one of {list(ENGINES)}. Got {engine!r}."
+        )
+    if engine != "auto":
+        return engine == "duckdb"
+    path = Path(source)
+    return path.is_dir() or (path.is_file() and path.stat().st_size >= AUTO_BYTES)
+
+
+def default_threads() -> int:
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def connect(*, memory_limit: str = "500MB", threads: int | None = None) -> Any:
+    """An in-memory DuckDB connection with ``memory_limit`` and ``threads`` set (UTC session)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = '{_memory_limit(memory_limit)}'")
+    con.execute(f"SET threads = {int(threads or default_threads())}")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")  # lets aggregation stream
+    return con
+
+
+def _memory_limit(value: str) -> str:
+    text = str(value).strip()
+    num = text.rstrip("KMGTiBb ").strip()
+    try:
+        ok = float(num) > 0 and text[len(num) :].strip().upper() in {
+            "KB",
+            "MB",
+            "GB",
+            "TB",
+            "KIB",
+            "MIB",
+            "GIB",
+        }
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"DuckDB memory limit must look like '500MB' or '2GB'. Got {value!r} instead.")
+    return text
+
+
+def _scan(files: Sequence[Path], extra: str = "") -> str:
+    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true{extra})"
+
+
+def _find_bad_file(files: Sequence[Path], con: Any, exc: Exception) -> FillStoreError:
+    """The first file DuckDB cannot read on its own, named in the error."""
+    import duckdb
+
+    for p in files:
+        try:
+            con.execute(f"SELECT count(*) FROM {_scan([p])}").fetchone()
+        except duckdb.Error as inner:
+            return FillStoreError(f"The fill-log file {p} is not a readable Parquet file: {inner}")
+    return FillStoreError(f"The fill log ({len(files)} files, first {files[0]}) cannot be read: {exc}")
+
+
+def _run(con: Any, files: Sequence[Path], sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    import duckdb
+
+    try:
+        return con.execute(sql, list(params)).df()
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.BinderException):
+            raise FillStoreError(f"The fill log (first file {files[0]}) cannot be aggregated: {exc}") from exc
+        raise _find_bad_file(files, con, exc) from exc
+
+
+# --------------------------------------------------------------------------- aggregation (SQL)
+@dataclass(frozen=True)
+class DailyAggregates:
+    """Per-day, per ``symbol x route`` sums of the filtered fills, plus log-wide facts."""
+
+    daily: pd.DataFrame
+    """Columns ``symbol``, ``route``, ``day`` (int64 ns of the period end), :data:`AGG_COLUMNS`,
+    ``first_ns`` / ``last_ns`` (first and last ``closed_at`` of the group, int64 ns)."""
+    n_trades_total: int
+    """Fills in the whole source before any filter."""
+
+
+def _columns(con: Any, files: Sequence[Path]) -> list[str]:
+    frame = _run(con, files, f"DESCRIBE SELECT * FROM {_scan(files)}")
+    return [str(c) for c in frame["column_name"]]
+
+
+def aggregation_sql(
+    scan: str,
+    *,
+    has_fees: bool,
+    routes: Sequence[str] | None,
+    start_ns: int | None,
+    end_ns: int | None,
+    step_ns: int = DAY_NS,
+) -> tuple[str, list[Any]]:
+    """The filtering and per-day ``symbol x route`` aggregation as SQL with ``?`` parameters.
+
+    ``start_ns <= closed_at < end_ns`` in epoch nanoseconds (either may be None); the day label
+    is ``ceil(ns / step) * step``.
+    """
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if start_ns is not None:
+        where.append("ns >= ?")
+        params.append(int(start_ns))
+    if end_ns is not None:
+        where.append("ns < ?")
+        params.append(int(end_ns))
+    if routes is not None:
+        if not routes:
+            where.append("FALSE")
+        else:
+            where.append(f"route IN ({', '.join('?' for _ in routes)})")
+            params.extend(str(r) for r in routes)
+    fees = "sum(fees_usd)" if has_fees else "CAST(NULL AS DOUBLE)"
+    sql = f"""
+        WITH f AS (
+            SELECT CAST(symbol AS VARCHAR) AS symbol, CAST(route AS VARCHAR) AS route,
+                   epoch_ns(closed_at) AS ns, CAST(pnl_usd AS DOUBLE) AS pnl_usd,
+                   CAST(size_usd AS DOUBLE) AS size_usd{", CAST(fees_usd AS DOUBLE) AS fees_usd" if has_fees else ""}
+            FROM {scan}
+        )
+        SELECT symbol, route,
+               CASE WHEN ns > 0 THEN (ns + {step_ns} - 1) // {step_ns} ELSE -((-ns) // {step_ns}) END
+                   * {step_ns} AS day,
+               count(*) AS n_trades,
+               count(*) FILTER (WHERE pnl_usd > 0) AS n_wins,
+               sum(pnl_usd) AS pnl_usd,
+               sum(abs(pnl_usd)) AS abs_pnl_usd,
+               sum(pnl_usd / size_usd) AS ret,
+               sum(size_usd) AS size_usd,
+               {fees} AS fees_usd,
+               min(ns) AS first_ns,
+               max(ns) AS last_ns
+        FROM f
+        WHERE {" AND ".join(where)}
+        GROUP BY ALL
+    """
+    return sql, params
+
+
+def _validate(con: Any, files: Sequence[Path], scan: str) -> tuple[int, int | None]:
+    """Total fills and the latest ``closed_at`` (ns); a bad value raises naming file, row, field."""
+    checks = {
+        "symbol": "symbol IS NULL",
+        "route": "route IS NULL",
+        "closed_at": "closed_at IS NULL",
+        "pnl_usd": "pnl_usd IS NULL OR NOT isfinite(CAST(pnl_usd AS DOUBLE))",
+        "size_usd": "size_usd IS NULL OR NOT isfinite(CAST(size_usd AS DOUBLE)) OR size_usd <= 0",
+    }
+    flags = ", ".join(f"count(*) FILTER (WHERE {cond}) AS bad_{name}" for name, cond in checks.items())
+    sql = f"SELECT count(*) AS n, max(epoch_ns(closed_at)) AS last_ns, {flags} FROM {scan}"
+    row = _run(con, files, sql).iloc[0]
+    for name, cond in checks.items():
+        if int(row[f"bad_{name}"]):
+            where = _run(
+                con,
+                files,
+                f"SELECT filename, file_row_number, CAST({name} AS VARCHAR) AS v "
+                f"FROM {_scan(files, ', filename = true, file_row_number = true')} WHERE {cond} LIMIT 1",
+            ).iloc[0]
+            need = "> 0 and finite" if name == "size_usd" else "finite" if name == "pnl_usd" else "present"
+            raise FillStoreError(
+                f"The fill-log file {where['filename']} row {int(where['file_row_number'])}: field '{name}' "
+                f"must be {need}. Got {where['v']!r} instead."
+            )
+    last = None if pd.isna(row["last_ns"]) else int(row["last_ns"])
+    return int(row["n"]), last
+
+
+def daily_aggregates(
+    source: str | Path,
+    *,
+    routes: Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    lookback_days: int | None = None,
+    memory_limit: str = "500MB",
+    threads: int | None = None,
+) -> DailyAggregates:
+    """Filter the fills of ``source`` and aggregate them per day and ``symbol x route`` in DuckDB.
+
+    Filters as :func:`execution.router_health.filter_trades` (``start <= closed_at < end``; the
+    lookback ends at ``end`` or, without it, at the end of the day of the latest fill of the whole
+    log). Symbols are not filtered here (module docstring).
+
+    Raises
+    ------
+    FillStoreError
+        An unreadable file (named), a missing column, or a bad value (file, row and field named).
+    """
+    func = "daily_aggregates"
+    files = parquet_files(source)
+    start_ts, end_ts = _utc(start, "start", func), _utc(end, "end", func)
+    if lookback_days is not None and (
+        isinstance(lookback_days, bool)
+        or not isinstance(lookback_days, int | np.integer)
+        or lookback_days < 1
+    ):
+        raise ValueError(
+            f"The 'lookback_days' parameter of {func} must be an int >= 1 or None. Got {lookback_days!r} instead."
+        )
+    con = connect(memory_limit=memory_limit, threads=threads)
+    try:
+        cols = _columns(con, files)
+        missing = [c for c in REQUIRED if c not in cols]
+        if missing:
+            raise FillStoreError(
+                f"The fill log {Path(source)} is missing column(s) {missing}; it has {cols}."
+            )
+        scan = _scan(files)
+        n_total, last_ns = _validate(con, files, scan)
+        start_ns = None if start_ts is None else int(start_ts.value)
+        end_ns = None if end_ts is None else int(end_ts.value)
+        if lookback_days is not None and last_ns is not None:
+            # as filter_trades: the day after the latest fill's UTC day (floor + 1 day)
+            anchor = end_ns if end_ns is not None else (last_ns // DAY_NS + 1) * DAY_NS
+            lo = anchor - int(lookback_days) * DAY_NS
+            start_ns = lo if start_ns is None else max(start_ns, lo)
+        sql, params = aggregation_sql(
+            scan, has_fees="fees_usd" in cols, routes=routes, start_ns=start_ns, end_ns=end_ns
+        )
+        daily = _run(con, files, sql, params)
+    finally:
+        con.close()
+    for c in ("day", "n_trades", "n_wins", "first_ns", "last_ns"):
+        daily[c] = daily[c].astype(np.int64)
+    daily = daily.sort_values(["symbol", "route", "day"], kind="stable").reset_index(drop=True)
+    return DailyAggregates(daily=daily, n_trades_total=n_total)
+
+
+def catalog(source: str | Path, *, memory_limit: str = "500MB", threads: int | None = None) -> dict[str, Any]:
+    """Filter options of the whole log: symbols by |PnL| (then name), routes, first/last UTC day, count."""
+    files = parquet_files(source)
+    con = connect(memory_limit=memory_limit, threads=threads)
+    try:
+        scan = _scan(files)
+        sym = _run(
+            con,
+            files,
+            f"SELECT CAST(symbol AS VARCHAR) AS symbol, sum(pnl_usd) AS pnl FROM {scan} GROUP BY 1",
+        )
+        rt = _run(con, files, f"SELECT DISTINCT CAST(route AS VARCHAR) AS route FROM {scan}")
+        span = _run(
+            con,
+            files,
+            f"SELECT count(*) AS n, min(epoch_ns(closed_at)) AS a, max(epoch_ns(closed_at)) AS b FROM {scan}",
+        ).iloc[0]
+    finally:
+        con.close()
+    symbols = sorted(
+        zip(sym["symbol"].astype(str), sym["pnl"].astype(float)), key=lambda kv: (-abs(kv[1]), kv[0])
+    )
+    n = int(span["n"])
+    return {
+        "symbols": [s for s, _ in symbols],
+        "routes": sorted(rt["route"].astype(str)),
+        "first_day": pd.Timestamp(int(span["a"]), tz="UTC").date() if n else None,
+        "last_day": pd.Timestamp(int(span["b"]), tz="UTC").date() if n else None,
+        "n_trades": n,
+    }
+
+
+# --------------------------------------------------------------------------- from aggregates (pandas)
+def _ts(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ns, dtype=np.int64), unit="ns", utc=True))
+
+
+def _curves(rows: pd.DataFrame, key: pd.Series, weight: np.ndarray, keep: Sequence[str]) -> pd.DataFrame:
+    """:func:`execution.router_health.pnl_curves` from daily pair rows, grouped by ``key``."""
+    base = pd.DataFrame(
+        {
+            "key": key.to_numpy(dtype=object),
+            "t": rows["day"].to_numpy(),
+            "pnl_usd": rows["pnl_usd"].to_numpy(dtype=float),
+            "pnl_weighted_usd": haircut(
+                rows["pnl_usd"].to_numpy(dtype=float), rows["abs_pnl_usd"].to_numpy(dtype=float), weight
+            ),
+            "n_trades": rows["n_trades"].to_numpy(dtype=np.int64),
+            "n_wins": rows["n_wins"].to_numpy(dtype=np.int64),
+        }
+    )
+    base = base[base["key"].isin(list(keep))]
+    cols = ["pnl_usd", "pnl_weighted_usd", "n_trades", "n_wins"]
+    agg = base.groupby(["key", "t"], sort=True)[cols].sum().reset_index()
+    out = pd.DataFrame({"key": agg["key"].to_numpy(dtype=object), "ts": _ts(agg["t"].to_numpy())}).join(
+        agg[cols]
+    )
+    grouped = out.groupby("key", sort=False)
+    out["cum_pnl_usd"] = grouped["pnl_usd"].cumsum()
+    out["cum_pnl_weighted_usd"] = grouped["pnl_weighted_usd"].cumsum()
+    return out[["key", "ts", *cols[:2], "cum_pnl_usd", "cum_pnl_weighted_usd", *cols[2:]]]
+
+
+def _wide_returns(rows: pd.DataFrame, labels: pd.Series, step_ns: int = DAY_NS) -> pd.DataFrame:
+    """Wide daily returns (columns sorted, NaN outside each key's span), as ``trade_returns``."""
+    if rows.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="period_end"))
+    codes, names = pd.factorize(labels.to_numpy(dtype=object), sort=True)
+    day = rows["day"].to_numpy(dtype=np.int64)
+    first = int(day.min())
+    r = (day - first) // step_ns
+    n_rows, n_cols = int(r.max()) + 1, len(names)
+    flat = r * n_cols + codes
+    sums = np.bincount(flat, weights=rows["ret"].to_numpy(dtype=float), minlength=n_rows * n_cols)
+    counts = np.bincount(flat, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
+    occupied = counts > 0
+    lo = occupied.argmax(axis=0)
+    hi = n_rows - 1 - occupied[::-1].argmax(axis=0)
+    idx = np.arange(n_rows)[:, None]
+    values = np.where((idx >= lo) & (idx <= hi), sums.reshape(n_rows, n_cols), np.nan)
+    index = pd.DatetimeIndex(_ts(first + step_ns * np.arange(n_rows, dtype=np.int64)), name="period_end")
+    return pd.DataFrame(values, index=index, columns=pd.Index(np.asarray(names, dtype=object)))
+
+
+def _pair_labels(rows: pd.DataFrame) -> pd.Series:
+    return rows["symbol"].astype(str) + PAIR_SEP + rows["route"].astype(str)
+
+
+def _top(rows: pd.DataFrame, key: pd.Series, n: int) -> list[str]:
+    totals = rows["pnl_usd"].groupby(key.to_numpy(dtype=object), sort=False).sum()
+    ranked = sorted(
+        zip((str(k) for k in totals.index), np.abs(totals.to_numpy(dtype=float))),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
+    return [k for k, _ in ranked[: int(n)]]
+
+
+def view_from_daily(
+    agg: DailyAggregates,
+    *,
+    symbols: Sequence[str] | None = None,
+    confidence: DoctorConfidence | None = None,
+    top_n: int = 10,
+    rolling_window_days: int = 30,
+    table_by_route: bool = False,
+) -> RouterHealthView:
+    """:class:`~execution.router_health.RouterHealthView` from daily aggregates (pure pandas).
+
+    ``agg`` is already filtered by routes and dates (:func:`daily_aggregates`); ``symbols``
+    filters here. Same outputs as :func:`execution.router_health.router_health_view` with
+    ``freq='1D'`` (module docstring).
+    """
+    func = "view_from_daily"
+    if isinstance(top_n, bool) or not isinstance(top_n, int | np.integer) or top_n < 1:
+        raise ValueError(f"The 'top_n' parameter of {func} must be an int >= 1. Got {top_n!r} instead.")
+    if (
+        isinstance(rolling_window_days, bool)
+        or not isinstance(rolling_window_days, int | np.integer)
+        or rolling_window_days < 2
+    ):
+        raise ValueError(
+            f"The 'rolling_window_days' parameter of {func} must be an int >= 2. Got {rolling_window_days!r} instead."
+        )
+    conf = confidence if confidence is not None else DoctorConfidence()
+    ppy = periods_per_year_for("1D")
+    window_periods = max(2, round(rolling_window_days * ppy / 365.0))
+    universe = agg.daily
+    view = universe if symbols is None else universe[universe["symbol"].isin([str(s) for s in symbols])]
+    n_view = int(view["n_trades"].sum())
+    if n_view == 0:
+        empty_curves = pd.DataFrame(
+            columns=["key", "ts", "pnl_usd", "pnl_weighted_usd", "cum_pnl_usd", "cum_pnl_weighted_usd",
+                     "n_trades", "n_wins", "hit_rate"]
+        )  # fmt: skip
+        return RouterHealthView(
+            n_trades_total=agg.n_trades_total, n_trades=0, start=None, end=None, table=pd.DataFrame(),
+            symbol_curves=empty_curves, route_curves=empty_curves.copy(),
+            sharpe=pd.DataFrame(columns=["key", "ts", "sharpe", "se", "lo", "hi"]), sharpe_keys=[],
+            plotted_symbols=[], plotted_routes=[], unweighted_symbols=[], periods_per_year=ppy,
+            rolling_window_days=int(rolling_window_days),
+        )  # fmt: skip
+    view = view.reset_index(drop=True)
+    sym = view["symbol"].astype(str)
+    route = view["route"].astype(str)
+    sym_w = np.array([conf.weight(s) for s in sym], dtype=float)
+    pair_w = np.array([conf.weight(s, r) for s, r in zip(sym, route)], dtype=float)
+
+    plotted = _top(view, sym, top_n)
+    sym_curves = _curves(view, sym, sym_w, plotted)
+    sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=int(rolling_window_days))
+    plotted_routes = _top(view, route, top_n)
+    route_curves = _curves(view, route, pair_w, plotted_routes)
+    route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=int(rolling_window_days))
+
+    mask = sym.isin(plotted).to_numpy()
+    rows = view[mask]
+    returns = pd.concat([_wide_returns(rows, sym[mask]), _wide_returns(rows, _pair_labels(rows))], axis=1)
+    band = rolling_sharpe_band(returns, window=window_periods, periods_per_year=ppy)
+    with_band = set(band["key"].unique())
+    sharpe_keys = [k for k in plotted if k in with_band] + sorted(k for k in with_band if PAIR_SEP in k)
+
+    table = _table(universe, by_route=table_by_route)
+    if symbols is not None:
+        table = table[table["symbol"].isin(list(symbols))].reset_index(drop=True)
+    present = sorted(set(sym))
+    return RouterHealthView(
+        n_trades_total=agg.n_trades_total,
+        n_trades=n_view,
+        start=pd.Timestamp(int(view["first_ns"].min()), tz="UTC"),
+        end=pd.Timestamp(int(view["last_ns"].max()), tz="UTC"),
+        table=table,
+        symbol_curves=sym_curves,
+        route_curves=route_curves,
+        sharpe=band,
+        sharpe_keys=sharpe_keys,
+        plotted_symbols=plotted,
+        plotted_routes=plotted_routes,
+        unweighted_symbols=conf.unknown_symbols(present),
+        periods_per_year=ppy,
+        rolling_window_days=int(rolling_window_days),
+    )
+
+
+def _table(universe: pd.DataFrame, *, by_route: bool) -> pd.DataFrame:
+    """:func:`execution.metrics_normalizer.normalized_table` from the daily aggregates."""
+    labels = _pair_labels(universe) if by_route else universe["symbol"].astype(str)
+    wide = _wide_returns(universe, labels)
+    table = normalized_table(
+        returns=wide,
+        by_route=by_route,
+        periods_per_year=periods_per_year_of("1D", "crypto"),
+        calendar="crypto",
+    )
+    sums = universe.groupby(labels.to_numpy(dtype=object), sort=False)[["n_trades", "pnl_usd"]].sum()
+    key = (
+        (table["symbol"].astype(str) + PAIR_SEP + table["route"].astype(str))
+        if by_route
+        else table["symbol"].astype(str)
+    )
+    table["n_trades"] = sums["n_trades"].reindex(key.to_numpy()).to_numpy(dtype=float)
+    table["pnl_usd"] = sums["pnl_usd"].reindex(key.to_numpy()).to_numpy(dtype=float)
+    return table
+
+
+def router_health_view_duckdb(
+    source: str | Path,
+    *,
+    symbols: Sequence[str] | None = None,
+    routes: Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    lookback_days: int | None = None,
+    confidence: DoctorConfidence | None = None,
+    top_n: int = 10,
+    rolling_window_days: int = 30,
+    table_by_route: bool = False,
+    memory_limit: str = "500MB",
+    threads: int | None = None,
+) -> RouterHealthView:
+    """:func:`daily_aggregates` then :func:`view_from_daily`: the Router Health tab over a Parquet source."""
+    agg = daily_aggregates(
+        source, routes=routes, start=start, end=end, lookback_days=lookback_days,
+        memory_limit=memory_limit, threads=threads,
+    )  # fmt: skip
+    return view_from_daily(
+        agg, symbols=symbols, confidence=confidence, top_n=top_n,
+        rolling_window_days=rolling_window_days, table_by_route=table_by_route,
+    )  # fmt: skip
