@@ -241,3 +241,35 @@ def test_settings_fields() -> None:
         load_settings({"FILL_ENGINE": "polars"})
     with pytest.raises(SettingsError, match=r"DUCKDB_MEMORY_LIMIT .* Got 'lots'"):
         load_settings({"DUCKDB_MEMORY_LIMIT": "lots"})
+
+
+def test_dashboard_renders_router_health_from_a_partitioned_folder(
+    demo_trades: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    data_dir = tmp_path / "data"
+    write_partitioned(demo_trades, data_dir / "trades.parquet")  # a folder, as Spark/DuckDB write them
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("FILL_ENGINE", raising=False)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    rh = at.tabs[0]
+    assert "\n".join(e.value for e in rh.error) == ""
+    assert f"{len(demo_trades):,} of {len(demo_trades):,} trades" in "\n".join(c.value for c in rh.caption)
+    assert len(rh.get("plotly_chart")) == 3
+    table = rh.dataframe[0].value
+    ref = router_health_view(demo_trades).table
+    assert table["symbol"].tolist() == ref["symbol"].tolist()
+    np.testing.assert_allclose(table["sharpe"], ref["sharpe"], rtol=RTOL)
+    np.testing.assert_allclose(table["pnl_usd"], ref["pnl_usd"], rtol=RTOL)
+    # a filter change reruns from the cached daily aggregates: a route filter narrows the table
+    rh.multiselect(key="rh_routes").set_value(["okx_smart"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    okx = router_health_view(demo_trades, routes=["okx_smart"]).table
+    np.testing.assert_allclose(at.tabs[0].dataframe[0].value["n_trades"], okx["n_trades"], rtol=0)
