@@ -273,3 +273,23 @@ def test_dashboard_renders_router_health_from_a_partitioned_folder(
     assert not at.exception, [e.value for e in at.exception]
     okx = router_health_view(demo_trades, routes=["okx_smart"]).table
     np.testing.assert_allclose(at.tabs[0].dataframe[0].value["n_trades"], okx["n_trades"], rtol=0)
+
+
+def test_huge_demo_writer_is_chunked_deterministic_and_readable(tmp_path: Path) -> None:
+    from scripts.demo_huge import write_huge_fills
+
+    info = write_huge_fills(tmp_path / "a", n_fills=3001, n_days=3, n_symbols=5, seed=1, progress=False)
+    write_huge_fills(tmp_path / "b", n_fills=3001, n_days=3, n_symbols=5, seed=1, progress=False)
+    files = sorted((tmp_path / "a").rglob("*.parquet"))
+    assert [f.parent.name for f in files] == ["date=2025-01-01", "date=2025-01-02", "date=2025-01-03"]
+    assert info == {"fills": 3001, "days": 3, "bytes": sum(f.stat().st_size for f in files)}
+    for f in files:  # same seed, same bytes
+        assert f.read_bytes() == (tmp_path / "b" / f.parent.name / f.name).read_bytes()
+    day1 = pd.read_parquet(files[0])
+    assert len(day1) == 1001 and day1["closed_at"].dt.strftime("%Y-%m-%d").eq("2025-01-01").all()
+    agg = fill_store.daily_aggregates(tmp_path / "a")
+    assert agg.n_trades_total == 3001 and int(agg.daily["n_trades"].sum()) == 3001
+    assert set(agg.daily["route"]) == {"binance_direct", "okx_smart", "bybit_legacy"}
+    assert not (tmp_path / "a.tmp").exists()
+    with pytest.raises(ValueError, match="n_fills >= n_days"):
+        write_huge_fills(tmp_path / "c", n_fills=2, n_days=3)
