@@ -151,6 +151,8 @@ class Settings:
     folder or a large file), ``duckdb`` or ``pandas``."""
     duckdb_memory_limit: str = "500MB"
     """DuckDB ``memory_limit`` for fill-log queries [DUCKDB_MEMORY_LIMIT], e.g. ``500MB``, ``4GB``."""
+    ray_address: str | None = None
+    """Ray cluster for research sweeps [RAY_ADDRESS], e.g. ``ray://head:10001``; unset: a local Ray."""
 
     @property
     def firestore_enabled(self) -> bool:
@@ -215,6 +217,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_parse_int("METRICS_PORT", e.get("METRICS_PORT", "9108"), minimum=1),
         fill_engine=_parse_fill_engine(e.get("FILL_ENGINE", "auto")),
         duckdb_memory_limit=_parse_memory(e.get("DUCKDB_MEMORY_LIMIT", "500MB")),
+        ray_address=(e.get("RAY_ADDRESS") or "").strip() or None,
     )
 
 
