@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,7 @@ def connect(*, memory_limit: str = "500MB", threads: int | None = None) -> Any:
     con.execute(f"SET threads = {int(threads or default_threads())}")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")  # lets aggregation stream
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -252,14 +253,17 @@ def aggregation_sql(
                CASE WHEN ns > 0 THEN (ns + {step_ns} - 1) // {step_ns} ELSE -((-ns) // {step_ns}) END
                    * {step_ns} AS day,
                count(*) AS n_trades,
-               count(*) FILTER (WHERE pnl_usd > 0) AS n_wins,
+               sum(CAST(pnl_usd > 0 AS INTEGER)) AS n_wins,
                sum(pnl_usd) AS pnl_usd,
                sum(abs(pnl_usd)) AS abs_pnl_usd,
                sum(pnl_usd / size_usd) AS ret,
                sum(size_usd) AS size_usd,
                {fees} AS fees_usd,
                min(ns) AS first_ns,
-               max(ns) AS last_ns
+               max(ns) AS last_ns,
+               count(pnl_usd) AS n_pnl,
+               count(size_usd) AS n_size,
+               min(size_usd) AS min_size
         FROM f
         WHERE {" AND ".join(where)}
         GROUP BY ALL
@@ -267,33 +271,53 @@ def aggregation_sql(
     return sql, params
 
 
-def _validate(con: Any, files: Sequence[Path], scan: str) -> tuple[int, int | None]:
-    """Total fills and the latest ``closed_at`` (ns); a bad value raises naming file, row, field."""
-    checks = {
-        "symbol": "symbol IS NULL",
-        "route": "route IS NULL",
-        "closed_at": "closed_at IS NULL",
-        "pnl_usd": "pnl_usd IS NULL OR NOT isfinite(CAST(pnl_usd AS DOUBLE))",
-        "size_usd": "size_usd IS NULL OR NOT isfinite(CAST(size_usd AS DOUBLE)) OR size_usd <= 0",
+CHECKS = {
+    "symbol": "symbol IS NULL",
+    "route": "route IS NULL",
+    "closed_at": "ns IS NULL",
+    "pnl_usd": "pnl_usd IS NULL OR NOT isfinite(CAST(pnl_usd AS DOUBLE))",
+    "size_usd": "size_usd IS NULL OR NOT isfinite(CAST(size_usd AS DOUBLE)) OR CAST(size_usd AS DOUBLE) <= 0",
+}
+"""Per field, the SQL condition of a value the aggregation cannot use (to find the first such row)."""
+
+
+def _bad_fields(daily: pd.DataFrame) -> list[str]:
+    """Fields with an unusable value somewhere, read off the aggregates (no extra scan).
+
+    A NULL key shows as a NULL group key, a NULL value as ``count(field) < count(*)``, a
+    non-finite PnL as a non-finite sum, a bad size as a non-finite or non-positive minimum.
+    """
+    n = daily["n_trades"].to_numpy()
+    min_size = daily["min_size"].to_numpy(dtype=float)
+    bad = {
+        "symbol": bool(daily["symbol"].isna().any()),
+        "route": bool(daily["route"].isna().any()),
+        "closed_at": bool(daily["day"].isna().any()),
+        "pnl_usd": bool(
+            (daily["n_pnl"].to_numpy() < n).any()
+            or not np.isfinite(daily["pnl_usd"].to_numpy(dtype=float)).all()
+        ),
+        "size_usd": bool(
+            (daily["n_size"].to_numpy() < n).any() or not (np.isfinite(min_size) & (min_size > 0)).all()
+        ),
     }
-    flags = ", ".join(f"count(*) FILTER (WHERE {cond}) AS bad_{name}" for name, cond in checks.items())
-    sql = f"SELECT count(*) AS n, max(epoch_ns(closed_at)) AS last_ns, {flags} FROM {scan}"
-    row = _run(con, files, sql).iloc[0]
-    for name, cond in checks.items():
-        if int(row[f"bad_{name}"]):
-            where = _run(
-                con,
-                files,
-                f"SELECT filename, file_row_number, CAST({name} AS VARCHAR) AS v "
-                f"FROM {_scan(files, ', filename = true, file_row_number = true')} WHERE {cond} LIMIT 1",
-            ).iloc[0]
-            need = "> 0 and finite" if name == "size_usd" else "finite" if name == "pnl_usd" else "present"
-            raise FillStoreError(
-                f"The fill-log file {where['filename']} row {int(where['file_row_number'])}: field '{name}' "
-                f"must be {need}. Got {where['v']!r} instead."
-            )
-    last = None if pd.isna(row["last_ns"]) else int(row["last_ns"])
-    return int(row["n"]), last
+    return [name for name, flag in bad.items() if flag]
+
+
+def _raise_first_bad(con: Any, files: Sequence[Path], name: str) -> None:
+    """Find the first row failing ``CHECKS[name]`` and raise naming its file, row and value."""
+    scan = _scan(files, ", filename = true, file_row_number = true")
+    where = _run(
+        con,
+        files,
+        f"SELECT filename, file_row_number, CAST({name} AS VARCHAR) AS v "
+        f"FROM (SELECT *, epoch_ns(closed_at) AS ns FROM {scan}) WHERE {CHECKS[name]} LIMIT 1",
+    ).iloc[0]
+    need = "> 0 and finite" if name == "size_usd" else "finite" if name == "pnl_usd" else "present"
+    raise FillStoreError(
+        f"The fill-log file {where['filename']} row {int(where['file_row_number'])}: field '{name}' "
+        f"must be {need}. Got {where['v']!r} instead."
+    )
 
 
 def daily_aggregates(
@@ -337,7 +361,9 @@ def daily_aggregates(
                 f"The fill log {Path(source)} is missing column(s) {missing}; it has {cols}."
             )
         scan = _scan(files)
-        n_total, last_ns = _validate(con, files, scan)
+        head = _run(con, files, f"SELECT count(*) AS n, max(closed_at) AS last FROM {scan}").iloc[0]
+        n_total = int(head["n"])
+        last_ns = None if pd.isna(head["last"]) else int(pd.Timestamp(head["last"]).value)
         start_ns = None if start_ts is None else int(start_ts.value)
         end_ns = None if end_ts is None else int(end_ts.value)
         if lookback_days is not None and last_ns is not None:
@@ -349,8 +375,11 @@ def daily_aggregates(
             scan, has_fees="fees_usd" in cols, routes=routes, start_ns=start_ns, end_ns=end_ns
         )
         daily = _run(con, files, sql, params)
+        for name in _bad_fields(daily):  # seen in the aggregates; a second look only to name the row
+            _raise_first_bad(con, files, name)
     finally:
         con.close()
+    daily = daily.drop(columns=["n_pnl", "n_size", "min_size"])
     for c in ("day", "n_trades", "n_wins", "first_ns", "last_ns"):
         daily[c] = daily[c].astype(np.int64)
     daily = daily.sort_values(["symbol", "route", "day"], kind="stable").reset_index(drop=True)
@@ -394,61 +423,98 @@ def _ts(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(ns, dtype=np.int64), unit="ns", utc=True))
 
 
-def _curves(rows: pd.DataFrame, key: pd.Series, weight: np.ndarray, keep: Sequence[str]) -> pd.DataFrame:
-    """:func:`execution.router_health.pnl_curves` from daily pair rows, grouped by ``key``."""
+@dataclass(frozen=True)
+class _Keys:
+    """Integer codes of the daily rows: symbols and routes (sorted names), pairs ``s * n_routes + r``."""
+
+    sym: np.ndarray
+    route: np.ndarray
+    sym_names: np.ndarray
+    route_names: np.ndarray
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> _Keys:
+        sym, route = pd.Categorical(rows["symbol"]), pd.Categorical(rows["route"])  # categories sorted
+        return cls(
+            np.asarray(sym.codes, dtype=np.int64), np.asarray(route.codes, dtype=np.int64),
+            np.asarray(sym.categories, dtype=object), np.asarray(route.categories, dtype=object),
+        )  # fmt: skip
+
+    @property
+    def pair(self) -> np.ndarray:
+        return self.sym * max(len(self.route_names), 1) + self.route
+
+    def pair_name(self, code: int) -> str:
+        n = max(len(self.route_names), 1)
+        return f"{self.sym_names[code // n]}{PAIR_SEP}{self.route_names[code % n]}"
+
+
+def _curves(
+    rows: pd.DataFrame, codes: np.ndarray, names: np.ndarray, weight: np.ndarray, keep: Sequence[str]
+) -> pd.DataFrame:
+    """:func:`execution.router_health.pnl_curves` from daily pair rows grouped by ``codes``.
+
+    ``names`` is sorted, so ordering by code orders by key name.
+    """
+    keep_codes = np.flatnonzero(np.isin(names, np.asarray(list(keep), dtype=object)))
+    m = np.isin(codes, keep_codes)
+    pnl = rows["pnl_usd"].to_numpy(dtype=float)[m]
     base = pd.DataFrame(
         {
-            "key": key.to_numpy(dtype=object),
-            "t": rows["day"].to_numpy(),
-            "pnl_usd": rows["pnl_usd"].to_numpy(dtype=float),
-            "pnl_weighted_usd": haircut(
-                rows["pnl_usd"].to_numpy(dtype=float), rows["abs_pnl_usd"].to_numpy(dtype=float), weight
-            ),
-            "n_trades": rows["n_trades"].to_numpy(dtype=np.int64),
-            "n_wins": rows["n_wins"].to_numpy(dtype=np.int64),
+            "k": codes[m],
+            "t": rows["day"].to_numpy(dtype=np.int64)[m],
+            "pnl_usd": pnl,
+            "pnl_weighted_usd": haircut(pnl, rows["abs_pnl_usd"].to_numpy(dtype=float)[m], weight[m]),
+            "n_trades": rows["n_trades"].to_numpy(dtype=np.int64)[m],
+            "n_wins": rows["n_wins"].to_numpy(dtype=np.int64)[m],
         }
     )
-    base = base[base["key"].isin(list(keep))]
     cols = ["pnl_usd", "pnl_weighted_usd", "n_trades", "n_wins"]
-    agg = base.groupby(["key", "t"], sort=True)[cols].sum().reset_index()
-    out = pd.DataFrame({"key": agg["key"].to_numpy(dtype=object), "ts": _ts(agg["t"].to_numpy())}).join(
-        agg[cols]
-    )
+    agg = base.groupby(["k", "t"], sort=True)[cols].sum().reset_index()
+    out = pd.DataFrame(
+        {
+            "key": names[agg["k"].to_numpy()] if len(agg) else np.zeros(0, dtype=object),
+            "ts": _ts(agg["t"].to_numpy()),
+        }
+    ).join(agg[cols])
     grouped = out.groupby("key", sort=False)
     out["cum_pnl_usd"] = grouped["pnl_usd"].cumsum()
     out["cum_pnl_weighted_usd"] = grouped["pnl_weighted_usd"].cumsum()
     return out[["key", "ts", *cols[:2], "cum_pnl_usd", "cum_pnl_weighted_usd", *cols[2:]]]
 
 
-def _wide_returns(rows: pd.DataFrame, labels: pd.Series, step_ns: int = DAY_NS) -> pd.DataFrame:
-    """Wide daily returns (columns sorted, NaN outside each key's span), as ``trade_returns``."""
-    if rows.empty:
-        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="period_end"))
-    codes, names = pd.factorize(labels.to_numpy(dtype=object), sort=True)
-    day = rows["day"].to_numpy(dtype=np.int64)
+def _wide_returns(
+    day: np.ndarray, codes: np.ndarray, ret: np.ndarray, label: Callable[[int], str], step_ns: int = DAY_NS
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Wide daily returns as ``trade_returns`` (0.0 inside a key's span, NaN outside), columns by code.
+
+    Returns the frame, the codes of its columns and each row's column index.
+    """
+    if len(day) == 0:
+        empty = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="period_end"))
+        return empty, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    present, col = np.unique(codes, return_inverse=True)
     first = int(day.min())
     r = (day - first) // step_ns
-    n_rows, n_cols = int(r.max()) + 1, len(names)
-    flat = r * n_cols + codes
-    sums = np.bincount(flat, weights=rows["ret"].to_numpy(dtype=float), minlength=n_rows * n_cols)
-    counts = np.bincount(flat, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
-    occupied = counts > 0
+    n_rows, n_cols = int(r.max()) + 1, len(present)
+    flat = r * n_cols + col
+    sums = np.bincount(flat, weights=ret, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
+    occupied = np.bincount(flat, minlength=n_rows * n_cols).reshape(n_rows, n_cols) > 0
     lo = occupied.argmax(axis=0)
     hi = n_rows - 1 - occupied[::-1].argmax(axis=0)
     idx = np.arange(n_rows)[:, None]
-    values = np.where((idx >= lo) & (idx <= hi), sums.reshape(n_rows, n_cols), np.nan)
+    values = np.where((idx >= lo) & (idx <= hi), sums, np.nan)
     index = pd.DatetimeIndex(_ts(first + step_ns * np.arange(n_rows, dtype=np.int64)), name="period_end")
-    return pd.DataFrame(values, index=index, columns=pd.Index(np.asarray(names, dtype=object)))
+    columns = pd.Index(np.array([label(int(c)) for c in present], dtype=object))
+    return pd.DataFrame(values, index=index, columns=columns), present, col
 
 
-def _pair_labels(rows: pd.DataFrame) -> pd.Series:
-    return rows["symbol"].astype(str) + PAIR_SEP + rows["route"].astype(str)
-
-
-def _top(rows: pd.DataFrame, key: pd.Series, n: int) -> list[str]:
-    totals = rows["pnl_usd"].groupby(key.to_numpy(dtype=object), sort=False).sum()
+def _top(pnl: np.ndarray, codes: np.ndarray, names: np.ndarray, n: int) -> list[str]:
+    """The ``n`` keys with the largest |total PnL| (ties by name), as ``router_health.top_keys``."""
+    totals = np.bincount(codes, weights=pnl, minlength=len(names))
+    present = np.bincount(codes, minlength=len(names)) > 0
     ranked = sorted(
-        zip((str(k) for k in totals.index), np.abs(totals.to_numpy(dtype=float))),
+        ((str(names[i]), abs(float(totals[i]))) for i in np.flatnonzero(present)),
         key=lambda kv: (-kv[1], kv[0]),
     )
     return [k for k, _ in ranked[: int(n)]]
@@ -499,29 +565,37 @@ def view_from_daily(
             rolling_window_days=int(rolling_window_days),
         )  # fmt: skip
     view = view.reset_index(drop=True)
-    sym = view["symbol"].astype(str)
-    route = view["route"].astype(str)
-    sym_w = np.array([conf.weight(s) for s in sym], dtype=float)
-    pair_w = np.array([conf.weight(s, r) for s, r in zip(sym, route)], dtype=float)
+    keys = _Keys.of(view)
+    sym_w = np.array([conf.weight(str(s)) for s in keys.sym_names], dtype=float)[keys.sym]
+    pairs, pair_inv = np.unique(keys.pair, return_inverse=True)
+    n_r = max(len(keys.route_names), 1)
+    pair_w = np.array(
+        [conf.weight(str(keys.sym_names[p // n_r]), str(keys.route_names[p % n_r])) for p in pairs],
+        dtype=float,
+    )[pair_inv]
+    pnl = view["pnl_usd"].to_numpy(dtype=float)
 
-    plotted = _top(view, sym, top_n)
-    sym_curves = _curves(view, sym, sym_w, plotted)
+    plotted = _top(pnl, keys.sym, keys.sym_names, top_n)
+    sym_curves = _curves(view, keys.sym, keys.sym_names, sym_w, plotted)
     sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=int(rolling_window_days))
-    plotted_routes = _top(view, route, top_n)
-    route_curves = _curves(view, route, pair_w, plotted_routes)
+    plotted_routes = _top(pnl, keys.route, keys.route_names, top_n)
+    route_curves = _curves(view, keys.route, keys.route_names, pair_w, plotted_routes)
     route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=int(rolling_window_days))
 
-    mask = sym.isin(plotted).to_numpy()
-    rows = view[mask]
-    returns = pd.concat([_wide_returns(rows, sym[mask]), _wide_returns(rows, _pair_labels(rows))], axis=1)
-    band = rolling_sharpe_band(returns, window=window_periods, periods_per_year=ppy)
+    m = np.isin(keys.sym, np.flatnonzero(np.isin(keys.sym_names, np.asarray(plotted, dtype=object))))
+    day, ret = view["day"].to_numpy(dtype=np.int64)[m], view["ret"].to_numpy(dtype=float)[m]
+    by_sym = _wide_returns(day, keys.sym[m], ret, lambda c: str(keys.sym_names[c]))[0]
+    by_pair = _wide_returns(day, keys.pair[m], ret, keys.pair_name)[0]
+    band = rolling_sharpe_band(
+        pd.concat([by_sym, by_pair], axis=1), window=window_periods, periods_per_year=ppy
+    )
     with_band = set(band["key"].unique())
     sharpe_keys = [k for k in plotted if k in with_band] + sorted(k for k in with_band if PAIR_SEP in k)
 
     table = _table(universe, by_route=table_by_route)
     if symbols is not None:
         table = table[table["symbol"].isin(list(symbols))].reset_index(drop=True)
-    present = sorted(set(sym))
+    present = sorted(str(s) for s in keys.sym_names[np.unique(keys.sym)])
     return RouterHealthView(
         n_trades_total=agg.n_trades_total,
         n_trades=n_view,
@@ -542,22 +616,32 @@ def view_from_daily(
 
 def _table(universe: pd.DataFrame, *, by_route: bool) -> pd.DataFrame:
     """:func:`execution.metrics_normalizer.normalized_table` from the daily aggregates."""
-    labels = _pair_labels(universe) if by_route else universe["symbol"].astype(str)
-    wide = _wide_returns(universe, labels)
+    keys = _Keys.of(universe)
+    codes = keys.pair if by_route else keys.sym
+    label: Callable[[int], str] = keys.pair_name if by_route else (lambda c: str(keys.sym_names[c]))
+    wide, present, col = _wide_returns(
+        universe["day"].to_numpy(dtype=np.int64), codes, universe["ret"].to_numpy(dtype=float), label
+    )
     table = normalized_table(
         returns=wide,
         by_route=by_route,
         periods_per_year=periods_per_year_of("1D", "crypto"),
         calendar="crypto",
     )
-    sums = universe.groupby(labels.to_numpy(dtype=object), sort=False)[["n_trades", "pnl_usd"]].sum()
+    k = len(present)
+    n_trades = pd.Series(
+        np.bincount(col, weights=universe["n_trades"].to_numpy(dtype=float), minlength=k), index=wide.columns
+    )
+    pnl = pd.Series(
+        np.bincount(col, weights=universe["pnl_usd"].to_numpy(dtype=float), minlength=k), index=wide.columns
+    )
     key = (
         (table["symbol"].astype(str) + PAIR_SEP + table["route"].astype(str))
         if by_route
         else table["symbol"].astype(str)
     )
-    table["n_trades"] = sums["n_trades"].reindex(key.to_numpy()).to_numpy(dtype=float)
-    table["pnl_usd"] = sums["pnl_usd"].reindex(key.to_numpy()).to_numpy(dtype=float)
+    table["n_trades"] = n_trades.reindex(key.to_numpy()).to_numpy(dtype=float)
+    table["pnl_usd"] = pnl.reindex(key.to_numpy()).to_numpy(dtype=float)
     return table
 
 

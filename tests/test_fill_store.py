@@ -293,3 +293,26 @@ def test_huge_demo_writer_is_chunked_deterministic_and_readable(tmp_path: Path) 
     assert not (tmp_path / "a.tmp").exists()
     with pytest.raises(ValueError, match="n_fills >= n_days"):
         write_huge_fills(tmp_path / "c", n_fills=2, n_days=3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pnl_usd", np.nan, "field 'pnl_usd' must be finite"),
+        ("pnl_usd", np.inf, "field 'pnl_usd' must be finite"),
+        ("size_usd", 0.0, "field 'size_usd' must be > 0"),
+        ("size_usd", None, "field 'size_usd' must be > 0"),
+        ("symbol", None, "field 'symbol' must be present"),
+        ("closed_at", None, "field 'closed_at' must be present"),
+    ],
+)
+def test_each_bad_value_is_named(tmp_path: Path, field: str, value: Any, message: str) -> None:
+    t = pd.DataFrame(
+        {"symbol": ["A", "B", "C"], "route": ["x"] * 3,
+         "closed_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"], utc=True),
+         "pnl_usd": [1.0, 2.0, 3.0], "size_usd": [10.0, 10.0, 10.0]}
+    ).astype({"size_usd": "float64", "symbol": "object"})  # fmt: skip
+    t.loc[1, field] = value
+    t.to_parquet(tmp_path / "t.parquet", index=False)
+    with pytest.raises(fill_store.FillStoreError, match=rf"t\.parquet row 1: {message}"):
+        fill_store.daily_aggregates(tmp_path / "t.parquet")

@@ -499,4 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run from the importable module, not __main__: Ray pickles module functions by reference,
+    # and workers can import research.rl_sizer.sweep but not this process's __main__.
+    from research.rl_sizer.sweep import main as _main
+
+    raise SystemExit(_main())
