@@ -92,8 +92,8 @@ def _prepared(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=2)
 def _catalog(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
     """Filter options: symbols (largest absolute PnL first), routes, first and last UTC day."""
-    if _duckdb(path):
-        return fill_store.catalog(path, memory_limit=loading.settings().duckdb_memory_limit)
+    if _duckdb(path):  # the unfiltered aggregates: the default view reuses them (one scan)
+        return fill_store.catalog(_daily(path, stamp, None, None, None, None))
     trades = _prepared(path, stamp)
     totals = trades.groupby("symbol", sort=True)["pnl_usd"].sum()
     symbols = sorted(totals.index.astype(str), key=lambda s: (-abs(float(totals[s])), s))

@@ -386,34 +386,21 @@ def daily_aggregates(
     return DailyAggregates(daily=daily, n_trades_total=n_total)
 
 
-def catalog(source: str | Path, *, memory_limit: str = "500MB", threads: int | None = None) -> dict[str, Any]:
-    """Filter options of the whole log: symbols by |PnL| (then name), routes, first/last UTC day, count."""
-    files = parquet_files(source)
-    con = connect(memory_limit=memory_limit, threads=threads)
-    try:
-        scan = _scan(files)
-        sym = _run(
-            con,
-            files,
-            f"SELECT CAST(symbol AS VARCHAR) AS symbol, sum(pnl_usd) AS pnl FROM {scan} GROUP BY 1",
-        )
-        rt = _run(con, files, f"SELECT DISTINCT CAST(route AS VARCHAR) AS route FROM {scan}")
-        span = _run(
-            con,
-            files,
-            f"SELECT count(*) AS n, min(epoch_ns(closed_at)) AS a, max(epoch_ns(closed_at)) AS b FROM {scan}",
-        ).iloc[0]
-    finally:
-        con.close()
-    symbols = sorted(
-        zip(sym["symbol"].astype(str), sym["pnl"].astype(float)), key=lambda kv: (-abs(kv[1]), kv[0])
-    )
-    n = int(span["n"])
+def catalog(agg: DailyAggregates) -> dict[str, Any]:
+    """Filter options from unfiltered aggregates: symbols by |PnL| (then name), routes, first/last UTC day, count.
+
+    Read off the aggregates, so the dashboard scans the log once for both the options and the
+    unfiltered view.
+    """
+    d = agg.daily
+    totals = d.groupby("symbol", sort=True, observed=True)["pnl_usd"].sum()
+    symbols = sorted(((str(s), float(v)) for s, v in totals.items()), key=lambda kv: (-abs(kv[1]), kv[0]))
+    n = int(d["n_trades"].sum())
     return {
         "symbols": [s for s, _ in symbols],
-        "routes": sorted(rt["route"].astype(str)),
-        "first_day": pd.Timestamp(int(span["a"]), tz="UTC").date() if n else None,
-        "last_day": pd.Timestamp(int(span["b"]), tz="UTC").date() if n else None,
+        "routes": sorted(str(r) for r in d["route"].unique()),
+        "first_day": pd.Timestamp(int(d["first_ns"].min()), tz="UTC").date() if n else None,
+        "last_day": pd.Timestamp(int(d["last_ns"].max()), tz="UTC").date() if n else None,
         "n_trades": n,
     }
 

@@ -145,10 +145,13 @@ def test_duckdb_equals_pandas_on_a_partitioned_folder(demo_trades: pd.DataFrame,
         demo_folder, confidence=CONF, lookback_days=60, table_by_route=True, memory_limit="200MB", threads=1
     )
     assert_views_equal(duck, ref, filter_trades(demo_trades, lookback_days=60), CONF)
-    cat = fill_store.catalog(demo_folder)
+    cat = fill_store.catalog(fill_store.daily_aggregates(demo_folder))
     assert cat["n_trades"] == len(demo_trades)
     assert cat["routes"] == sorted(demo_trades["route"].unique())
     assert cat["first_day"] == demo_trades["closed_at"].min().date()
+    assert cat["last_day"] == demo_trades["closed_at"].max().date()
+    totals = demo_trades.groupby("symbol")["pnl_usd"].sum()
+    assert cat["symbols"] == sorted(totals.index, key=lambda s: (-abs(totals[s]), s))
 
 
 def test_daily_aggregates_hand_computed(tmp_path: Path) -> None:
