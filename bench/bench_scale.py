@@ -101,7 +101,8 @@ duck = fill_store.router_health_view_duckdb(src, memory_limit="500MB")
 t2 = time.perf_counter()
 import numpy as np
 same = bool(np.allclose(duck.table["sharpe"], view.table["sharpe"], rtol=1e-9, equal_nan=True))
-print(json.dumps({{"pandas_s": t1 - t0, "duckdb_s": t2 - t1, "trades": len(trades), "same_table": same}}))
+print(json.dumps({{"pandas_s": t1 - t0, "duckdb_s": t2 - t1, "trades": len(trades), "same_table": same,
+                  "auto": "duckdb" if fill_store.use_duckdb(src) else "pandas"}}))
 """
 
 SWEEP = """
@@ -169,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             r = _child(LARGE.format(src=str(logs / "data" / "trades.parquet")))
             print(f"large demo {r['trades']:,} trades: pandas path {r['pandas_s']:.2f} s, DuckDB path "
-                  f"{r['duckdb_s']:.2f} s (ratio {r['pandas_s'] / r['duckdb_s']:.2f}x, "
-                  f"{'OK  ' if r['duckdb_s'] <= r['pandas_s'] else 'MISS'} no slower), same table "
-                  f"{r['same_table']}; {_load()}")  # fmt: skip
+                  f"{r['duckdb_s']:.2f} s (pandas/DuckDB {r['pandas_s'] / r['duckdb_s']:.2f}x), same table "
+                  f"{r['same_table']}; FILL_ENGINE=auto picks {r['auto']} for this file "
+                  f"({'OK  ' if r['auto'] == 'pandas' or r['duckdb_s'] <= r['pandas_s'] else 'MISS'} no slower "
+                  f"than today); {_load()}")  # fmt: skip
         if not args.skip_sweep:
             r = _child(SWEEP.format(seeds=args.sweep_seeds, steps=args.train_steps))
             speedup = r["serial_s"] / (r["ray_init_s"] + r["ray_s"])

@@ -219,8 +219,18 @@ def test_missing_column_and_source(tmp_path: Path) -> None:
         fill_store.parquet_files(tmp_path / "empty")
 
 
-def test_engine_choice_and_stamp(demo_file: Path, demo_folder: Path, tmp_path: Path) -> None:
+def test_engine_choice_and_stamp(
+    demo_file: Path, demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert fill_store.use_duckdb(demo_folder) and not fill_store.use_duckdb(demo_file)
+    monkeypatch.setattr(fill_store, "AUTO_ROWS", 1489)  # the demo file has 1490 rows
+    assert fill_store.use_duckdb(demo_file)
+    monkeypatch.setattr(fill_store, "AUTO_ROWS", 1490)
+    assert not fill_store.use_duckdb(demo_file)
+    (tmp_path / "junk.parquet").write_text("not parquet")
+    assert not fill_store.use_duckdb(tmp_path / "junk.parquet") and not fill_store.use_duckdb(
+        tmp_path / "none"
+    )
     assert fill_store.use_duckdb(demo_file, "duckdb") and not fill_store.use_duckdb(demo_folder, "pandas")
     with pytest.raises(ValueError, match=r"'engine'.*'auto', 'duckdb', 'pandas'"):
         fill_store.use_duckdb(demo_file, "polars")
