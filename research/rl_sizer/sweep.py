@@ -269,11 +269,14 @@ def init_ray(*, cpus: int | None = None, address: str | None = None) -> None:
             address=address, runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": excludes}, **common
         )
         return
+    # Local workers inherit this environment (no runtime-env agent work): make the repo importable.
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(PROJECT_ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *paths])
     ray.init(
         num_cpus=cpus or len(os.sched_getaffinity(0)),
         _node_ip_address="127.0.0.1",
         object_store_memory=128 * 2**20,
-        runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}},
         **common,
     )
 
