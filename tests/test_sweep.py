@@ -126,3 +126,23 @@ def test_importing_the_sweep_does_not_import_ray() -> None:
     code = "import sys, research.rl_sizer.sweep; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_search_with_ray_tune_and_optuna_stays_in_the_space(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    try:
+        sweep.init_ray(cpus=2)
+        found = sweep.search(
+            "kelly", ["synthetic:300"], [0], samples=3, train_steps=0, storage=tmp_path / "tune"
+        )
+    finally:
+        ray.shutdown()
+    _kind, lo, hi = sweep.SIZERS["kelly"].search_space["kelly_fraction"]
+    assert lo <= found["best_params"]["kelly_fraction"] <= hi
+    # the best score is the mean held-out log growth of that configuration, re-computable serially
+    cell = sweep.Cell(
+        "synthetic:300", 0, "kelly", (("kelly_fraction", found["best_params"]["kelly_fraction"]),), 0
+    )
+    assert found["best_score"] == pytest.approx(sweep.run_cell(cell)["log_growth"], rel=1e-12)
+    assert found["confirm_datasets"] == ["synthetic:300:1000"] and np.isfinite(found["confirm_score"])
