@@ -411,3 +411,19 @@ class DriftDetector:
     def last_check(self) -> CheckStats | None:
         """Statistics of the latest windowed check (``None`` before the first)."""
         return self._last_check
+
+    def state(self) -> dict[str, float | int]:
+        """The current value of every statistic (zeros and NaN for a fresh detector)."""
+        last = self._last_check
+        return {
+            "n_trades": self._n,
+            "cusum": self._s,
+            "spiegelhalter_z": math.nan if last is None else last.spiegelhalter_z,
+            "high_conf_win_rate": math.nan if last is None else last.high_conf_win_rate,
+            "ks_d": math.nan if last is None else last.ks_d,
+        }
+
+    def threshold_table(self) -> dict[str, float]:
+        """Each alarm statistic's threshold, keyed as in :class:`CheckStats`."""
+        th = self.thresholds_
+        return {"cusum": th.cusum, "spiegelhalter_z": th.spiegelhalter_z, "ks_d": th.ks_d}
