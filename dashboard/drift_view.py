@@ -256,8 +256,9 @@ def statistic_figure(
 def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> pd.DataFrame:
     """The trigger history as a frame (times parsed, UTC), with ``metrics`` and ``new_version``.
 
-    Triggers recorded before the queue stored metrics take them from the retrain worker's
-    ``retrain_jobs`` artifact (``jobs[*].validation.metrics``, ``jobs[*].new_version``) when given.
+    The retrain worker's ``retrain_jobs`` artifact (its only record of outcomes) wins: a decided
+    job sets the trigger's ``outcome`` and ``resolved_at``, and fills ``metrics``
+    (``jobs[*].validation.metrics``) and ``new_version`` the queue does not hold yet.
     """
     df = pd.DataFrame(data.get("triggers") or [])
     for col in ("triggered_at", "resolved_at"):
@@ -272,9 +273,13 @@ def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> 
     for job in (jobs or {}).get("jobs") or []:
         if isinstance(job, dict) and job.get("trigger_id") is not None:
             by_id[str(job["trigger_id"])] = job
-    metrics, new_version = [], []
+    metrics, new_version, outcome, resolved, notes = [], [], [], [], []
     for _, t in df.iterrows():
         job = by_id.get(str(t.get("trigger_id")), {})
+        decided = job.get("outcome") in ("promoted", "rejected", "failed")  # the worker's record wins
+        outcome.append(job["outcome"] if decided else t.get("outcome", "pending"))
+        when = job.get("decided_at") or job.get("triggered_at") if decided else None
+        resolved.append(pd.Timestamp(when).tz_convert("UTC") if when else t.get("resolved_at"))
         m = t["metrics"] if isinstance(t["metrics"], dict) else None
         if m is None and isinstance(job.get("validation"), dict):
             m = (
@@ -283,10 +288,14 @@ def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> 
                 else None
             )
         nv = t["new_version"] if isinstance(t["new_version"], str) else None
-        if nv is None and t.get("outcome") == "promoted" and isinstance(job.get("new_version"), str):
+        if nv is None and outcome[-1] == "promoted" and isinstance(job.get("new_version"), str):
             nv = job["new_version"]
+        notes.append(t["note"] if isinstance(t["note"], str) and t["note"] else str(job.get("note") or ""))
         metrics.append(m)
         new_version.append(nv)
+    df["outcome"] = outcome
+    df["note"] = notes
+    df["resolved_at"] = pd.to_datetime(pd.Series(resolved, index=df.index), utc=True)
     df["metrics"] = pd.Series(metrics, index=df.index, dtype=object)
     df["new_version"] = pd.Series(new_version, index=df.index, dtype=object)
     return df

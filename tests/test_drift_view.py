@@ -275,10 +275,10 @@ def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
     monkeypatch.setenv("LOGS_DIR", str(retrain_logs))
     cache = retrain_logs / "cache"
     retrain = json.loads((cache / "retrain.json").read_text())["data"]
-    history = json.loads((cache / "retrain_triggers.json").read_text())["data"]["triggers"]
-    promoted = [t for t in history if t["outcome"] == "promoted"]
+    jobs = json.loads((cache / "retrain_jobs.json").read_text())["data"]["jobs"]
+    promoted = [j for j in jobs if j["outcome"] == "promoted"]  # the worker's record (one writer each)
     assert promoted and promoted[0]["new_version"] == retrain["versions"][-1]["version"]
-    assert set(promoted[0]["metrics"]) == {"brier", "ece", "hit_rate_high"}
+    assert set(promoted[0]["validation"]["metrics"]) == {"brier", "ece", "hit_rate_high"}
 
     at = AppTest.from_file(APP, default_timeout=90)
 
@@ -298,7 +298,7 @@ def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
     outcome_trace = next(t for t in timeline["data"] if t["name"] == "promoted")
     assert outcome_trace["marker"]["color"] == OUTCOME_COLOURS["promoted"]
     hover = outcome_trace["text"][0]
-    b = promoted[0]["metrics"]["brier"]
+    b = promoted[0]["validation"]["metrics"]["brier"]
     assert f"Brier {b['diff']:+.4f} [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]" in hover
     assert promoted[0]["note"] in hover and promoted[0]["new_version"] in hover
     versions = [v["version"] for v in retrain["versions"]]
