@@ -412,6 +412,7 @@ class DriftService:
                 "n_sims": th.n_sims,
                 "seed": th.seed,
             },
+            "power": det.power(),
             "checks": self.checks,
             "detections": self.detections,
             "join": join_report or {},
