@@ -31,10 +31,11 @@ import torch
 
 
 def bench_update(repeats: int) -> list[float]:
-    from research.rl_sizer.ppo_sizer import Batch, PPOSizer
+    from research.rl_sizer.ppo_sizer import Batch, PPOConfig, PPOSizer
 
     rng = np.random.default_rng(0)
-    sizer = PPOSizer(3, seed=0)
+    # 10 full epochs, no KL stop: the same work as the SB3 peer below (the default stops early)
+    sizer = PPOSizer(3, seed=0, config=PPOConfig(epochs=10, target_kl=None))
     s = rng.normal(size=(50, 3))
     m, lp = sizer.sample_many(s)
     batch = Batch(s, m, lp, rng.normal(size=50))
@@ -115,6 +116,10 @@ def bench_redis(rounds: int) -> dict[str, Any] | None:
                     oid = f"b-{r:03d}-{i:03d}"
                     conf = float(rng.uniform(0.5, 0.9))
                     ts = t0 + dt.timedelta(hours=r, minutes=i)
+                    # the behaviour log-prob a sampling governor records (the trainer uses no sample without it)
+                    trainer.behaviour_log_probs[oid] = float(
+                        trainer.sizer.log_prob(np.array([conf, 0.01, 1.0]), 1.0)[0]
+                    )
                     bus_pub.publish(TOPIC_EXECUTION, new_event(TOPIC_EXECUTION, {
                         "order_id": oid, "symbol": "BTCUSDT", "side": "LONG", "entry_price": 100.0,
                         "size_usd": 1000.0, "confidence": conf, "multiplier_used": 1.0,

@@ -27,6 +27,7 @@ from dashboard import (  # noqa: E402
     ml_confidence,
     rl_pilot,
     router_health,
+    tear_sheet,
 )
 
 log = logging.getLogger("dashboard")
@@ -40,6 +41,7 @@ TABS: list[tuple[str, Callable[[], None]]] = [
     ("RL Pilot", rl_pilot.render),
     ("RL Learning Loop", learning_loop.render),
     ("Drift", drift_view.render),
+    ("Tear Sheet", tear_sheet.render),
 ]
 
 

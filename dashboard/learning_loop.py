@@ -7,7 +7,11 @@ neither torch nor the research package:
 * reward distribution and cumulative reward of the feedback events learned;
 * policy and value loss per PPO update;
 * multipliers used (sampled for exploration) against those the deterministic policy suggested;
-* Sharpe before (static Kelly) and after (Kelly x PPO multiplier) on the same hold-out trades.
+* Sharpe before (static Kelly) and after (Kelly x PPO multiplier) on the same hold-out trades;
+* held-out log growth of static Kelly, the best constant, the edge sizer and PPO, with each one's
+  difference to Kelly and its interval, and the verdict line;
+* per state bucket the edge sizer's learned net edge with its uncertainty and the multiplier each
+  policy chooses beside the hindsight-best one (an upper bound).
 
 See ``docs/learning_loop.md``.
 """
@@ -74,11 +78,112 @@ def _sharpe_panel(sh: dict[str, Any]) -> None:
     )
 
 
+POLICY_LABELS = {"kelly": "static Kelly", "const": "best constant", "edge": "edge sizer", "ppo": "PPO"}
+
+
+def growth_frame(data: dict[str, Any]) -> pd.DataFrame:
+    """Hold-out log growth per policy: final value, difference to Kelly and its 95% interval."""
+    g = data.get("holdout_growth") or {}
+    rows = []
+    for key, total in (g.get("final") or {}).items():
+        d = (g.get("diff") or {}).get(key) or {}
+        lo, hi = d.get("ci", [None, None])
+        rows.append({
+            "policy": POLICY_LABELS.get(key, key), "log growth": total, "Δ vs Kelly": d.get("total"),
+            "Δ 95% CI": f"[{lo:+.4f}, {hi:+.4f}]" if lo is not None and hi is not None else "baseline",
+            "Δ per 1,000 trades": d.get("per_1k"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def buckets_frame(data: dict[str, Any]) -> pd.DataFrame:
+    """Per state bucket: learned edge ± s.e., each policy's multiplier, the hindsight-best multiplier."""
+    rows = []
+    for b in data.get("buckets") or []:
+        edge, se = b.get("edge"), b.get("edge_se")
+        rows.append({
+            "regime": b.get("regime"), "confidence bucket": b.get("confidence_bucket"),
+            "mean confidence": b.get("confidence"), "hold-out trades": b.get("trades"),
+            "learned net edge": edge,
+            "edge 95% CI": f"[{edge - 1.96 * se:+.3f}, {edge + 1.96 * se:+.3f}]" if edge is not None and se is not None else "n/a",
+            "no edge": "yes" if b.get("no_edge") else ("no" if "no_edge" in b else "n/a"),
+            "edge ×": b.get("edge_multiplier"), "PPO ×": b.get("ppo_multiplier"),
+            "best constant ×": b.get("const_multiplier"), "Kelly ×": b.get("kelly_multiplier"),
+            "hindsight best × (upper bound)": b.get("hindsight_best_multiplier"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _growth_section(data: dict[str, Any]) -> None:
+    g = data.get("holdout_growth") or {}
+    if not g:
+        st.info(
+            "This artifact predates the held-out log-growth comparison. Run:\n\n```\n" + COMMAND + "\n```"
+        )
+        return
+    st.text("Verdict: " + str(data.get("verdict", "")))
+    left, right = st.columns(2)
+    fig = go.Figure()
+    x = g.get("trade", [])
+    for key, ys in (g.get("cumulative") or {}).items():
+        fig.add_trace(go.Scatter(x=x, y=ys, mode="lines", name=POLICY_LABELS.get(key, key)))
+    chart_style.style(fig, x_title="hold-out trade (count)", y_title="cumulative log growth (log units)",
+                      height=chart_style.SMALL_HEIGHT)  # fmt: skip
+    _chart(
+        left, fig, title="Held-out log growth", key="ll_growth",
+        caption="Cumulative log growth of the account on the same hold-out trades for each sizing policy "
+        "(static Kelly, the best constant multiplier fitted on the training trades, the edge sizer "
+        "learned online, the deterministic PPO policy).",
+    )  # fmt: skip
+    fig = go.Figure()
+    for key, d in (g.get("diff") or {}).items():
+        base = [a - b for a, b in zip(g["cumulative"][key], g["cumulative"]["kelly"], strict=False)]
+        band = d.get("band") or [0.0] * len(base)
+        name = POLICY_LABELS.get(key, key)
+        fig.add_trace(go.Scatter(x=x, y=base, mode="lines", name=name))
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + w for a, w in zip(base, band, strict=False)]
+                                 + [a - w for a, w in zip(base, band, strict=False)][::-1],
+                                 fill="toself", line={"width": 0}, opacity=0.15, name=f"{name} 95% band",
+                                 showlegend=False))  # fmt: skip
+    chart_style.style(fig, x_title="hold-out trade (count)", y_title="log growth minus Kelly's (log units)",
+                      height=chart_style.SMALL_HEIGHT)  # fmt: skip
+    _chart(
+        right, fig, title="Difference to static Kelly", key="ll_growth_diff",
+        caption="Cumulative log growth minus static Kelly's, with a ±1.96 sqrt(t) sd band of the per-trade "
+        "difference (independent trades); the verdict's intervals are a block bootstrap of the total.",
+    )  # fmt: skip
+    table = growth_frame(data)
+    st.dataframe(table, hide_index=True, key="ll_growth_table")
+    csv_download(
+        table,
+        label="Download hold-out growth (CSV)",
+        file_name="learning_loop_growth.csv",
+        key="ll_growth_csv",
+    )
+    buckets = buckets_frame(data)
+    if not buckets.empty:
+        st.markdown("**Per state bucket: learned edge and the multiplier each policy chooses**")
+        st.dataframe(buckets, hide_index=True, key="ll_bucket_table")
+        st.caption(
+            "Regime x confidence tercile of the hold-out trades. Learned net edge per unit risk of the edge "
+            "sizer at the bucket's mean state with its 95% posterior interval ('no edge' when <= 0: the sizer "
+            "then sizes at the lower clamp). The hindsight-best multiplier is chosen on the hold-out trades "
+            "themselves: an upper bound, not an achievable policy."
+        )
+        csv_download(
+            buckets,
+            label="Download buckets (CSV)",
+            file_name="learning_loop_buckets.csv",
+            key="ll_bucket_csv",
+        )
+
+
 def render() -> None:
     st.subheader("RL Learning Loop")
     st.caption(
-        "Signal -> governor (Kelly x PPO multiplier) -> execution -> feedback bridge -> online PPO trainer. "
-        "The sizer learns a multiplier in [0.5, 2.0] on the Kelly stake from each closed trade's reward."
+        "Signal -> governor (Kelly x multiplier) -> execution -> feedback bridge -> online trainer. "
+        "From each closed trade the edge sizer learns the net edge per state (sizing by fractional Kelly on "
+        "it) and PPO, a labelled baseline, learns a multiplier in [0.5, 2.0] by policy gradient."
     )
     result = require_artifact(ARTIFACT, command=COMMAND)
     if result is None:
@@ -92,6 +197,7 @@ def render() -> None:
         f"({gov.get('policy_info', '')})."
     )
     _sharpe_panel(data.get("sharpe") or {})
+    _growth_section(data)
 
     left, right = st.columns(2)
     hist = data.get("reward_distribution") or {}

@@ -51,8 +51,43 @@ def runs_frame(runs: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def growth_ab_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """Rows of a log-growth A/B (``research.rl_sizer.growth_ab``): primary metric, its difference to
+    Kelly with the interval and the minimum detectable difference, Sharpe, drawdown, cap shares."""
+    primary = str(result.get("primary", "log_growth_1k"))
+    out = []
+    for r in result.get("rows", []):
+        row: dict[str, Any] = {"sizer": r.get("sizer")}
+        if "exp_log_growth_1k" in r:
+            row["E log growth / 1k trades"] = r.get("exp_log_growth_1k")
+        row.update({
+            "log growth / 1k trades": r.get("log_growth_1k"), "Sharpe": r.get("sharpe"),
+            "max drawdown": r.get("max_drawdown"), "at position cap": r.get("cap_share"),
+            "cut by gross cap": r.get("gross_cap_share"), "mean multiplier": r.get("mean_multiplier"),
+        })  # fmt: skip
+        for key, label in ((primary, "Δ primary"), ("sharpe", "Δ Sharpe"), ("max_drawdown", "Δ max DD")):
+            if f"d_{key}" in r:
+                lo, hi = r.get(f"d_{key}_ci", [float("nan"), float("nan")])
+                row[label] = r[f"d_{key}"]
+                row[f"{label} 95% CI"] = f"[{lo:+.3f}, {hi:+.3f}]"
+            else:
+                row[label] = None
+                row[f"{label} 95% CI"] = "baseline"
+        row["MDE (primary)"] = r.get(f"mde_{primary}")
+        share = r.get("share_of_optimum")
+        row["share of optimum"] = (
+            f"{100 * share:.0f}%"
+            if share is not None and r.get("share_known")
+            else ("cannot tell" if share is not None else "")
+        )
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def ab_frame(result: dict[str, Any]) -> pd.DataFrame:
     """The A/B rows as a table; intervals as ``[lo, hi]`` text next to each difference."""
+    if "primary" in result:
+        return growth_ab_frame(result)
     out = []
     for r in result.get("rows", []):
         row = {
@@ -130,7 +165,8 @@ def render() -> None:
     st.subheader("RL Pilot")
     st.caption(
         "Learned multipliers on the Kelly stake, against static Kelly and a calibrated-Kelly table. "
-        "A constant multiplier cannot change Sharpe; only state-dependent sizing can."
+        "Under the position cap a constant multiplier does change Sharpe, so every A/B has a best-constant row; "
+        "log growth is the primary metric."
     )
     result = require_artifact(ARTIFACT, command=COMMAND)
     if result is None:
@@ -152,11 +188,28 @@ def render() -> None:
         )
         table = ab_frame(res)
         st.dataframe(table, hide_index=True, width="stretch")
-        st.caption(
-            "Δ = sizer minus static Kelly on the identical held-out trades, averaged over seeds; 95% intervals "
-            "from a paired block bootstrap. Positive Δ max DD = shallower drawdown."
-        )
-        st.markdown(f"> {res.get('verdict', '')}")
+        if "primary" in res:
+            st.caption(
+                "Δ = sizer minus static Kelly on identical held-out trades through the env (position cap, gross "
+                "cap, costs). Primary: log growth per 1,000 trades (synthetic: expected log growth, outcome noise "
+                "integrated out); intervals across data seeds (synthetic) or from a paired block bootstrap (bars). "
+                "MDE: minimum detectable difference (5% two-sided, 80% power). Optimum: "
+                + str(res.get("optimum", ""))
+                + ". A share of the optimum is stated only when the interval half-width is at most 10% of its gain."
+            )
+            slopes = pd.DataFrame(res.get("edge_slopes") or [])
+            if not slopes.empty:
+                st.dataframe(slopes, hide_index=True, key=f"rl_ab_slopes_{k}")
+                csv_download(slopes, label="Download edge slopes CSV", file_name=f"rl_ab_slopes_{k}.csv",
+                             key=f"rl_ab_slopes_csv_{k}")  # fmt: skip
+                st.caption("Realized-vs-claimed net edge per regime: slope 1 = calibrated, 0 = the claim carries "
+                           "no information, < 0 = it points the wrong way.")  # fmt: skip
+        else:
+            st.caption(
+                "Δ = sizer minus static Kelly on the identical held-out trades, averaged over seeds; 95% intervals "
+                "from a paired block bootstrap. Positive Δ max DD = shallower drawdown."
+            )
+        st.text("Verdict: " + str(res.get("verdict", "")))
         csv_download(table, label="Download A/B CSV", file_name=f"rl_ab_{k}.csv", key=f"rl_ab_csv_{k}")
     st.markdown("#### Runs: evaluation episode after each training cycle")
     df = runs_frame(data.get("runs"))

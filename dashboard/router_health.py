@@ -367,3 +367,8 @@ def render() -> None:
         "days; hit rate, max drawdown, annual return and volatility as fractions; start/end in UTC."
     )
     csv_download(table, label="Download statistics (CSV)", file_name="router_health.csv", key="rh_csv")
+
+    # Trade statistics from fills for the same selection (the table lives in dashboard/tear_sheet.py).
+    from dashboard.tear_sheet import render_trade_stats
+
+    render_trade_stats(path, f["symbols"], f["routes"], view.start, view.end, key="rh")

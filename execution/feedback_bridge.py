@@ -520,6 +520,7 @@ def demo_step(ctx: DemoContext) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: run the bridge until SIGTERM/SIGINT (or until idle with ``--until-idle``)."""
+    from infra.prom import make_metrics, start_service_metrics
     from infra.settings import load_settings
 
     parser = argparse.ArgumentParser(
@@ -564,8 +565,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         reclaim_idle_ms=args.reclaim_idle_ms,
     )
     log.info("feedback bridge: consuming %s as %s/%s on %s", bridge._topics, args.group, args.consumer, url)
+    topics = (TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK)  # /metrics: METRICS_PORT_FEEDBACK_BRIDGE
+    server = start_service_metrics(make_metrics(), "feedback_bridge", bus=bus, topics=topics, settings=load_settings(), stats=lambda: bridge.stats.as_dict())  # fmt: skip
     stats = bridge.run(stop=stop, until_idle=args.until_idle)
     log.info("feedback bridge stopped: %s", stats.as_dict())
+    if server is not None:
+        server.shutdown()
     bus.close()
     return 0
 

@@ -11,7 +11,13 @@ of the growth for half the variance), multiplies by the sizing policy's multipli
     size_pct = min(kelly_fraction * max(f*, 0) * clamp(multiplier, 0.5, 2.0), max_position_pct)
 
 The policy is any object with ``get_multiplier(state) -> float`` (the job that runs the governor
-wires it; ``execution/`` never imports ``research/``). Without a policy, or when the policy raises
+wires it, :mod:`research.rl_sizer.serving`; ``execution/`` never imports ``research/``). Optional:
+``name`` (``"edge"``, ``"ppo"``: the decision's ``source``), ``explain(state)`` returning the
+learned ``edge`` and a ``no_edge`` flag (shown in the log line and counted in the status; the
+multiplier is still clamped to the configured range), and ``sample(state) -> (multiplier,
+log_prob)``, used when ``GovernorConfig.explore`` is set: the decision then records the behaviour
+log-probability, which :meth:`SizingDecision.execution_fields` puts into ``trade.execution.res``
+as ``behaviour_logp`` for the PPO trainer. Without a policy, or when the policy raises
 or returns a non-finite number, the multiplier is 1.0 (static Kelly); the first such event is
 logged as a warning and the reason is kept in :meth:`Governor.status`. Every decision is logged
 as ``Kelly=12.50% x PPO=1.32 = 16.50%`` (percent of equity).
@@ -79,6 +85,9 @@ class GovernorConfig:
     """Lower clamp of the policy multiplier."""
     max_multiplier: float = MULT_MAX
     """Upper clamp of the policy multiplier."""
+    explore: bool = False
+    """Sample the multiplier from the policy (one with ``sample(state) -> (multiplier, log_prob)``)
+    and record the behaviour log-probability with the decision (on-policy data for PPO)."""
 
     def __post_init__(self) -> None:
         if not (0.0 < self.kelly_fraction <= 1.0):
@@ -116,10 +125,24 @@ class SizingDecision:
     capped: bool
     """True when ``max_position_pct`` bound the size."""
     source: str
-    """``"ppo"`` or ``"static"``."""
+    """The policy's ``name`` (``"edge"``, ``"ppo"``) or ``"static"``."""
+    behaviour_logp: float | None = None
+    """Log-density of the sampled multiplier under the behaviour policy (``explore``), else None."""
+    no_edge: bool | None = None
+    """The policy's learned net edge is <= 0 (a policy with ``explain``), else None."""
+    edge: float | None = None
+    """The policy's learned net edge per unit risk, if it reports one."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def execution_fields(self) -> dict[str, Any]:
+        """What ``trade.execution.res`` carries of this decision: ``multiplier_used`` and, when the
+        multiplier was sampled, ``behaviour_logp`` (the PPO trainer uses no sample without it)."""
+        out: dict[str, Any] = {"multiplier_used": self.multiplier}
+        if self.behaviour_logp is not None:
+            out["behaviour_logp"] = self.behaviour_logp
+        return out
 
 
 class Governor:
@@ -147,6 +170,8 @@ class Governor:
         self.decisions = 0
         self.fallbacks = 0
         self.capped = 0
+        self.no_edge = 0
+        self.policy_name = str(getattr(policy, "name", "ppo")) if policy is not None else "static"
         self.last_fallback_reason: str | None = None
         self._warned = False
         if policy is None:
@@ -168,43 +193,63 @@ class Governor:
         suggested: float | None = None
         source = "static"
         mult = 1.0
-        if self.policy is not None:
+        logp: float | None = None
+        no_edge: bool | None = None
+        edge: float | None = None
+        policy = self.policy
+        if policy is not None:
             try:
-                suggested = float(self.policy.get_multiplier(state))
+                sample = getattr(policy, "sample", None) if cfg.explore else None
+                if sample is not None:
+                    m, lp = sample(state)
+                    suggested, logp = float(m), float(lp)
+                else:
+                    suggested = float(policy.get_multiplier(state))
+                explain = getattr(policy, "explain", None)
+                if explain is not None:
+                    info = explain(state)
+                    no_edge = bool(info.get("no_edge")) if "no_edge" in info else None
+                    edge = float(info["edge"]) if "edge" in info else None
             except Exception as exc:  # a broken policy must not stop trading: fall back and say so
                 self.fallbacks += 1
                 self._fallback(f"policy raised {type(exc).__name__}: {exc}")
+                suggested = logp = no_edge = edge = None
             else:
                 if math.isfinite(suggested):
                     mult = min(max(suggested, cfg.min_multiplier), cfg.max_multiplier)
-                    source = "ppo"
+                    source = self.policy_name
+                    if mult != suggested or (logp is not None and not math.isfinite(logp)):
+                        logp = None  # the clamp moved the sample: its density no longer applies
                 else:
                     self.fallbacks += 1
                     self._fallback(f"policy returned a non-finite multiplier {suggested!r}")
-                    suggested = None
+                    suggested = logp = no_edge = edge = None
         raw = kelly_pct * mult
         size_pct = min(raw, cfg.max_position_pct)
         capped = raw > cfg.max_position_pct
         self.decisions += 1
         self.capped += int(capped)
+        self.no_edge += int(bool(no_edge))
         log.info(
-            "Kelly=%.2f%% x %s=%.2f = %.2f%%%s",
+            "Kelly=%.2f%% x %s=%.2f = %.2f%%%s%s",
             kelly_pct,
-            "PPO" if source == "ppo" else "static",
+            source.upper() if source != "static" else "static",
             mult,
             size_pct,
             " (capped)" if capped else "",
+            " (learned edge <= 0: no edge)" if no_edge else "",
         )
-        return SizingDecision(kelly_pct, suggested, mult, size_pct, capped, source)
+        return SizingDecision(kelly_pct, suggested, mult, size_pct, capped, source, logp, no_edge, edge)
 
     def status(self) -> dict[str, Any]:
         """What the governor is doing, for artifacts and the doctor."""
         return {
-            "mode": "ppo" if self.policy is not None else "static",
+            "mode": self.policy_name,
             "policy_info": self.policy_info,
             "decisions": self.decisions,
             "fallbacks": self.fallbacks,
             "capped": self.capped,
+            "no_edge": self.no_edge,
             "last_fallback_reason": self.last_fallback_reason,
             "config": asdict(self.config),
         }

@@ -11,12 +11,18 @@ Conventions (shared with empyrical-reloaded where its definitions match):
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import Panel, as_panel, check_real, column_moments, reduce_out
+from execution.metrics_core import (
+    Panel,
+    as_panel,
+    check_real,
+    column_moments,
+    reduce_out,
+    risk_free_per_period,
+)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -24,21 +30,31 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.asarray(num / den, dtype=float)
 
 
+def _unscale(panel: Panel, value: np.ndarray) -> np.ndarray:
+    """A result in the units of the rescaled values back in the input's units (may overflow to inf)."""
+    if panel.scale is None:
+        return value
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(value * panel.scale, dtype=float)
+
+
 def _sharpe_parts(panel: Panel, risk_free: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-period excess mean, sample std (ddof=1) and present counts."""
     mom = column_moments(panel)
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(mom.m2 / (mom.count - 1))
-    mean = mom.mean - risk_free
+    mean = mom.mean - panel.per_column(risk_free)
     short = mom.count < 2
     std[short] = np.nan
     return mean, std, mom.count
 
 
-def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.0) -> Any:
+def sharpe_ratio(
+    returns: Any, *, periods_per_year: float, risk_free: Any = 0.0, risk_free_unit: str | None = None
+) -> Any:
     """Annualised Sharpe ratio: mean excess return over its sample standard deviation.
 
-    ``SR = mean(r - rf) / std(r, ddof=1) * sqrt(periods_per_year)``.
+    ``SR = mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)`` with ``rf`` per period.
 
     Parameters
     ----------
@@ -46,8 +62,13 @@ def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.
         Simple per-period returns; 2-D input is one column per symbol.
     periods_per_year : float
         Periods in a year (> 0), e.g. 365 for daily crypto, 252 for daily equities.
-    risk_free : float, default 0.0
-        Risk-free return per period (not per year).
+    risk_free : float, or one rate per period (array or Series on the returns' index), default 0.0
+        The risk-free rate as a fraction in (-1, 1), in the unit named by ``risk_free_unit``.
+    risk_free_unit : {'period', 'annual'}, required when ``risk_free`` is not zero
+        ``'annual'`` rates are de-compounded to ``(1 + rf) ** (1 / periods_per_year) - 1`` per
+        period. There is no default: an annual rate read as a per-period one is the most common
+        Sharpe bug in the peer libraries (see :func:`~execution.metrics_core.risk_free_per_period`).
+        A constant rate and a Series of that same rate give the same Sharpe.
 
     Returns
     -------
@@ -58,12 +79,19 @@ def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.
     --------
     >>> round(sharpe_ratio([0.01, 0.02, -0.01, 0.03], periods_per_year=252), 6)
     11.61895
+    >>> round(sharpe_ratio([0.01, 0.02, -0.01, 0.03], periods_per_year=252, risk_free=0.05, risk_free_unit="annual"), 6)
+    11.438967
     """
     func = "sharpe_ratio"
     ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
-    rf = check_real(risk_free, param="risk_free", func=func)
     panel = as_panel(returns, func=func)
-    mean, std, _ = _sharpe_parts(panel, rf)
+    rf = risk_free_per_period(risk_free, risk_free_unit, periods_per_year=ppy, func=func, panel=panel)
+    if isinstance(rf, np.ndarray):  # one rate per period: the dispersion is that of the excess returns
+        with np.errstate(over="ignore", invalid="ignore"):
+            excess = as_panel(panel.unscaled() - rf[:, None], func=func)
+        mean, std, _ = _sharpe_parts(excess, 0.0)
+    else:
+        mean, std, _ = _sharpe_parts(panel, rf)
     return reduce_out(panel, _ratio(mean, std) * np.sqrt(ppy), name="sharpe")
 
 
@@ -81,7 +109,7 @@ def annual_volatility(returns: Any, *, periods_per_year: float) -> Any:
     ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
     panel = as_panel(returns, func=func)
     _, std, _ = _sharpe_parts(panel, 0.0)
-    return reduce_out(panel, std * np.sqrt(ppy), name="ann_vol")
+    return reduce_out(panel, _unscale(panel, std * np.sqrt(ppy)), name="ann_vol")
 
 
 def annual_return(returns: Any, *, periods_per_year: float) -> Any:
@@ -99,17 +127,17 @@ def annual_return(returns: Any, *, periods_per_year: float) -> Any:
     ppy = check_real(periods_per_year, param="periods_per_year", func=func, positive=True)
     panel = as_panel(returns, func=func)
     mom = column_moments(panel)
-    return reduce_out(panel, mom.mean * ppy, name="ann_return")
+    return reduce_out(panel, _unscale(panel, mom.mean * ppy), name="ann_return")
 
 
 def _downside(panel: Panel, target: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-period target downside deviation and present counts."""
+    """Per-period target downside deviation (in the units of ``panel.values``) and present counts."""
     x = panel.values
     # one temporary only: large fresh allocations cost more than the arithmetic here
     if target == 0.0:
         below = np.minimum(x, 0.0)
     else:
-        below = np.subtract(x, target)
+        below = np.subtract(x, panel.per_column(target))
         np.minimum(below, 0.0, out=below)
     if panel.has_nan:
         present = ~np.isnan(x)
@@ -150,7 +178,7 @@ def downside_deviation(returns: Any, *, periods_per_year: float, target: float =
     tgt = check_real(target, param="target", func=func)
     panel = as_panel(returns, func=func)
     dd, _ = _downside(panel, tgt)
-    return reduce_out(panel, dd * np.sqrt(ppy), name="downside_deviation")
+    return reduce_out(panel, _unscale(panel, dd * np.sqrt(ppy)), name="downside_deviation")
 
 
 def sortino_ratio(returns: Any, *, periods_per_year: float, target: float = 0.0) -> Any:
@@ -176,18 +204,34 @@ def sortino_ratio(returns: Any, *, periods_per_year: float, target: float = 0.0)
     panel = as_panel(returns, func=func)
     dd, count = _downside(panel, tgt)
     x = panel.values
+    tgt_v = np.broadcast_to(panel.per_column(tgt), count.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         total = np.where(np.isnan(x), 0.0, x).sum(axis=0) if panel.has_nan else x.sum(axis=0)
-        excess = total / count - tgt
-    flat = dd == 0  # nothing below target: excess >= 0; exactly 0 only if every value equals target
-    if flat.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            at_target = np.nanmax(x[:, flat], axis=0) == tgt if x.shape[0] else np.ones(int(flat.sum()), bool)
-        excess[np.flatnonzero(flat)[at_target]] = 0.0
+        excess = total / count - tgt_v
+    # nothing below target: excess >= 0, and exactly 0 only if every value equals the target
+    excess[(dd == 0) & (panel.hi == tgt_v)] = 0.0
     out = _ratio(excess, dd) * np.sqrt(ppy)
     out[count < 2] = np.nan
     return reduce_out(panel, out, name="sortino")
+
+
+def _log_space_drawdown(x: np.ndarray) -> np.ndarray:
+    """Maximum drawdown of columns whose compounded wealth overflows float64.
+
+    Wealth ``W_t = prod(1 + r)`` is kept as a sign ``s_t = prod(sign(1 + r))`` and a log magnitude
+    ``L_t = sum(log|1 + r|)``; the running peak ``max(1, max W_s)`` has log ``P_t = max(0, max of
+    L_s over s <= t with s_s > 0)``, and ``W_t / peak_t = s_t * exp(L_t - P_t)`` never overflows
+    while wealth is positive (``L_t <= P_t``). Same definition as :func:`max_drawdown`.
+    """
+    g = 1.0 + x
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        log_mag = np.cumsum(np.log(np.abs(g)), axis=0)
+        sign = np.cumprod(np.sign(g), axis=0)
+        peak = np.maximum.accumulate(np.where(sign > 0, log_mag, -np.inf), axis=0)
+        np.maximum(peak, 0.0, out=peak)
+        ratio = sign * np.exp(log_mag - peak)
+        ratio = np.where(sign == 0, 0.0, ratio)
+    return np.asarray(np.minimum(ratio.min(axis=0) - 1.0, 0.0), dtype=float)
 
 
 def max_drawdown(returns: Any) -> Any:
@@ -204,18 +248,22 @@ def max_drawdown(returns: Any) -> Any:
     """
     func = "max_drawdown"
     panel = as_panel(returns, func=func)
-    x = panel.values
+    x = panel.unscaled()
     if x.shape[0] == 0:
         return reduce_out(panel, np.full(x.shape[1], np.nan), name="max_drawdown")
     wealth = np.add(x, 1.0)  # growth factors, then wealth in place (two full-size buffers in all)
     if panel.has_nan:
         wealth[np.isnan(x)] = 1.0
-    np.cumprod(wealth, axis=0, out=wealth)
-    peak = np.maximum.accumulate(wealth, axis=0)
-    np.maximum(peak, 1.0, out=peak)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        np.cumprod(wealth, axis=0, out=wealth)
+        peak = np.maximum.accumulate(wealth, axis=0)
+        np.maximum(peak, 1.0, out=peak)
         np.divide(wealth, peak, out=peak)
     out = np.minimum(peak.min(axis=0) - 1.0, 0.0)
+    overflow = ~np.isfinite(wealth[-1]) | np.isnan(out)
+    if overflow.any():  # wealth beyond the float range: redo those columns in log space
+        cols = np.flatnonzero(overflow)
+        out[cols] = _log_space_drawdown(np.where(np.isnan(x[:, cols]), 0.0, x[:, cols]))
     if panel.has_nan:
         out[np.isnan(x).all(axis=0)] = np.nan
     return reduce_out(panel, out, name="max_drawdown")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from execution.metrics_core import check_choice
+from execution.metrics_core import as_panel, check_choice
 
 CALENDARS = ("crypto", "equity")
 _DAY_S = 86_400.0
@@ -100,8 +100,8 @@ def periods_per_year(index_or_frequency: Any, *, calendar: str = "crypto") -> fl
     value = index_or_frequency
     if isinstance(value, str):
         return _parse_text(value, calendar, func)
-    if isinstance(value, pd.Series):
-        value = pd.DatetimeIndex(value)
+    if isinstance(value, pd.Series | pd.Index) and not isinstance(value, pd.DatetimeIndex):
+        value = as_utc_index(value, func=func, param="index_or_frequency", allow_naive=True)
     if isinstance(value, pd.DatetimeIndex):
         stamps = np.unique(value.dropna().as_unit("ns").asi8)
         if stamps.size < 2:
@@ -110,6 +110,11 @@ def periods_per_year(index_or_frequency: Any, *, calendar: str = "crypto") -> fl
                 f"a bar size. Got {stamps.size}."
             )
         seconds = float(np.median(np.diff(stamps))) / 1e9
+        days = seconds / _DAY_S
+        # calendar periods of unequal length: month-end stamps are 28-31 days apart, quarters 89-92
+        for low, high, per_year in ((28.0, 31.0, 12.0), (89.0, 92.0, 4.0), (365.0, 366.0, 1.0)):
+            if low <= days <= high:
+                return per_year
         return _from_seconds(seconds, calendar)
     try:
         delta = pd.Timedelta(value)
@@ -121,3 +126,90 @@ def periods_per_year(index_or_frequency: Any, *, calendar: str = "crypto") -> fl
             f"a DatetimeIndex. Got {value!r} ({type(value).__name__}) instead."
         )
     return _from_seconds(delta.total_seconds(), calendar)
+
+
+def as_utc_index(values: Any, *, func: str, param: str, allow_naive: bool = False) -> pd.DatetimeIndex:
+    """Timestamps as a UTC ``DatetimeIndex``, whatever timezones they arrive in.
+
+    Timestamps in several timezones (an object index built by concatenating a New York and a UTC
+    source) are converted to the same instants in UTC. Timezone-naive timestamps are ambiguous:
+    they raise unless ``allow_naive`` (then they are returned as they are, naive, for uses that
+    only need spacings); a MIX of naive and aware timestamps always raises, naming the position.
+    """
+    if isinstance(values, pd.DatetimeIndex):
+        index = values
+    else:
+        seq = list(values)
+        aware = [getattr(v, "tzinfo", None) is not None for v in seq]
+        present = [not (v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v))) for v in seq]
+        if any(aware) and not all(a for a, p in zip(aware, present) if p):
+            first_naive = next(i for i, (a, p) in enumerate(zip(aware, present)) if p and not a)
+            raise ValueError(
+                f"The '{param}' parameter of {func} mixes timezone-aware and timezone-naive timestamps "
+                f"(position {first_naive} is naive: {seq[first_naive]!r}). Localize every timestamp first."
+            )
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(seq, utc=any(aware)))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"The '{param}' parameter of {func} must hold timestamps. Got {type(values).__name__} that "
+                f"could not be read as timestamps ({exc})."
+            ) from exc
+    if index.tz is None:
+        if allow_naive:
+            return index
+        raise ValueError(
+            f"The '{param}' parameter of {func} must be timezone-aware (e.g. UTC). Got timezone-naive timestamps "
+            "instead; localize them with tz_localize."
+        )
+    return index.tz_convert("UTC")
+
+
+def resample_returns(returns: Any, *, freq: str) -> Any:
+    """Compound per-period returns into coarser bins (e.g. 5-minute returns into daily ones).
+
+    ``R_bin = prod(1 + r_t) - 1`` over the bin's present values: returns of one capital base
+    compound; they do not add. Two intraday returns of +5 % and -5 % make a day of
+    ``1.05 * 0.95 - 1 = -0.25 %``, not 0 % (the bug of nautilus_trader's daily bins, PR #4141).
+    Bins are UTC calendar bins (``[start, start + freq)``, labelled by their start), so the index
+    must be timezone-aware; timestamps in several timezones are converted to UTC first. A bin with
+    no present value is NaN.
+
+    Parameters
+    ----------
+    returns : Series or DataFrame
+        Simple returns on a timezone-aware DatetimeIndex (or timestamps in several timezones).
+    freq : str
+        A pandas frequency for the bins, e.g. ``'1D'``, ``'1h'``, ``'W'``.
+
+    Returns
+    -------
+    Series or DataFrame on the bin starts (UTC).
+
+    Examples
+    --------
+    >>> idx = pd.to_datetime(["2024-01-01 10:00", "2024-01-01 15:00", "2024-01-02 09:00"], utc=True)
+    >>> resample_returns(pd.Series([0.05, -0.05, 0.01], index=idx), freq="1D").round(6).tolist()
+    [-0.0025, 0.01]
+    """
+    func = "resample_returns"
+    if not isinstance(returns, pd.Series | pd.DataFrame):
+        raise ValueError(
+            f"The 'returns' parameter of {func} must be a Series or DataFrame on timestamps. "
+            f"Got {type(returns).__name__} instead."
+        )
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The 'freq' parameter of {func} must be a pandas frequency such as '1D' or '1h'. Got {freq!r} instead."
+        ) from exc
+    panel = as_panel(returns, func=func)
+    index = as_utc_index(returns.index, func=func, param="returns")
+    growth = 1.0 + panel.unscaled()
+    frame = pd.DataFrame(growth, index=index)
+    binned = frame.resample(freq).prod(min_count=1) - 1.0
+    if isinstance(returns, pd.Series):
+        return pd.Series(binned.iloc[:, 0].to_numpy(), index=binned.index, name=returns.name)
+    binned.columns = returns.columns
+    return binned

@@ -29,7 +29,7 @@ from execution.metrics_basic import (
     sharpe_ratio,
     sortino_ratio,
 )
-from execution.metrics_calendar import CALENDARS, periods_per_year
+from execution.metrics_calendar import CALENDARS, as_utc_index, periods_per_year, resample_returns
 from execution.metrics_core import Panel, as_panel, check_choice, check_int, check_real
 from execution.metrics_inference import (
     _psr,
@@ -66,6 +66,7 @@ __all__ = [
     "periods_per_year",
     "probabilistic_sharpe_ratio",
     "profit_factor",
+    "resample_returns",
     "rolling_annual_volatility",
     "rolling_sharpe_ratio",
     "rolling_sharpe_standard_error",
@@ -82,7 +83,7 @@ rolling_volatility = rolling_annual_volatility
 """Alias of :func:`rolling_annual_volatility`."""
 
 TABLE_COLUMNS = [
-    "symbol", "route", "n_obs", "n_trades", "start", "end", "lookback_days", "periods_per_year",
+    "symbol", "route", "n_obs", "n_missing", "n_trades", "start", "end", "lookback_days", "periods_per_year",
     "pnl_usd", "ann_return", "ann_vol", "sharpe", "sharpe_lo", "sortino", "max_drawdown",
     "hit_rate", "profit_factor", "sharpe_se", "psr", "dsr", "min_trl",
 ]  # fmt: skip
@@ -95,15 +96,15 @@ def _split_route_columns(columns: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(columns, pd.MultiIndex) and columns.nlevels == 2:
         return (np.asarray(columns.get_level_values(0), dtype=object),
                 np.asarray(columns.get_level_values(1), dtype=object))  # fmt: skip
-    labels = [str(c) for c in columns]
-    bad = [c for c in labels if "|" not in c]
-    if bad:
+    labels = pd.Series(np.asarray(columns.astype(str), dtype=object), dtype=object)
+    has_bar = labels.str.contains("|", regex=False).to_numpy(dtype=bool)
+    if not has_bar.all():
         raise ValueError(
             f"The 'returns' parameter of {_FUNC} needs columns labelled 'SYMBOL|route' (or a 2-level "
-            f"MultiIndex) when by_route=True. Got column {bad[0]!r}."
+            f"MultiIndex) when by_route=True. Got column {labels.iloc[int(np.argmin(has_bar))]!r}."
         )
-    parts = [c.split("|", 1) for c in labels]
-    return np.array([p[0] for p in parts], dtype=object), np.array([p[1] for p in parts], dtype=object)
+    parts = labels.str.split("|", n=1, expand=True)
+    return np.asarray(parts[0], dtype=object), np.asarray(parts[1], dtype=object)
 
 
 def _as_frame(returns: Any) -> pd.DataFrame:
@@ -112,7 +113,9 @@ def _as_frame(returns: Any) -> pd.DataFrame:
     if isinstance(returns, pd.Series):
         return returns.to_frame(name=returns.name if returns.name is not None else "returns")
     panel = as_panel(returns, func=_FUNC)
-    return pd.DataFrame(panel.values, columns=[f"col{i}" for i in range(panel.values.shape[1])])
+    return pd.DataFrame(
+        panel.values, columns=pd.Index("col" + pd.RangeIndex(panel.values.shape[1]).astype(str))
+    )
 
 
 def normalized_table(
@@ -155,7 +158,9 @@ def normalized_table(
         Columns exactly :data:`TABLE_COLUMNS` (without ``route`` unless ``by_route``), sorted by
         symbol (and route):
 
-        ``n_obs`` present periods used; ``n_trades`` trades closed in the window (NaN from
+        ``n_obs`` present periods used; ``n_missing`` periods between the column's first and last
+        value that hold no value (NaN gaps, skipped by every metric: nothing is dropped silently);
+        ``n_trades`` trades closed in the window (NaN from
         returns); ``start``/``end`` first and last period with a value; ``lookback_days`` the
         argument when given, else ``end - start`` in days; ``periods_per_year`` used;
         ``pnl_usd`` summed PnL in the window (NaN from returns); ``ann_return`` arithmetic mean
@@ -209,10 +214,15 @@ def normalized_table(
         ppy = ppy_arg if ppy_arg is not None else periods_per_year_of("1D", calendar)
     else:
         frame = _as_frame(returns)
+        if isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is not None:
+            frame = frame.set_axis(frame.index.tz_convert("UTC"), axis=0)
+        elif frame.index.dtype == object and len(frame.index) and isinstance(frame.index[0], pd.Timestamp):
+            # timestamps in several timezones (e.g. two sources concatenated): the same instants in UTC
+            frame = frame.set_axis(as_utc_index(frame.index, func=_FUNC, param="returns"), axis=0)
         if by_route:
             symbols, routes = _split_route_columns(frame.columns)
         else:
-            symbols, routes = np.asarray([str(c) for c in frame.columns], dtype=object), None
+            symbols, routes = np.asarray(frame.columns.astype(str), dtype=object), None
         if ppy_arg is not None:
             ppy = ppy_arg
         elif isinstance(frame.index, pd.DatetimeIndex) and len(frame.index) >= 2:
@@ -235,11 +245,13 @@ def normalized_table(
     present = ~np.isnan(panel.values)
     n_obs = present.sum(axis=0)
     k = panel.values.shape[1]
+    has = n_obs > 0
+    first = np.where(has, present.argmax(axis=0), 0)
+    last = np.where(has, len(present) - 1 - present[::-1].argmax(axis=0), 0) if len(present) else first
+    # periods between a column's first and last value that hold no value: skipped by every metric
+    n_missing = np.where(has, last - first + 1 - n_obs, 0)
     if isinstance(index, pd.DatetimeIndex) and k:
         sub_index = index[keep]
-        has = n_obs > 0
-        first = np.where(has, present.argmax(axis=0), 0)
-        last = np.where(has, len(sub_index) - 1 - present[::-1].argmax(axis=0), 0)
         start = pd.Series(sub_index[first]).where(has)
         end = pd.Series(sub_index[last]).where(has)
         span = ((end - start).dt.total_seconds() / 86400.0).to_numpy(dtype=float)
@@ -256,6 +268,7 @@ def normalized_table(
     if by_route and routes is not None:
         out["route"] = routes
     out["n_obs"] = n_obs.astype(int)
+    out["n_missing"] = n_missing.astype(int)
     out["n_trades"] = n_trades
     out["start"] = start.to_numpy()
     out["end"] = end.to_numpy()
@@ -276,7 +289,7 @@ def periods_per_year_of(index_or_frequency: Any, calendar: str) -> float:
 
 def _metrics_block(panel: Panel, ppy: float, n_trials: int | None) -> dict[str, np.ndarray]:
     """All per-column metrics of the table on one prepared panel (each a length-k array)."""
-    x = panel.values
+    x = panel.unscaled()  # the functions below rescale extreme columns themselves
     st = sharpe_stats(panel)
     k = x.shape[1]
     if k == 0:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import Panel, as_panel, check_int, check_real, shape_out
+from execution.metrics_core import Panel, as_panel, check_int, check_real, risk_free_per_period, shape_out
 
 
 @dataclass(frozen=True)
@@ -86,44 +86,53 @@ def _local_window_sums(
     else:
         anchor = np.zeros((nb, k))
         z = blocks
-    # prefix sums inside each block, for every power up to the highest asked
-    prefix: list[np.ndarray] = []
-    zp = z
-    for p in range(1, top + 1):
-        if p > 1:
-            zp = zp * z
-        prefix.append(np.cumsum(zp, axis=1))
-    # suffix sums of the previous block (zero before the first block)
-    suffix: list[np.ndarray] = []
-    for pre in prefix:
-        suf = np.zeros_like(pre)
-        np.subtract(pre[:-1, -1:, :], pre[:-1], out=suf[1:])
-        suffix.append(suf)
-    n_a = (w - 1 - np.arange(w, dtype=float))[None, :, None]  # rows taken from block b-1
-    out: dict[int, np.ndarray] = {}
-    if anchored:
-        delta = np.zeros((nb, 1, k))
-        delta[1:, 0, :] = anchor[:-1] - anchor[1:]  # a_{b-1} - a_b
-        v = suffix
-        for p in powers:  # sum over the suffix of (z + delta)**p, binomially
-            acc = prefix[p - 1] + v[p - 1]
-            if p == 1:
-                acc += n_a * delta
-            elif p == 2:
-                acc += 2.0 * delta * v[0] + n_a * delta**2
-            elif p == 3:
-                acc += 3.0 * delta * v[1] + 3.0 * delta**2 * v[0] + n_a * delta**3
-            else:
-                acc += 4.0 * delta * v[2] + 6.0 * delta**2 * v[1] + 4.0 * delta**3 * v[0] + n_a * delta**4
-            out[p] = acc
+    # prefix sums inside each block, for every power up to the highest asked; z is our own
+    # buffer, so for squares it is squared and accumulated in place (no fresh full-size arrays)
+    prefix: list[np.ndarray] = [np.cumsum(z, axis=1)]
+    if top == 2:
+        np.multiply(z, z, out=z)
+        prefix.append(np.cumsum(z, axis=1, out=z))
     else:
+        zp = z
+        for _ in range(2, top + 1):
+            zp = zp * z
+            prefix.append(np.cumsum(zp, axis=1))
+    # window = prefix of block b + suffix of block b-1, the suffix moved to block b's anchor.
+    # Written into the prefix arrays in place, chunk by chunk from the LAST block back, so the
+    # previous block's prefix is still unmodified when its suffix is taken; the suffix temporaries
+    # are one chunk (about 1 MiB) each, cache-resident. The arithmetic, and its order, is the
+    # binomial expansion of sum over the suffix of (z + delta)**p.
+    n_a = (w - 1 - np.arange(w, dtype=float))[None, :, None]  # rows taken from block b-1
+    delta = np.zeros((nb, 1, k))
+    if anchored:
+        delta[1:, 0, :] = anchor[:-1] - anchor[1:]  # a_{b-1} - a_b
+    per_chunk = max(1, (1 << 17) // max(w * k, 1))
+    b1 = nb
+    while b1 > 1:
+        b0 = max(1, b1 - per_chunk)
+        src, dst = slice(b0 - 1, b1 - 1), slice(b0, b1)
+        v = [pre[src, -1:, :] - pre[src] for pre in prefix]
+        d = delta[dst]
         for p in powers:
-            out[p] = prefix[p - 1] + suffix[p - 1]
+            acc = prefix[p - 1][dst]
+            acc += v[p - 1]
+            if not anchored:
+                continue
+            if p == 1:
+                acc += n_a * d
+            elif p == 2:
+                acc += 2.0 * d * v[0] + n_a * d**2
+            elif p == 3:
+                acc += 3.0 * d * v[1] + 3.0 * d**2 * v[0] + n_a * d**3
+            else:
+                acc += 4.0 * d * v[2] + 6.0 * d**2 * v[1] + 4.0 * d**3 * v[0] + n_a * d**4
+        b1 = b0
+    out = {p: prefix[p - 1] for p in powers}
     return anchor[:, None, :], [out[p] for p in powers]
 
 
 def _rolling_moments(panel: Panel, window: int, order: int = 2, shift: float = 0.0) -> _Window:
-    x = panel.values if shift == 0.0 else panel.values - shift
+    x = panel.values if shift == 0.0 else panel.values - panel.per_column(shift)
     n, k = x.shape
     w = float(window)
     if panel.has_nan:
@@ -195,7 +204,12 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rolling_sharpe_ratio(
-    returns: Any, *, window: int, periods_per_year: float, risk_free: float = 0.0
+    returns: Any,
+    *,
+    window: int,
+    periods_per_year: float,
+    risk_free: float = 0.0,
+    risk_free_unit: str | None = None,
 ) -> Any:
     """Annualised Sharpe ratio over a trailing window, same shape as ``returns``.
 
@@ -210,7 +224,9 @@ def rolling_sharpe_ratio(
         Periods per window, >= 2.
     periods_per_year : float
     risk_free : float, default 0.0
-        Per-period risk-free return.
+        The risk-free rate as a fraction in (-1, 1), in the unit named by ``risk_free_unit``.
+    risk_free_unit : {'period', 'annual'}, required when ``risk_free`` is not zero
+        As in :func:`~execution.metrics_basic.sharpe_ratio`.
 
     Examples
     --------
@@ -219,7 +235,7 @@ def rolling_sharpe_ratio(
     """
     func = "rolling_sharpe_ratio"
     w, ppy = _check(func, window, periods_per_year)
-    rf = check_real(risk_free, param="risk_free", func=func)
+    rf = float(risk_free_per_period(risk_free, risk_free_unit, periods_per_year=ppy, func=func))
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w)
     std = mom.central[0]  # reuse the buffers: divide, root and scale in place
@@ -227,7 +243,7 @@ def rolling_sharpe_ratio(
     np.sqrt(std, out=std)
     out = mom.mean
     if rf:
-        out -= rf
+        out -= panel.per_column(rf)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(out, std, out=out)
     out *= np.sqrt(ppy)
@@ -246,7 +262,11 @@ def rolling_annual_volatility(returns: Any, *, window: int, periods_per_year: fl
     w, ppy = _check(func, window, periods_per_year)
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w)
-    return shape_out(panel, np.sqrt(mom.central[0] / (w - 1)) * np.sqrt(ppy))
+    vol = np.sqrt(mom.central[0] / (w - 1)) * np.sqrt(ppy)
+    if panel.scale is not None:
+        with np.errstate(over="ignore"):
+            vol *= panel.scale
+    return shape_out(panel, vol)
 
 
 def rolling_sortino_ratio(returns: Any, *, window: int, periods_per_year: float, target: float = 0.0) -> Any:
@@ -262,7 +282,7 @@ def rolling_sortino_ratio(returns: Any, *, window: int, periods_per_year: float,
     tgt = check_real(target, param="target", func=func)
     panel = as_panel(returns, func=func)
     mom = _rolling_moments(panel, w, shift=tgt)
-    below = np.nan_to_num(np.minimum(panel.values - tgt, 0.0), nan=0.0)
+    below = np.nan_to_num(np.minimum(panel.values - panel.per_column(tgt), 0.0), nan=0.0)
     _, (sq,) = _local_window_sums(below, None, w, anchored=False, powers=(2,))
     dd = np.sqrt(np.maximum(sq.reshape(-1, below.shape[1])[: below.shape[0]], 0.0) / w)
     dd[_window_counts(below < 0, w) == 0] = 0.0  # exactly zero when nothing is below target

@@ -55,11 +55,13 @@ from execution.thresholds import (
     save_thresholds,
     thresholds_path,
 )
-from infra.artifacts import ArtifactStore, open_store, utcnow
+from infra.artifacts import ArtifactStore
 from infra.cli import run_cli
 from infra.jsonio import lookup
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings, load_settings
+from infra.store import open_store
+from infra.timeutil import utcnow
 from ml.drift_state import DriftArtifactError, open_detections
 
 if TYPE_CHECKING:
@@ -344,9 +346,13 @@ def ml_inputs(
     drift = store.read("drift", max_age_s=max_age_s)
     sources["drift"] = {"status": drift.status, "missing_fields": []}
     if drift.envelope is not None and drift.status in ("ok", "stale"):
-        triggers = store.read("retrain_triggers")
+        triggers, jobs = store.read("retrain_triggers"), store.read("retrain_jobs")
         try:
-            still_open = open_detections(drift.data, triggers.data if triggers.envelope is not None else None)
+            still_open = open_detections(
+                drift.data,
+                triggers.data if triggers.envelope is not None else None,
+                jobs.data if jobs.envelope is not None else None,
+            )
         except DriftArtifactError:
             sources["drift"]["missing_fields"].append("detections")
         else:

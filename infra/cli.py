@@ -3,7 +3,10 @@
 A :class:`~infra.errors.DataValidationError` (a data file broke its contract) or a
 :class:`~infra.settings.SettingsError` (an environment variable holds an unusable value) already
 names the file, row, field or variable and the value; the wrapper prints that message as
-``<prog>: <message>`` on stderr and exits 2. Anything else is a bug and keeps its traceback.
+``<prog>: <message>`` on stderr and exits 2. A production-safety refusal
+(:class:`~infra.safety.ProductionWriteRefused`, :class:`~infra.safety.EnvironmentRefused`) is one
+line too and exits 3, so cron and systemd see a refusal as a failure. Anything else is a bug and
+keeps its traceback.
 
 Examples
 --------
@@ -21,16 +24,23 @@ import sys
 from collections.abc import Callable
 
 from infra.errors import DataValidationError
+from infra.safety import EnvironmentRefused, ProductionWriteRefused
 from infra.settings import SettingsError
 
 USER_INPUT_ERRORS: tuple[type[Exception], ...] = (DataValidationError, SettingsError)
+REFUSALS: tuple[type[Exception], ...] = (ProductionWriteRefused, EnvironmentRefused)
+EXIT_USER_INPUT = 2
+EXIT_REFUSED = 3
 
 
 def run_cli(main: Callable[[], int | None], *, prog: str) -> int:
-    """Call ``main()``; return its exit code, or 2 after printing a user-input error."""
+    """Call ``main()``; return its exit code, 2 after a user-input error, 3 after a refusal."""
     try:
         code = main()
     except USER_INPUT_ERRORS as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_INPUT
+    except REFUSALS as exc:
+        print(f"{prog}: refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     return 0 if code is None else int(code)

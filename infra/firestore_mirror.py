@@ -1,6 +1,6 @@
 """Mirror artifacts to Firestore without ever letting Firestore stall or break the caller.
 
-:func:`make_mirror` is called by :func:`infra.artifacts.open_store` when Firestore is configured
+:func:`make_mirror` is called by :func:`infra.store.open_store` when Firestore is configured
 (``FIRESTORE_EMULATOR_HOST`` or ``FIRESTORE_PROJECT``). After each local atomic write the store
 calls :meth:`FirestoreMirror.mirror`, which:
 
@@ -52,12 +52,13 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 
 from infra import jsonio
-from infra.artifacts import atomic_write_text, parse_utc, utcnow
+from infra.artifacts import atomic_write_text
 from infra.circuit_breaker import CircuitBreaker
 from infra.firestore_status import outbox_path, status_path, target_of
 from infra.outbox import Outbox, OutboxEntry
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings
+from infra.timeutil import parse_utc, utcnow
 
 if TYPE_CHECKING:
     from infra.artifacts import ArtifactStore
@@ -541,7 +542,7 @@ def _document(e: OutboxEntry) -> dict[str, Any]:
 
 
 def make_mirror(settings: Settings, **kwargs: Any) -> FirestoreMirror:
-    """The mirror :func:`infra.artifacts.open_store` attaches when Firestore is configured.
+    """The mirror :func:`infra.store.open_store` attaches when Firestore is configured.
 
     Never connects here (the client is built lazily on first use), so a misconfiguration shows up
     as a recorded failure in the status file instead of an exception in every job.

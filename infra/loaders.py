@@ -61,25 +61,106 @@ def _is_number(text: str) -> bool:
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, int]:
-    """Read CSV or Parquet as strings-or-numbers; return the frame and the line of its first row."""
+    """Read CSV or Parquet as strings-or-numbers; return the frame and the line of its first row.
+
+    Every way a file can fail to parse (not a file, not UTF-8, a ragged row, a broken quote, a
+    corrupt or empty Parquet file) becomes a :class:`DataValidationError` naming the file and,
+    where the parser knows it, the line.
+    """
     if not path.exists():
         raise DataValidationError("file does not exist", file=str(path))
+    if not path.is_file():
+        raise DataValidationError("is not a regular file (a directory?)", file=str(path))
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path), 1
+        return _read_parquet(path), 1
     if suffix not in (".csv", ".txt", ".gz"):
         raise DataValidationError(
             f"unsupported file type {suffix!r}: expected .csv or .parquet", file=str(path)
         )
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        first = fh.readline().strip()
+    if suffix != ".gz":
+        _check_text(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline().strip()
+    except UnicodeDecodeError:
+        raise _utf8_error(path) from None
+    except (OSError, EOFError) as exc:
+        raise DataValidationError(f"cannot be read ({_one_line(exc)})", file=str(path)) from None
     if not first:
         raise DataValidationError("file is empty", file=str(path))
     fields = first.split(",")
-    if _is_number(fields[0]) and len(fields) >= 6:  # headerless Binance kline
-        names = KLINE_COLUMNS[: len(fields)] + [f"extra_{i}" for i in range(len(fields) - len(KLINE_COLUMNS))]
-        return pd.read_csv(path, header=None, names=names, dtype=str, keep_default_na=False), 1
-    return pd.read_csv(path, dtype=str, keep_default_na=False), 2
+    try:
+        if _is_number(fields[0]) and len(fields) >= 6:  # headerless Binance kline
+            names = KLINE_COLUMNS[: len(fields)] + [
+                f"extra_{i}" for i in range(len(fields) - len(KLINE_COLUMNS))
+            ]
+            return _read_csv(path, header=None, names=names), 1
+        return _read_csv(path), 2
+    except DataValidationError:
+        raise
+    except UnicodeDecodeError:
+        raise _utf8_error(path) from None
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
+        raise DataValidationError(f"cannot be parsed as CSV: {_one_line(exc)}", file=str(path)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+_LINE_RE = re.compile(r"line (\d+)")
+
+
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` as strings, strict about ragged rows and broken quotes (the C parser)."""
+    try:
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding="utf-8", on_bad_lines="error", **kwargs
+        )
+    except pd.errors.ParserError as exc:
+        text = _one_line(exc)
+        m = _LINE_RE.search(text)
+        row = int(m.group(1)) if m else None
+        what = "a ragged row (wrong number of fields)" if "fields" in text else "a malformed row"
+        if "EOF inside string" in text or "quot" in text.lower():
+            what = "an unterminated quoted field"
+        raise DataValidationError(f"{what}: {text}", file=str(path), row=row) from None
+    except pd.errors.EmptyDataError:
+        raise DataValidationError("file is empty", file=str(path)) from None
+
+
+def _check_text(path: Path, *, sample: int = 1 << 16) -> None:
+    """Refuse binary files up front (a NUL byte in the first 64 KiB), naming the line."""
+    with open(path, "rb") as fh:
+        head = fh.read(sample)
+    if b"\x00" in head:
+        line = head[: head.index(b"\x00")].count(b"\n") + 1
+        raise DataValidationError("is binary, not CSV text (NUL byte)", file=str(path), row=line)
+
+
+def _utf8_error(path: Path) -> DataValidationError:
+    """Name the line and byte of the first invalid UTF-8 sequence (read only after a failure)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return DataValidationError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            file=str(path), row=line,
+        )  # fmt: skip
+    return DataValidationError("is not UTF-8 text", file=str(path))
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file; a corrupt, empty or unreadable one names itself."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...: all mean "not a readable file"
+        raise DataValidationError(
+            f"cannot be read as Parquet ({type(exc).__name__}: {_one_line(exc)})", file=str(path)
+        ) from None
 
 
 def _py(value: Any) -> Any:
@@ -101,18 +182,36 @@ def symbol_from_filename(path: str | os.PathLike[str]) -> str:
     return head.upper()
 
 
+MAX_ABS_VALUE = 1e15
+"""Largest magnitude accepted for any price, size or USD amount: 1e15 is a thousand trillion; a
+value above it is a unit error or garbage (1e308 once passed silently and overflowed sums)."""
+
+
 def _parse_numeric(df: pd.DataFrame, col: str, *, file: str, first_line: int) -> np.ndarray:
     raw = df[col]
+    if pd.api.types.is_bool_dtype(raw):
+        raise DataValidationError(
+            f"field '{col}' must be a number, got booleans", file=file, row=first_line, field=col,
+            value=_py(raw.iloc[0]) if len(raw) else None,
+        )  # fmt: skip
     if pd.api.types.is_numeric_dtype(raw):
-        values = raw.to_numpy(dtype=float)
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
     else:
+        kinds = raw.map(type)
+        odd = np.flatnonzero(kinds.isin([bytes, bytearray, bool, np.bool_]).to_numpy())
+        if odd.size:
+            i = int(odd[0])
+            raise DataValidationError(
+                f"field '{col}' must be a number, got {type(raw.iloc[i]).__name__} {raw.iloc[i]!r:.60}",
+                file=file, row=_row(first_line, i), field=col, value=raw.iloc[i],
+            )  # fmt: skip
         values = pd.to_numeric(raw.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(np.isnan(values))  # missing, unparseable, or a literal "nan": all refused
     if bad.size:
         i = int(bad[0])
         value = raw.iloc[i]
         raise DataValidationError(
-            f"field '{col}' has an unparseable or missing number {value!r}",
+            f"field '{col}' has an unparseable or missing number {_short(value)!r}",
             file=file, row=_row(first_line, i), field=col, value=value,
         )  # fmt: skip
     inf = np.flatnonzero(~np.isfinite(values))
@@ -122,7 +221,19 @@ def _parse_numeric(df: pd.DataFrame, col: str, *, file: str, first_line: int) ->
             f"field '{col}' must be finite, got {_py(raw.iloc[i])!r}",
             file=file, row=_row(first_line, i), field=col, value=raw.iloc[i],
         )  # fmt: skip
+    huge = np.flatnonzero(np.abs(values) > MAX_ABS_VALUE)
+    if huge.size:
+        i = int(huge[0])
+        raise DataValidationError(
+            f"field '{col}' is implausibly large ({values[i]:.3g}; the limit is {MAX_ABS_VALUE:.0e})",
+            file=file, row=_row(first_line, i), field=col, value=_py(values[i]),
+        )  # fmt: skip
     return values
+
+
+def _short(value: Any, n: int = 80) -> Any:
+    """A value cut to ``n`` characters for a message (a 3,000-character field must not flood it)."""
+    return value[:n] + "..." if isinstance(value, str) and len(value) > n else value
 
 
 def parse_timestamps(raw: pd.Series, *, field: str, file: str, first_line: int) -> pd.Series:
@@ -135,11 +246,36 @@ def parse_timestamps(raw: pd.Series, *, field: str, file: str, first_line: int) 
         text = raw.astype(str).str.strip()
         as_num = pd.to_numeric(text, errors="coerce")
         if len(text) and as_num.notna().all():
-            mag = float(np.nanmax(np.abs(as_num.to_numpy(dtype=float)))) if len(as_num) else 0.0
-            unit: Literal["s", "ms", "us", "ns"] = (
-                "ns" if mag > 1e17 else "us" if mag > 1e14 else "ms" if mag > 1e11 else "s"
-            )
-            out = pd.to_datetime(as_num.astype("int64"), unit=unit, utc=True)
+            nums = as_num.to_numpy(dtype=float)
+            odd = np.flatnonzero(~np.isfinite(nums) | (np.abs(nums) > 9e18))
+            if odd.size:
+                i = int(odd[0])
+                raise DataValidationError(
+                    f"field '{field}' has an impossible epoch timestamp {_py(raw.iloc[i])!r}",
+                    file=file, row=_row(first_line, i), field=field, value=raw.iloc[i],
+                )  # fmt: skip
+            # The unit follows the magnitude (s < 1e11 <= ms < 1e14 <= us < 1e17 <= ns); a column
+            # mixing units would silently put some rows in 1970, so every row must agree.
+            mag = np.abs(nums)
+            cls = (mag >= 1e11).astype(int) + (mag >= 1e14) + (mag >= 1e17)
+            unit_cls = int(np.median(cls))
+            odd = np.flatnonzero(cls != unit_cls)
+            if odd.size:
+                i = int(odd[0])
+                raise DataValidationError(
+                    f"field '{field}' has an epoch timestamp {_py(raw.iloc[i])!r} in a different unit "
+                    "(s/ms/us/ns, by magnitude) from the rest of the column",
+                    file=file, row=_row(first_line, i), field=field, value=raw.iloc[i],
+                )  # fmt: skip
+            unit: Literal["s", "ms", "us", "ns"] = ("s", "ms", "us", "ns")[unit_cls]
+            try:
+                out = pd.to_datetime(as_num.astype("int64"), unit=unit, utc=True)
+            except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+                i = int(np.argmax(np.abs(nums)))
+                raise DataValidationError(
+                    f"field '{field}' has an epoch timestamp out of range {_py(raw.iloc[i])!r}",
+                    file=file, row=_row(first_line, i), field=field, value=raw.iloc[i],
+                ) from None  # fmt: skip
         else:
             out = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
             if out.isna().any():
@@ -304,16 +440,7 @@ def validate_trades(df: pd.DataFrame, *, file: str = "<frame>", first_line: int 
     missing = [c for c in TRADE_COLUMNS if c not in df.columns]
     if missing:
         raise DataValidationError(f"missing column(s): {', '.join(missing)}", file=file, field=missing[0])
-    oid = df["order_id"].astype(str).str.strip()
-    empty = np.flatnonzero((oid == "").to_numpy())
-    if empty.size:
-        raise DataValidationError(
-            "field 'order_id' is empty",
-            file=file,
-            row=_row(first_line, int(empty[0])),
-            field="order_id",
-            value="",
-        )
+    oid = _order_ids(df["order_id"], file=file, first_line=first_line)
     dup = oid.duplicated(keep="first").to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
@@ -324,7 +451,7 @@ def validate_trades(df: pd.DataFrame, *, file: str = "<frame>", first_line: int 
         )  # fmt: skip
     df["order_id"] = oid
     for col in ("symbol", "route"):
-        df[col] = df[col].astype(str).str.strip()
+        df[col] = _names(df[col], field=col, file=file, first_line=first_line)
     df["symbol"] = df["symbol"].str.upper()
     side = df["side"].astype(str).str.strip().str.upper()
     bad = np.flatnonzero(~side.isin(SIDES).to_numpy())
@@ -362,6 +489,96 @@ def validate_trades(df: pd.DataFrame, *, file: str = "<frame>", first_line: int 
                 file=file, row=_row(first_line, i), field=col, value=df[col].iloc[i],
             )  # fmt: skip
     return df.sort_values(["closed_at", "order_id"], kind="stable").reset_index(drop=True)
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+"""Symbols and routes: a letter or digit, then letters, digits and ``. _ : / -``, at most 64
+characters. Anything else (spaces, newlines, markdown or HTML syntax, 3,000-character names) is
+refused at the loader, so no view ever has to render it."""
+
+
+def _order_ids(raw: pd.Series, *, file: str, first_line: int) -> pd.Series:
+    """Order ids as text: nulls refused (never replayed as ``"nan"``), integers kept integral
+    (``1``, not ``"1.0"``), bytes and non-integral floats refused."""
+    null = np.flatnonzero(raw.isna().to_numpy())
+    if null.size:
+        i = int(null[0])
+        raise DataValidationError(
+            "field 'order_id' is missing (null)", file=file, row=_row(first_line, i), field="order_id",
+            value=None,
+        )  # fmt: skip
+    if pd.api.types.is_bool_dtype(raw):
+        raise DataValidationError(
+            "field 'order_id' must be text or an integer, got booleans", file=file, row=first_line,
+            field="order_id", value=_py(raw.iloc[0]),
+        )  # fmt: skip
+    if pd.api.types.is_float_dtype(raw):
+        values = raw.to_numpy(dtype=float)
+        frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        if frac.size:
+            i = int(frac[0])
+            raise DataValidationError(
+                f"field 'order_id' must be text or an integer, got {_py(values[i])!r}",
+                file=file, row=_row(first_line, i), field="order_id", value=_py(values[i]),
+            )  # fmt: skip
+        oid = pd.Series([str(int(v)) for v in values], index=raw.index, dtype=object)
+    elif pd.api.types.is_integer_dtype(raw):
+        oid = raw.astype("int64").astype(str)
+    else:
+        odd = np.flatnonzero(
+            raw.map(lambda v: not isinstance(v, (str, int)) or isinstance(v, bool)).to_numpy()
+        )
+        if odd.size:
+            i = int(odd[0])
+            raise DataValidationError(
+                f"field 'order_id' must be text or an integer, got {type(raw.iloc[i]).__name__}",
+                file=file, row=_row(first_line, i), field="order_id", value=raw.iloc[i],
+            )  # fmt: skip
+        oid = raw.astype(str).str.strip()
+    empty = np.flatnonzero((oid == "").to_numpy())
+    if empty.size:
+        raise DataValidationError(
+            "field 'order_id' is empty", file=file, row=_row(first_line, int(empty[0])), field="order_id",
+            value="",
+        )  # fmt: skip
+    return oid
+
+
+def _names(raw: pd.Series, *, field: str, file: str, first_line: int) -> pd.Series:
+    """Symbols and routes checked against :data:`NAME_RE` (see there)."""
+    null = np.flatnonzero(raw.isna().to_numpy())
+    if null.size:
+        i = int(null[0])
+        raise DataValidationError(
+            f"field '{field}' is missing (null)", file=file, row=_row(first_line, i), field=field, value=None
+        )
+    text = raw.map(lambda v: v if isinstance(v, str) else str(v) if isinstance(v, int) else None)
+    kind = np.flatnonzero(text.isna().to_numpy())
+    if kind.size:
+        i = int(kind[0])
+        raise DataValidationError(
+            f"field '{field}' must be text, got {type(raw.iloc[i]).__name__}",
+            file=file, row=_row(first_line, i), field=field, value=raw.iloc[i],
+        )  # fmt: skip
+    text = text.astype(str).str.strip()
+    bad = np.flatnonzero(~text.str.fullmatch(NAME_RE.pattern).to_numpy(dtype=bool))
+    if bad.size:
+        i = int(bad[0])
+        value = text.iloc[i]
+        why = (
+            "is empty"
+            if value == ""
+            else (
+                f"must be at most 64 characters, got {len(value)}"
+                if len(value) > 64
+                else "may hold only letters, digits and . _ : / - (starting with a letter or digit)"
+            )
+        )
+        raise DataValidationError(
+            f"field '{field}' {why}: {_short(value, 40)!r}",
+            file=file, row=_row(first_line, i), field=field, value=_short(value, 40),
+        )  # fmt: skip
+    return text
 
 
 def read_frame(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -599,7 +599,7 @@ class ConfidenceTelemetry:
 
     def write(self, settings: Settings | None = None, *, source: str = "ml.telemetry") -> dict[str, Any]:
         """Write :meth:`snapshot` as the ``ml_telemetry`` artifact; returns the envelope."""
-        from infra.artifacts import open_store
+        from infra.store import open_store
 
         return open_store(settings).write(
             ARTIFACT, self.snapshot(), source=source, schema_version=SCHEMA_VERSION
@@ -694,7 +694,7 @@ def run_cycle(
     path = final.save(folder / f"{final.model_version_}.pkl")
     final.save(folder / "signal_model_latest.pkl")
     snap["model"] = {**final.metadata, "path": str(path)}
-    from infra.artifacts import open_store
+    from infra.store import open_store
 
     envelope = open_store(s).write(ARTIFACT, snap, source="ml.telemetry", schema_version=SCHEMA_VERSION)
     cal = snap["calibration"]

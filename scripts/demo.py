@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from infra.artifacts import open_store
 from infra.cli import run_cli
 from infra.loaders import load_bars_many
 from infra.settings import load_settings
+from infra.store import open_store
 from scripts.demo_data import DemoConfig, DemoData, generate
 from scripts.pipeline import STEPS, DemoContext, run_steps
 

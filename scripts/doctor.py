@@ -22,9 +22,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from infra import jsonio
-from infra.artifacts import ArtifactStore, utcnow
+from infra.artifacts import ArtifactStore
 from infra.cli import run_cli
 from infra.settings import Settings, SettingsError, load_settings
+from infra.timeutil import utcnow
 from scripts.doctor_checks import REGISTRY, CheckResult, DoctorContext
 from scripts.doctor_checks.base import STATUS_ORDER
 

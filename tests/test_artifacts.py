@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra import jsonio
-from infra.artifacts import ArtifactStore, open_store
+from infra.artifacts import ArtifactStore
 from infra.settings import load_settings
+from infra.store import open_store
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -239,3 +240,56 @@ def test_writer_killed_mid_write_leaves_a_readable_artifact(tmp_path: Path) -> N
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert store.names() == ["big"]  # a leftover temp file is never mistaken for an artifact
     assert all(name.startswith(".big.json.") for name in leftovers)
+
+
+# ---------------------------------------------------------------- bounds (issue 22 item 10)
+def test_write_over_max_bytes_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    from infra.artifacts import ArtifactTooLarge
+
+    store = ArtifactStore(tmp_path, max_bytes=10_000)
+    store.write("small", {"x": 1}, source="t")
+    with pytest.raises(
+        ArtifactTooLarge, match=r"'small' is 20,1\d\d bytes as JSON, over the 10,000-byte limit"
+    ):
+        store.write("small", {"x": "a" * 20_000}, source="t")
+    assert store.read("small").data == {"x": 1}
+    assert store.history("small") == []
+
+
+def test_read_of_an_oversized_file_does_not_load_it(tmp_path: Path) -> None:
+    big = ArtifactStore(tmp_path, max_bytes=10_000_000)
+    big.write("big", {"x": "a" * 200_000}, source="t")
+    small = ArtifactStore(tmp_path, max_bytes=100_000)
+    result = small.read("big")
+    assert result.status == "corrupt"
+    assert "bytes, over the 100,000-byte limit (ARTIFACT_MAX_BYTES)" in result.message
+    assert result.envelope is None
+
+
+def test_orphaned_temp_files_of_killed_writers_are_swept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from infra.artifacts import sweep_temp_files
+
+    store = ArtifactStore(tmp_path)
+    store.write("a", {"x": 1}, source="t")
+    old = tmp_path / ".a.json.abc123.tmp"
+    fresh = tmp_path / ".a.json.def456.tmp"  # a concurrent writer's file: must survive
+    other = tmp_path / ".b.json.zzz.tmp"
+    for p in (old, fresh, other):
+        p.write_bytes(b"x" * 1000)
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    store.write("a", {"x": 2}, source="t")
+    assert not old.exists() and fresh.exists() and other.exists()
+    assert sweep_temp_files(tmp_path) == 1
+    assert not other.exists() and fresh.exists()
+
+
+def test_settings_bound_reaches_the_store(tmp_path: Path) -> None:
+    from infra.settings import load_settings
+
+    s = load_settings({"LOGS_DIR": str(tmp_path), "ARTIFACT_MAX_BYTES": "2048"})
+    assert ArtifactStore.from_settings(s).max_bytes == 2048

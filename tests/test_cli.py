@@ -47,3 +47,18 @@ def test_bad_environment_variable_is_one_line_and_exit_2(module: str, tmp_path: 
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "ENV must be one of dev, research, prod. Got 'staging' instead." in proc.stderr
+
+
+def test_production_refusal_is_one_line_and_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    from infra.cli import run_cli
+    from infra.safety import require_prod_write
+    from infra.settings import load_settings
+
+    def main() -> int:
+        require_prod_write(load_settings({"ENV": "prod"}), "model promotion")
+        return 0
+
+    assert run_cli(main, prog="python -m ml.retrain_worker") == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("python -m ml.retrain_worker: refused: Refusing to write model promotion: ENV=prod")

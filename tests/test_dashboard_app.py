@@ -20,7 +20,7 @@ from infra.artifacts import ArtifactStore
 from tests.conftest import ROOT, run_demo
 
 APP = str(ROOT / "dashboard" / "app.py")
-LABELS = ["Router Health 2.0", "ML Confidence", "RL Pilot", "RL Learning Loop", "Drift"]
+LABELS = ["Router Health 2.0", "ML Confidence", "RL Pilot", "RL Learning Loop", "Drift", "Tear Sheet"]
 HEAVY = ("torch", "stable_baselines3", "sklearn")
 
 
@@ -80,7 +80,7 @@ def _traces(chart: Any) -> dict[str, dict[str, Any]]:
 
 def _table(at: AppTest) -> pd.DataFrame:
     frames = _rh(at).dataframe
-    assert len(frames) == 1
+    assert len(frames) == 2  # the normalized statistics, then trade statistics from fills
     return frames[0].value
 
 
@@ -250,7 +250,7 @@ def test_corrupt_doctor_shows_its_error_panel_and_the_rest_renders(
     rh = _rh(at)
     err = _texts(rh.error)
     assert "doctor.json" in err and "corrupt" in err and "python -m scripts.doctor" in err
-    assert len(rh.get("plotly_chart")) == 3 and len(rh.dataframe) == 1  # falls back to weight 1.0
+    assert len(rh.get("plotly_chart")) == 3 and len(rh.dataframe) == 2  # falls back to weight 1.0
     for label in LABELS[1:]:
         tab = _open(at, label)
         assert [s.value for s in tab.subheader] == [label]

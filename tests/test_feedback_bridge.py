@@ -138,8 +138,8 @@ def test_state_survives_a_new_bridge_instance() -> None:
 
 
 def test_demo_step_writes_feedback_artifact(tmp_path: Path) -> None:
-    from infra.artifacts import open_store
     from infra.settings import load_settings
+    from infra.store import open_store
     from scripts.pipeline import DemoContext
 
     settings = load_settings({"LOGS_DIR": str(tmp_path / "logs"), "ENV": "dev"})

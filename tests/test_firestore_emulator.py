@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from infra import jsonio
-from infra.artifacts import ArtifactStore, open_store
+from infra.artifacts import ArtifactStore
 from infra.firestore_mirror import FirestoreMirror, history_doc_id, make_client, make_mirror
 from infra.firestore_status import mirror_status
 from infra.settings import Settings
+from infra.store import open_store
 from tests.firestore_emulator import FirestoreEmulator, require_emulator
 
 pytestmark = [pytest.mark.firestore, pytest.mark.timeout(120)]

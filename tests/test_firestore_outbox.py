@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,62 @@ def test_count_readonly_missing_or_garbage(tmp_path: Path) -> None:
 def test_max_entries_validated(tmp_path: Path, bad: object) -> None:
     with pytest.raises(ValueError, match=r"'max_entries' parameter of Outbox must be an int >= 1"):
         Outbox(tmp_path / "o.sqlite3", max_entries=bad)  # type: ignore[arg-type]
+
+
+def _hold_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process that takes SQLite's exclusive lock on ``path`` and sits on it."""
+    code = (
+        "import sqlite3, sys, time\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+        "c.execute('COMMIT')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_locked_file_does_not_block_and_loses_nothing(tmp_path: Path) -> None:
+    """Issue 22 item 9: another process holding the lock blocked a write for 10 s and the artifact
+    was never queued. Now the append returns within about ``busy_timeout_s`` and the entry joins
+    the queue, in order, once the lock is released."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path, busy_timeout_s=0.5)
+    assert box.append("a", "2024-01-01T00:00:00Z", '{"n": 1}') == 1
+    holder = _hold_lock(path, 3.0)
+    try:
+        t0 = time.monotonic()
+        assert box.append("b", "2024-01-01T00:00:01Z", '{"n": 2}') is None
+        assert box.append("c", "2024-01-01T00:00:02Z", '{"n": 3}') is None
+        assert time.monotonic() - t0 < 2.0
+        assert box.spooled == 2
+    finally:
+        holder.wait(timeout=10)
+    assert box.depth() == 3
+    assert [(e.name, e.envelope_json) for e in box.peek(10)] == [
+        ("a", '{"n": 1}'),
+        ("b", '{"n": 2}'),
+        ("c", '{"n": 3}'),
+    ]
+    assert box._spool_files() == []
+    # a fresh process sees the same queue
+    box.close()
+    assert [e.name for e in Outbox(path).peek(10)] == ["a", "b", "c"]
+
+
+def test_outbox_opened_while_locked(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    Outbox(path).close()
+    holder = _hold_lock(path, 2.0)
+    try:
+        t0 = time.monotonic()
+        box = Outbox(path, busy_timeout_s=0.3)
+        assert box.append("x", "2024-01-01T00:00:00Z", "{}") is None
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        holder.wait(timeout=10)
+    assert [e.name for e in box.peek(5)] == ["x"]

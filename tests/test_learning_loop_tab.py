@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from infra.artifacts import open_store
 from infra.settings import load_settings
+from infra.store import open_store
 from scripts.pipeline import DemoContext
 from tests.feedback_fixtures import make_trades
 
@@ -60,7 +60,10 @@ def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> 
     assert [e.value for e in tab.error] == []
     charts = [json.loads(c.proto.spec) for c in tab.get("plotly_chart")]
     headers = [m.value for m in tab.markdown if m.value.startswith("**") and m.value.endswith("**")]
-    assert headers[:5] == [
+    assert headers[:8] == [
+        "**Held-out log growth**",
+        "**Difference to static Kelly**",
+        "**Per state bucket: learned edge and the multiplier each policy chooses**",
         "**Reward distribution**",
         "**Cumulative reward**",
         "**Policy loss**",
@@ -77,9 +80,23 @@ def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> 
     assert len(captions) >= len(charts) + 3
     assert any("Histogram of the reward" in c for c in captions)
     # every table has its CSV export
-    assert len(tab.dataframe) == 2
+    assert len(tab.dataframe) == 4
     downloads = tab.get("download_button")
-    assert len(downloads) == 2
+    assert len(downloads) == 4
+    # held-out log growth: one curve per policy, the artifact's numbers; the verdict as plain text
+    g = art["holdout_growth"]
+    assert [t["name"] for t in charts[0]["data"]] == ["static Kelly", "best constant", "edge sizer", "PPO"]
+    np.testing.assert_allclose(_arr(charts[0]["data"][2]["y"]), g["cumulative"]["edge"])
+    diff = _arr(charts[1]["data"][2]["y"])  # edge sizer minus Kelly
+    np.testing.assert_allclose(
+        diff, np.subtract(g["cumulative"]["edge"], g["cumulative"]["kelly"]), atol=1e-12
+    )
+    assert any(t.value.startswith("Verdict: Hold-out log growth vs static Kelly") for t in tab.text)
+    growth = tab.dataframe[0].value
+    assert list(growth["policy"]) == ["static Kelly", "best constant", "edge sizer", "PPO"]
+    buckets = tab.dataframe[1].value
+    assert len(buckets) == len(art["buckets"]) and "hindsight best × (upper bound)" in buckets.columns
+    charts = charts[2:]
     assert _arr(charts[1]["data"][0]["y"])[-1] == pytest.approx(art["cumulative_reward"]["reward"][-1])
     assert len(_arr(charts[2]["data"][0]["x"])) == art["summary"]["updates"]
     np.testing.assert_allclose(_arr(charts[4]["data"][0]["y"]), art["multipliers"]["used"])
@@ -103,3 +120,27 @@ def test_dashboard_tab_does_not_import_torch() -> None:
     code = "import sys, dashboard.learning_loop; print('torch' in sys.modules, 'research' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.slow
+def test_demo_loop_edge_sizer_grows_at_least_as_fast_as_kelly_and_the_tab_shows_it(logs: Path) -> None:
+    # the demo's own data (python -m scripts.demo, default scale, seed 0) through the online loop
+    from research.rl_sizer.trainer import demo_step
+    from scripts.demo import write_demo_data
+    from scripts.demo_data import DemoConfig, generate
+
+    settings = load_settings()
+    write_demo_data(generate(DemoConfig.for_scale("default", 0)), settings.data_dir)
+    ctx = DemoContext(settings=settings, store=open_store(settings), data_dir=settings.data_dir, seed=0,
+                      scale="default", real_bars=False)  # fmt: skip
+    demo_step(ctx)
+    art = open_store(settings).read("learning_loop").data
+    assert art["summary"]["feedback_learned"] >= 1000 and art["summary"]["edge"]["valid"]
+    final = art["holdout_growth"]["final"]
+    assert final["edge"] >= final["kelly"], final
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB
+    at.run()
+    tab = next(t for t in at.tabs if t.label == TAB)
+    table = tab.dataframe[0].value.set_index("policy")
+    assert table.loc["edge sizer", "log growth"] >= table.loc["static Kelly", "log growth"]

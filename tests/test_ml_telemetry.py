@@ -222,7 +222,7 @@ def test_run_cycle_and_demo_step(logs_env: Path) -> None:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     demo_bars(n_symbols=3, n_bars=900).to_parquet(data_dir / "bars.parquet")
-    from infra.artifacts import open_store
+    from infra.store import open_store
 
     ctx = DemoContext(
         settings=settings,

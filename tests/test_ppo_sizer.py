@@ -262,3 +262,37 @@ def test_sigkill_during_saves_always_leaves_a_loadable_latest(tmp_path: Path) ->
         assert 0.5 <= loaded.get_multiplier(np.zeros(3)) <= 2.0
         assert meta["step"] > last_step  # every run made progress and resumed from the last one
         last_step = meta["step"]
+
+
+def test_untrained_policy_is_kelly_in_every_state() -> None:
+    sizer = PPOSizer(3, seed=3)
+    for state in ([0.55, 0.001, 0.0], [0.9, 0.05, 2.0], [0.5, 10.0, 1.0]):
+        assert sizer.get_multiplier(np.array(state)) == pytest.approx(1.0, abs=1e-6)
+    m, _ = sizer.sample_many(np.tile([0.6, 0.01, 1.0], (4000, 1)))
+    assert m.mean() == pytest.approx(1.0, abs=0.02)  # Beta(2, 4) on [0.5, 2]: sd 1.5 * 0.178 = 0.27
+    assert m.std() == pytest.approx(1.5 * np.sqrt(8 / (36 * 7)), abs=0.02)
+
+
+def test_normaliser_variance_floor() -> None:
+    from research.rl_sizer.ppo_sizer import RunningNorm
+
+    norm = RunningNorm(2, var_floor=1e-2)
+    norm.update(np.array([[0.6, 1.0], [0.6, 3.0]]))  # feature 0 constant in the first batch
+    out = norm(np.array([0.65, 2.0]))
+    # without the floor (0.65 - 0.6) / sqrt(1e-8) hits the +-10 clip; with it: 0.05 / 0.1 = 0.5
+    assert out[0] == pytest.approx(0.5) and out[1] == pytest.approx(0.0)
+    assert norm(np.array([0.6, 4.0]))[1] == pytest.approx(2.0)  # var 1 > floor: plain z-score
+
+
+def test_kl_early_stop_cuts_the_epochs() -> None:
+    from research.rl_sizer.ppo_sizer import Batch, PPOConfig
+
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(50, 3))
+    steps = {}
+    for target in (None, 1e-4):
+        sizer = PPOSizer(3, seed=0, config=PPOConfig(epochs=10, lr=3e-2, target_kl=target))
+        m, lp = sizer.sample_many(s)
+        res = sizer.update(Batch(s, m, lp, (m - 1.0) * 5.0))
+        steps[target] = res.grad_steps
+    assert steps[None] == 10 and 1 <= steps[1e-4] < 10

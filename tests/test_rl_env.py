@@ -239,3 +239,28 @@ def test_constructor_rejects_bad_input():
     env = SizingEnv()
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros(1, np.float32))
+
+
+def test_evaluation_episode_runs_to_the_end_below_one_percent_equity():
+    # every trade loses at the cap: equity falls far below 1% of its start; with the drawdown stop
+    # off (evaluation) the episode still covers every trade, so compared series have equal length
+    from research.rl_sizer.config import PilotConfig
+    from research.rl_sizer.edge_sizer import simulate
+    from research.rl_sizer.signals import synthetic_trades
+
+    tr = synthetic_trades(400, rng=np.random.default_rng(0))
+    object.__setattr__(tr, "outcome_r", np.full(len(tr), -1.0))
+    object.__setattr__(tr, "confidence", np.full(len(tr), 0.64))
+    cfg = PilotConfig(max_position_leverage=5.0, cost_bps=50.0)
+    rets, _ = simulate(tr, np.full(len(tr), 2.0), cfg)
+    equity = np.cumprod(1.0 + rets)
+    assert equity.min() < 0.01 and np.sum(rets[-50:] < 0) > 10  # still trading at the end
+    env = SizingEnv(trades=tr, config=cfg, terminate_on_drawdown=True)
+    env.reset(seed=0, options={"length": None})
+    steps = 0
+    while True:
+        *_, term, trunc, _ = env.step(np.ones(1, dtype=np.float32))
+        steps += 1
+        if term or trunc:
+            break
+    assert term and steps < len(tr)  # training episodes still end at the drawdown stop

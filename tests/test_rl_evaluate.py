@@ -7,7 +7,15 @@ import pytest
 
 from execution.metrics_normalizer import sharpe_ratio
 from research.rl_sizer.config import PilotConfig
+from research.rl_sizer.edge_sizer import cap_share, simulate
 from research.rl_sizer.evaluate import block_indices, format_table, paired_difference, run_ab, verdict
+from research.rl_sizer.growth_ab import (
+    format_growth_table,
+    growth_verdict,
+    run_synthetic_ab,
+    run_trades_ab,
+    share_known,
+)
 from research.rl_sizer.signals import synthetic_trades
 
 
@@ -27,8 +35,8 @@ def test_identical_series_give_zero_difference():
     assert d == 0.0 and lo == 0.0 and hi == 0.0
 
 
-def test_constant_multiplier_cannot_change_sharpe():
-    # the first fact: a constant size multiplier scales mean and deviation alike
+def test_pure_scaling_leaves_sharpe_unchanged_but_the_position_cap_does_not():
+    # scaling a return series alike leaves Sharpe unchanged ...
     r = np.random.default_rng(2).normal(0.001, 0.01, 500)
     d, lo, hi = paired_difference(2.0 * r[None], r, metric="sharpe", periods_per_year=365, n_boot=200,
                                   rng=np.random.default_rng(0))  # fmt: skip
@@ -40,6 +48,17 @@ def test_constant_multiplier_cannot_change_sharpe():
     d_lg, _, _ = paired_difference(2.0 * r[None], r, metric="log_growth", periods_per_year=365, n_boot=10,
                                    rng=np.random.default_rng(0))  # fmt: skip
     assert d_lg == pytest.approx(np.log1p(2 * r).sum() - np.log1p(r).sum())
+    # ... but a constant multiplier through the env does not scale the returns alike: trades at the
+    # position cap stay at the cap, so their share of the mix changes and so does Sharpe
+    cfg = PilotConfig()
+    tr = synthetic_trades(2000, rng=np.random.default_rng(5))
+    r1 = simulate(tr, np.ones(len(tr)), cfg)[0]
+    r2 = simulate(tr, np.full(len(tr), 0.5), cfg)[0]
+    assert cap_share(tr, np.ones(len(tr)), cfg) > 0.2
+    assert not np.allclose(r2, 0.5 * r1)
+    s1 = sharpe_ratio(r1, periods_per_year=tr.periods_per_year)
+    s2 = sharpe_ratio(r2, periods_per_year=tr.periods_per_year)
+    assert abs(s2 - s1) > 0.1
 
 
 def test_paired_difference_point_and_interval():
@@ -95,7 +114,7 @@ def test_evaluate_cli_refuses_in_prod(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("ENV", "prod")
     monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
-    assert main(["--synthetic", "300", "--agents", "kelly"]) == 2
+    assert main(["--train-trades", "300", "--agents", "kelly"]) == 2
     assert "ENV=prod" in capsys.readouterr().err
     assert not (tmp_path / "logs").exists()
 
@@ -108,10 +127,61 @@ def test_evaluate_cli_json_and_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
     for var in ("RESEARCH_DIR", "CACHE_DIR", "FIRESTORE_PROJECT", "FIRESTORE_EMULATOR_HOST"):
         monkeypatch.delenv(var, raising=False)
-    assert main(["--synthetic", "1500", "--agents", "kelly,table", "--seeds", "2", "--n-boot", "50", "--json",
-                 "--dry-run"]) == 0  # fmt: skip
+    assert main(["--train-trades", "300", "--test-trades", "300", "--agents", "kelly,edge", "--seeds", "2",
+                 "--optimum-trades", "2000", "--json", "--dry-run"]) == 0  # fmt: skip
     out = jsonio.loads(capsys.readouterr().out)
-    assert [r["sizer"] for r in out["rows"]] == ["kelly", "table", "oracle"]
+    assert [r["sizer"] for r in out["rows"]] == ["kelly", "edge", "optimum"]
+    assert out["source"] == "synthetic" and out["verdict"].startswith("Δ expected log growth")
     dry = tmp_path / "logs" / "research" / "dry_run"
     assert len(list((dry / "rl_ab").glob("*.json"))) == 1 and (dry / "cache" / "rl_pilot.json").exists()
     assert not (tmp_path / "logs" / "cache").exists()
+
+
+def test_growth_ab_on_a_small_fixture_prints_every_row_and_cannot_tell():
+    res = run_synthetic_ab(seeds=(0, 1, 2), n_train=300, n_test=400, optimum_trades=4000)
+    names = [r["sizer"] for r in res["rows"]]
+    assert names == ["kelly", "const", "edge", "table", "optimum"]
+    text = format_growth_table(res)
+    for name in names:
+        assert any(line.startswith(name) for line in text.splitlines()), name
+    for needle in ("ElogG/1k", "cap%", "MDE", "Realized-vs-claimed", "regime 0: slope", "Minimum detectable"):
+        assert needle in text
+    # 3 seeds of 400 test trades cannot resolve 10% of the optimum's gain
+    assert "cannot tell" in res["verdict"] and "% of the optimum" not in res["verdict"]
+    opt = next(r for r in res["rows"] if r["sizer"] == "optimum")
+    lo, hi = opt["d_exp_log_growth_1k_ci"]
+    assert lo < opt["d_exp_log_growth_1k"] < hi and opt["mde_exp_log_growth_1k"] > 0
+    # the MDE is 2.80 standard errors: (hi - lo) / 2 = t_{0.975, 2} SE
+    from scipy import stats
+
+    se = (hi - lo) / 2 / stats.t.ppf(0.975, 2)
+    assert opt["mde_exp_log_growth_1k"] == pytest.approx(2.8016 * se, rel=1e-3)
+
+
+def test_trades_ab_has_an_upper_bound_row_and_says_no_edge():
+    rng = np.random.default_rng(9)
+    tr = synthetic_trades(1500, rng=rng)
+    # a real-data stand-in: outcomes against the claim (a losing signal), truth unknown
+    object.__setattr__(tr, "outcome_r", np.where(rng.random(len(tr)) < 0.42, 1.0, -1.0))
+    object.__setattr__(tr, "true_prob", np.full(len(tr), np.nan))
+    res = run_trades_ab(tr, n_boot=100, label="fixture")
+    names = [r["sizer"] for r in res["rows"]]
+    assert names == ["kelly", "const", "edge", "table", "upper bound"]
+    assert res["verdict"].startswith("Δ log growth") and "No edge" in res["verdict"]
+    assert res["net_edge"]["mean"] < 0
+    text = format_growth_table(res)
+    assert "upper bound" in text and "ElogG" not in text
+    ub = next(r for r in res["rows"] if r["sizer"] == "upper bound")
+    kelly = next(r for r in res["rows"] if r["sizer"] == "kelly")
+    assert ub["log_growth_1k"] >= kelly["log_growth_1k"]  # hindsight over a grid that includes 1.0
+
+
+def test_growth_verdict_states_a_share_only_when_it_can():
+    rows = [{"sizer": "kelly"},
+            {"sizer": "edge", "d_g": 0.24, "d_g_ci": [0.23, 0.25]},
+            {"sizer": "table", "d_g": 0.05, "d_g_ci": [-0.05, 0.15]},
+            {"sizer": "optimum", "d_g": 0.25, "d_g_ci": [0.22, 0.28]}]  # fmt: skip
+    v = growth_verdict(rows, kind="synthetic", primary="g")
+    assert "EDGE +0.240 [+0.230, +0.250]: beats Kelly; 96% of the optimum's gain" in v
+    assert "TABLE +0.050 [-0.050, +0.150]: no difference from Kelly shown; cannot tell" in v
+    assert share_known([0.2, 0.25], 0.25, 0.2) and not share_known([0.2, 0.26], 0.25, 0.2)

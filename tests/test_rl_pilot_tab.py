@@ -58,7 +58,7 @@ def test_tab_draws_runs_and_ab(logs: Path) -> None:
     reward = json.loads(charts[0].proto.spec)
     assert len(reward["data"]) == 2 and sorted(len(t["x"]) for t in reward["data"]) == [2, 3]
     assert any("tabtest" in m.value for m in tab.markdown)
-    assert any(res["verdict"] in m.value for m in tab.markdown)
+    assert any(res["verdict"] in t.value for t in tab.text)  # as text, never rendered as markdown
     assert len(tab.dataframe) == 2  # the A/B table and the latest-episode table
     captions = " ".join(c.value for c in tab.caption)
     assert "paired block bootstrap" in captions and "annualized" in captions
@@ -112,3 +112,35 @@ def test_dashboard_tab_does_not_import_torch() -> None:
             "assert not bad, bad")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_tab_shows_the_growth_ab_rows(logs: Path) -> None:
+    from research.rl_sizer.growth_ab import run_synthetic_ab
+
+    settings = load_settings()
+    res = run_synthetic_ab(seeds=(0, 1), n_train=300, n_test=300, optimum_trades=2000)
+    res["source"] = "synthetic"
+    atomic_write_text(ab_dir(settings, dry_run=False) / "growth.json", jsonio.dumps(res))
+    write_pilot_artifact(settings, dry_run=False, source="test")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = _tab(at)
+    table = tab.dataframe[0].value
+    assert list(table["sizer"]) == ["kelly", "const", "edge", "table", "optimum"]
+    for col in (
+        "E log growth / 1k trades",
+        "at position cap",
+        "MDE (primary)",
+        "share of optimum",
+        "Δ primary 95% CI",
+    ):
+        assert col in table.columns
+    assert set(table["share of optimum"]) <= {"", "cannot tell"} | {f"{p}%" for p in range(-500, 501)}
+    slopes = tab.dataframe[1].value
+    assert list(slopes["regime"]) == [0, 1, 2] and "slope" in slopes.columns
+    assert any(t.value == "Verdict: " + res["verdict"] for t in tab.text)
+    captions = " ".join(c.value for c in tab.caption)
+    assert "best-constant row" in captions and "minimum detectable difference" in captions
+    assert len(tab.get("download_button")) == len(tab.dataframe) == 2

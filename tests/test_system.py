@@ -26,7 +26,7 @@ EXPECTED_ARTIFACTS = [
     "autotune",
     "doctor",
 ]
-TAB_LABELS = ["Router Health 2.0", "ML Confidence", "RL Pilot", "RL Learning Loop", "Drift"]
+TAB_LABELS = ["Router Health 2.0", "ML Confidence", "RL Pilot", "RL Learning Loop", "Drift", "Tear Sheet"]
 
 
 def test_demo_produces_every_artifact(demo_logs: Path) -> None:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from infra.artifacts import open_store
 from infra.eventbus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
 from infra.prom import make_metrics, render
 from infra.safety import ProductionWriteRefused
 from infra.settings import load_settings
+from infra.store import open_store
 from research.rl_sizer.checkpoints import latest_name
 from research.rl_sizer.ppo_sizer import PPOSizer
 from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig, policy_reward
@@ -41,6 +41,8 @@ def feedback(i: int, *, reward: float | None = None, state: list[float] | None =
             "confidence": conf,
             "state": state if state is not None else [conf, float(rng.uniform(0.001, 0.02)), float(i % 3)],
             "multiplier_used": float(rng.uniform(0.5, 2.0)),
+            # drawn from U(0.5, 2): the behaviour density is 1 / 1.5
+            "behaviour_logp": -float(np.log(1.5)),
         },
         ts=T0 + dt.timedelta(minutes=i),
         event_id=f"fb-o-{i:05d}",
@@ -221,3 +223,92 @@ def test_cli_once_on_an_empty_memory_bus_exits_cleanly(
     monkeypatch.setenv("ENV", "dev")
     monkeypatch.setenv("LOGS_DIR", str(tmp_path))
     assert main(["--bus", "memory://", "--once", "--metrics-port", "-1", "--no-tensorboard"]) == 0
+
+
+def _bandit_events(n: int, sizer: PPOSizer, *, with_logp: bool) -> list[dict[str, Any]]:
+    """One state, a positive edge (80% of trades +1%, 20% -1%), actions at seven fixed quantiles of
+    the untrained policy's Beta (deterministic, a stratified sample of the behaviour policy), the
+    behaviour log-probability recorded at action time."""
+    from scipy import stats
+
+    state = [0.6, 0.01, 1.0]
+    qs = stats.beta(2.0, 4.0).ppf((np.arange(7) + 0.5) / 7)  # the untrained Beta(2, 4)
+    acts = 0.5 + 1.5 * qs
+    out = []
+    for i in range(n):
+        m = float(acts[i % 7])
+        win = (i * 7) % 10 < 8
+        pnl = 1.0 if win else -1.0
+        ev: dict[str, Any] = {
+            "order_id": f"b-{i:05d}", "symbol": "BTCUSDT", "pnl_usd": pnl * 100, "pnl_pct": pnl,
+            "duration_mins": 60.0, "max_drawdown_pct": 0.5, "sharpe_contribution": 0.0,
+            "reward": 10.0 * pnl,  # a shaped per-position reward in percent-like units
+            "confidence": 0.6, "state": state, "multiplier_used": m,
+        }  # fmt: skip
+        if with_logp:
+            ev["behaviour_logp"] = float(sizer.log_prob(np.asarray(state), m)[0])
+        out.append(ev)
+    return out
+
+
+def test_old_update_moves_the_wrong_way_and_the_fixed_one_the_right_way() -> None:
+    # a positive edge far below the cap: more size is more log growth, so the multiplier should rise
+    state = np.array([0.6, 0.01, 1.0])
+    from research.rl_sizer.ppo_sizer import PPOConfig
+
+    # the old update: 10 epochs without a KL stop, current-policy log-probs, the shaped reward
+    old = OnlineTrainer(
+        PPOSizer(3, seed=0, config=PPOConfig(epochs=10, target_kl=None)),
+        config=TrainerConfig(reward="shaped", require_behaviour_logp=False),
+    )
+    new = OnlineTrainer(PPOSizer(3, seed=0), config=TrainerConfig(max_position_pct=100.0))
+    assert old.sizer.get_multiplier(state) == pytest.approx(1.0, abs=1e-6)
+    events = _bandit_events(200, new.sizer, with_logp=True)
+    for ev in events:
+        old.observe({k: v for k, v in ev.items() if k != "behaviour_logp"})
+        new.observe(ev)
+    assert old.sizer.stats.updates == new.sizer.stats.updates == 4
+    # legacy: the mean-variance utility of the shaped reward (optimum E[R] / (0.1 E[R^2]) = 6 / 10 = 0.6)
+    # pulls the size down although every extra unit of size adds log growth
+    assert old.sizer.get_multiplier(state) < 0.95
+    # fixed: behaviour log-probs in the ratio, account log growth relative to Kelly as the reward
+    assert new.sizer.get_multiplier(state) > 1.05
+    assert new.skipped_no_logp == 0
+
+
+def test_events_without_behaviour_logp_are_not_ppo_samples() -> None:
+    trainer = OnlineTrainer(PPOSizer(3, seed=0))
+    for i in range(100):
+        ev = dict(feedback(i))
+        ev.pop("behaviour_logp")
+        trainer.observe(ev)
+    assert trainer.trades_seen == 100 and trainer.skipped_no_logp == 100 and trainer.sizer.stats.updates == 0
+    with pytest.raises(ValueError, match="behaviour_logp"):
+        trainer.observe({**feedback(200), "behaviour_logp": float("nan")})
+
+
+def test_log_growth_reward_by_hand() -> None:
+    from research.rl_sizer.trainer import log_growth_reward
+
+    # p = 0.6, b = 1: f* = 0.2, half Kelly k = 0.1; m = 1.5 stakes 0.15 of equity; +2% position
+    assert log_growth_reward(2.0, 0.6, 1.5, max_position_pct=25.0) == pytest.approx(
+        np.log1p(0.15 * 0.02) - np.log1p(0.1 * 0.02)
+    )
+    # the 10% cap binds above m = 1: no extra growth from m = 2
+    assert log_growth_reward(2.0, 0.6, 2.0, max_position_pct=10.0) == pytest.approx(0.0, abs=1e-15)
+    # no edge claimed (p = 0.5): Kelly stakes nothing, neither does any multiple of it
+    assert log_growth_reward(-3.0, 0.5, 2.0) == 0.0
+
+
+def test_trainer_feeds_the_edge_learner_the_same_stream(tmp_path: Path) -> None:
+    from research.rl_sizer.edge_online import EdgeLearner
+
+    edge = EdgeLearner(checkpoint_dir=tmp_path / "edge")
+    trainer = OnlineTrainer(PPOSizer(3, seed=0), edge=edge, keep_history=False)
+    for i in range(100):
+        ev = dict(feedback(i))
+        if i % 2:
+            ev.pop("behaviour_logp")  # not a PPO sample, still a closed trade for the edge learner
+        trainer.observe(ev)
+    assert edge.trades_seen == trainer.trades_seen == 100 and edge.refits == 2
+    assert trainer.skipped_no_logp == 50 and latest_name(tmp_path / "edge") == "step_000100"

@@ -64,13 +64,15 @@ def test_trades_flow_to_a_checkpoint_the_governor_loads(redis_server: RedisServe
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.3)
         assert _value(text, "quantum_rl_rewards_total") == 230.0
-        assert _value(text, "quantum_rl_training_steps_total") == 4.0
-        assert _value(text, "quantum_rl_policy_loss") is not None
+        # replayed executions carry no behaviour_logp (deterministic multipliers), so none of them is
+        # a PPO sample: no update, and the trainer says so once (issue 20: no sample without it)
+        assert _value(text, "quantum_rl_training_steps_total") == 0.0
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "trainer stopped: 230 trades learned" in err
+    assert "carries no behaviour_logp: not a PPO sample" in err
     assert (tmp_path / "logs" / "research" / "tensorboard" / "ppo_sizer").is_dir()
     # trades after the last checkpoint stay pending for the next run
     assert bus.pending(TOPIC_FEEDBACK, "ppo-trainer") == 30

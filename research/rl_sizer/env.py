@@ -125,7 +125,8 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
     Episode end
     -----------
     Terminated when realized drawdown reaches ``config.drawdown_stop`` (if
-    ``terminate_on_drawdown``) or equity falls to 1% of its start. Truncated after the last trade
+    ``terminate_on_drawdown``) or equity falls to 1% of its start (with the drawdown stop off only
+    when equity reaches 0, so evaluation series have equal length). Truncated after the last trade
     of the episode (``episode_length`` trades, or the rest of the trade set).
 
     ``info`` carries ``multiplier``, ``account_return``, ``equity`` (realized), ``trade_index``.
@@ -177,6 +178,7 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
         self._max_gross = cfg.max_gross_leverage
         self._max_pos = cfg.max_position_leverage
         self._dd_stop = cfg.drawdown_stop if terminate_on_drawdown else math.inf
+        self._floor = 0.01 if terminate_on_drawdown else 0.0
         self._episode: TradeSet | None = None
         self._n = 0
         self._i = 0
@@ -297,7 +299,9 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
             self._realize_until(t_next)
         equity = self._equity
         dd = 1.0 - equity / self._peak
-        terminated = equity <= 0.01 or dd >= self._dd_stop
+        # with the drawdown stop off (evaluation) only a wiped-out account ends the episode, so the
+        # compared series have equal length; 1% of the start equity ends a training episode
+        terminated = equity <= self._floor or dd >= self._dd_stop
         k = i if truncated else j
         exposure = self._open_notional / equity
         obs = np.array(

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from infra import jsonio
-from infra.artifacts import ArtifactStore, open_store
+from infra.artifacts import ArtifactStore
 from infra.settings import Settings
+from infra.store import open_store
 
 ARTIFACT = "rl_pilot"
 MAX_RUNS = 12

@@ -13,13 +13,22 @@ Policy
     ``log p(m) = log Beta(u; alpha, beta) - log(high - low)``. A Beta is bounded by construction:
     no clipping of actions, no probability mass piled on the bounds (Chou et al. 2017, "Improving
     Stochastic Policy Gradients in Continuous Control ... using the Beta Distribution").
-    ``alpha, beta > 1`` keeps the density unimodal. :meth:`PPOSizer.get_multiplier` returns the
+    ``alpha, beta > 1`` keeps the density unimodal. The untrained policy is a fixed Beta with mean
+    multiplier 1.0 (static Kelly) in every state (:meth:`PPOSizer._init_policy_head`). States are
+    scaled by a running mean and variance with a variance floor (:class:`RunningNorm`). :meth:`PPOSizer.get_multiplier` returns the
     mean ``low + (high - low) alpha / (alpha + beta)`` (deterministic, for serving);
     :meth:`PPOSizer.sample` draws from the distribution (exploration) and returns the log-prob.
 
 Update (Schulman et al. 2017, "Proximal Policy Optimization Algorithms", eq. 7 and 9)
-    * old log-probabilities are those stored when the action was taken (``Batch.log_probs``);
-      the new ones are recomputed from the current network in every epoch and minibatch;
+    * old log-probabilities are those of the *behaviour* policy, stored when the action was taken
+      (``Batch.log_probs``; the governor records them in ``trade.execution.res`` as
+      ``behaviour_logp``); the new ones are recomputed from the current network in every epoch
+      and minibatch. Evaluating a deterministic live multiplier under the current policy instead
+      (as the trainer once did) treats off-policy data as on-policy and can move the policy the
+      wrong way;
+    * at most ``epochs`` passes, stopped early once the approximate KL ``mean((r - 1) - log r)``
+      of a minibatch exceeds ``target_kl`` (as in stable-baselines3 and cleanrl): ten passes over
+      50 noisy transitions otherwise take the largest clipped step on noise;
     * ``ratio = exp(new - old)``; policy loss ``-mean(min(ratio A, clip(ratio, 1 - eps, 1 + eps) A))``
       with ``eps = 0.2``;
     * value loss ``0.5 * mean((V_theta(s) - R)^2)`` on the *current* critic's predictions, so the
@@ -68,8 +77,16 @@ class PPOConfig:
     """Adam learning rate (actor and critic)."""
     clip_eps: float = 0.2
     """PPO clipping range epsilon."""
-    epochs: int = 10
-    """Passes over each batch per update."""
+    epochs: int = 4
+    """Passes over each batch per update (at most: see ``target_kl``)."""
+    target_kl: float | None = 0.02
+    """Stop the epochs of an update once the approximate KL to the behaviour policy exceeds this (None: never)."""
+    init_mean_multiplier: float = 1.0
+    """Mean multiplier of the untrained policy (1.0: static Kelly)."""
+    init_concentration: float = 6.0
+    """``alpha + beta`` of the untrained policy's Beta (6: multiplier s.d. about 0.27 around 1.0)."""
+    norm_var_floor: float = 1e-2
+    """Floor of the state normaliser's variance (a feature constant so far must not map to +-10 later)."""
     minibatch_size: int = 50
     """Transitions per gradient step (the whole batch of 50 by default)."""
     vf_coef: float = 0.5
@@ -102,6 +119,22 @@ class PPOConfig:
                 raise ValueError(
                     f"The '{name}' parameter of PPOConfig must be a number >= 0. Got {v!r} instead."
                 )
+        if self.target_kl is not None and not (math.isfinite(self.target_kl) and self.target_kl > 0):
+            raise ValueError(
+                f"The 'target_kl' parameter of PPOConfig must be > 0 or None. Got {self.target_kl!r} instead."
+            )
+        if not (self.low < self.init_mean_multiplier < self.high):
+            raise ValueError(
+                f"The 'init_mean_multiplier' parameter of PPOConfig must lie in (low, high). Got {self.init_mean_multiplier!r}."
+            )
+        if not (math.isfinite(self.init_concentration) and self.init_concentration > 2.0):
+            raise ValueError(
+                f"The 'init_concentration' parameter of PPOConfig must be > 2. Got {self.init_concentration!r} instead."
+            )
+        if not (math.isfinite(self.norm_var_floor) and self.norm_var_floor > 0):
+            raise ValueError(
+                f"The 'norm_var_floor' parameter of PPOConfig must be > 0. Got {self.norm_var_floor!r}."
+            )
         if not (0 < self.low < self.high):
             raise ValueError(
                 f"The 'low' and 'high' parameters of PPOConfig must satisfy 0 < low < high. "
@@ -197,10 +230,13 @@ def clipped_surrogate(
 class RunningNorm:
     """Running mean and variance of the states (Chan et al. parallel update), for input scaling."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, *, var_floor: float = 1e-2) -> None:
         self.mean = np.zeros(dim)
         self.var = np.ones(dim)
         self.count = 0.0
+        self.var_floor = var_floor
+        """The variance used to scale is at least this: a feature that was constant in the data
+        seen so far (variance 0) would otherwise map a later change of 0.01 to the +-10 clip."""
 
     def update(self, x: np.ndarray) -> None:
         x = np.atleast_2d(x)
@@ -217,7 +253,7 @@ class RunningNorm:
         self.count = tot
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -10.0, 10.0)
+        return np.clip((x - self.mean) / np.sqrt(np.maximum(self.var, self.var_floor)), -10.0, 10.0)
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
@@ -254,6 +290,9 @@ class PPOSizer:
         Seeds the network initialisation and :meth:`sample`.
     """
 
+    name = "ppo"
+    """The governor shows this as the decision's source."""
+
     def __init__(self, state_dim: int, *, config: PPOConfig | None = None, seed: int | None = None) -> None:
         if not isinstance(state_dim, int) or state_dim < 1:
             raise ValueError(
@@ -267,14 +306,37 @@ class PPOSizer:
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
             self.actor = _mlp(state_dim, self.config.hidden, 2)
             self.critic = _mlp(state_dim, self.config.hidden, 1)
+            self._init_policy_head()
         self._gen = gen
         self._rng = np.random.default_rng(seed)
         """Draws of :meth:`sample` (reproducible under ``seed``)."""
         self.optimizer = torch.optim.Adam(
             list(self.actor.parameters()) + list(self.critic.parameters()), lr=self.config.lr, fused=True
         )
-        self.norm = RunningNorm(state_dim)
+        self.norm = RunningNorm(state_dim, var_floor=self.config.norm_var_floor)
         self.stats = _Stats()
+
+    def _init_policy_head(self) -> None:
+        """Zero the actor's last weights and set its bias so the untrained policy is a fixed Beta
+        with mean multiplier ``init_mean_multiplier`` (1.0: static Kelly) in every state.
+
+        ``E[m] = low + (high - low) alpha / (alpha + beta)``, so with ``u0 = (m0 - low) / (high - low)``
+        and concentration ``kappa = alpha + beta``: ``alpha = u0 kappa``, ``beta = (1 - u0) kappa``;
+        ``alpha = 1 + softplus(b)`` gives the bias ``b = log(exp(alpha - 1) - 1)``. (With the default
+        initialisation both concentrations were about 1.69, a mean of 1.25.)
+        """
+        cfg = self.config
+        u0 = (cfg.init_mean_multiplier - cfg.low) / (cfg.high - cfg.low)
+        kappa = cfg.init_concentration
+        alpha, beta = max(u0 * kappa, 1.0 + 1e-3), max((1.0 - u0) * kappa, 1.0 + 1e-3)
+        last = self.actor[-1]
+        if not isinstance(last, nn.Linear):  # cannot happen with _mlp; keeps the types honest
+            raise TypeError(f"the actor's last layer must be nn.Linear, got {type(last).__name__}")
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(
+                torch.tensor([math.log(math.expm1(alpha - 1.0)), math.log(math.expm1(beta - 1.0))])
+            )
 
     # -- distribution ---------------------------------------------------------------------------
     def _inputs(self, states: np.ndarray) -> torch.Tensor:
@@ -363,7 +425,10 @@ class PPOSizer:
         log_span = math.log(cfg.high - cfg.low)
         params = list(self.actor.parameters()) + list(self.critic.parameters())
         rows: list[torch.Tensor] = []
+        stopped = False
         for _ in range(cfg.epochs):
+            if stopped:
+                break
             # one minibatch covering the batch needs no shuffling (the default: 50 of 50)
             perm = torch.randperm(n, generator=self._gen) if mb < n else None
             for start in range(0, n, mb):
@@ -393,6 +458,11 @@ class PPOSizer:
                             ]
                         )
                     )
+                    # approximate KL(behaviour || new) of the minibatch, (r - 1) - log r (Schulman
+                    # 2020, "Approximating KL divergence"); stop the update once it exceeds the target
+                    if cfg.target_kl is not None and float(rows[-1][3]) > cfg.target_kl:
+                        stopped = True
+                        break
         means = torch.stack(rows).mean(dim=0).tolist()
         steps = len(rows)
         self.norm.update(batch.states)

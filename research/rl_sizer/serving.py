@@ -1,9 +1,13 @@
-"""Wiring for live sizing: load the promoted PPO checkpoint as a policy for the governor.
+"""Wiring for live sizing: pick the governor's policy (edge sizer, PPO or static Kelly).
+
+``python -m research.rl_sizer.serving [--policy edge|ppo|kelly] [--confidence 0.6 --state 0.6,0.5,1]``
 
 ``execution/`` never imports ``research/``; the job that runs the governor calls
-:func:`load_policy` and hands the result to :class:`execution.governor.Governor`, which only needs
-an object with ``get_multiplier(state)``. A missing or corrupt checkpoint gives ``None`` plus the
-reason, and the governor then sizes with static Kelly and says so in its status.
+:func:`select_policy` and hands the result to :class:`execution.governor.Governor`, which only
+needs an object with ``get_multiplier(state)``. The default policy is ``edge``: the edge sizer of
+the latest valid checkpoint the trainer wrote (:mod:`research.rl_sizer.edge_online`); without
+one, static Kelly, and the reason is kept in the governor's status. ``ppo`` loads the PPO
+checkpoint (a labelled baseline); ``kelly`` is static Kelly on purpose.
 
 Examples
 --------
@@ -15,10 +19,15 @@ Examples
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infra.cli import run_cli
 from research.rl_sizer.checkpoints import CheckpointError, load_checkpoint
 
 if TYPE_CHECKING:
@@ -27,14 +36,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+POLICIES = ("edge", "ppo", "kelly")
+
 
 def checkpoint_dir(settings: Settings) -> Path:
-    """Where the trainer writes and live sizing reads checkpoints."""
+    """Where the trainer writes and live sizing reads PPO checkpoints."""
     return settings.research_dir / "checkpoints" / "ppo_sizer"
 
 
+def edge_checkpoint_dir(settings: Settings) -> Path:
+    """Where the trainer writes and live sizing reads edge-sizer checkpoints."""
+    return settings.research_dir / "checkpoints" / "edge_sizer"
+
+
 def load_policy(directory: Path, name: str | None = None) -> tuple[PPOSizer | None, str]:
-    """Load and hash-verify the checkpoint ``latest`` names (or ``name``).
+    """Load and hash-verify the PPO checkpoint ``latest`` names (or ``name``).
 
     Returns
     -------
@@ -63,3 +79,58 @@ def policy_meta(directory: Path) -> dict[str, Any] | None:
         return load_checkpoint(directory).meta
     except CheckpointError:
         return None
+
+
+def select_policy(kind: str, settings: Settings) -> tuple[Any, str]:
+    """The governor's policy for ``--policy kind`` and a message saying what was chosen and why.
+
+    ``(None, message)`` means static Kelly; the message says why (pass it as ``policy_info``).
+    """
+    if kind not in POLICIES:
+        raise ValueError(f"The 'policy' must be one of {', '.join(POLICIES)}. Got {kind!r} instead.")
+    if kind == "kelly":
+        return None, "requested (--policy kelly)"
+    if kind == "ppo":
+        policy, msg = load_policy(checkpoint_dir(settings))
+        return policy, (f"PPO baseline: {msg}" if policy is not None else f"no valid PPO checkpoint ({msg})")
+    from research.rl_sizer.edge_online import load_edge_policy
+
+    edge, msg = load_edge_policy(edge_checkpoint_dir(settings))
+    if edge is None:
+        return None, f"no valid edge-sizer checkpoint yet ({msg})"
+    return edge, f"edge sizer: {msg}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: build the governor with the chosen policy, print its status and (optionally) one decision."""
+    from execution.governor import Governor, GovernorConfig
+    from infra.settings import load_settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m research.rl_sizer.serving", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--policy", choices=POLICIES, default="edge",
+                        help="edge (default; static Kelly until a valid checkpoint exists), ppo or kelly")  # fmt: skip
+    parser.add_argument("--confidence", type=float, default=None, help="size one trade with this confidence")
+    parser.add_argument("--state", default=None, help="comma-separated state [confidence,volatility,regime]")
+    parser.add_argument("--explore", action="store_true", help="sample the policy (records behaviour_logp)")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    policy, info = select_policy(args.policy, settings)
+    gov = Governor(GovernorConfig(explore=args.explore), policy=policy, policy_info=info)
+    out: dict[str, Any] = {"status": gov.status()}
+    if args.confidence is not None:
+        try:
+            state = [float(v) for v in args.state.split(",")] if args.state else [args.confidence, 0.0, 0.0]
+        except ValueError:
+            print(f"error: --state must be comma-separated numbers. Got {args.state!r}.", file=sys.stderr)
+            return 2
+        d = gov.size(confidence=args.confidence, state=state)
+        out["decision"] = d.as_dict()
+        out["execution_fields"] = d.execution_fields()
+    print(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main, prog="python -m research.rl_sizer.serving"))

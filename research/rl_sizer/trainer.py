@@ -8,7 +8,7 @@ sizer makes one PPO update; every ``checkpoint_every`` (100) trades it writes an
 pointer that live sizing loads (:mod:`research.rl_sizer.serving`). Losses, rewards and multipliers
 go to TensorBoard under ``settings.research_dir / "tensorboard" / "ppo_sizer"``.
 
-Policy reward
+Legacy policy reward (``reward='shaped'``)
     The bridge's reward is per unit of position (it starts from ``pnl_pct``), so it does not
     depend on the multiplier. The multiplier scales the position, so the sizer learns from the
     reward of the position as sized, with a mean-variance risk term::
@@ -22,10 +22,17 @@ Policy reward
 
 Log-probabilities
     PPO needs ``log p_old(a | s)`` of the policy that chose ``a``. An event that carries
-    ``log_prob`` (a governor that sampled its multiplier) supplies it; otherwise the trainer
-    evaluates the multiplier under its current policy when the event arrives (the policy live
-    sizing runs is the latest checkpoint of this trainer, so the two differ by at most one
-    checkpoint interval; the clipped objective bounds the effect of that gap).
+    ``behaviour_logp`` (a governor that sampled its multiplier records it in
+    ``trade.execution.res``) or an entry of :attr:`OnlineTrainer.behaviour_log_probs` supplies it;
+    an event without one is not a PPO sample (it still counts as a trade and feeds the edge
+    learner). Evaluating a deterministic live multiplier under the current policy instead treats
+    off-policy data as on-policy: on the synthetic regimes the targets 1.0 / 0.5 / 1.6 became
+    0.79 / 1.25 / 0.53 (issue 20); ``require_behaviour_logp=False`` keeps that legacy behaviour.
+
+PPO reward
+    ``reward='log_growth'`` (default): :func:`log_growth_reward`, the account log growth of the
+    sized trade minus that of the Kelly-sized trade. ``'shaped'``: the legacy policy reward
+    below on the bridge's shaped per-position reward.
 
 Exactly-once learning across restarts
     Messages are acknowledged only after the checkpoint that includes them has been written
@@ -57,6 +64,7 @@ import numpy as np
 from infra.cli import run_cli
 from infra.event_schemas import validate_event
 from infra.eventbus import TOPIC_FEEDBACK, Bus, BusUnavailableError, Message, connect_bus
+from infra.prom import observe_feedback
 
 if TYPE_CHECKING:
     from infra.prom import Metrics
@@ -83,6 +91,16 @@ class TrainerConfig:
     """Length of the feedback state vector ([confidence, volatility, regime])."""
     seed: int = 0
     """Seed of a fresh sizer."""
+    reward: str = "log_growth"
+    """PPO reward: 'log_growth' (account log growth of the sized trade minus Kelly's) or 'shaped' (legacy)."""
+    kelly_fraction: float = 0.5
+    """The governor's base fraction of Kelly (to rebuild the account return of a trade)."""
+    payoff_ratio: float = 1.0
+    """The governor's payoff ratio b."""
+    max_position_pct: float = 10.0
+    """The governor's position cap, percent of equity."""
+    require_behaviour_logp: bool = True
+    """Learn PPO only from events whose behaviour log-probability was recorded (no sample without it)."""
 
     def __post_init__(self) -> None:
         for name in ("update_every", "checkpoint_every", "state_dim"):
@@ -95,6 +113,15 @@ class TrainerConfig:
             raise ValueError(
                 "The 'checkpoint_every' parameter of TrainerConfig must be a multiple of 'update_every' "
                 f"({self.update_every}). Got {self.checkpoint_every!r} instead."
+            )
+        if self.reward not in ("log_growth", "shaped"):
+            raise ValueError(
+                f"The 'reward' parameter of TrainerConfig must be 'log_growth' or 'shaped'. Got {self.reward!r} instead."
+            )
+        if not (0 < self.kelly_fraction <= 1 and self.payoff_ratio > 0 and 0 < self.max_position_pct <= 100):
+            raise ValueError(
+                "TrainerConfig needs 0 < kelly_fraction <= 1, payoff_ratio > 0 and 0 < max_position_pct <= 100. "
+                f"Got {self.kelly_fraction!r}, {self.payoff_ratio!r}, {self.max_position_pct!r} instead."
             )
         if not (math.isfinite(self.risk_aversion) and self.risk_aversion >= 0):
             raise ValueError(
@@ -112,6 +139,35 @@ def policy_reward(reward: float, multiplier: float, risk_aversion: float) -> flo
     """
     x = multiplier * reward
     return x - 0.5 * risk_aversion * x * x
+
+
+def log_growth_reward(
+    pnl_pct: float,
+    confidence: float,
+    multiplier: float,
+    *,
+    kelly_fraction: float = 0.5,
+    payoff_ratio: float = 1.0,
+    max_position_pct: float = 10.0,
+) -> float:
+    """Account log growth of the trade as sized minus as sized by static Kelly.
+
+    The governor stakes ``s(m) = min(m k, cap)`` of equity with ``k = kelly_fraction * max(f*, 0)``
+    and ``f* = (p (b + 1) - 1) / b``; a position returning ``pnl_pct`` percent moves the account by
+    ``s(m) pnl_pct / 100``. The reward is ``log(1 + s(m) x) - log(1 + s(1) x)``: what the
+    multiplier added to the account's log growth (Kelly 1956: the growth-optimal criterion), zero
+    for the Kelly size itself, and measured in the same units for every trade.
+
+    >>> round(log_growth_reward(2.0, 0.6, 1.5, max_position_pct=25.0), 10) == round(math.log1p(0.15 * 0.02) - math.log1p(0.1 * 0.02), 10)
+    True
+    >>> log_growth_reward(2.0, 0.6, 1.0)
+    0.0
+    """
+    f = (confidence * (payoff_ratio + 1.0) - 1.0) / payoff_ratio
+    k = kelly_fraction * max(f, 0.0)
+    cap = max_position_pct / 100.0
+    x = pnl_pct / 100.0
+    return math.log1p(max(min(multiplier * k, cap) * x, -0.99)) - math.log1p(max(min(k, cap) * x, -0.99))
 
 
 @dataclass
@@ -147,6 +203,10 @@ class OnlineTrainer:
         Order ids already learned in the resumed checkpoint's window.
     keep_history : bool
         Record :attr:`history` (per trade; the demo uses it).
+    edge : EdgeLearner or None
+        The edge-sizer learner (:class:`research.rl_sizer.edge_online.EdgeLearner`); every event
+        :meth:`observe` sees is passed to its ``observe`` (it refits and checkpoints on its own
+        cadence, 50 / 100 trades, in step with this trainer's).
     """
 
     def __init__(
@@ -161,6 +221,7 @@ class OnlineTrainer:
         trades_seen: int = 0,
         skip_order_ids: Sequence[str] = (),
         keep_history: bool = True,
+        edge: Any = None,
     ) -> None:
         self.sizer = sizer
         self.config = config or TrainerConfig()
@@ -172,6 +233,10 @@ class OnlineTrainer:
         self.history = TrainerHistory()
         self.behaviour_log_probs: dict[str, float] = {}
         """Log-probs recorded at action time by a sampling governor, keyed by order id."""
+        self.skipped_no_logp = 0
+        """Feedback events not used by PPO because no behaviour log-probability came with them."""
+        self.edge: Any = edge
+        """The edge-sizer learner (:class:`research.rl_sizer.edge_online.EdgeLearner`) fed the same events, or None."""
         self._skip = set(skip_order_ids)
         self._window: list[str] = []
         self._unacked: list[Message] = []
@@ -236,15 +301,32 @@ class OnlineTrainer:
             )
         lo, hi = self.sizer.config.low, self.sizer.config.high
         m = min(max(float(event["multiplier_used"]), lo), hi)
-        lp = event.get("log_prob", self.behaviour_log_probs.pop(oid, None))
-        if lp is None:
+        lp = self._behaviour_logp(event, oid)
+        if lp is None and not self.config.require_behaviour_logp:  # legacy: treats the action as on-policy
             lp = float(self.sizer.log_prob(np.asarray(state), m)[0])
         r = float(event["reward"])
-        u = policy_reward(r, m, self.config.risk_aversion)
-        self._buf_s.append(state)
-        self._buf_a.append(m)
-        self._buf_lp.append(float(lp))
-        self._buf_r.append(u)
+        cfg = self.config
+        if cfg.reward == "log_growth":
+            u = log_growth_reward(float(event["pnl_pct"]), float(event["confidence"]), m,
+                                  kelly_fraction=cfg.kelly_fraction, payoff_ratio=cfg.payoff_ratio,
+                                  max_position_pct=cfg.max_position_pct)  # fmt: skip
+        else:
+            u = policy_reward(r, m, cfg.risk_aversion)
+        if lp is None:
+            if not self.skipped_no_logp:
+                log.warning(
+                    "trainer: rl.feedback %s carries no behaviour_logp: not a PPO sample (the governor must "
+                    "sample with explore=True and the bridge copy behaviour_logp into rl.feedback); "
+                    "such events still feed the edge learner", oid,
+                )  # fmt: skip
+            self.skipped_no_logp += 1  # no behaviour log-probability: no PPO sample
+        else:
+            self._buf_s.append(state)
+            self._buf_a.append(m)
+            self._buf_lp.append(float(lp))
+            self._buf_r.append(u)
+        if self.edge is not None:
+            self.edge.observe(event)
         self._window.append(oid)
         self.trades_seen += 1
         self._recent.append(r)
@@ -254,6 +336,7 @@ class OnlineTrainer:
         if self.metrics is not None:
             self.metrics.rl_rewards_total.inc()
             self.metrics.rl_reward_avg.set(float(np.mean(self._recent)))
+            observe_feedback(self.metrics, event)
         if self.keep_history:
             h = self.history
             h.order_ids.append(oid)
@@ -265,11 +348,26 @@ class OnlineTrainer:
             self._writer.add_scalar("feedback/policy_reward", u, self.trades_seen)
             self._writer.add_scalar("feedback/multiplier_used", m, self.trades_seen)
         result = None
-        if len(self._buf_a) >= self.config.update_every:
+        # one update per update_every trades (on the samples that carry a behaviour log-prob), so
+        # the buffer is empty at every checkpoint, which the exactly-once acknowledgement needs
+        if self.trades_seen % self.config.update_every == 0 and self._buf_a:
             result = self._update()
         if self.checkpoint_dir is not None and self.trades_seen % self.config.checkpoint_every == 0:
             self.checkpoint()
         return result
+
+    def _behaviour_logp(self, event: Mapping[str, Any], oid: str) -> float | None:
+        """The behaviour policy's log-probability of the action: the event's ``behaviour_logp``
+        (``log_prob`` in older events), else one recorded in :attr:`behaviour_log_probs`."""
+        recorded = self.behaviour_log_probs.pop(oid, None)
+        for key in ("behaviour_logp", "log_prob"):
+            v = event.get(key)
+            if v is not None:
+                v = float(v)
+                if not math.isfinite(v):
+                    raise ValueError(f"The '{key}' of rl.feedback {oid} must be finite. Got {v!r}.")
+                return v
+        return recorded
 
     def _update(self) -> UpdateResult:
         from research.rl_sizer.ppo_sizer import Batch
@@ -289,6 +387,7 @@ class OnlineTrainer:
             self.metrics.rl_training_steps.inc()
             self.metrics.rl_policy_loss.set(res.policy_loss)
             self.metrics.rl_value_loss.set(res.value_loss)
+            self.metrics.rl_multiplier_suggested.observe(self.sizer.get_multiplier(batch.states[-1]))
         if self._writer is not None:
             for k, v in asdict(res).items():
                 self._writer.add_scalar(f"ppo/{k}", v, step)
@@ -427,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI: consume ``rl.feedback`` until SIGTERM/SIGINT (or until idle with ``--once``)."""
     import torch
 
-    from infra.prom import make_metrics, serve_metrics
+    from infra.prom import make_metrics, start_service_metrics
     from infra.safety import require_prod_write
     from infra.settings import load_settings
     from research.rl_sizer.serving import checkpoint_dir
@@ -458,10 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bus = connect_bus(url)
     metrics = make_metrics()
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port
-    server = None
-    if port >= 0:
-        server, _ = serve_metrics(metrics, port)
-        log.info("trainer: /metrics on 127.0.0.1:%d", server.server_address[1])
+    server = start_service_metrics(
+        metrics, "trainer", bus=bus, topics=(TOPIC_FEEDBACK,), settings=settings, port=port
+    )
     tb = None if args.no_tensorboard else settings.research_dir / "tensorboard" / "ppo_sizer"
     trainer = OnlineTrainer.resume(
         args.checkpoint_dir or checkpoint_dir(settings),

@@ -1,0 +1,407 @@
+"""The whole loop under load: redis-server, the services as separate processes, the paper driver.
+
+``python -m bench.soak --duration 1h --rate 50 [--drift-at 30m] [--out DIR]``
+``python -m bench.soak --stress [--step 20s]``
+
+What it does, the way the systemd units run the services:
+
+1. makes a throwaway ``LOGS_DIR`` with the demo's data and models (``python -m scripts.demo``);
+2. starts ``redis-server`` on a free loopback port (append-only file) and every long-running
+   service as its own process against it (:data:`SERVICES`: the feedback bridge, the online
+   trainer and the retrain worker; the drift detector when it has a ``--bus`` mode);
+3. runs the paper-trading driver (:mod:`sim.paper`) at ``--rate`` trades per second;
+4. samples every ``--sample`` seconds each process's RSS and CPU (``/proc``), each consumer
+   group's lag and pending count, the dead-letter streams, and the latency from a trade's close
+   being published to its ``rl.feedback`` (stream entry ids carry Redis's clock);
+5. stops the driver, waits for the groups to drain, stops the services with SIGTERM and audits
+   every order (:mod:`sim.audit`: exactly one ``rl.feedback`` with the right reward), counts log
+   lines at WARNING and above per service, and writes ``soak.json``, a table on stdout and
+   ``soak.html`` (RSS, lag and latency over time; plotly, self-contained).
+
+``--stress`` raises the rate step by step (doubling) until a group's lag keeps growing through a
+step, and reports the highest sustainable rate and the service whose group fell behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES: dict[str, list[str]] = {
+    "bridge": ["-m", "execution.feedback_bridge", "--consumer", "bridge-soak"],
+    "trainer": ["-m", "research.rl_sizer.trainer", "--consumer", "trainer-soak", "--metrics-port", "-1"],
+    "retrain": ["-m", "ml.retrain_worker", "--consumer", "retrain-soak"],
+}
+"""Service name -> interpreter arguments (the README's commands; the bus URL comes from EVENTBUS_URL)."""
+
+LOG_LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SoakConfig:
+    duration_s: float = 60.0
+    rate: float = 10.0
+    drift_at_s: float | None = None
+    warmup_s: float = 300.0
+    """RSS growth is measured from the end of the warm-up (or a fifth of the run, if shorter)."""
+    sample_s: float = 2.0
+    drain_s: float = 60.0
+    duplicates: float = 0.02
+    shuffle_window: int = 8
+    symbols: int = 8
+    services: tuple[str, ...] = tuple(SERVICES)
+    out: Path | None = None
+    seed: int = 0
+
+
+@dataclass
+class Sample:
+    t: float
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    lag: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    feedback: int = 0
+    p99_ms: float | None = None
+
+
+def _proc_stats(pid: int) -> tuple[float, float]:
+    """(RSS in MB, CPU seconds) of a live process, from /proc."""
+    rss = 0.0
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024.0
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        parts = fh.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss, (int(parts[11]) + int(parts[12])) / ticks
+
+
+def _demo_logs(logs: Path, *, full: bool) -> None:
+    """Demo data (and, with ``full``, the demo's registered models, which a retrain needs)."""
+    env = {**os.environ, "LOGS_DIR": str(logs), "ENV": "dev"}
+    cmd = [sys.executable, "-m", "scripts.demo", *([] if full else ["--data-only"])]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(0.99 * len(v)))]
+
+
+class Soak:
+    """One soak run (see the module docstring)."""
+
+    def __init__(self, config: SoakConfig) -> None:
+        self.config = config
+        self.samples: list[Sample] = []
+        self.latencies_ms: list[float] = []
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._sent_at: dict[str, float] = {}
+        self._fb_ids: dict[str, str] = {}
+        self._fb_events: list[dict[str, Any]] = []
+        self._last_fb_id = "0-0"
+
+    # ------------------------------------------------------------------ processes
+    def _start_services(self, url: str, logs: Path, work: Path) -> None:
+        for name in self.config.services:
+            env = {
+                **os.environ,
+                "LOGS_DIR": str(logs),
+                "EVENTBUS_URL": url,
+                "ENV": "dev",
+                "PYTHONUNBUFFERED": "1",
+            }
+            log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it until the end
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, *SERVICES[name], "--bus", url], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+
+    def _stop_services(self) -> dict[str, int | None]:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for name, p in self.procs.items():
+            try:
+                codes[name] = p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes[name] = p.wait()
+        return codes
+
+    # ------------------------------------------------------------------ sampling
+    def _read_feedback(self, client: Any) -> None:
+        from infra.eventbus import TOPIC_FEEDBACK
+
+        while True:
+            rows = client.xrange(TOPIC_FEEDBACK, min=f"({self._last_fb_id}", count=5000)
+            if not rows:
+                return
+            for entry_id, fields in rows:
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                self._last_fb_id = eid
+                raw = fields.get(b"payload", fields.get("payload")) if isinstance(fields, dict) else None
+                if raw is None:
+                    raw = next(iter(fields.values()))
+                ev = json.loads(raw)
+                self._fb_events.append(ev)
+                sent = self._sent_at.get(str(ev.get("order_id")))
+                if sent is not None:
+                    self.latencies_ms.append(max(0.0, int(eid.split("-")[0]) - sent * 1000.0))
+
+    def _sample(self, client: Any, bus: Any, t0: float) -> Sample:
+        from infra.eventbus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN
+
+        s = Sample(t=time.monotonic() - t0)
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    s.rss_mb[name], s.cpu_s[name] = _proc_stats(p.pid)
+        for topic in (TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK, TOPIC_RETRAIN):
+            try:
+                for g in bus.groups(topic):
+                    key = f"{topic}/{g.name}"
+                    s.lag[key] = int(g.lag or 0)
+                    s.pending[key] = int(g.pending)
+            except Exception:  # a topic nobody has created yet
+                continue
+        s.dead_letters = sum(int(client.xlen(k)) for k in client.scan_iter(match="*.dlq"))
+        self._read_feedback(client)
+        s.feedback = len(self._fb_events)
+        s.p99_ms = _p99(self.latencies_ms[-2000:])
+        return s
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> dict[str, Any]:
+        import redis
+
+        from infra.eventbus import connect_bus
+        from sim.audit import audit
+        from sim.paper import PaperConfig, PaperTrader, load_signal_table
+        from tests.redis_server import RedisServer
+
+        cfg = self.config
+        work = Path(tempfile.mkdtemp(prefix="soak-")) if cfg.out is None else cfg.out
+        work.mkdir(parents=True, exist_ok=True)
+        logs = work / "logs"
+        _demo_logs(logs, full=cfg.drift_at_s is not None)
+        server = RedisServer(work / "redis", appendfsync="everysec").start()
+        client = redis.Redis.from_url(server.url)
+        bus = connect_bus(server.url)
+        audit_path = work / "sent.jsonl"
+        try:
+            from infra.settings import load_settings
+
+            settings = load_settings({"LOGS_DIR": str(logs)})
+            signals = load_signal_table(settings, None, symbols=cfg.symbols)
+            self._start_services(server.url, logs, work)
+            time.sleep(3.0)  # let the services create their groups before the first trade
+            paper = PaperConfig(rate=cfg.rate, duration_s=cfg.duration_s, drift_at_s=cfg.drift_at_s,
+                                duplicate_rate=cfg.duplicates, shuffle_window=cfg.shuffle_window,
+                                symbols=cfg.symbols, seed=cfg.seed)  # fmt: skip
+            fh = open(audit_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            trader = PaperTrader(bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}")
+            driver = threading.Thread(target=trader.run, daemon=True)
+            t0 = time.monotonic()
+            driver.start()
+            offset = 0
+            while driver.is_alive():
+                time.sleep(cfg.sample_s)
+                offset = self._note_sent(audit_path, offset)
+                self.samples.append(self._sample(client, bus, t0))
+            fh.close()
+            offset = self._note_sent(audit_path, offset)
+            deadline = time.monotonic() + cfg.drain_s
+            while time.monotonic() < deadline:
+                s = self._sample(client, bus, t0)
+                self.samples.append(s)
+                if len(self._fb_events) >= trader.stats.trades and all(v == 0 for v in s.lag.values()):
+                    break
+                time.sleep(1.0)
+            codes = self._stop_services()
+            self._read_feedback(client)
+            from sim.audit import read_sent
+
+            report = audit(read_sent(audit_path), self._fb_events)
+            return self._summary(work, trader.stats, report.as_dict(), codes)
+        finally:
+            for p in self.procs.values():
+                if p.poll() is None:
+                    p.kill()
+            bus.close()
+            server.stop()
+
+    def _note_sent(self, path: Path, offset: int) -> int:
+        with open(path, encoding="utf-8") as fh:
+            fh.seek(offset)
+            for line in fh:
+                if line.endswith("\n"):
+                    rec = json.loads(line)
+                    self._sent_at[str(rec["order_id"])] = float(rec["sent_at"])
+            return fh.tell()
+
+    def _summary(
+        self, work: Path, stats: Any, report: dict[str, Any], codes: dict[str, int | None]
+    ) -> dict[str, Any]:
+        cfg = self.config
+        warm = min(cfg.warmup_s, cfg.duration_s / 5.0)
+        growth: dict[str, float | None] = {}
+        for name in self.procs:
+            series = [(s.t, s.rss_mb[name]) for s in self.samples if name in s.rss_mb]
+            after = [r for t, r in series if t >= warm]
+            growth[name] = None if len(after) < 2 else (max(after) / after[0] - 1.0)
+        log_lines: dict[str, dict[str, int]] = {}
+        examples: dict[str, list[str]] = {}
+        for name in self.procs:
+            text = (work / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+            counts: dict[str, int] = {}
+            for line in text.splitlines():
+                m = LOG_LEVEL.search(line)
+                if m:
+                    counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+                    examples.setdefault(name, [])
+                    if len(examples[name]) < 3:
+                        examples[name].append(line[:300])
+            log_lines[name] = counts
+        max_lag = max((v for s in self.samples for v in s.lag.values()), default=0)
+        summary = {
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+            "driver": asdict(stats),
+            "audit": report,
+            "exit_codes": codes,
+            "p50_ms": sorted(self.latencies_ms)[len(self.latencies_ms) // 2] if self.latencies_ms else None,
+            "p99_ms": _p99(self.latencies_ms),
+            "max_lag": max_lag,
+            "rss_growth_after_warmup": growth,
+            "log_lines_warning_or_above": log_lines,
+            "log_examples": examples,
+            "dead_letters": self.samples[-1].dead_letters if self.samples else 0,
+            "work_dir": str(work),
+        }
+        (work / "soak.json").write_text(
+            json.dumps({**summary, "samples": [asdict(s) for s in self.samples]}, indent=1)
+        )
+        self._plot(work / "soak.html")
+        return summary
+
+    def _plot(self, path: Path) -> None:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=3, cols=1, shared_xaxes=True,
+                            subplot_titles=("RSS per service (MB)", "consumer-group lag (entries)",
+                                            "p99 close -> rl.feedback (ms, last 2,000 trades)"))  # fmt: skip
+        t = [s.t for s in self.samples]
+        for name in self.procs:
+            fig.add_trace(
+                go.Scatter(x=t, y=[s.rss_mb.get(name) for s in self.samples], name=f"RSS {name}"), 1, 1
+            )
+        keys = sorted({k for s in self.samples for k in s.lag})
+        for k in keys:
+            fig.add_trace(go.Scatter(x=t, y=[s.lag.get(k) for s in self.samples], name=f"lag {k}"), 2, 1)
+        fig.add_trace(go.Scatter(x=t, y=[s.p99_ms for s in self.samples], name="p99 latency"), 3, 1)
+        fig.update_xaxes(title_text="seconds since the first trade", row=3, col=1)
+        fig.update_yaxes(title_text="MB", row=1, col=1)
+        fig.update_yaxes(title_text="entries", row=2, col=1)
+        fig.update_yaxes(title_text="ms", row=3, col=1)
+        fig.update_layout(height=900, title="Soak: the learning loop under load")
+        fig.write_html(path, include_plotlyjs=True)
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    a = summary["audit"]
+    rows = [
+        ("trades sent", summary["driver"]["trades"]),
+        ("feedback", a["feedback"]),
+        ("lost / duplicated / wrong", f"{a['lost']} / {a['duplicated']} / {a['wrong']}"),
+        ("p50 / p99 close -> feedback (ms)", f"{summary['p50_ms']} / {summary['p99_ms']}"),
+        ("max group lag", summary["max_lag"]),
+        ("dead letters", summary["dead_letters"]),
+        (
+            "RSS growth after warm-up",
+            {k: None if v is None else round(v, 3) for k, v in summary["rss_growth_after_warmup"].items()},
+        ),
+        ("log lines >= WARNING", summary["log_lines_warning_or_above"]),
+        ("exit codes", summary["exit_codes"]),
+    ]
+    return "\n".join(f"{k:34s} {v}" for k, v in rows)
+
+
+def stress(base: SoakConfig, *, step_s: float, start_rate: float, max_rate: float) -> dict[str, Any]:
+    """Double the rate each step until a group's lag grows through a step; return the last good rate."""
+    results = []
+    rate = start_rate
+    best = None
+    limiter = None
+    while rate <= max_rate:
+        s = Soak(SoakConfig(**{**asdict(base), "duration_s": step_s, "rate": rate, "drain_s": 10.0}))
+        out = s.run()
+        mid = [x for x in s.samples if x.t <= step_s]
+        half = len(mid) // 2
+        growing = {}
+        if half:
+            for k in mid[-1].lag:
+                first, last = mid[half].lag.get(k, 0), mid[-1].lag.get(k, 0)
+                growing[k] = last > max(100, 1.5 * first)
+        achieved = out["driver"]["trades"] / step_s
+        results.append({"rate": rate, "achieved": achieved, "max_lag": out["max_lag"], "growing": growing,
+                        "audit_ok": out["audit"]["ok"]})  # fmt: skip
+        if any(growing.values()) or achieved < 0.8 * rate:
+            limiter = [k for k, v in growing.items() if v] or ["the driver (publishing)"]
+            break
+        best = rate
+        rate *= 2
+    return {"steps": results, "highest_sustainable_rate": best, "limited_by": limiter}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sim.paper import parse_duration
+
+    p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
+    p.add_argument("--duration", default="60s")
+    p.add_argument("--rate", type=float, default=50.0)
+    p.add_argument("--drift-at", default=None)
+    p.add_argument("--warmup", default="5m")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--stress", action="store_true")
+    p.add_argument("--step", default="20s")
+    p.add_argument("--max-rate", type=float, default=3200.0)
+    a = p.parse_args(argv)
+    cfg = SoakConfig(duration_s=parse_duration(a.duration), rate=a.rate,
+                     drift_at_s=None if a.drift_at is None else parse_duration(a.drift_at),
+                     warmup_s=parse_duration(a.warmup), out=a.out)  # fmt: skip
+    if a.stress:
+        print(
+            json.dumps(
+                stress(cfg, step_s=parse_duration(a.step), start_rate=a.rate, max_rate=a.max_rate), indent=1
+            )
+        )
+        return 0
+    summary = Soak(cfg).run()
+    print(format_table(summary))
+    print(f"details: {summary['work_dir']}/soak.json, plot: {summary['work_dir']}/soak.html")
+    return 0 if summary["audit"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

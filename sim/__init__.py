@@ -1,0 +1,1 @@
+"""Simulated sources: what the jobs and tests use in place of live upstream systems."""

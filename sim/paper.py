@@ -1,0 +1,401 @@
+"""Paper trading: play the upstream systems of the learning loop against a live bus.
+
+``python -m sim.paper --rate 50 --duration 1h --symbols 8 [--drift-at 30m] [--bus redis://...]``
+
+The driver stands in for what the plan lists as already built upstream of the loop. For every
+trade it
+
+1. takes the reference model's out-of-sample signal on a bar (``ml.signal_model`` walk-forward
+   on the demo's or the given bars) and publishes ``trade.signal.v5``;
+2. asks the :class:`~execution.governor.Governor` for a size (with the live learned policy when
+   one is wired, static Kelly otherwise) and publishes ``trade.execution.res``;
+3. publishes a realistic stream of ``trade.position.update`` events for the next bar: marks
+   (one of them the bar's worst excursion against the position), then the close with the realized
+   PnL after fees, with out-of-order and duplicate deliveries at configurable rates
+   (:func:`scripts.replay_trades.trade_events`).
+
+Outcomes come from the bars (entry at a bar's close, exit at the next bar's close), so the model's
+real edge is what the loop sees. ``--drift-at`` plants a model-quality change: from then on a share
+``--drift-flip`` of outcomes is turned against the signal, which lowers the hit rate the drift
+detector watches. The bars are cycled (each pass shifted by the data's span) for as long as the
+run lasts; event times are bar times, never the wall clock, so the services' arithmetic is
+reproducible. The wall clock only paces publishing at ``--rate`` trades per second.
+
+Every trade sent is recorded (``--audit PATH``, JSON lines: order id, symbol, side, times, size,
+PnL, confidence, the drift flag, and the wall time its close was published), so a run can be
+audited against ``rl.feedback`` afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from execution.governor import Governor, GovernorConfig
+from infra.cli import run_cli
+from infra.eventbus import TOPIC_SIGNAL, Bus, connect_bus, new_event
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"90s"``, ``"30m"``, ``"1h"`` -> seconds.
+
+    >>> parse_duration("1h"), parse_duration("30m"), parse_duration("45")
+    (3600.0, 1800.0, 45.0)
+    """
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"a duration must look like 90, 90s, 30m or 1h. Got {text!r} instead.")
+    return float(m.group(1)) * {"s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2) or "s"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaperConfig:
+    """How the paper-trading driver plays the upstream systems."""
+
+    rate: float = 50.0
+    """Trades per second (wall clock), > 0."""
+    duration_s: float = 60.0
+    """How long to publish, in seconds (> 0)."""
+    max_trades: int | None = None
+    """Stop after this many trades (None: only the duration bounds the run)."""
+    symbols: int = 8
+    """Symbols traded (the first N of the bars, by name), >= 1."""
+    updates: int = 3
+    """``OPEN`` marks per trade before the close, >= 0."""
+    duplicate_rate: float = 0.0
+    """Share of events delivered twice under a new event id, in [0, 1]."""
+    shuffle_window: int = 0
+    """Events move by up to this many places (executions may arrive after their updates)."""
+    drift_at_s: float | None = None
+    """Seconds into the run when model quality changes (None: never)."""
+    drift_flip: float = 0.35
+    """After the change, share of outcomes turned against the signal, in [0, 1]."""
+    equity_usd: float = 100_000.0
+    """Account equity the governor sizes against."""
+    fee_bps: float = 4.0
+    """Fees per side, in basis points of the position."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("rate", self.rate > 0 and math.isfinite(self.rate), "a finite number > 0"),
+            ("duration_s", self.duration_s > 0, "> 0"),
+            ("symbols", self.symbols >= 1, ">= 1"),
+            ("updates", self.updates >= 0, ">= 0"),
+            ("duplicate_rate", 0.0 <= self.duplicate_rate <= 1.0, "in [0, 1]"),
+            ("shuffle_window", self.shuffle_window >= 0, ">= 0"),
+            ("drift_flip", 0.0 <= self.drift_flip <= 1.0, "in [0, 1]"),
+            ("equity_usd", self.equity_usd > 0, "> 0"),
+            ("fee_bps", self.fee_bps >= 0, ">= 0"),
+        )
+        for name, ok, what in checks:
+            if not ok:
+                raise ValueError(
+                    f"The '{name}' parameter of PaperConfig must be {what}. Got {getattr(self, name)!r} instead."
+                )
+
+
+def signal_table(bars: pd.DataFrame, *, symbols: int) -> pd.DataFrame:
+    """The reference model's out-of-sample signals with each bar's realized next-bar outcome.
+
+    Columns: ``symbol, ts, next_ts, p_up, model_version, entry, exit, low, high`` where ``entry`` is
+    the bar's close, ``exit`` the next bar's close and ``low``/``high`` the next bar's range (the
+    position's worst excursion comes from them). Rows without a next bar are dropped.
+    """
+    from ml.signal_model import walk_forward_predict  # lazy: scikit-learn is heavy
+
+    names = sorted(bars["symbol"].unique())[:symbols]
+    bars = (
+        bars[bars["symbol"].isin(names)].sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
+    )
+    preds = walk_forward_predict(bars)
+    nxt = bars.groupby("symbol", sort=False)[["ts", "close", "low", "high"]].shift(-1)
+    table = bars[["symbol", "ts", "close"]].assign(
+        next_ts=nxt["ts"], exit=nxt["close"], low=nxt["low"], high=nxt["high"]
+    )
+    out = preds[["symbol", "ts", "p_up", "model_version"]].merge(table, on=["symbol", "ts"], how="inner")
+    out = out.dropna(subset=["exit"]).rename(columns={"close": "entry"})
+    return out.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class PaperStats:
+    trades: int = 0
+    skipped: int = 0
+    """Signals with no edge (Kelly size 0): not traded."""
+    events: int = 0
+    drifted: int = 0
+    """Trades whose outcome was turned against the signal after the planted change."""
+    seconds: float = 0.0
+
+
+class PaperTrader:
+    """Publishes signal, execution and position events for a stream of paper trades.
+
+    Parameters
+    ----------
+    bus
+        Where to publish (any :class:`~infra.eventbus.Bus`).
+    signals
+        :func:`signal_table` output.
+    config
+        :class:`PaperConfig`.
+    governor
+        Sizes each trade (default: static Kelly with the default :class:`GovernorConfig`).
+    audit
+        Text stream receiving one JSON line per trade sent (optional).
+    clock, sleep
+        Wall clock and sleep, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        signals: pd.DataFrame,
+        *,
+        config: PaperConfig,
+        governor: Governor | None = None,
+        audit: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        run_id: str | None = None,
+    ) -> None:
+        if signals.empty:
+            raise ValueError(
+                "The 'signals' parameter of PaperTrader must hold at least one signal. Got none."
+            )
+        self.bus = bus
+        self.signals = signals.reset_index(drop=True)
+        self.config = config
+        self.governor = governor or Governor(GovernorConfig(), policy_info="paper trading: static Kelly")
+        self.audit = audit
+        self.clock = clock
+        self.sleep = sleep
+        self.run_id = run_id or f"paper{config.seed}"
+        self.stats = PaperStats()
+        self.stop_event = threading.Event()
+        self._rng = np.random.default_rng(config.seed)
+        ts = self.signals["ts"]
+        self._span = (ts.max() - ts.min()) + (self.signals["next_ts"] - ts).max()
+
+    def _rows(self) -> Iterator[tuple[int, Any]]:
+        """Signal rows forever, each pass shifted by the data's span so event time only grows."""
+        n = len(self.signals)
+        k = 0
+        while True:
+            for row in self.signals.itertuples(index=False):
+                yield k // n, row
+                k += 1
+
+    def _trade(self, n: int, cycle: int, row: Any, drifting: bool) -> tuple[dict[str, Any], list[Any]] | None:
+        """One trade's closed-trade record and its signal event; None when the signal has no edge."""
+        cfg = self.config
+        p_up = float(row.p_up)
+        side = "LONG" if p_up >= 0.5 else "SHORT"
+        confidence = p_up if side == "LONG" else 1.0 - p_up
+        decision = self.governor.size(confidence=confidence, state=[confidence, 0.0, 0.0])
+        size_usd = cfg.equity_usd * decision.size_pct / 100.0
+        shift = self._span * cycle
+        opened = pd.Timestamp(row.ts) + shift
+        closed = pd.Timestamp(row.next_ts) + shift
+        signal_event = new_event(
+            TOPIC_SIGNAL,
+            {
+                "symbol": str(row.symbol),
+                "action": "BUY" if side == "LONG" else "SELL",
+                "confidence": confidence,
+                "model_version": str(row.model_version),
+                "order_id": f"{self.run_id}-{n}",
+            },
+            ts=opened.to_pydatetime(),
+            event_id=f"{self.run_id}-{n}:signal",
+        )
+        if size_usd <= 0.0:
+            self.stats.skipped += 1
+            return None
+        entry, exit_ = float(row.entry), float(row.exit)
+        ret = exit_ / entry - 1.0
+        flipped = drifting and bool(self._rng.random() < cfg.drift_flip)
+        sign = 1.0 if side == "LONG" else -1.0
+        if flipped:  # the planted change: the bar moves against the position by the same amount
+            ret = -sign * abs(ret)
+            exit_ = entry * (1.0 + ret)
+            self.stats.drifted += 1
+        worst_price = float(row.low) if side == "LONG" else float(row.high)
+        adverse = max(0.0, -sign * (worst_price / entry - 1.0) * 100.0, -sign * ret * 100.0)
+        fees = size_usd * cfg.fee_bps / 1e4 * 2.0
+        pnl = size_usd * sign * ret - fees
+        trade = {
+            "order_id": f"{self.run_id}-{n}",
+            "symbol": str(row.symbol),
+            "route": "paper",
+            "side": side,
+            "opened_at": opened,
+            "closed_at": closed,
+            "entry_price": entry,
+            "exit_price": exit_,
+            "size_usd": size_usd,
+            "fees_usd": fees,
+            "pnl_usd": pnl,
+            "confidence": confidence,
+            "multiplier": decision.multiplier,
+            "max_adverse_pct": adverse,
+            "drifted": flipped,
+        }
+        return trade, [(TOPIC_SIGNAL, signal_event)]
+
+    def run(self) -> PaperStats:
+        """Publish at ``config.rate`` until the duration (or ``max_trades``) is reached or :meth:`stop`."""
+        from scripts.replay_trades import trade_events
+
+        cfg = self.config
+        t0 = self.clock()
+        rows = self._rows()
+        n = 0
+        while not self.stop_event.is_set():
+            elapsed = self.clock() - t0
+            if elapsed >= cfg.duration_s or (
+                cfg.max_trades is not None and self.stats.trades >= cfg.max_trades
+            ):
+                break
+            due = min(int(elapsed * cfg.rate) + 1, cfg.max_trades or 1 << 62) - (
+                self.stats.trades + self.stats.skipped
+            )
+            if due <= 0:
+                self.sleep(min(0.02, 1.0 / cfg.rate))
+                continue
+            drifting = cfg.drift_at_s is not None and elapsed >= cfg.drift_at_s
+            trades: list[dict[str, Any]] = []
+            items: list[Any] = []
+            for _ in range(due):
+                cycle, row = next(rows)
+                made = self._trade(n, cycle, row, drifting)
+                n += 1
+                if made is None:
+                    continue
+                trade, sig = made
+                trades.append(trade)
+                items.extend(sig)
+            if trades:
+                frame = pd.DataFrame(trades)
+                items.extend(
+                    trade_events(
+                        frame,
+                        updates_per_trade=cfg.updates,
+                        duplicate_rate=cfg.duplicate_rate,
+                        shuffle_window=cfg.shuffle_window,
+                        seed=cfg.seed + n,
+                    )
+                )
+                self.bus.publish_many([(t, e) for t, e in items if isinstance(e, dict)])
+                sent_at = time.time()
+                self.stats.trades += len(trades)
+                self.stats.events += len(items)
+                if self.audit is not None:
+                    for tr in trades:
+                        rec = {
+                            **tr,
+                            "opened_at": tr["opened_at"].isoformat(),
+                            "closed_at": tr["closed_at"].isoformat(),
+                            "sent_at": sent_at,
+                        }
+                        self.audit.write(json.dumps(rec) + "\n")
+                    self.audit.flush()
+        self.stats.seconds = self.clock() - t0
+        return self.stats
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def load_signal_table(settings: Any, bar_paths: Sequence[str] | None, *, symbols: int) -> pd.DataFrame:
+    """Signals for the bars given, or for the demo's bars under ``DATA_DIR``."""
+    from infra.loaders import load_bars_many
+
+    if bar_paths:
+        bars = load_bars_many(bar_paths)
+    else:
+        path = Path(settings.data_dir) / "bars.parquet"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} does not exist: run `python -m scripts.demo --data-only` or pass --bars"
+            )
+        bars = pd.read_parquet(path)
+    return signal_table(bars, symbols=symbols)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from infra.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m sim.paper", description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="trades per second (default 50)")
+    parser.add_argument("--duration", default="60s", help="how long to publish: 90s, 30m, 1h (default 60s)")
+    parser.add_argument("--max-trades", type=int, default=None, help="stop after this many trades")
+    parser.add_argument("--symbols", type=int, default=8, help="symbols traded (default 8)")
+    parser.add_argument("--updates", type=int, default=3, help="OPEN marks per trade (default 3)")
+    parser.add_argument("--duplicates", type=float, default=0.0, help="share of events sent twice")
+    parser.add_argument("--shuffle-window", type=int, default=0, help="out-of-order window, in events")
+    parser.add_argument(
+        "--drift-at", default=None, help="plant a model-quality change after this long (e.g. 30m)"
+    )
+    parser.add_argument("--drift-flip", type=float, default=0.35, help="share of outcomes turned after it")
+    parser.add_argument(
+        "--bars", nargs="+", metavar="PATH", help="bar files (default <DATA_DIR>/bars.parquet)"
+    )
+    parser.add_argument("--bus", default=None, help="event bus URL (default EVENTBUS_URL)")
+    parser.add_argument("--audit", type=Path, default=None, help="JSON-lines record of every trade sent")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every sizing decision")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    settings = load_settings()
+    config = PaperConfig(
+        rate=args.rate,
+        duration_s=parse_duration(args.duration),
+        max_trades=args.max_trades,
+        symbols=args.symbols,
+        updates=args.updates,
+        duplicate_rate=args.duplicates,
+        shuffle_window=args.shuffle_window,
+        drift_at_s=None if args.drift_at is None else parse_duration(args.drift_at),
+        drift_flip=args.drift_flip,
+        seed=args.seed,
+    )
+    signals = load_signal_table(settings, args.bars, symbols=config.symbols)
+    bus = connect_bus(args.bus or settings.eventbus_url)
+    audit = open(args.audit, "a", encoding="utf-8") if args.audit else None  # noqa: SIM115 - closed below
+    trader = PaperTrader(
+        bus, signals, config=config, audit=audit, run_id=f"paper{args.seed}-{int(time.time())}"
+    )
+    signal.signal(signal.SIGTERM, lambda *_: trader.stop())
+    try:
+        stats = trader.run()
+    except KeyboardInterrupt:
+        stats = trader.stats
+    finally:
+        bus.close()
+        if audit is not None:
+            audit.close()
+    print(f"sim.paper: {json.dumps(asdict(stats))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main, prog="python -m sim.paper"))

@@ -1,0 +1,144 @@
+"""Online edge learning from rl.feedback: refits, checkpoints, resume, serving, the governor's flags."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from execution.governor import Governor, GovernorConfig
+from research.rl_sizer.checkpoints import latest_name, load_checkpoint
+from research.rl_sizer.edge_online import EdgeLearner, EdgeLearnerConfig, EdgePolicy, load_edge_policy
+
+
+def _event(i: int, *, regime: int, win: bool, conf: float = 0.6, size: float = 1.0) -> dict[str, Any]:
+    return {
+        "order_id": f"e-{i:05d}", "symbol": "BTCUSDT", "pnl_usd": 0.0,
+        "pnl_pct": size if win else -size, "duration_mins": 60.0, "max_drawdown_pct": 0.1,
+        "sharpe_contribution": 0.0, "reward": 0.0, "confidence": conf,
+        "state": [conf, 0.5, float(regime)], "multiplier_used": 1.0,
+    }  # fmt: skip
+
+
+def _stream(n: int) -> list[dict[str, Any]]:
+    # regime 0 wins 60% (as claimed), regime 1 wins 40% (claims 60%): no edge there
+    out = []
+    for i in range(n):
+        regime = i % 2
+        k = (i // 2) % 10
+        out.append(_event(i, regime=regime, win=k < (6 if regime == 0 else 4), size=0.8))
+    return out
+
+
+def test_refits_every_50_checkpoints_every_100_and_learns_the_edge(tmp_path: Path) -> None:
+    learner = EdgeLearner(checkpoint_dir=tmp_path / "edge")
+    refits = [learner.observe(ev) for ev in _stream(400)]
+    assert sum(refits) == 8 and learner.refits == 8 and refits[49] and not refits[48]
+    assert latest_name(tmp_path / "edge") == "step_000400"
+    assert sorted(p.name for p in (tmp_path / "edge").iterdir() if p.name.startswith("step_"))[:1] == [
+        "step_000100"
+    ]
+    # the unit of risk is the mean |pnl_pct| (0.8), so outcomes are +-1 R: edge 0.2 and -0.2
+    assert learner.risk_unit_ == pytest.approx(0.8)
+    policy = learner.policy()
+    assert policy is not None
+    good, bad = policy.explain([0.6, 0.5, 0.0]), policy.explain([0.6, 0.5, 1.0])
+    assert good["edge"] == pytest.approx(0.2, abs=0.02) and not good["no_edge"]
+    assert bad["edge"] == pytest.approx(-0.2, abs=0.03) and bad["no_edge"]
+    assert policy.get_multiplier([0.6, 0.5, 0.0]) == pytest.approx(1.0, abs=0.1)
+    assert policy.get_multiplier([0.6, 0.5, 1.0]) == 0.5
+
+
+def test_resume_and_serving_load_the_same_model(tmp_path: Path) -> None:
+    learner = EdgeLearner(checkpoint_dir=tmp_path)
+    for ev in _stream(200):
+        learner.observe(ev)
+    again = EdgeLearner.resume(tmp_path)
+    assert again.trades_seen == 200 and again.refits == learner.refits
+    x = np.array([[0.6, 0.5, 0.0], [0.58, 0.4, 1.0]])
+    assert learner.sizer is not None and again.sizer is not None
+    assert np.array_equal(again.sizer.multipliers(x), learner.sizer.multipliers(x))
+    policy, msg = load_edge_policy(tmp_path)
+    assert isinstance(policy, EdgePolicy) and "200 trades" in msg
+    # the payload is hash-verified JSON with the trades the model was fitted on
+    state = json.loads(load_checkpoint(tmp_path).payload)
+    assert len(state["x"]) == 200 and state["kind"] == "edge"
+
+
+def test_too_few_trades_is_not_a_valid_policy(tmp_path: Path) -> None:
+    learner = EdgeLearner(config=EdgeLearnerConfig(min_trades=150), checkpoint_dir=tmp_path)
+    for ev in _stream(100):
+        learner.observe(ev)
+    policy, msg = load_edge_policy(tmp_path)
+    assert policy is None and "fewer than the 150" in msg
+    assert load_edge_policy(tmp_path / "none")[0] is None
+
+
+def test_bad_events_and_config_are_refused() -> None:
+    with pytest.raises(ValueError, match="multiple of 'refit_every'"):
+        EdgeLearnerConfig(refit_every=50, checkpoint_every=75)
+    learner = EdgeLearner()
+    with pytest.raises(ValueError, match="e-00001"):
+        learner.observe({**_event(1, regime=0, win=True), "state": [0.6]})
+    with pytest.raises(ValueError, match="non-finite"):
+        learner.observe({**_event(2, regime=0, win=True), "pnl_pct": math.inf})
+
+
+def test_governor_shows_no_edge_and_records_the_behaviour_logp() -> None:
+    learner = EdgeLearner()
+    for ev in _stream(200):
+        learner.observe(ev)
+    policy = learner.policy()
+    gov = Governor(GovernorConfig(kelly_fraction=0.5, max_position_pct=25.0), policy=policy)
+    d = gov.size(confidence=0.6, state=[0.6, 0.5, 1.0])
+    assert (
+        d.source == "edge" and d.no_edge is True and d.multiplier == 0.5 and d.edge is not None and d.edge < 0
+    )
+    assert d.size_pct == pytest.approx(5.0)  # still clamped to the range: half of half Kelly (10%)
+    assert gov.status()["no_edge"] == 1 and gov.status()["mode"] == "edge"
+    assert d.execution_fields() == {"multiplier_used": 0.5}
+
+    class Sampler:
+        name = "ppo"
+
+        def get_multiplier(self, state: Any) -> float:
+            return 1.0
+
+        def sample(self, state: Any) -> tuple[float, float]:
+            return 1.5, -0.25
+
+    explorer = Governor(GovernorConfig(explore=True), policy=Sampler())
+    d2 = explorer.size(confidence=0.6, state=[0.6, 0.5, 0.0])
+    assert d2.multiplier == 1.5 and d2.behaviour_logp == -0.25 and d2.source == "ppo"
+    assert d2.execution_fields() == {"multiplier_used": 1.5, "behaviour_logp": -0.25}
+    # a clamp that moves the sample drops its log-probability (it no longer describes the action)
+    narrow = Governor(GovernorConfig(explore=True, max_multiplier=1.2), policy=Sampler())
+    assert narrow.size(confidence=0.6, state=[0.6, 0.5, 0.0]).behaviour_logp is None
+    # without explore the deterministic multiplier is used and nothing is recorded
+    assert Governor(policy=Sampler()).size(confidence=0.6, state=[0.6]).behaviour_logp is None
+
+
+def test_select_policy_defaults_to_static_kelly_until_an_edge_checkpoint_exists(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from infra.settings import load_settings
+    from research.rl_sizer.serving import edge_checkpoint_dir, select_policy
+
+    monkeypatch.setenv("ENV", "dev")
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
+    monkeypatch.delenv("RESEARCH_DIR", raising=False)
+    settings = load_settings()
+    policy, msg = select_policy("edge", settings)
+    assert policy is None and msg.startswith("no valid edge-sizer checkpoint yet")
+    learner = EdgeLearner(checkpoint_dir=edge_checkpoint_dir(settings))
+    for ev in _stream(100):
+        learner.observe(ev)
+    policy, msg = select_policy("edge", settings)
+    assert isinstance(policy, EdgePolicy) and msg.startswith("edge sizer: loaded")
+    assert select_policy("kelly", settings)[0] is None
+    with pytest.raises(ValueError, match="edge, ppo, kelly"):
+        select_policy("dqn", settings)
