@@ -371,4 +371,10 @@ def render() -> None:
     # Trade statistics from fills for the same selection (the table lives in dashboard/tear_sheet.py).
     from dashboard.tear_sheet import render_trade_stats
 
-    render_trade_stats(path, f["symbols"], f["routes"], view.start, view.end, key="rh")
+    if _duckdb(str(path)):  # per-fill statistics (streaks, payoff) need every fill, not daily sums
+        st.caption(
+            "Trade statistics from fills are shown for logs read in pandas (up to "
+            f"{fill_store.AUTO_ROWS:,} fills in one file); this log is aggregated in DuckDB."
+        )
+    else:
+        render_trade_stats(path, f["symbols"], f["routes"], view.start, view.end, key="rh")

@@ -274,7 +274,9 @@ def test_dashboard_renders_router_health_from_a_partitioned_folder(
     assert not at.exception, [e.value for e in at.exception]
     rh = at.tabs[0]
     assert "\n".join(e.value for e in rh.error) == ""
-    assert f"{len(demo_trades):,} of {len(demo_trades):,} trades" in "\n".join(c.value for c in rh.caption)
+    captions = "\n".join(c.value for c in rh.caption)
+    assert f"{len(demo_trades):,} of {len(demo_trades):,} trades" in captions
+    assert "this log is aggregated in DuckDB" in captions  # per-fill trade stats: pandas path only
     assert len(rh.get("plotly_chart")) == 3
     table = rh.dataframe[0].value
     ref = router_health_view(demo_trades).table
