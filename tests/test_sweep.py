@@ -146,3 +146,21 @@ def test_search_with_ray_tune_and_optuna_stays_in_the_space(tmp_path: Path) -> N
     )
     assert found["best_score"] == pytest.approx(sweep.run_cell(cell)["log_growth"], rel=1e-12)
     assert found["confirm_datasets"] == ["synthetic:300:1000"] and np.isfinite(found["confirm_score"])
+
+
+def test_edge_sizer_cell_equals_its_own_simulation() -> None:
+    """The registry's edge entry: fitted on the training trades, its multipliers traded in the env."""
+    from research.rl_sizer.edge_sizer import EdgeSizer, simulate_returns
+
+    cell = sweep.make_grid(
+        ["synthetic:600:2"], [0], ["edge"], {"edge_prior_strength": [5.0], "kelly_fraction": [0.4]}
+    )
+    assert len(cell) == 1
+    out = sweep.run_cell(cell[0])
+    cfg = PilotConfig(kelly_fraction=0.4)
+    train, test = synthetic_trades(600, rng=np.random.default_rng(2)).split(cfg.train_frac)
+    model = EdgeSizer.from_config(cfg, prior_strength=5.0).fit_trades(train, cfg)
+    ref = simulate_returns(test, model.trade_multipliers(test, cfg), cfg)
+    np.testing.assert_allclose(out["returns"], ref, rtol=1e-12, atol=0)
+    assert out["log_growth"] == pytest.approx(float(np.sum(np.log1p(ref))), rel=1e-12)
+    assert sweep._parse_grid(["edge_prior_strength=5,50"]) == {"edge_prior_strength": [5.0, 50.0]}

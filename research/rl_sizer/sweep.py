@@ -47,7 +47,7 @@ from infra.safety import EnvironmentRefused, require_research_env
 from infra.settings import PROJECT_ROOT, load_settings
 from research.rl_sizer.agents import Sizer, make_sizer
 from research.rl_sizer.config import PilotConfig
-from research.rl_sizer.env import SizingEnv
+from research.rl_sizer.env import SizingEnv, action_from_multiplier
 from research.rl_sizer.rollout import run_episode
 from research.rl_sizer.signals import TradeSet, synthetic_trades
 
@@ -65,7 +65,12 @@ class SizerSpec:
     factory: Callable[[PilotConfig, int], Sizer] | None = None
     """``(config, seed) -> Sizer``; None uses :func:`research.rl_sizer.agents.make_sizer`."""
     search_space: Mapping[str, tuple[str, float, float]] = field(default_factory=dict)
-    """``{PilotConfig field: (kind, low, high)}`` with kind ``float``, ``log`` or ``int`` (``--search``)."""
+    """``{parameter: (kind, low, high)}`` with kind ``float``, ``log`` or ``int`` (``--search``)."""
+    multipliers: Callable[[PilotConfig, Mapping[str, Any], TradeSet, TradeSet], np.ndarray] | None = None
+    """For sizers that pick one multiplier per trade from the trade list (``(config, extra params,
+    train, test) -> multipliers of the test trades``) instead of acting in the env."""
+    extra_params: tuple[str, ...] = ()
+    """Hyperparameters that are not :class:`PilotConfig` fields, passed to :attr:`multipliers`."""
 
     def build(self, config: PilotConfig, seed: int) -> Sizer:
         if self.factory is not None:
@@ -103,6 +108,54 @@ register_sizer(
     )
 )
 register_sizer(SizerSpec("dqn", trains=True, search_space={"learning_rate": ("log", 1e-4, 3e-3)}))
+
+
+def _edge_multipliers(
+    config: PilotConfig, extra: Mapping[str, Any], train: TradeSet, test: TradeSet
+) -> np.ndarray:
+    """The edge sizer (:mod:`research.rl_sizer.edge_sizer`): fitted and fraction-tuned on ``train``."""
+    from research.rl_sizer.edge_sizer import EdgeSizer
+
+    kw = {"prior_strength": float(extra["edge_prior_strength"])} if "edge_prior_strength" in extra else {}
+    model = EdgeSizer.from_config(config, **kw).fit_trades(train, config)
+    return np.asarray(model.trade_multipliers(test, config), dtype=np.float64)
+
+
+register_sizer(
+    SizerSpec(
+        "edge",
+        trains=False,
+        multipliers=_edge_multipliers,
+        extra_params=("edge_prior_strength",),
+        search_space={"kelly_fraction": ("float", 0.1, 1.0), "edge_prior_strength": ("log", 1.0, 200.0)},
+    )
+)
+
+
+def _extra_names() -> set[str]:
+    return {name for spec in SIZERS.values() for name in spec.extra_params}
+
+
+class _FixedSizer(Sizer):
+    """Plays precomputed multipliers, one per step, in the env (for :attr:`SizerSpec.multipliers`)."""
+
+    name = "fixed"
+
+    def __init__(self, multipliers: np.ndarray) -> None:
+        super().__init__()
+        self._actions = action_from_multiplier(np.asarray(multipliers, dtype=np.float64)).astype(np.float32)
+        self._k = 0
+
+    def learn(self, env: SizingEnv, total_timesteps: int = 0) -> _FixedSizer:
+        return self
+
+    def act(self, obs: np.ndarray, *, deterministic: bool = True) -> np.ndarray:
+        a = self._actions[self._k : self._k + 1]
+        self._k += 1
+        return a
+
+    def save(self, path: str | Path) -> Path:
+        raise NotImplementedError("precomputed multipliers are not a saved sizer")
 
 
 # --------------------------------------------------------------------------- cells
@@ -175,7 +228,9 @@ def run_cell(cell: Cell, base: PilotConfig | None = None) -> dict[str, Any]:
     spec = SIZERS.get(cell.sizer)
     if spec is None:
         raise ValueError(f"Unknown sizer {cell.sizer!r}; registered: {sorted(SIZERS)}.")
-    cfg = (base or PilotConfig()).replace(**dict(cell.params))
+    fields = {f.name for f in dataclasses.fields(PilotConfig)}
+    cfg = (base or PilotConfig()).replace(**{k: v for k, v in cell.params if k in fields})
+    extra = {k: v for k, v in cell.params if k not in fields}
     trades = _trades(cell.dataset, tuple((f, getattr(cfg, f)) for f in _SIGNAL_FIELDS))
     train, test = trades.split(cfg.train_frac)
     if len(train) < 10 or len(test) < 10:
@@ -183,8 +238,12 @@ def run_cell(cell: Cell, base: PilotConfig | None = None) -> dict[str, Any]:
             f"Data set {cell.dataset!r} gives {len(train)} training and {len(test)} test trades; need >= 10 each."
         )
     t0 = time.perf_counter()
-    sizer = spec.build(cfg, int(cell.seed))
-    sizer.learn(SizingEnv(trades=train, config=cfg), int(cell.train_steps) if spec.trains else 0)
+    sizer: Sizer
+    if spec.multipliers is not None:
+        sizer = _FixedSizer(spec.multipliers(cfg, extra, train, test))
+    else:
+        sizer = spec.build(cfg, int(cell.seed))
+        sizer.learn(SizingEnv(trades=train, config=cfg), int(cell.train_steps) if spec.trains else 0)
     result = run_episode(
         SizingEnv(trades=test, config=cfg, terminate_on_drawdown=False), sizer, seed=int(cell.seed),
         options={"length": None},
@@ -216,18 +275,21 @@ def make_grid(
 ) -> list[Cell]:
     """Every (data set, hyperparameter set, sizer, seed). Untrained sizers run one seed only.
 
-    ``grid``: ``{PilotConfig field: values}``; the cartesian product is applied to every sizer.
+    ``grid``: ``{PilotConfig field or a registered sizer's extra parameter: values}``; the
+    cartesian product is applied to every sizer (a sizer ignores the extras of others).
     """
     unknown = [s for s in sizers if s not in SIZERS]
     if unknown:
         raise ValueError(f"Unknown sizer(s) {unknown}; registered: {sorted(SIZERS)}.")
     fields = {f.name for f in dataclasses.fields(PilotConfig)}
-    bad = [k for k in (grid or {}) if k not in fields]
+    bad = [k for k in (grid or {}) if k not in fields and k not in _extra_names()]
     if bad:
-        raise ValueError(f"Grid key(s) {bad} are not PilotConfig fields; valid: {sorted(fields)}.")
+        raise ValueError(
+            f"Grid key(s) {bad} are not PilotConfig fields or sizer parameters; valid: {sorted(fields | _extra_names())}."
+        )
     names = sorted(grid or {})
     combos = [tuple(zip(names, values)) for values in itertools.product(*((grid or {})[n] for n in names))]
-    PilotConfig().replace(**{k: v for combo in combos[:1] for k, v in combo})  # validate early
+    PilotConfig().replace(**{k: v for combo in combos[:1] for k, v in combo if k in fields})  # validate early
     cells = []
     for dataset in datasets:
         parse_dataset(dataset)
@@ -435,8 +497,13 @@ def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     types = {f.name: f.type for f in dataclasses.fields(PilotConfig)}
     for item in items:
         name, _, values = item.partition("=")
+        if name in _extra_names() and values:
+            grid[name] = [float(v) for v in values.split(",")]
+            continue
         if name not in types or not values:
-            raise ValueError(f"--grid takes FIELD=v1,v2 with a PilotConfig field. Got {item!r} instead.")
+            raise ValueError(
+                f"--grid takes FIELD=v1,v2 with a PilotConfig field or a sizer parameter. Got {item!r} instead."
+            )
         conv: Callable[[str], Any] = (
             int if types[name] in (int, "int") else float if types[name] in (float, "float") else str
         )
@@ -450,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--datasets", nargs="+", default=["synthetic:4000"], help="synthetic:N[:DATA_SEED] or bar files"
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 of the trained sizers (default 5)")
-    p.add_argument("--sizers", default="kelly,table,ppo", help=f"comma-separated, from {sorted(SIZERS)}")
+    p.add_argument("--sizers", default="kelly,table,edge,ppo", help=f"comma-separated, from {sorted(SIZERS)}")
     p.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2", help="PilotConfig values to sweep")
     p.add_argument("--train-steps", type=int, default=20_000)
     p.add_argument("--serial", action="store_true", help="run in this process, without Ray")
