@@ -25,24 +25,50 @@ from dashboard import (
 )
 from dashboard.components import csv_download, problem_panel, require_artifact, status_line
 from infra.artifacts import ArtifactResult
+from ml.drift_state import open_detections
 
 COMMAND = "python -m ml.drift_service"
 RETRAIN_COMMAND = "python -m scripts.demo --only drift,retrain"
 JOBS_COMMAND = "python -m ml.retrain_worker"
 REQUIRED_KEYS = ("checks", "detections", "thresholds")
 
-# (column in a check record, threshold column, title, which side alarms)
-STATISTICS: list[tuple[str, str, str, str]] = [
-    ("cusum_max", "cusum_threshold", "Accuracy: risk-adjusted CUSUM (max since last check)", "above"),
-    ("spiegelhalter_z", "spiegelhalter_threshold", "Calibration: Spiegelhalter z, last 100 trades", "above"),
+# (column in a check record, threshold column, title, which side alarms, y-axis title)
+STATISTICS: list[tuple[str, str, str, str, str]] = [
+    (
+        "accuracy_cusum_max",
+        "accuracy_threshold",
+        "Accuracy: CUSUM bank over win-rate drops (max since last check)",
+        "above",
+        "log-likelihood ratio",
+    ),
+    (
+        "calibration_cusum_max",
+        "calibration_threshold",
+        "Calibration: CUSUM bank over calibration lines (max since last check)",
+        "above",
+        "log-likelihood ratio",
+    ),
     (
         "high_conf_win_rate",
         "high_conf_threshold",
         "Calibration: win rate of trades with confidence > 0.80",
         "below",
+        "win rate",
     ),
-    ("ks_d", "ks_threshold", "Distribution: KS distance of confidences to the reference", "above"),
+    (
+        "ks_d",
+        "ks_threshold",
+        "Distribution: KS distance of confidences to the reference",
+        "above",
+        "KS distance D",
+    ),
 ]
+REPLACED_COLOUR = "rgba(150,150,150,0.6)"
+"""Checks of a model a promotion replaced: kept visible, greyed."""
+EMPTY_NOTES = {
+    "ks_d": "No KS value yet for this model: the test needs {need} closed trades after the model went live "
+    "(the first {ref} form the reference, then a window of {win}).",
+}
 KIND_COLOURS = {
     "accuracy_drift": "crimson",
     "calibration_drift": "darkorange",
@@ -59,16 +85,54 @@ WINDOWS: list[tuple[str, str]] = [
     ("after_retrain", "after retrain"),
     ("after_retrain_stale", "after retrain, stale model"),
 ]
+UNDETECTED_LABELS = {
+    "before_drift": "before the planted change",
+    "during_drift": "after the planted change",
+}
+"""Window names when the detector found no drift (the demo's change point is planted, not detected)."""
 CAPTIONS = {
-    "cusum_max": "Risk-adjusted Bernoulli CUSUM of outcomes given each trade's confidence (largest value "
-    "since the previous check); alarms above the dashed line.",
-    "spiegelhalter_z": "Spiegelhalter's z of the Brier score over the last 100 trades: how far the outcomes "
-    "are from what the stated confidences predict; alarms above the dashed line.",
+    "accuracy_cusum_max": "Bank of CUSUMs, one per alternative 'the win rate fell by d' (d unknown: a grid), each "
+    "conditional on the trade's confidence; the largest since the previous check. Alarms above the dashed line.",
+    "calibration_cusum_max": "Bank of CUSUMs, one per alternative calibration line (over-confidence: high-"
+    "confidence trades win less than claimed); the largest since the previous check. Alarms above the dashed line.",
     "high_conf_win_rate": "Win rate of the last 50 trades with confidence > 0.80 (the plan's rule); "
     "alarms below the dashed line.",
-    "ks_d": "Kolmogorov-Smirnov distance between recent confidences and the frozen reference window; "
+    "ks_d": "Kolmogorov-Smirnov distance between recent confidences and the model's frozen reference window; "
     "alarms above the dashed line.",
 }
+
+
+def _alpha_total(data: dict[str, Any]) -> float:
+    cfg = (data.get("thresholds") or {}).get("config") or {}
+    return float(
+        sum(cfg.get(k, 0.0) or 0.0 for k in ("alpha_accuracy", "alpha_calibration", "alpha_distribution"))
+    )
+
+
+def power_text(power: Any) -> str | None:
+    """What "no drift" means at the current thresholds, from the ``drift`` artifact's ``power``."""
+    if not isinstance(power, dict):
+        return None
+    parts = []
+    for key, what in (
+        ("accuracy_drop_0.15", "a 0.15 drop in win rate"),
+        ("calibration_break", "a calibration break (trades above 0.80 winning half the time)"),
+    ):
+        p = power.get(key)
+        if not isinstance(p, dict) or p.get("p_within_200") is None:
+            continue
+        med = p.get("median_delay")
+        med_text = (
+            f"median delay {med:.0f} trades"
+            if isinstance(med, int | float) and np.isfinite(med)
+            else "median delay over 1,000 trades"
+        )
+        parts.append(
+            f"{what} is caught within 200 trades in {100 * float(p['p_within_200']):.0f}% of cases ({med_text})"
+        )
+    if not parts:
+        return None
+    return 'What "no drift" means at these thresholds (simulated): ' + "; ".join(parts) + "."
 
 
 def checks_frame(data: dict[str, Any]) -> pd.DataFrame:
@@ -208,12 +272,28 @@ def statistic_figure(
     *,
     x: str,
     versions: list[dict[str, Any]] | None = None,
+    current: str | None = None,
+    y_title: str = "",
 ) -> go.Figure:
     """One statistic per check with its threshold as a dashed line, detections as dotted vertical
-    lines, and model-version bands (``versions`` from :func:`version_spans`)."""
+    lines, and model-version bands (``versions`` from :func:`version_spans`). Each model version
+    is its own trace; versions other than ``current`` (replaced by a promotion) are greyed."""
     fig = go.Figure()
     if column in checks.columns and not checks.empty:
-        fig.add_trace(go.Scatter(x=checks[x], y=checks[column], mode="lines+markers", name=column))
+        models = checks["model"] if "model" in checks.columns else pd.Series("", index=checks.index)
+        for model in dict.fromkeys(models):
+            sub = checks[models == model]
+            replaced = current is not None and model != current
+            fig.add_trace(
+                go.Scatter(
+                    x=sub[x],
+                    y=sub[column],
+                    mode="lines+markers",
+                    name=f"{model} (replaced)" if replaced else str(model or column),
+                    line={"color": REPLACED_COLOUR} if replaced else None,
+                    marker={"color": REPLACED_COLOUR} if replaced else None,
+                )
+            )
         if threshold_column in checks.columns:
             fig.add_trace(
                 go.Scatter(
@@ -248,6 +328,7 @@ def statistic_figure(
         height=320,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis_title="closed trades" if x == "n_trades" else "trade close time (UTC)",
+        yaxis_title=y_title or column,
         showlegend=False,
     )
     return fig
@@ -256,8 +337,9 @@ def statistic_figure(
 def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> pd.DataFrame:
     """The trigger history as a frame (times parsed, UTC), with ``metrics`` and ``new_version``.
 
-    Triggers recorded before the queue stored metrics take them from the retrain worker's
-    ``retrain_jobs`` artifact (``jobs[*].validation.metrics``, ``jobs[*].new_version``) when given.
+    The retrain worker's ``retrain_jobs`` artifact (its only record of outcomes) wins: a decided
+    job sets the trigger's ``outcome`` and ``resolved_at``, and fills ``metrics``
+    (``jobs[*].validation.metrics``) and ``new_version`` the queue does not hold yet.
     """
     df = pd.DataFrame(data.get("triggers") or [])
     for col in ("triggered_at", "resolved_at"):
@@ -272,9 +354,13 @@ def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> 
     for job in (jobs or {}).get("jobs") or []:
         if isinstance(job, dict) and job.get("trigger_id") is not None:
             by_id[str(job["trigger_id"])] = job
-    metrics, new_version = [], []
+    metrics, new_version, outcome, resolved, notes = [], [], [], [], []
     for _, t in df.iterrows():
         job = by_id.get(str(t.get("trigger_id")), {})
+        decided = job.get("outcome") in ("promoted", "rejected", "failed")  # the worker's record wins
+        outcome.append(job["outcome"] if decided else t.get("outcome", "pending"))
+        when = job.get("decided_at") or job.get("triggered_at") if decided else None
+        resolved.append(pd.Timestamp(when).tz_convert("UTC") if when else t.get("resolved_at"))
         m = t["metrics"] if isinstance(t["metrics"], dict) else None
         if m is None and isinstance(job.get("validation"), dict):
             m = (
@@ -283,10 +369,14 @@ def triggers_frame(data: dict[str, Any], jobs: dict[str, Any] | None = None) -> 
                 else None
             )
         nv = t["new_version"] if isinstance(t["new_version"], str) else None
-        if nv is None and t.get("outcome") == "promoted" and isinstance(job.get("new_version"), str):
+        if nv is None and outcome[-1] == "promoted" and isinstance(job.get("new_version"), str):
             nv = job["new_version"]
+        notes.append(t["note"] if isinstance(t["note"], str) and t["note"] else str(job.get("note") or ""))
         metrics.append(m)
         new_version.append(nv)
+    df["outcome"] = outcome
+    df["note"] = notes
+    df["resolved_at"] = pd.to_datetime(pd.Series(resolved, index=df.index), utc=True)
     df["metrics"] = pd.Series(metrics, index=df.index, dtype=object)
     df["new_version"] = pd.Series(new_version, index=df.index, dtype=object)
     return df
@@ -382,19 +472,27 @@ def trigger_timeline_figure(
         height=260,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis_title="triggered at (UTC)",
+        yaxis_title="drift kind",
         legend_title="outcome",
         showlegend=True,  # name the outcome even when every trigger has the same one
     )
     return fig
 
 
-def windows_table(retrain: dict[str, Any] | None) -> pd.DataFrame:
-    """Calibration before drift / during / after retrain from the ``retrain`` artifact's ``windows``."""
+def windows_table(retrain: dict[str, Any] | None, *, detected: bool = True) -> pd.DataFrame:
+    """Calibration before drift / during / after retrain from the ``retrain`` artifact's ``windows``.
+
+    With ``detected=False`` (the detector found no drift) the windows are named after the demo's
+    planted change point instead ("before / after the planted change"), so the table does not
+    speak of a drift the tab says it did not detect.
+    """
     windows = (retrain or {}).get("windows") if isinstance(retrain, dict) else None
     rows = []
     for key, label in WINDOWS:
         w = (windows or {}).get(key)
         if isinstance(w, dict):
+            if not detected:
+                label = UNDETECTED_LABELS.get(key, label)
             rows.append(
                 {
                     "window": label,
@@ -436,23 +534,6 @@ def render() -> None:
     checks = checks_frame(data)
     detections = [d for d in data.get("detections") or [] if isinstance(d, dict)]
     join = data.get("join") or {}
-    cols = st.columns(4)
-    cols[0].metric("model", str(data.get("model") or "-"))
-    cols[1].metric("closed trades checked", f"{int(data.get('n_trades') or 0):,}")
-    cols[2].metric("detections", len(detections))
-    cols[3].metric("trades without a signal", f"{int(join.get('unmatched_trades') or 0):,}")
-    if detections:
-        for d in detections:
-            st.warning(
-                f"**{d.get('kind')}** at trade {d.get('n_trades_total')} ({d.get('closed_at')}): {d.get('message')} "
-                f"- trigger {d.get('trigger_status')}",
-                icon=":material/trending_down:",
-            )
-    else:
-        st.success(
-            "No drift detected: every statistic stayed inside its threshold.", icon=":material/check_circle:"
-        )
-
     retrain = _optional("retrain", RETRAIN_COMMAND, "model-version bands and the before/during/after table")
     jobs = _optional("retrain_jobs", JOBS_COMMAND, "retrain outcomes with their validation metrics")
     trig = loading.artifact("retrain_triggers")
@@ -460,35 +541,102 @@ def render() -> None:
     triggers = triggers_frame(tdata, jobs) if isinstance(tdata.get("triggers", []), list) else pd.DataFrame()
     versions = version_spans(retrain, triggers)
 
+    current = data.get("current_model") or data.get("model")
+    current = None if current is None else str(current)
+    models = {str(m.get("model")): m for m in data.get("models") or [] if isinstance(m, dict)}
+    cur_info = models.get(str(current), {})
+    still_open = open_detections(data, tdata, jobs)
+    cols = st.columns(4)
+    cols[0].metric("current model", str(current or "-"))
+    cols[1].metric("its closed trades", f"{int(cur_info.get('n_trades', data.get('n_trades')) or 0):,}")
+    cols[2].metric("open detections", len(still_open))
+    cols[3].metric("trades without a signal", f"{int(join.get('unmatched_trades') or 0):,}")
+    for d in still_open:
+        st.warning(
+            f"{d.get('kind')} at trade {d.get('n_trades_total')} ({d.get('closed_at')}): {d.get('message')} "
+            f"- trigger {d.get('trigger_state')}",
+            icon=":material/trending_down:",
+        )
+    if not still_open:
+        since = cur_info.get("live_from")
+        n_cur = cur_info.get("n_trades")
+        if detections:
+            st.info(
+                f"No open drift on the current model {current}"
+                + (
+                    f" (live from {since}, {n_cur} closed trades since: its detector started from zero)"
+                    if since
+                    else ""
+                )
+                + f". {len(detections)} earlier detection(s) were answered by a promoted retrain; "
+                "the replaced model's history is greyed below.",
+                icon=":material/check_circle:",
+            )
+        else:
+            st.success(
+                f"The detector raised no alarm over {int(data.get('n_trades') or 0):,} closed trades.",
+                icon=":material/check_circle:",
+            )
+    power = power_text(data.get("power"))
+    if power:
+        st.caption(power)
+
     if checks.empty:
         st.info("No check yet: the windowed tests run every 100 closed trades.")
     else:
         axis = st.radio("x axis", ["time (UTC)", "closed trades"], horizontal=True, key="drift_axis")
         x = "n_trades" if axis == "closed trades" else "closed_at"
         grid = st.columns(2)
-        for i, (col, th_col, title, _side) in enumerate(STATISTICS):
+        for i, (col, th_col, title, _side, y_title) in enumerate(STATISTICS):
             with grid[i % 2]:
+                values = pd.to_numeric(checks.get(col, pd.Series(dtype=float)), errors="coerce")
+                if not np.isfinite(values.to_numpy(dtype=np.float64)).any():
+                    cfg = (data.get("thresholds") or {}).get("config") or {}
+                    ref, win = int(cfg.get("reference_size", 500)), int(cfg.get("window", 100))
+                    note = EMPTY_NOTES.get(col, "No value yet for {title}.")
+                    st.markdown(f"**{title}**")
+                    st.info(note.format(need=ref + win, ref=ref, win=win, title=title))
+                    continue
                 st.plotly_chart(
-                    statistic_figure(checks, col, th_col, title, detections, x=x, versions=versions),
+                    statistic_figure(
+                        checks,
+                        col,
+                        th_col,
+                        title,
+                        detections,
+                        x=x,
+                        versions=versions,
+                        current=current,
+                        y_title=y_title,
+                    ),
                     key=f"drift_{col}",
                     theme=None,
                 )
                 st.caption(
-                    CAPTIONS[col] + " Dotted lines: detections; shaded spans: model versions live (UTC)."
+                    CAPTIONS[col]
+                    + " Dotted lines: detections; shaded spans: model versions live (UTC); grey: "
+                    "a model a promotion replaced (its history, not the live detector)."
                 )
         st.caption(
-            "Thresholds are simulated for calibrated models (false-alarm budget per 5,000 trades); "
-            "the high-confidence rule alarms *below* its line. See docs/drift.md."
+            "Thresholds are simulated for calibrated models; the tests share one false-alarm budget of "
+            f"{100 * _alpha_total(data):.1f}% per 5,000 trades. The high-confidence rule alarms *below* its line. "
+            "See docs/drift.md."
         )
         csv_download(checks, label="Download checks (CSV)", file_name="drift_checks.csv", key="drift_csv")
 
-    windows = windows_table(retrain)
+    windows = windows_table(retrain, detected=bool(detections))
     if not windows.empty:
         st.markdown("#### Calibration before drift / during / after retrain")
         st.dataframe(windows, hide_index=True)
         st.caption(
             "ECE, Brier score and hit rate of the signal model on out-of-sample windows: the stale model "
             "before and during drift, the retrained one after promotion (and the stale one there, for comparison)."
+            + (
+                ""
+                if detections
+                else " The windows split at the change point the demo planted in its data "
+                f"({(retrain or {}).get('change_ts', '?')}), not at a detection: this detector found none."
+            )
         )
         csv_download(
             windows,

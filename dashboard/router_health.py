@@ -24,6 +24,7 @@ import streamlit as st
 
 from dashboard import chart_style, loading
 from dashboard.components import DEMO_COMMAND, csv_download, problem_panel, status_line
+from execution import fill_store
 from execution.router_health import DoctorConfidence, RouterHealthView, router_health_view
 from infra.loaders import TRADE_COLUMNS, DataValidationError, validate_trades
 
@@ -46,8 +47,33 @@ TABLE_COLUMNS = (
 
 # --------------------------------------------------------------------------- cached data
 def _stamp(path: Path) -> tuple[int, int]:
+    if path.is_dir():  # a partitioned folder: every file's mtime and size
+        return fill_store.source_stamp(path)
     stat = path.stat()
     return (stat.st_mtime_ns, stat.st_size)
+
+
+# --------------------------------------------------------------------------- DuckDB path (large logs)
+def _duckdb(path: str) -> bool:
+    """A folder or a large file is aggregated in DuckDB (``FILL_ENGINE`` forces either engine)."""
+    return fill_store.use_duckdb(path, loading.settings().fill_engine)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _daily(
+    path: str,
+    stamp: tuple[int, int],
+    routes: tuple[str, ...] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    lookback_days: int | None,
+) -> fill_store.DailyAggregates:
+    """Daily symbol x route sums from DuckDB, cached on the files' modification times and sizes."""
+    return fill_store.daily_aggregates(
+        path, routes=routes, start=None if start is None else pd.Timestamp(start, tz="UTC"),
+        end=None if end is None else pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1),
+        lookback_days=lookback_days, memory_limit=loading.settings().duckdb_memory_limit,
+    )  # fmt: skip
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -66,6 +92,8 @@ def _prepared(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=2)
 def _catalog(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
     """Filter options: symbols (largest absolute PnL first), routes, first and last UTC day."""
+    if _duckdb(path):  # the unfiltered aggregates: the default view reuses them (one scan)
+        return fill_store.catalog(_daily(path, stamp, None, None, None, None))
     trades = _prepared(path, stamp)
     totals = trades.groupby("symbol", sort=True)["pnl_usd"].sum()
     symbols = sorted(totals.index.astype(str), key=lambda s: (-abs(float(totals[s])), s))
@@ -95,6 +123,11 @@ def _view(
 ) -> RouterHealthView:
     symbol_conf, route_conf, available = confidence_key
     confidence = DoctorConfidence(dict(symbol_conf), dict(route_conf), available)
+    if _duckdb(path):
+        return fill_store.view_from_daily(
+            _daily(path, stamp, routes, start, end, lookback_days), symbols=symbols, confidence=confidence,
+            top_n=top_n, rolling_window_days=rolling_window_days, table_by_route=table_by_route,
+        )  # fmt: skip
     return router_health_view(
         _prepared(path, stamp),
         symbols=symbols,
@@ -263,7 +296,7 @@ def render() -> None:
     stamp = _stamp(path)
     try:
         catalog = _catalog(str(path), stamp)
-    except (DataValidationError, ValueError, OSError) as exc:
+    except (DataValidationError, ValueError, OSError) as exc:  # FillStoreError is a ValueError
         st.error(
             f"**`{path.name}` cannot be used.** {exc}\n\nRe-create it with:\n\n```\n{DEMO_COMMAND}\n```",
             icon=":material/block:",
@@ -338,4 +371,10 @@ def render() -> None:
     # Trade statistics from fills for the same selection (the table lives in dashboard/tear_sheet.py).
     from dashboard.tear_sheet import render_trade_stats
 
-    render_trade_stats(path, f["symbols"], f["routes"], view.start, view.end, key="rh")
+    if _duckdb(str(path)):  # per-fill statistics (streaks, payoff) need every fill, not daily sums
+        st.caption(
+            "Trade statistics from fills are shown for logs read in pandas (up to "
+            f"{fill_store.AUTO_ROWS:,} fills in one file); this log is aggregated in DuckDB."
+        )
+    else:
+        render_trade_stats(path, f["symbols"], f["routes"], view.start, view.end, key="rh")

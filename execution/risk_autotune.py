@@ -346,9 +346,13 @@ def ml_inputs(
     drift = store.read("drift", max_age_s=max_age_s)
     sources["drift"] = {"status": drift.status, "missing_fields": []}
     if drift.envelope is not None and drift.status in ("ok", "stale"):
-        triggers = store.read("retrain_triggers")
+        triggers, jobs = store.read("retrain_triggers"), store.read("retrain_jobs")
         try:
-            still_open = open_detections(drift.data, triggers.data if triggers.envelope is not None else None)
+            still_open = open_detections(
+                drift.data,
+                triggers.data if triggers.envelope is not None else None,
+                jobs.data if jobs.envelope is not None else None,
+            )
         except DriftArtifactError:
             sources["drift"]["missing_fields"].append("detections")
         else:

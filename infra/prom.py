@@ -44,7 +44,7 @@ quantum_artifact_last_write_timestamp_seconds{a}   mtime of ``<CACHE_DIR>/<artif
 quantum_artifact_max_age_seconds                   ``ARTIFACT_MAX_AGE_S``
 quantum_circuit_breaker_state{breaker,state}       1 for the breaker's current state
 quantum_firestore_outbox_depth                     writes queued for the Firestore mirror
-quantum_clm_drift_statistic{statistic}             last drift check: cusum, spiegelhalter_z, ...
+quantum_clm_drift_statistic{statistic}             last drift check of the current model: accuracy_cusum, calibration_cusum, ...
 quantum_clm_drift_threshold{statistic}             ... and the threshold each is tested against
 quantum_clm_detections{kind}                       detections in the ``drift`` artifact by kind
 quantum_clm_retrain_jobs{outcome}                  jobs in ``retrain_jobs`` by outcome
@@ -105,10 +105,10 @@ MULTIPLIER_BUCKETS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 """Multiplier histogram edges: the governor's clamp range [0.5, 2.0] in quarter steps."""
 GOVERNOR_POLICIES = ("kelly", "edge", "ppo")
 SIZINGS = ("rl", "kelly")
-DRIFT_STATISTICS = ("cusum", "spiegelhalter_z", "high_conf_win_rate", "ks_d")
+DRIFT_STATISTICS = ("accuracy_cusum", "calibration_cusum", "high_conf_win_rate", "ks_d")
 _DRIFT_THRESHOLD_KEYS = {
-    "cusum": "cusum_threshold",
-    "spiegelhalter_z": "spiegelhalter_threshold",
+    "accuracy_cusum": "accuracy_threshold",
+    "calibration_cusum": "calibration_threshold",
     "high_conf_win_rate": "high_conf_threshold",
     "ks_d": "ks_threshold",
 }
@@ -498,8 +498,11 @@ class ServiceCollector(Collector):
                 "Threshold the statistic is tested against",
                 labels=["statistic"],
             )
-            checks = drift.get("checks") or []
-            last = checks[-1] if checks and isinstance(checks[-1], Mapping) else {}
+            checks = [c for c in drift.get("checks") or [] if isinstance(c, Mapping)]
+            current = drift.get("current_model")
+            if current is not None:  # one detector per model version: the live model's last check
+                checks = [c for c in checks if c.get("model", current) == current]
+            last = checks[-1] if checks else {}
             for name in DRIFT_STATISTICS:
                 v, t = _num(last.get(name)), _num(last.get(_DRIFT_THRESHOLD_KEYS[name]))
                 if v is not None:

@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Literal
 
 Env = Literal["dev", "research", "prod"]
 ENVS: tuple[Env, ...] = ("dev", "research", "prod")
+FillEngine = Literal["auto", "duckdb", "pandas"]
+FILL_ENGINES: tuple[FillEngine, ...] = ("auto", "duckdb", "pandas")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,6 +149,13 @@ class Settings:
     with its size named (a 500 MB artifact once made the doctor take 4.6 s and 1.67 GB)."""
     metrics_port: int = 9108
     """Loopback port for Prometheus ``/metrics`` of long-running services [METRICS_PORT]."""
+    fill_engine: FillEngine = "auto"
+    """Engine of the Router Health fill log [FILL_ENGINE]: ``auto`` (DuckDB for a partitioned
+    folder or a large file), ``duckdb`` or ``pandas``."""
+    duckdb_memory_limit: str = "500MB"
+    """DuckDB ``memory_limit`` for fill-log queries [DUCKDB_MEMORY_LIMIT], e.g. ``500MB``, ``4GB``."""
+    ray_address: str | None = None
+    """Ray cluster for research sweeps [RAY_ADDRESS], e.g. ``ray://head:10001``; unset: a local Ray."""
 
     @property
     def firestore_enabled(self) -> bool:
@@ -211,4 +221,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ARTIFACT_MAX_BYTES", e.get("ARTIFACT_MAX_BYTES", "50000000"), minimum=1024
         ),
         metrics_port=_parse_int("METRICS_PORT", e.get("METRICS_PORT", "9108"), minimum=1),
+        fill_engine=_parse_fill_engine(e.get("FILL_ENGINE", "auto")),
+        duckdb_memory_limit=_parse_memory(e.get("DUCKDB_MEMORY_LIMIT", "500MB")),
+        ray_address=(e.get("RAY_ADDRESS") or "").strip() or None,
     )
+
+
+def _parse_fill_engine(raw: str) -> FillEngine:
+    value = raw.strip().lower() or "auto"
+    for engine in FILL_ENGINES:
+        if value == engine:
+            return engine
+    raise SettingsError(f"FILL_ENGINE must be one of auto, duckdb, pandas. Got {raw!r} instead.")
+
+
+def _parse_memory(raw: str) -> str:
+    value = raw.strip() or "500MB"
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB)", value, flags=re.IGNORECASE):
+        raise SettingsError(f"DUCKDB_MEMORY_LIMIT must look like 500MB or 2GB. Got {raw!r} instead.")
+    return value

@@ -5,26 +5,32 @@ the trade and whether it won); read :attr:`DriftDetector.drift_detected` and
 :attr:`DriftDetector.drift`. Every test compares the stream with what a *calibrated* model would
 produce, so a healthy model stays quiet whatever its confidences are:
 
-* ``accuracy_drift``: a risk-adjusted Bernoulli CUSUM (Steiner et al. 2000) for "the odds of
-  winning fell to ``odds_ratio`` times what the model claimed", evaluated after every trade.
-* ``calibration_drift``: Spiegelhalter's z of the Brier score over the last ``window`` trades,
-  and the plan's rule "trades with confidence > 0.80 win less than 60 %" over the last
-  ``high_confidence_window`` such trades (at least ``high_confidence_min_count``), evaluated
-  every ``check_every`` trades.
+* ``accuracy_drift`` / ``calibration_drift`` (outcome alarms), evaluated after every trade:
+
+  - the **accuracy bank**: one CUSUM of log-likelihood ratios per alternative "the win
+    probability fell by ``d``", ``d`` in ``accuracy_drops`` (the size of a drop is unknown); the
+    bank alarms when its largest member crosses one threshold;
+  - the **calibration bank**: the same over alternative calibration lines
+    ``logit q = a + b logit p`` (``b < 1``: over-confidence);
+  - the plan's rule "trades with confidence > 0.80 win less than 60 %" over the last
+    ``high_confidence_window`` such trades, every ``check_every`` trades.
+
 * ``distribution_shift``: the two-sample KS distance between the last ``window`` confidences and a
   frozen reference (the first ``reference_size`` trades after :meth:`reset`), every
   ``check_every`` trades.
 
-Thresholds come from :mod:`ml.drift_thresholds` (simulated calibrated models, ``alpha`` per 5,000
-trades). An outcome alarm (CUSUM or z) is *labelled* by where the shortfall sits: if trades above
-``high_confidence`` fall short clearly more than the rest (:func:`ml.drift_stats.shape_z` below
-``-shape_z``) or the high-confidence rule fired, it is ``calibration_drift``; otherwise
-``accuracy_drift``. A change in confidences alone moves none of the outcome statistics (they are
-conditional on each trade's confidence), so it is reported as ``distribution_shift`` only.
+Thresholds come from :mod:`ml.drift_thresholds` (simulated calibrated models; the three tests
+share one false-alarm budget of 1 % per 5,000 trades). An outcome alarm is *labelled* by where
+the shortfall sits: if trades above ``high_confidence`` fall short clearly more than the rest
+(:func:`ml.drift_stats.shape_z` below ``-shape_z``) or the high-confidence rule fired, it is
+``calibration_drift``; otherwise ``accuracy_drift``. A change in confidences alone moves none of
+the outcome statistics (they are conditional on each trade's confidence), so it is reported as
+``distribution_shift`` only.
 
 Unlike river's detectors, a detection *latches*: ``drift_detected`` stays true until :meth:`reset`
-(called by the retrain worker once a new model is live). Each kind is reported at most once per
-reset; :attr:`detections` lists them in order; :attr:`drift` is the most severe.
+(one detector per model version: the drift service starts a promoted version's from zero). Each
+kind is reported at most once per reset; :attr:`detections` lists them in order; :attr:`drift` is
+the most severe.
 
 Examples
 --------
@@ -53,6 +59,10 @@ from ml.drift_thresholds import DEFAULT_THRESHOLDS, DriftThresholds, ThresholdCo
 DriftKind = Literal["accuracy_drift", "calibration_drift", "distribution_shift"]
 KINDS: tuple[DriftKind, ...] = ("accuracy_drift", "calibration_drift", "distribution_shift")
 SEVERITY: dict[str, int] = {"accuracy_drift": 2, "calibration_drift": 2, "distribution_shift": 1}
+LABEL_MIN_TRADES = 30
+"""Fewest recent trades the label of an outcome alarm is judged on."""
+STATISTICS: tuple[str, ...] = ("accuracy_cusum", "calibration_cusum", "high_conf_win_rate", "ks_d")
+"""Names of the statistics that can raise a detection."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class DriftRecord:
 
     kind: DriftKind
     statistic: str
-    """Name of the statistic that crossed: ``cusum``, ``spiegelhalter_z``, ``high_conf_win_rate``, ``ks_d``."""
+    """Name of the statistic that crossed (one of :data:`STATISTICS`)."""
     value: float
     threshold: float
     message: str
@@ -84,12 +94,14 @@ class CheckStats:
     """Every statistic and its threshold at one windowed check (for the ``drift`` artifact)."""
 
     n_trades: int
-    cusum: float
-    cusum_max: float
-    """Largest CUSUM value since the previous check."""
-    cusum_threshold: float
-    spiegelhalter_z: float
-    spiegelhalter_threshold: float
+    accuracy_cusum: float
+    """Largest member of the accuracy bank now."""
+    accuracy_cusum_max: float
+    """Largest value of the accuracy bank since the previous check."""
+    accuracy_threshold: float
+    calibration_cusum: float
+    calibration_cusum_max: float
+    calibration_threshold: float
     high_conf_win_rate: float
     high_conf_count: int
     high_conf_threshold: float
@@ -107,13 +119,14 @@ class DriftDetector:
 
     Parameters
     ----------
-    odds_ratio
-        Alternative of the accuracy CUSUM: the odds of winning fall to this multiple of the claimed
-        odds (0.5: a trade claimed at 0.75 wins at 0.60). Must match ``thresholds``.
+    accuracy_drops
+        Alternatives of the accuracy bank (win probability lower by each). Must match ``thresholds``.
+    calibration_intercepts, calibration_slopes
+        Alternatives of the calibration bank (``logit q = a + b logit p``). Must match ``thresholds``.
     window
-        Trades in the calibration window and in the recent KS sample.
+        Trades in the recent KS sample and in the labelling window.
     check_every
-        Trades between windowed checks (the CUSUM is checked on every trade).
+        Trades between windowed checks (the CUSUM banks are checked on every trade).
     reference_size
         Trades whose confidences form the frozen reference of the KS test.
     high_confidence, high_confidence_min_win_rate
@@ -127,7 +140,7 @@ class DriftDetector:
         ``high_confidence`` exceeds the rest's by more than ``shape_z`` standard errors.
     thresholds
         :class:`~ml.drift_thresholds.DriftThresholds`; default: the precomputed table when the
-        configuration is the default one, otherwise simulated at construction (about 40 s of CPU).
+        configuration is the default one, otherwise simulated at construction (minutes of CPU).
 
     Attributes
     ----------
@@ -138,7 +151,9 @@ class DriftDetector:
     def __init__(
         self,
         *,
-        odds_ratio: float = 0.5,
+        accuracy_drops: tuple[float, ...] = ThresholdConfig.accuracy_drops,
+        calibration_intercepts: tuple[float, ...] = ThresholdConfig.calibration_intercepts,
+        calibration_slopes: tuple[float, ...] = ThresholdConfig.calibration_slopes,
         window: int = 100,
         check_every: int = 100,
         reference_size: int = 500,
@@ -167,7 +182,6 @@ class DriftDetector:
                 f"[1, high_confidence_window={high_confidence_window}]. Got {high_confidence_min_count!r} instead."
             )
         for name, fvalue in (
-            ("odds_ratio", odds_ratio),
             ("high_confidence", high_confidence),
             ("high_confidence_min_win_rate", high_confidence_min_win_rate),
         ):
@@ -179,7 +193,9 @@ class DriftDetector:
             raise ValueError(
                 f"The 'shape_z' parameter of DriftDetector must be > 0. Got {shape_z!r} instead."
             )
-        self.odds_ratio = odds_ratio
+        self.accuracy_drops = tuple(float(d) for d in accuracy_drops)
+        self.calibration_intercepts = tuple(float(a) for a in calibration_intercepts)
+        self.calibration_slopes = tuple(float(b) for b in calibration_slopes)
         self.window = window
         self.check_every = check_every
         self.reference_size = reference_size
@@ -190,18 +206,27 @@ class DriftDetector:
         self.shape_z = shape_z
         self.thresholds = thresholds
         self.thresholds_ = self._resolve_thresholds(thresholds)
-        self._log_r = math.log(odds_ratio)
-        self._r_minus_1 = odds_ratio - 1.0
-        self._h = self.thresholds_.cusum
+        self._h_acc = self.thresholds_.accuracy_cusum
+        self._h_cal = self.thresholds_.calibration_cusum
+        # calibration members with slope 0 have a constant alternative: precompute log q, log(1 - q)
+        self._drops = self.accuracy_drops
+        self._cal_const = [
+            (-math.log1p(math.exp(-a)), -math.log1p(math.exp(a))) if b == 0.0 else None
+            for a, b in zip(self.calibration_intercepts, self.calibration_slopes)
+        ]
+        self._cal_params = list(zip(self._cal_const, self.calibration_intercepts, self.calibration_slopes))
         self.reset()
 
     def _resolve_thresholds(self, thresholds: DriftThresholds | None) -> DriftThresholds:
-        wanted = ThresholdConfig(
-            odds_ratio=self.odds_ratio,
-            window=self.window,
-            check_every=self.check_every,
-            reference_size=self.reference_size,
+        keys = (
+            "accuracy_drops",
+            "calibration_intercepts",
+            "calibration_slopes",
+            "window",
+            "check_every",
+            "reference_size",
         )
+        wanted = ThresholdConfig(**{k: getattr(self, k) for k in keys})
         if thresholds is None:
             if wanted == DEFAULT_THRESHOLDS.config:
                 return DEFAULT_THRESHOLDS
@@ -209,7 +234,7 @@ class DriftDetector:
         cfg = thresholds.config
         mismatch = [
             f"{k}={getattr(cfg, k)!r} (detector: {getattr(wanted, k)!r})"
-            for k in ("odds_ratio", "window", "check_every", "reference_size")
+            for k in keys
             if getattr(cfg, k) != getattr(wanted, k)
         ]
         if mismatch:
@@ -222,10 +247,15 @@ class DriftDetector:
     # -- streaming -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget everything (after a retrain): statistics, reference window, detections."""
+        """Forget everything (a new model): statistics, reference window, detections."""
         self._n = 0
-        self._s = 0.0
-        self._s_max = 0.0
+        self._acc = [0.0] * len(self.accuracy_drops)
+        self._cal = [0.0] * len(self.calibration_slopes)
+        self._acc_max = 0.0
+        self._cal_max = 0.0
+        self._acc_zero = [0] * len(self.accuracy_drops)
+        self._cal_zero = [0] * len(self.calibration_slopes)
+        """Trade count at which each member was last at zero: its estimate of the change point."""
         self._p_buf: list[float] = [0.0] * self.window
         self._y_buf: list[float] = [0.0] * self.window
         self._hc_buf: list[float] = [0.0] * self.high_confidence_window
@@ -239,7 +269,8 @@ class DriftDetector:
     def update(self, confidence: float, won: bool) -> DriftDetector:
         """Add one closed trade: the model's ``confidence`` (0..1) and whether it ``won``.
 
-        Returns ``self``. Costs a handful of float operations; the windowed tests run every
+        Returns ``self``. Costs one logarithm per accuracy alternative and one exponential and
+        logarithm per calibration alternative with a slope; the windowed tests run every
         ``check_every`` trades.
         """
         if not (0.0 <= confidence <= 1.0):
@@ -247,25 +278,74 @@ class DriftDetector:
                 f"The 'confidence' passed to DriftDetector.update must be in [0, 1]. Got {confidence!r} instead."
             )
         p = P_CLIP if confidence < P_CLIP else (1.0 - P_CLIP if confidence > 1.0 - P_CLIP else confidence)
-        y = 1.0 if won else 0.0
         n = self._n
         i = n % self.window
         self._p_buf[i] = p
-        self._y_buf[i] = y
+        self._y_buf[i] = 1.0 if won else 0.0
         if p > self.high_confidence:
-            self._hc_buf[self._hc_n % self.high_confidence_window] = y
+            self._hc_buf[self._hc_n % self.high_confidence_window] = 1.0 if won else 0.0
             self._hc_n += 1
         if n < self.reference_size:
             self._reference.append(p)
         self._n = n = n + 1
-        s = self._s + y * self._log_r - math.log1p(self._r_minus_1 * p)
-        if s < 0.0:
-            s = 0.0
-        self._s = s
-        if s > self._s_max:
-            self._s_max = s
-            if s > self._h and "accuracy_drift" not in self._kinds and "calibration_drift" not in self._kinds:
-                self._outcome_alarm("cusum", s, self._h)
+        log, log1p, exp = math.log, math.log1p, math.exp
+        acc, cal = self._acc, self._cal
+        top_acc = top_cal = 0.0
+        if won:
+            lp = log(p)
+            for k, d in enumerate(self._drops):
+                q = p - d
+                s = acc[k] + log(q if q > P_CLIP else P_CLIP) - lp
+                if s > 0.0:
+                    acc[k] = s
+                    if s > top_acc:
+                        top_acc = s
+                else:
+                    acc[k] = 0.0
+                    self._acc_zero[k] = n
+            logit = lp - log1p(-p)
+            for k, (c, a, b) in enumerate(self._cal_params):
+                s = cal[k] + (c[0] if c is not None else -log1p(exp(-a - b * logit))) - lp
+                if s > 0.0:
+                    cal[k] = s
+                    if s > top_cal:
+                        top_cal = s
+                else:
+                    cal[k] = 0.0
+                    self._cal_zero[k] = n
+        else:
+            l1p = log1p(-p)
+            for k, d in enumerate(self._drops):
+                q = p - d
+                s = acc[k] + log1p(-(q if q > P_CLIP else P_CLIP)) - l1p
+                if s > 0.0:
+                    acc[k] = s
+                    if s > top_acc:
+                        top_acc = s
+                else:
+                    acc[k] = 0.0
+                    self._acc_zero[k] = n
+            logit = log(p) - l1p
+            for k, (c, a, b) in enumerate(self._cal_params):
+                s = cal[k] + (c[1] if c is not None else -log1p(exp(a + b * logit))) - l1p
+                if s > 0.0:
+                    cal[k] = s
+                    if s > top_cal:
+                        top_cal = s
+                else:
+                    cal[k] = 0.0
+                    self._cal_zero[k] = n
+        if top_acc > self._acc_max:
+            self._acc_max = top_acc
+        if top_cal > self._cal_max:
+            self._cal_max = top_cal
+        if (top_acc > self._h_acc or top_cal > self._h_cal) and not (
+            "accuracy_drift" in self._kinds or "calibration_drift" in self._kinds
+        ):
+            if top_acc > self._h_acc:
+                self._outcome_alarm("accuracy_cusum", top_acc, self._h_acc)
+            else:
+                self._outcome_alarm("calibration_cusum", top_cal, self._h_cal)
         if n % self.check_every == 0:
             self._check()
         return self
@@ -277,24 +357,20 @@ class DriftDetector:
         k = min(self._n, self.window)
         return np.array(self._p_buf[:k]), np.array(self._y_buf[:k])
 
-    def _window_stats(self, p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """Spiegelhalter's z and the shape z of the window in one pass (same values as
-        :func:`ml.drift_stats.spiegelhalter_z` and :func:`ml.drift_stats.shape_z`; ``p`` is clipped)."""
+    def _shape_z(self, p: np.ndarray, y: np.ndarray) -> float:
+        """Shape z of the window (same value as :func:`ml.drift_stats.shape_z`; ``p`` is clipped)."""
         r = y - p
-        a = 1.0 - 2.0 * p
         v = p * (1.0 - p)
-        var = float(np.dot(a * a, v))
-        z = float(np.dot(r, a)) / math.sqrt(var) if var > 0.0 else 0.0
         hi = (p > self.high_confidence).astype(np.float64)
         n_hi = float(hi.sum())
         n_lo = p.size - n_hi
         if n_hi == 0.0 or n_lo == 0.0:
-            return z, math.nan
+            return math.nan
         r_hi = float(np.dot(r, hi))
         v_hi = float(np.dot(v, hi))
         diff = r_hi / n_hi - (float(r.sum()) - r_hi) / n_lo
         se = math.sqrt(v_hi / n_hi**2 + (float(v.sum()) - v_hi) / n_lo**2)
-        return z, (diff / se if se > 0.0 else math.nan)
+        return diff / se if se > 0.0 else math.nan
 
     def _hc_rate(self) -> tuple[float, int]:
         count = min(self._hc_n, self.high_confidence_window)
@@ -302,9 +378,27 @@ class DriftDetector:
             return math.nan, 0
         return sum(self._hc_buf[:count]) / count, count
 
+    def _since_change(self, statistic: str) -> int:
+        """Trades since the crossing bank's largest member last sat at zero (the CUSUM's own
+        estimate of when the change happened, Page 1954), at least ``LABEL_MIN_TRADES``."""
+        if statistic == "accuracy_cusum":
+            values, zeros = self._acc, self._acc_zero
+        elif statistic == "calibration_cusum":
+            values, zeros = self._cal, self._cal_zero
+        else:
+            return self.window
+        k = max(range(len(values)), key=values.__getitem__)
+        return max(self._n - zeros[k], LABEL_MIN_TRADES)
+
+    def _recent_arrays(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The last ``min(m, window, n)`` confidences and outcomes."""
+        m = min(m, self.window, self._n)
+        idx = np.arange(self._n - m, self._n) % self.window
+        return np.asarray(self._p_buf)[idx], np.asarray(self._y_buf)[idx]
+
     def _outcome_alarm(self, statistic: str, value: float, threshold: float) -> None:
-        p, y = self._window_arrays()
-        sz = self._window_stats(p, y)[1]
+        p, y = self._recent_arrays(self._since_change(statistic))
+        sz = self._shape_z(p, y)
         rate, count = self._hc_rate()
         hc_fired = count >= self.high_confidence_min_count and rate < self.high_confidence_min_win_rate
         calibration = (
@@ -335,9 +429,7 @@ class DriftDetector:
     def _check(self) -> None:
         th = self.thresholds_
         p, y = self._window_arrays()
-        z, sz = self._window_stats(p, y)
-        if self._n < self.window:
-            z = math.nan
+        sz = self._shape_z(p, y)
         rate, count = self._hc_rate()
         if self._reference_sorted is None and len(self._reference) >= self.reference_size:
             self._reference_sorted = np.sort(np.asarray(self._reference))
@@ -346,11 +438,12 @@ class DriftDetector:
             ks_d = ks_statistic(self._reference_sorted, p)
         self._last_check = CheckStats(
             n_trades=self._n,
-            cusum=self._s,
-            cusum_max=self._s_max,
-            cusum_threshold=th.cusum,
-            spiegelhalter_z=z,
-            spiegelhalter_threshold=th.spiegelhalter_z,
+            accuracy_cusum=max(self._acc),
+            accuracy_cusum_max=self._acc_max,
+            accuracy_threshold=th.accuracy_cusum,
+            calibration_cusum=max(self._cal),
+            calibration_cusum_max=self._cal_max,
+            calibration_threshold=th.calibration_cusum,
             high_conf_win_rate=rate,
             high_conf_count=count,
             high_conf_threshold=self.high_confidence_min_win_rate,
@@ -358,13 +451,15 @@ class DriftDetector:
             ks_threshold=th.ks_d,
             shape_z=sz,
         )
-        self._s_max = self._s
+        self._acc_max = max(self._acc)
+        self._cal_max = max(self._cal)
         outcome_seen = "accuracy_drift" in self._kinds or "calibration_drift" in self._kinds
-        if not outcome_seen:
-            if count >= self.high_confidence_min_count and rate < self.high_confidence_min_win_rate:
-                self._outcome_alarm("high_conf_win_rate", rate, self.high_confidence_min_win_rate)
-            elif z > th.spiegelhalter_z:
-                self._outcome_alarm("spiegelhalter_z", z, th.spiegelhalter_z)
+        if (
+            not outcome_seen
+            and count >= self.high_confidence_min_count
+            and rate < self.high_confidence_min_win_rate
+        ):
+            self._outcome_alarm("high_conf_win_rate", rate, self.high_confidence_min_win_rate)
         if not math.isnan(ks_d) and ks_d > th.ks_d:
             self._record(
                 DriftRecord(
@@ -386,9 +481,21 @@ class DriftDetector:
         return self._n
 
     @property
-    def cusum(self) -> float:
-        """Current value of the accuracy CUSUM."""
-        return self._s
+    def accuracy_cusum(self) -> float:
+        """Current value of the accuracy bank (its largest member)."""
+        return max(self._acc)
+
+    @property
+    def calibration_cusum(self) -> float:
+        """Current value of the calibration bank (its largest member)."""
+        return max(self._cal)
+
+    def bank(self) -> dict[str, float]:
+        """Every member of both banks by name (``accuracy d=0.15``, ``calibration a=0 b=0.25``)."""
+        out = {f"accuracy d={d:g}": s for d, s in zip(self.accuracy_drops, self._acc)}
+        for a, b, s in zip(self.calibration_intercepts, self.calibration_slopes, self._cal):
+            out[f"calibration a={a:g} b={b:g}"] = s
+        return out
 
     @property
     def drift_detected(self) -> bool:
@@ -411,3 +518,29 @@ class DriftDetector:
     def last_check(self) -> CheckStats | None:
         """Statistics of the latest windowed check (``None`` before the first)."""
         return self._last_check
+
+    def state(self) -> dict[str, float | int]:
+        """The current value of every statistic (zeros and NaN for a fresh detector)."""
+        last = self._last_check
+        return {
+            "n_trades": self._n,
+            "accuracy_cusum": self.accuracy_cusum,
+            "calibration_cusum": self.calibration_cusum,
+            "high_conf_win_rate": math.nan if last is None else last.high_conf_win_rate,
+            "ks_d": math.nan if last is None else last.ks_d,
+        }
+
+    def threshold_table(self) -> dict[str, float]:
+        """Each alarm statistic's threshold, keyed as in :meth:`state`."""
+        th = self.thresholds_
+        return {
+            "accuracy_cusum": th.accuracy_cusum,
+            "calibration_cusum": th.calibration_cusum,
+            "high_conf_win_rate": self.high_confidence_min_win_rate,
+            "ks_d": th.ks_d,
+        }
+
+    def power(self) -> dict[str, dict[str, float]]:
+        """Simulated delays of the outcome banks at these thresholds (see
+        :func:`ml.drift_thresholds.simulate_power`); empty when not computed."""
+        return {k: dict(v) for k, v in self.thresholds_.power.items()}

@@ -9,7 +9,11 @@ the trade that caused the detection (event time, never the wall clock).
 
 The outcome of a trade is the signal's ``won`` (the predicted direction was right: what the
 confidence claims to forecast); without a ``won`` column, ``pnl_usd > 0`` of the closed trade.
-When ``model_version`` changes along the stream, the detector is reset (a new model is live).
+One model, one detector: every model version has its own detector. The retrain worker's
+``retrain_jobs`` (its artifact, read here, never written) are replayed at their decision times:
+a decided job resolves its trigger in the queue, and a promotion supersedes the model the trigger
+named (its history stays, greyed in the Drift tab; it raises no more triggers) while the promoted
+version starts from zero. ``current_model`` in the ``drift`` artifact names the live version.
 
 Artifacts
 ---------
@@ -18,7 +22,8 @@ Artifacts
     trade count and close time; ``detections``; ``thresholds``; ``join`` counts.
 ``retrain_triggers``
     :meth:`ml.triggers.TriggerQueue.to_dict`: every trigger with its ``outcome`` (``pending``
-    until a retrain worker records ``promoted``/``rejected``/``failed``) and suppressed submissions.
+    until ``retrain_jobs`` holds the worker's ``promoted``/``rejected``/``failed``, copied here
+    on the next run) and suppressed submissions. This service is the artifact's only writer.
 
 Run ``python -m ml.drift_service [--trades PATH --signals PATH]`` (defaults: the demo files under
 ``DATA_DIR``).
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
     from scripts.pipeline import DemoContext
 
 SOURCE = "ml.drift_service"
+JOBS_ARTIFACT = "retrain_jobs"
 DEFAULT_MODEL = "signal-model"
 
 
@@ -141,9 +147,84 @@ def _finite(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
+def read_jobs(store: Any) -> list[dict[str, Any]]:
+    """The retrain worker's job records (``retrain_jobs``; read-only here). Empty when absent."""
+    res = store.read(JOBS_ARTIFACT)
+    jobs = res.data.get("jobs") if res.envelope is not None and isinstance(res.data, dict) else None
+    return [dict(j) for j in jobs if isinstance(j, dict)] if isinstance(jobs, list) else []
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """A retrain job's outcome as the drift service uses it (from ``retrain_jobs``)."""
+
+    trigger_id: str
+    outcome: str
+    at: pd.Timestamp
+    """Event time of the decision (``decided_at``, else the trigger time)."""
+    model_ref: str
+    """The model the trigger named (the stream key of the detector that raised it)."""
+    model: str | None
+    """The registry's model name the worker resolved ``model_ref`` to."""
+    new_version: str | None
+    note: str
+    metrics: dict[str, Any] | None
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any]) -> JobOutcome | None:
+        outcome = job.get("outcome")
+        when = job.get("decided_at") or job.get("triggered_at")
+        if outcome not in ("promoted", "rejected", "failed") or not job.get("trigger_id") or not when:
+            return None
+        validation = job.get("validation")
+        metrics = validation.get("metrics") if isinstance(validation, dict) else None
+        new = job.get("new_version") if outcome == "promoted" else None
+        return cls(
+            trigger_id=str(job["trigger_id"]),
+            outcome=str(outcome),
+            at=pd.Timestamp(when).tz_convert("UTC"),
+            model_ref=str(job.get("model_ref") or job.get("model") or ""),
+            model=None if job.get("model") is None else str(job["model"]),
+            new_version=None if not new else str(new),
+            note=str(job.get("note", ""))[:500],
+            metrics=dict(metrics) if isinstance(metrics, dict) else None,
+        )
+
+
+@dataclass
+class ModelState:
+    """One model version's detector and its history (one model, one detector)."""
+
+    model: str
+    detector: DriftDetector
+    first_trade_at: str | None = None
+    last_trade_at: str | None = None
+    n_trades: int = 0
+    live_from: str | None = None
+    """When a promotion made this version live (``None``: live before the stream began)."""
+    superseded_at: str | None = None
+    superseded_by: str | None = None
+
+    def summary(self, current: str | None) -> dict[str, Any]:
+        det = self.detector
+        stats = det.state()
+        return {
+            "model": self.model,
+            "status": "current" if self.model == current else "superseded",
+            "n_trades": self.n_trades,
+            "first_trade_at": self.first_trade_at,
+            "last_trade_at": self.last_trade_at,
+            "live_from": self.live_from,
+            "superseded_at": self.superseded_at,
+            "superseded_by": self.superseded_by,
+            "state": {k: _finite(v) for k, v in stats.items()},
+            "detections": [r.kind for r in det.detections],
+        }
+
+
 @dataclass
 class DriftService:
-    """Runs the detector over closed trades and turns detections into published triggers.
+    """Runs one detector per model version over closed trades; detections become published triggers.
 
     Parameters
     ----------
@@ -152,47 +233,116 @@ class DriftService:
     queue
         The trigger queue (default: a new one with a 24 h cooldown).
     detector_factory
-        Builds a fresh detector (at start and when ``model_version`` changes).
+        Builds a fresh detector for each model version.
+    jobs
+        The retrain worker's records (``retrain_jobs`` data ``jobs``), read-only. Each decided
+        job resolves its trigger in the queue at its decision time (event time); a promoted job
+        supersedes the model its trigger named: that model's detector keeps its history (and
+        stops raising triggers), the promoted version gets a detector starting from zero. Trades
+        whose signal names the replaced version stay with it; when the signals name only the
+        registry's model (``model_ref`` equal to the job's ``model``, no version), trades closing
+        after the promotion go to the promoted version.
     """
 
     publisher: EventPublisher
     queue: TriggerQueue = field(default_factory=TriggerQueue)
     detector_factory: Callable[[], DriftDetector] = DriftDetector
+    jobs: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     detections: list[dict[str, Any]] = field(default_factory=list)
     published: list[dict[str, Any]] = field(default_factory=list)
     n_trades: int = 0
     model: str | None = None
-    _detector: DriftDetector | None = field(default=None, repr=False)
+    """The model version of the latest trade (after routing)."""
+    models: dict[str, ModelState] = field(default_factory=dict)
+    _pending_jobs: list[JobOutcome] = field(default_factory=list, repr=False)
+    _route: dict[str, str] = field(default_factory=dict, repr=False)
+    _superseded: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        outcomes = [o for o in (JobOutcome.from_job(j) for j in self.jobs) if o is not None]
+        self._pending_jobs = sorted(outcomes, key=lambda o: o.at)
+        self._handled = {o.trigger_id for o in outcomes}
+
+    def _state(self, model: str) -> ModelState:
+        st = self.models.get(model)
+        if st is None:
+            st = self.models[model] = ModelState(model=model, detector=self.detector_factory())
+        return st
 
     @property
     def detector(self) -> DriftDetector:
-        if self._detector is None:
-            self._detector = self.detector_factory()
-        return self._detector
+        """The detector of the current model (a fresh one before any trade)."""
+        return self._state(self.current_model or DEFAULT_MODEL).detector
+
+    @property
+    def current_model(self) -> str | None:
+        """The live model: the latest trade's model, followed through later promotions."""
+        key = self.model
+        seen: set[str] = set()
+        while key is not None and key in self._superseded and key not in seen:
+            seen.add(key)
+            key = self._superseded[key]
+        return key
 
     def reset_detector(self) -> None:
-        """Start the detector afresh (after a promoted retrain); history and triggers are kept."""
+        """Start the current model's detector afresh; history and triggers are kept."""
         self.detector.reset()
+
+    def apply_jobs(self, until: pd.Timestamp | None = None) -> None:
+        """Apply the retrain outcomes decided at or before ``until`` (all when ``None``)."""
+        while self._pending_jobs and (until is None or self._pending_jobs[0].at <= until):
+            job = self._pending_jobs.pop(0)
+            try:
+                trig = self.queue.get(job.trigger_id)
+            except KeyError:
+                trig = None
+            if trig is not None and trig.outcome == "pending":
+                self.queue.resolve(
+                    job.trigger_id,
+                    job.outcome,  # type: ignore[arg-type]
+                    at=job.at.to_pydatetime(),
+                    note=job.note,
+                    metrics=job.metrics,
+                    new_version=job.new_version,
+                )
+            if job.outcome == "promoted" and job.new_version and job.model_ref:
+                old, new, at = job.model_ref, job.new_version, _iso(job.at)
+                self._superseded[old] = new
+                if old in self.models:
+                    self.models[old].superseded_at, self.models[old].superseded_by = at, new
+                self._state(new).live_from = at
+                if job.model is not None and job.model_ref == job.model:
+                    self._route[old] = new  # version-less signals: the live version serves them
+
+    def _route_model(self, model: str) -> str:
+        seen: set[str] = set()
+        while model in self._route and model not in seen:
+            seen.add(model)
+            model = self._route[model]
+        return model
 
     def process_trade(
         self, *, order_id: str, closed_at: pd.Timestamp, confidence: float, won: bool, model: str
     ) -> None:
-        """Feed one joined closed trade (in ``closed_at`` order)."""
-        if self.model is not None and model != self.model:
-            self.reset_detector()
+        """Feed one joined closed trade (in ``closed_at`` order) to its model version's detector."""
+        self.apply_jobs(pd.Timestamp(closed_at))
+        model = self._route_model(model)
         self.model = model
-        det = self.detector
+        st = self._state(model)
+        det = st.detector
         seen = len(det.detections)
         last_check = det.last_check
         det.update(confidence, won)
         self.n_trades += 1
+        st.n_trades += 1
+        at = _iso(closed_at)
+        st.first_trade_at = st.first_trade_at or at
+        st.last_trade_at = at
         if det.last_check is not last_check and det.last_check is not None:
             stats = {k: _finite(v) for k, v in det.last_check.to_dict().items()}
             stats["n_since_reset"] = stats.pop("n_trades")
-            self.checks.append(
-                {"n_trades": self.n_trades, "closed_at": _iso(closed_at), "model": model, **stats}
-            )
+            self.checks.append({"n_trades": self.n_trades, "closed_at": at, "model": model, **stats})
         for record in det.detections[seen:]:
             self._on_detection(record.to_dict(), order_id=order_id, closed_at=closed_at, model=model)
 
@@ -209,19 +359,23 @@ class DriftService:
             "n_trades": info["n_trades"],
             "order_id": order_id,
         }
+        record = {
+            **drift_info,
+            "n_trades_total": self.n_trades,
+            "closed_at": _iso(closed_at),
+            "model": model,
+            "trigger_status": "superseded",
+            "trigger_id": None,
+        }
+        if model in self._superseded:  # a replaced model: recorded, no retrain asked for
+            self.detections.append(record)
+            return
         sub: Submission = self.queue.submit(model=model, reason=info["kind"], drift_info=drift_info, at=at)
-        self.detections.append(
-            {
-                **drift_info,
-                "n_trades_total": self.n_trades,
-                "closed_at": _iso(closed_at),
-                "model": model,
-                "trigger_status": sub.status,
-                "trigger_id": sub.trigger.trigger_id if sub.trigger is not None else None,
-            }
-        )
-        if sub.accepted and sub.trigger is not None:
-            self._publish(sub.trigger)
+        record["trigger_status"] = sub.status
+        record["trigger_id"] = sub.trigger.trigger_id if sub.trigger is not None else None
+        self.detections.append(record)
+        if sub.accepted and sub.trigger is not None and sub.trigger.trigger_id not in self._handled:
+            self._publish(sub.trigger)  # a trigger the worker already decided is not sent again
 
     def _publish(self, trigger: RetrainTrigger) -> None:
         event = new_event(TOPIC_RETRAIN, trigger.payload(), ts=trigger.triggered_at)
@@ -236,26 +390,29 @@ class DriftService:
             self.process_trade(
                 order_id=order_id, closed_at=closed_at, confidence=float(conf), won=bool(won), model=model
             )
+        self.apply_jobs()
         return self
 
     def drift_artifact(self, join_report: dict[str, Any] | None = None) -> dict[str, Any]:
         """The ``drift`` artifact's data."""
+        current = self.current_model
         det = self.detector
         th = det.thresholds_
         return {
-            "model": self.model,
+            "model": current,
+            "current_model": current,
+            "models": [st.summary(current) for st in self.models.values()],
             "n_trades": self.n_trades,
             "check_every": det.check_every,
             "thresholds": {
-                "cusum": th.cusum,
-                "spiegelhalter_z": th.spiegelhalter_z,
-                "ks_d": th.ks_d,
+                **det.threshold_table(),
                 "high_conf_win_rate": det.high_confidence_min_win_rate,
                 "high_confidence": det.high_confidence,
                 "config": asdict(th.config),
                 "n_sims": th.n_sims,
                 "seed": th.seed,
             },
+            "power": det.power(),
             "checks": self.checks,
             "detections": self.detections,
             "join": join_report or {},
@@ -263,36 +420,45 @@ class DriftService:
 
 
 def run_files(
-    trades_path: Path, signals_path: Path, publisher: EventPublisher
+    trades_path: Path, signals_path: Path, publisher: EventPublisher, *, store: Any = None
 ) -> tuple[DriftService, dict[str, Any]]:
-    """Load both Parquet/CSV files, join them, and run a fresh service over them."""
+    """Load both Parquet/CSV files, join them, and run a fresh service over them.
+
+    With a ``store``, the retrain worker's ``retrain_jobs`` are read (never written) so retrain
+    outcomes and promotions are replayed at their event times.
+    """
     from infra.loaders import read_frame
 
     trades = read_frame(trades_path)
     signals = read_frame(signals_path)
     joined, report = join_trades_to_signals(trades, signals)
-    return DriftService(publisher=publisher).run(joined), report
+    jobs = read_jobs(store) if store is not None else []
+    return DriftService(publisher=publisher, jobs=jobs).run(joined), report
 
 
 def summary(service: DriftService, report: dict[str, Any]) -> str:
     found = ", ".join(
-        f"{d['kind']} at trade {d['n_trades_total']} ({d['closed_at']}, {d['trigger_status']})"
+        f"{d['kind']} at trade {d['n_trades_total']} ({d['closed_at']}, {d['model']}, {d['trigger_status']})"
         for d in service.detections
     )
+    cur = service.current_model
+    st = service.models.get(cur) if cur is not None else None
     return (
         f"{report['matched']} trades joined ({report['unmatched_trades']} without signal), "
-        f"{len(service.checks)} checks, detections: {found or 'none'}; {len(service.published)} trigger(s) published"
+        f"{len(service.checks)} checks, detections: {found or 'none'}; {len(service.published)} trigger(s) published; "
+        f"current model {cur} ({st.n_trades if st else 0} trades since it went live)"
     )
 
 
 def write_artifacts(service: DriftService, report: dict[str, Any], store: Any) -> None:
+    """Write the service's own artifacts (``drift``, ``retrain_triggers``); never ``retrain_jobs``."""
     store.write("drift", service.drift_artifact(report), source=SOURCE)
     store.write("retrain_triggers", service.queue.to_dict(), source=SOURCE)
 
 
 def demo_step(ctx: DemoContext) -> str:
     """Demo pipeline step: replay the demo trades and signals, publish to ``ctx.bus``, write artifacts."""
-    service, report = run_files(ctx.trades_path, ctx.signals_path, ctx.bus)
+    service, report = run_files(ctx.trades_path, ctx.signals_path, ctx.bus, store=ctx.store)
     write_artifacts(service, report, ctx.store)
     return summary(service, report)
 
@@ -315,8 +481,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label} file {path} does not exist (run `python -m scripts.demo` to create demo data)"
             )
     bus = connect_bus()
-    service, report = run_files(args.trades, args.signals, bus)
-    write_artifacts(service, report, open_store(settings))
+    store = open_store(settings)
+    service, report = run_files(args.trades, args.signals, bus, store=store)
+    write_artifacts(service, report, store)
     print(summary(service, report))
     return 0
 

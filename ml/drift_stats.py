@@ -11,9 +11,13 @@ References
 ----------
 * S. H. Steiner, R. J. Cook, V. T. Farewell, T. Treasure, "Monitoring surgical performance using
   risk-adjusted cumulative sum charts", Biostatistics 1(4) (2000) 441-452 (the risk-adjusted
-  Bernoulli CUSUM: weights ``W = y log R - log(1 - p + R p)``).
-* D. J. Spiegelhalter, "Probabilistic prediction in patient management and clinical trials",
-  Statistics in Medicine 5 (1986) 421-433 (the z statistic of the Brier score).
+  Bernoulli CUSUM: each trade's weight is conditional on its own predicted probability).
+* E. S. Page, "Continuous inspection schemes", Biometrika 41 (1954) 100-115; G. Lorden,
+  "Procedures for reacting to a change in distribution", Ann. Math. Statist. 42 (1971) 1897-1908
+  (the CUSUM of log-likelihood ratios; a bank of them over a grid of alternatives with one
+  threshold is the discretised generalised likelihood ratio CUSUM).
+* D. R. Cox, "Two further applications of a model for binary regression", Biometrika 45 (1958)
+  562-565 (the recalibration line ``logit q = a + b logit p``).
 * A. N. Kolmogorov (1933), N. V. Smirnov (1948): the two-sample Kolmogorov-Smirnov statistic and
   its limiting distribution ``P(sqrt(n_e) D > x) -> Q_KS(x)``, ``n_e = n m / (n + m)``.
 """
@@ -36,63 +40,76 @@ def clip_confidence(p: npt.ArrayLike) -> FloatArray:
     return np.clip(np.asarray(p, dtype=np.float64), P_CLIP, 1.0 - P_CLIP)
 
 
-def cusum_weights(p: npt.ArrayLike, y: npt.ArrayLike, odds_ratio: float) -> FloatArray:
-    """Risk-adjusted Bernoulli CUSUM weights (Steiner et al. 2000).
+def accuracy_bank_weights(p: npt.ArrayLike, y: npt.ArrayLike, drops: npt.ArrayLike) -> FloatArray:
+    """Log-likelihood ratios of "the win probability fell by ``d``" against "calibrated", per ``d``.
 
-    The log-likelihood ratio of outcome ``y`` under "the odds of winning are ``odds_ratio``
-    times what the model claimed" against "the model is calibrated" is
+    Under the alternative a trade claimed at ``p`` wins with ``q = max(p - d, P_CLIP)``; the
+    Bernoulli log-likelihood ratio of outcome ``y`` is
 
-    ``W = y log R - log(1 - p + R p)``.
+    ``W = y log(q / p) + (1 - y) log((1 - q) / (1 - p))``.
 
-    For ``R < 1`` the chart ``S_t = max(0, S_{t-1} + W_t)`` climbs when trades lose more often than
-    their confidences say. Under calibration ``E[W] = -KL(p || p_R) < 0``.
+    Under calibration ``E[W] = -KL(p || q) < 0``; after a drop of exactly ``d``,
+    ``E[W] = KL(q || p) > 0`` (Lorden 1971; Page 1954 for the CUSUM). The last axis of the result
+    runs over ``drops``.
 
     Examples
     --------
-    >>> w = cusum_weights([0.75, 0.75], [1, 0], 0.5)
-    >>> [round(float(v), 6) for v in w]   # log(0.5/0.625), -log(0.625)
+    >>> w = accuracy_bank_weights([0.75, 0.75], [1, 0], [0.15])
+    >>> [round(float(v), 6) for v in w[:, 0]]   # log(0.6/0.75), log(0.4/0.25)
     [-0.223144, 0.470004]
     """
-    pc = clip_confidence(p)
-    yc = np.asarray(y, dtype=np.float64)
-    return yc * math.log(odds_ratio) - np.log1p((odds_ratio - 1.0) * pc)
+    pc = clip_confidence(p)[..., None]
+    yc = np.asarray(y, dtype=np.float64)[..., None]
+    q = np.maximum(pc - np.asarray(drops, dtype=np.float64), P_CLIP)
+    return np.asarray(
+        yc * (np.log(q) - np.log(pc)) + (1.0 - yc) * (np.log1p(-q) - np.log1p(-pc)), dtype=np.float64
+    )
 
 
-def cusum_path(weights: npt.ArrayLike) -> FloatArray:
-    """The CUSUM ``S_t = max(0, S_{t-1} + W_t)`` along the last axis, ``S_0 = 0``."""
-    w = np.asarray(weights, dtype=np.float64)
+def calibration_bank_weights(
+    p: npt.ArrayLike, y: npt.ArrayLike, intercepts: npt.ArrayLike, slopes: npt.ArrayLike
+) -> FloatArray:
+    """Log-likelihood ratios of a broken calibration curve against "calibrated", per alternative.
+
+    The alternative is a recalibration line in logit space (Cox 1958):
+    ``logit q = a + b logit p``; ``a = 0, b = 1`` is calibrated, ``b < 1`` is over-confidence
+    (high-confidence trades win less than claimed, ``b = 0`` wins at ``sigmoid(a)`` whatever the
+    claim). With ``log q = -log(1 + e^{-z})``, ``log(1 - q) = -log(1 + e^{z})``, ``z = a + b logit p``:
+
+    ``W = y (log q - log p) + (1 - y) (log(1 - q) - log(1 - p))``.
+
+    The last axis runs over the pairs ``(intercepts[k], slopes[k])``.
+
+    Examples
+    --------
+    >>> w = calibration_bank_weights([0.9, 0.9], [1, 0], [0.0], [0.0])
+    >>> [round(float(v), 6) for v in w[:, 0]]   # log(0.5/0.9), log(0.5/0.1)
+    [-0.587787, 1.609438]
+    """
+    pc = clip_confidence(p)[..., None]
+    yc = np.asarray(y, dtype=np.float64)[..., None]
+    z = np.asarray(intercepts, dtype=np.float64) + np.asarray(slopes, dtype=np.float64) * np.log(
+        pc / (1.0 - pc)
+    )
+    log_q, log_1q = -np.logaddexp(0.0, -z), -np.logaddexp(0.0, z)
+    return np.asarray(yc * (log_q - np.log(pc)) + (1.0 - yc) * (log_1q - np.log1p(-pc)), dtype=np.float64)
+
+
+def cusum_path(weights: npt.ArrayLike, axis: int = -1) -> FloatArray:
+    """The CUSUM ``S_t = max(0, S_{t-1} + W_t)`` along ``axis`` (default the last), ``S_0 = 0``.
+
+    Examples
+    --------
+    >>> cusum_path([1.0, -2.0, 0.5, 0.25]).tolist()
+    [1.0, 0.0, 0.5, 0.75]
+    """
+    w = np.moveaxis(np.asarray(weights, dtype=np.float64), axis, -1)
     out = np.empty_like(w)
     s = np.zeros(w.shape[:-1])
     for t in range(w.shape[-1]):
         s = np.maximum(s + w[..., t], 0.0)
         out[..., t] = s
-    return out
-
-
-def spiegelhalter_z(p: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
-    """Spiegelhalter's z for the Brier score, over the last axis.
-
-    With ``B = sum (y - p)^2`` and a calibrated model, ``E[B] = sum p (1 - p)`` and
-    ``B - E[B] = sum (y - p)(1 - 2p)`` with variance ``sum (1 - 2p)^2 p (1 - p)``, so
-
-    ``z = sum (y - p)(1 - 2p) / sqrt(sum (1 - 2p)^2 p (1 - p))``.
-
-    Large positive ``z``: the forecasts are worse than a calibrated model's. Trades at ``p = 0.5``
-    carry no information; ``z = 0`` when every weight is zero.
-
-    Examples
-    --------
-    >>> round(float(spiegelhalter_z([0.9, 0.9, 0.2], [0, 1, 0])), 6)
-    1.250926
-    """
-    pc = clip_confidence(p)
-    yc = np.asarray(y, dtype=np.float64)
-    a = 1.0 - 2.0 * pc
-    num = np.sum((yc - pc) * a, axis=-1)
-    var = np.sum(a * a * pc * (1.0 - pc), axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(var > 0.0, num / np.sqrt(np.where(var > 0.0, var, 1.0)), 0.0)
-    return np.asarray(z, dtype=np.float64)
+    return np.moveaxis(out, -1, axis)
 
 
 def ks_statistic(reference_sorted: npt.ArrayLike, sample: npt.ArrayLike) -> float:

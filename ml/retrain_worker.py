@@ -18,10 +18,11 @@ For each trigger (payload ``trigger_id, model, reason, drift_info, priority, tri
 5. **Promote** (new version staged atomically, then the ``current`` pointer switched; parent
    kept) or **reject** with the reasons. In ``ENV=prod`` promotion needs ``ALLOW_PROD_WRITE=1``;
    a refused promotion is recorded as ``failed`` with the guard's message.
-6. **Record** the outcome with its metrics in ``retrain_jobs`` and resolve the trigger in the
-   drift service's ``retrain_triggers`` queue (:meth:`ml.triggers.TriggerQueue.resolve`). After a
-   promotion the ``on_promoted`` hook runs (the drift service resets its detector there; the
-   batch service also resets by itself when the trades' ``model_version`` changes).
+6. **Record** the outcome with its metrics in ``retrain_jobs``, the worker's own artifact and the
+   only one it writes (one writer per artifact): ``ml.drift_service`` reads it to resolve its
+   ``retrain_triggers`` queue and to start the promoted version's detector from zero; readers
+   (doctor, autotuner) take outcomes from it via :func:`ml.drift_state.open_detections`. After a
+   promotion the ``on_promoted`` hook runs.
 
 A trigger is acknowledged on the bus only after its job was recorded (promoted, rejected, failed
 or duplicate). ``python -m ml.retrain_worker --rollback`` switches the pointer back.
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 SOURCE = "ml.retrain_worker"
 JOBS_ARTIFACT = "retrain_jobs"
 DEMO_ARTIFACT = "retrain"
-TRIGGERS_ARTIFACT = "retrain_triggers"
 GROUP = "retrain-worker"
 DEFAULT_MODEL = "signal-model"
 Outcome = Literal["promoted", "rejected", "failed", "duplicate"]
@@ -324,9 +324,7 @@ class RetrainWorker:
     def _record(
         self, job: dict[str, Any], payload: Mapping[str, Any], *, resolve: bool = True
     ) -> dict[str, Any]:
-        self.log.add(job)
-        if resolve and self.store is not None:
-            self._resolve_trigger(job, payload)
+        self.log.add(job)  # the outcome's only record: ml.drift_service reads it, never rewrites it
         self._persist()
         log.info("retrain job %s: %s (%s)", job["trigger_id"], job["outcome"], job.get("note", ""))
         return job
@@ -334,39 +332,6 @@ class RetrainWorker:
     def _persist(self) -> None:
         if self.store is not None:
             self.store.write(JOBS_ARTIFACT, self.log.to_dict(), source=SOURCE)
-
-    def _resolve_trigger(self, job: dict[str, Any], payload: Mapping[str, Any]) -> None:
-        """Record the outcome in the drift service's trigger queue (``retrain_triggers``), if it holds the trigger."""
-        from ml.triggers import TriggerQueue
-
-        if self.store is None:  # callers check; a raise (not assert) survives python -O
-            raise RuntimeError("the retrain worker has no artifact store to record trigger outcomes in")
-        res = self.store.read(TRIGGERS_ARTIFACT)
-        if not res.ok:
-            job["queue"] = f"not recorded: retrain_triggers artifact {res.status}"
-            return
-        queue = TriggerQueue.from_dict(res.data)
-        try:
-            trig = queue.get(job["trigger_id"])
-        except KeyError:
-            job["queue"] = "not recorded: trigger not in retrain_triggers"
-            return
-        if trig.outcome != "pending":
-            job["queue"] = f"already resolved as {trig.outcome}"
-            return
-        at = pd.Timestamp(job.get("decided_at") or job["triggered_at"]).to_pydatetime()
-        validation = job.get("validation")
-        metrics = validation.get("metrics") if isinstance(validation, Mapping) else None
-        queue.resolve(
-            job["trigger_id"],
-            job["outcome"],
-            at=at,
-            note=str(job.get("note", ""))[:500],
-            metrics=metrics if isinstance(metrics, Mapping) else None,
-            new_version=job.get("new_version") if job["outcome"] == "promoted" else None,
-        )
-        self.store.write(TRIGGERS_ARTIFACT, queue.to_dict(), source=SOURCE)
-        job["queue"] = "resolved"
 
     # ------------------------------------------------------------------ the bus
     def on_message(self, msg: Message) -> None:

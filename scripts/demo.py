@@ -44,7 +44,10 @@ def write_demo_data(data: DemoData, data_dir: Path) -> dict[str, Path]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same bytes)")
-    p.add_argument("--scale", choices=["default", "large"], default="default")
+    p.add_argument(
+        "--scale", choices=["default", "large", "huge"], default="default",
+        help="huge: ~50M fills as date-partitioned Parquet only (scripts.demo_huge), implies --data-only",
+    )  # fmt: skip
     p.add_argument(
         "--bars", nargs="+", metavar="PATH", help="real bar files (CSV/Parquet) instead of synthetic bars"
     )
@@ -58,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    if args.scale == "huge":  # trades only, written day by day (never all in memory)
+        from scripts.demo_huge import main as huge
+
+        return huge(["--out", str(settings.data_dir / "trades.parquet"), "--seed", str(args.seed)]
+                    + (["--quiet"] if args.quiet else []))  # fmt: skip
     store = open_store(settings)
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     if only:

@@ -35,7 +35,8 @@ def test_dashboards_have_the_plans_panels() -> None:
     clm = _load("quantum-clm-drift.json")
     titles = {p["title"] for p in clm["panels"]}
     assert {
-        "Calibration error (Spiegelhalter z) vs threshold",
+        "Calibration CUSUM bank vs threshold",
+        "Accuracy CUSUM bank vs threshold",
         "High-confidence win rate vs floor",
         "K-S statistic vs threshold",
         "Retrain triggers timeline",

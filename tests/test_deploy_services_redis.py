@@ -133,10 +133,11 @@ def test_retrain_worker_command_exports_the_drift_and_retrain_numbers(
         text=True,
     )
     try:
-        got = _wait(proc, port, lambda g: ("quantum_clm_drift_statistic", (("statistic", "cusum"),)) in g)
-        assert got[("quantum_clm_drift_statistic", (("statistic", "cusum"),))] == pytest.approx(last["cusum"])
-        assert got[("quantum_clm_drift_threshold", (("statistic", "cusum"),))] == pytest.approx(
-            last["cusum_threshold"]
+        key = ("quantum_clm_drift_statistic", (("statistic", "accuracy_cusum"),))
+        got = _wait(proc, port, lambda g: key in g)
+        assert got[key] == pytest.approx(last["accuracy_cusum"])
+        assert got[("quantum_clm_drift_threshold", (("statistic", "accuracy_cusum"),))] == pytest.approx(
+            last["accuracy_threshold"]
         )
         n_det = sum(v for (n, _), v in got.items() if n == "quantum_clm_detections")
         assert n_det == len(service.detections) >= 1

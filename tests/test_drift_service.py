@@ -15,6 +15,7 @@ from infra.contracts.events import validate_event
 from ml import drift_service
 from ml.drift_scenarios import accuracy_drop, stable_stream
 from ml.drift_service import DriftService, join_trades_to_signals
+from ml.drift_thresholds import DEFAULT_THRESHOLDS
 from ml.triggers import TriggerQueue
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
@@ -113,7 +114,11 @@ def test_service_publishes_one_trigger_at_the_detecting_trade() -> None:
     assert ev["ts"] == expected_at and ev["triggered_at"] == expected_at
     assert ev["model"] == "sig-v1" and ev["reason"] == "accuracy_drift" and ev["priority"] == "high"
     info = ev["drift_info"]
-    assert info["kind"] == "accuracy_drift" and info["statistic"] == "cusum" and info["n_trades"] == 1190
+    assert (
+        info["kind"] == "accuracy_drift"
+        and info["statistic"] == "accuracy_cusum"
+        and info["n_trades"] == 1190
+    )
     assert info["value"] > info["threshold"] and info["order_id"] == "BTC-001189"
     assert set(ev) >= {
         "event_id",
@@ -128,7 +133,9 @@ def test_service_publishes_one_trigger_at_the_detecting_trade() -> None:
     }
     # statistics every 100 trades, with their thresholds
     assert [ch["n_trades"] for ch in service.checks] == list(range(100, 2001, 100))
-    assert all(ch["cusum_threshold"] == pytest.approx(10.8429, abs=1e-4) for ch in service.checks)
+    assert all(ch["accuracy_threshold"] == DEFAULT_THRESHOLDS.accuracy_cusum for ch in service.checks)
+    assert all(ch["calibration_threshold"] == DEFAULT_THRESHOLDS.calibration_cusum for ch in service.checks)
+    assert all(ch["model"] == "sig-v1" for ch in service.checks)
     assert service.checks[-1]["ks_d"] is not None and service.checks[0]["ks_d"] is None
     pending = service.queue.pending()
     assert [t.trigger_id for t in pending] == [ev["trigger_id"]]
@@ -248,3 +255,67 @@ def test_demo_data_drift_is_found_after_the_change_and_not_before(seed: int) -> 
     first_degraded = int((signal_ts.reindex(joined["order_id"]).to_numpy() >= demo.change_ts).argmax()) + 1
     assert 0 < first["n_trades_total"] - first_degraded <= 400
     assert pd.Timestamp(events[0]["triggered_at"]) > demo.change_ts
+
+
+def test_a_promotion_starts_the_new_version_from_zero_and_retires_the_old_detector() -> None:
+    """Signals that name only the registry's model: trades closing after the promotion belong to
+    the promoted version, whose detector starts from zero; the replaced one asks for no retrain."""
+    c, y = accuracy_drop(2400, change_at=200, seed=1)
+    joined, _ = join_trades_to_signals(*make_frames(c, y, model="signal-model"))
+    first = DriftService(publisher=MemoryBus()).run(joined)
+    (det,) = first.detections
+    decided = T0 + pd.Timedelta(hours=1499)  # trades close hourly: trade 1500 closes at this time
+    job = {
+        "trigger_id": det["trigger_id"],
+        "model_ref": "signal-model",
+        "model": "signal-model",
+        "outcome": "promoted",
+        "new_version": "sig-v2",
+        "decided_at": decided.isoformat().replace("+00:00", "Z"),
+        "note": "promoted sig-v2",
+        "validation": {"metrics": {"brier": {"diff": -0.01, "ci_low": -0.02, "ci_high": -0.005}}},
+    }
+    bus = MemoryBus()
+    service = DriftService(publisher=bus, jobs=[job]).run(joined)
+    # the worker already decided the first trigger: only the new version's own one is published
+    assert [e["model"] for e in bus.events(TOPIC_RETRAIN)] == ["sig-v2"]
+    assert service.current_model == "sig-v2"
+    old, new = service.models["signal-model"], service.models["sig-v2"]
+    assert (old.n_trades, new.n_trades) == (1499, 901)
+    assert new.live_from == old.superseded_at == job["decided_at"] and old.superseded_by == "sig-v2"
+    assert new.detector.n_trades == 901 and old.detector.n_trades == 1499
+    trig = service.queue.get(det["trigger_id"])
+    assert (
+        trig.outcome == "promoted"
+        and trig.new_version == "sig-v2"
+        and trig.metrics == job["validation"]["metrics"]
+    )
+    # the stream still drifts after the promotion: the new version's own detector finds it,
+    # and its trigger names the new version
+    later = [d for d in service.detections if d["model"] == "sig-v2"]
+    assert later and later[0]["trigger_status"] == "accepted" and later[0]["n_trades"] < 901
+    art = service.drift_artifact()
+    assert art["current_model"] == "sig-v2"
+    assert {m["model"]: m["status"] for m in art["models"]} == {
+        "signal-model": "superseded",
+        "sig-v2": "current",
+    }
+
+
+def test_a_replaced_versions_late_detection_asks_for_no_retrain() -> None:
+    c, y = accuracy_drop(1400, change_at=200, seed=1)
+    joined, _ = join_trades_to_signals(*make_frames(c, y, model="sig-v1"))
+    job = {
+        "trigger_id": "rt-elsewhere",
+        "model_ref": "sig-v1",
+        "model": "signal-model",
+        "outcome": "promoted",
+        "new_version": "sig-v2",
+        "decided_at": "2025-01-01T05:00:00Z",  # before the drift: sig-v1 was already replaced
+    }
+    bus = MemoryBus()
+    service = DriftService(publisher=bus, jobs=[job]).run(joined)
+    (det,) = service.detections
+    assert det["model"] == "sig-v1" and det["trigger_status"] == "superseded" and det["trigger_id"] is None
+    assert bus.events(TOPIC_RETRAIN) == [] and service.queue.history == ()
+    assert service.current_model == "sig-v2" and service.models["sig-v2"].n_trades == 0

@@ -9,12 +9,12 @@ import pytest
 from scipy import stats
 
 from ml.drift_stats import (
+    accuracy_bank_weights,
+    calibration_bank_weights,
     cusum_path,
-    cusum_weights,
     ks_critical_value,
     ks_statistic,
     shape_z,
-    spiegelhalter_z,
 )
 from ml.drift_thresholds import (
     CONFIDENCE_FAMILY,
@@ -23,38 +23,61 @@ from ml.drift_thresholds import (
     DEFAULT_THRESHOLDS,
     ThresholdConfig,
     compute_thresholds,
-    simulate_cusum_max,
-    simulate_spiegelhalter_max,
+    first_crossing,
+    simulate_bank_max,
+    simulate_power,
 )
 
 # -- statistics vs independent formulas --------------------------------------------------------------
 
 
-def test_cusum_weight_is_the_log_likelihood_ratio() -> None:
+def test_bank_weights_are_bernoulli_log_likelihood_ratios() -> None:
     rng = np.random.default_rng(0)
-    p = rng.uniform(0.05, 0.95, 200)
+    p = rng.uniform(0.3, 0.95, 200)
     y = rng.random(200) < 0.5
-    for r in (0.3, 0.5, 0.8):
-        p1 = r * p / (1 - p + r * p)  # odds multiplied by r
-        llr = np.where(y, np.log(p1 / p), np.log((1 - p1) / (1 - p)))
-        np.testing.assert_allclose(cusum_weights(p, y, r), llr, rtol=1e-12, atol=1e-12)
+    drops = [0.05, 0.15, 0.25]
+    w = accuracy_bank_weights(p, y, drops)
+    assert w.shape == (200, 3)
+    for k, d in enumerate(drops):
+        q = np.maximum(p - d, 0.01)
+        llr = np.where(y, np.log(q / p), np.log((1 - q) / (1 - p)))
+        np.testing.assert_allclose(w[:, k], llr, rtol=1e-12, atol=1e-12)
+    a, b = [0.3, 0.0, -0.5], [0.0, 0.3, 0.8]
+    w = calibration_bank_weights(p, y, a, b)
+    for k in range(3):
+        q = 1 / (1 + ((1 - p) / p) ** b[k] * math.exp(-a[k]))  # sigmoid(a + b logit p)
+        llr = np.where(y, np.log(q / p), np.log((1 - q) / (1 - p)))
+        np.testing.assert_allclose(w[:, k], llr, rtol=1e-10, atol=1e-12)
+    # the calibrated line (a = 0, b = 1) is no alternative at all: zero weight
+    np.testing.assert_allclose(calibration_bank_weights(p, y, [0.0], [1.0]), 0.0, atol=1e-12)
+
+
+def test_bank_weights_have_negative_drift_under_calibration_and_positive_after_the_change() -> None:
+    """E[W] = -KL(p || q) under calibration and +KL(q || p) under the alternative (exact sums)."""
+    p = np.linspace(0.5, 0.99, 50)
+    for d in (0.08, 0.15, 0.25):
+        q = np.maximum(p - d, 0.01)
+        w1 = accuracy_bank_weights(p, np.ones(50), [d])[:, 0]
+        w0 = accuracy_bank_weights(p, np.zeros(50), [d])[:, 0]
+        assert np.all(p * w1 + (1 - p) * w0 < 0)
+        assert np.all(q * w1 + (1 - q) * w0 > 0)
 
 
 def test_cusum_path_hand_values() -> None:
     np.testing.assert_allclose(cusum_path([0.5, -1.0, 2.0, -0.5, 0.25]), [0.5, 0.0, 2.0, 1.5, 1.75])
-    # vectorized over leading axes
+    # vectorized over leading axes, or along another axis
     np.testing.assert_allclose(cusum_path(np.array([[1.0, -2.0], [-1.0, 3.0]])), [[1.0, 0.0], [0.0, 3.0]])
+    np.testing.assert_allclose(
+        cusum_path(np.array([[1.0, -1.0], [-2.0, 3.0]]), axis=0), [[1.0, 0.0], [0.0, 3.0]]
+    )
 
 
-def test_spiegelhalter_z_from_the_brier_score() -> None:
-    rng = np.random.default_rng(1)
-    p = rng.uniform(0.05, 0.95, 300)
-    y = (rng.random(300) < p).astype(float)
-    brier = np.sum((y - p) ** 2)
-    expected = np.sum(p * (1 - p))
-    var = np.sum((1 - 2 * p) ** 2 * p * (1 - p))
-    assert float(spiegelhalter_z(p, y)) == pytest.approx((brier - expected) / math.sqrt(var), rel=1e-10)
-    assert float(spiegelhalter_z([0.5, 0.5], [1, 0])) == 0.0  # no information at 0.5
+def test_first_crossing_is_the_first_index_above_the_threshold() -> None:
+    # (trades, 1 stream, 2 members); member paths [1, 2, 3, 0] and [0.5, 1, 4, 4]
+    w = np.array([[[1.0, 0.5]], [[1.0, 0.5]], [[1.0, 3.0]], [[-5.0, 0.0]]])
+    assert first_crossing(w, 2.5).tolist() == [2.0]
+    assert first_crossing(w, 1.5).tolist() == [1.0]
+    assert np.isinf(first_crossing(w, 10.0)).all()
 
 
 def test_ks_statistic_matches_scipy() -> None:
@@ -95,42 +118,44 @@ def test_shape_z_is_zero_for_a_uniform_shortfall_in_expectation() -> None:
 
 
 def test_table_thresholds_hold_their_false_alarm_rates_on_fresh_streams() -> None:
-    """Fresh seeds, independent of the table's: at the tabled thresholds, the family members that
-    set them (the CUSUM's worst case U[0.5, 0.7], z's worst case U[0.8, 1]) alarm at most alpha
-    (+ 3 standard errors) of the time, and the demo-like mix too."""
+    """Fresh seeds, independent of the table's: at the tabled thresholds, calibrated streams of
+    the family alarm at most alpha (+ 3 standard errors) of the time, and the thresholds are not
+    wildly conservative either."""
     th, cfg = DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS.config
     n = 2000
 
     def bound(alpha: float) -> float:
         return alpha + 3 * math.sqrt(alpha * (1 - alpha) / n)
 
-    for name in ("uniform(0.5, 0.7)", "uniform(0.5, 1.0)"):
-        c_max = simulate_cusum_max(
-            CONFIDENCE_FAMILY[name],
-            odds_ratio=cfg.odds_ratio,
-            horizon=cfg.horizon,
-            n_sims=n,
-            rng=np.random.default_rng(99),
-        )
-        assert np.mean(c_max > th.cusum) <= bound(cfg.alpha_accuracy), name
-    # not wildly conservative either: at half the threshold, alarms are common
-    assert np.mean(c_max > th.cusum / 2) > 0.2
-    z_max = simulate_spiegelhalter_max(
-        CONFIDENCE_FAMILY["uniform(0.8, 1.0)"],
-        window=cfg.window,
-        check_every=cfg.check_every,
-        horizon=cfg.horizon,
-        n_sims=n,
-        rng=np.random.default_rng(98),
-    )
-    assert np.mean(z_max > th.spiegelhalter_z) <= bound(cfg.alpha_calibration)
-    assert np.mean(z_max > th.spiegelhalter_z - 1.5) > 5 * cfg.alpha_calibration
+    for name in ("uniform(0.5, 1.0)", "uniform(0.8, 1.0)"):
+        for weights, h, alpha in (
+            (cfg.accuracy_weights, th.accuracy_cusum, cfg.alpha_accuracy),
+            (cfg.calibration_weights, th.calibration_cusum, cfg.alpha_calibration),
+        ):
+            m = simulate_bank_max(
+                CONFIDENCE_FAMILY[name], weights, horizon=cfg.horizon, n_sims=n, rng=np.random.default_rng(99)
+            )
+            assert np.mean(m > h) <= bound(alpha), name
+            assert np.mean(m > h / 2) > 0.05, name
+
+
+def test_power_is_the_delay_of_the_first_bank_to_cross() -> None:
+    cfg = ThresholdConfig()
+    power = simulate_power(cfg, 1e9, 1e9, n_streams=200, seed=1)  # thresholds nobody crosses
+    assert power["accuracy_drop_0.15"]["p_within_500"] == 0.0
+    assert math.isinf(power["calibration_break"]["median_delay"])
+    low = simulate_power(cfg, 1e-9, 1e9, n_streams=200, seed=1)  # the first positive weight alarms
+    assert low["accuracy_drop_0.15"]["p_within_100"] == 1.0
+    assert low["accuracy_drop_0.15"]["median_delay"] < 5
+    tabled = DEFAULT_THRESHOLDS.power
+    assert set(tabled) == {"accuracy_drop_0.15", "calibration_break"}
+    assert tabled["calibration_break"]["median_delay"] < tabled["accuracy_drop_0.15"]["median_delay"]
 
 
 def test_simulation_is_reproducible_and_reacts_to_alpha() -> None:
     cfg = ThresholdConfig(window=50, check_every=50, reference_size=100, horizon=1000)
-    a = compute_thresholds(cfg, n_sims=400, seed=5)
-    b = compute_thresholds(cfg, n_sims=400, seed=5)
+    a = compute_thresholds(cfg, n_sims=400, seed=5, power_streams=0)
+    b = compute_thresholds(cfg, n_sims=400, seed=5, power_streams=0)
     assert a == b
     looser = compute_thresholds(
         ThresholdConfig(
@@ -143,9 +168,10 @@ def test_simulation_is_reproducible_and_reacts_to_alpha() -> None:
         ),
         n_sims=400,
         seed=5,
+        power_streams=0,
     )
-    assert looser.cusum < a.cusum and looser.spiegelhalter_z < a.spiegelhalter_z
-    assert a.ks_d == pytest.approx(ks_critical_value(0.002 / 20, 100, 50))
+    assert looser.accuracy_cusum < a.accuracy_cusum and looser.calibration_cusum < a.calibration_cusum
+    assert a.ks_d == pytest.approx(ks_critical_value(0.0005 / 20, 100, 50))
 
 
 @pytest.mark.slow
@@ -157,7 +183,8 @@ def test_default_table_matches_simulation() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"odds_ratio": 1.0}, "'odds_ratio' of ThresholdConfig"),
+        ({"accuracy_drops": ()}, "'accuracy_drops' of ThresholdConfig"),
+        ({"calibration_slopes": (1.2, 0.0, 0.0)}, "'calibration_slopes' of ThresholdConfig"),
         ({"window": 1}, "'window' of ThresholdConfig"),
         ({"alpha_accuracy": 0.0}, "'alpha_accuracy' of ThresholdConfig"),
         ({"horizon": 50}, "'horizon' of ThresholdConfig"),

@@ -13,7 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.drift_view import (
     OUTCOME_COLOURS,
+    REPLACED_COLOUR,
     checks_frame,
+    power_text,
     statistic_figure,
     trigger_table,
     trigger_timeline_figure,
@@ -92,23 +94,23 @@ def test_figures_have_threshold_lines_and_markers() -> None:
                 {
                     "n_trades": 100,
                     "closed_at": "2025-01-01T00:00:00Z",
-                    "cusum_max": 1.0,
-                    "cusum_threshold": 10.8,
+                    "accuracy_cusum_max": 1.0,
+                    "accuracy_threshold": 10.8,
                 },
                 {
                     "n_trades": 200,
                     "closed_at": "2025-01-02T00:00:00Z",
-                    "cusum_max": 12.0,
-                    "cusum_threshold": 10.8,
+                    "accuracy_cusum_max": 12.0,
+                    "accuracy_threshold": 10.8,
                 },
             ]
         }
     )
     det = [{"kind": "accuracy_drift", "n_trades_total": 190, "closed_at": "2025-01-01T22:00:00Z"}]
-    fig = statistic_figure(checks, "cusum_max", "cusum_threshold", "t", det, x="n_trades")
+    fig = statistic_figure(checks, "accuracy_cusum_max", "accuracy_threshold", "t", det, x="n_trades")
     assert [list(t.y) for t in fig.data] == [[1.0, 12.0], [10.8, 10.8]]
     assert fig.layout.shapes[0].x0 == 190
-    fig_t = statistic_figure(checks, "cusum_max", "cusum_threshold", "t", det, x="closed_at")
+    fig_t = statistic_figure(checks, "accuracy_cusum_max", "accuracy_threshold", "t", det, x="closed_at")
     assert pd.Timestamp(fig_t.layout.shapes[0].x0) == pd.Timestamp("2025-01-01T22:00:00Z")
     trig = triggers_frame(
         {
@@ -224,12 +226,14 @@ def test_version_spans_prefer_the_retrain_artifact_and_fall_back_to_promotions()
     checks = checks_frame(
         {
             "checks": [
-                {"n_trades": 100, "closed_at": "2025-02-20T00:00:00Z", "cusum_max": 1.0},
-                {"n_trades": 200, "closed_at": "2025-03-04T00:00:00Z", "cusum_max": 2.0},
+                {"n_trades": 100, "closed_at": "2025-02-20T00:00:00Z", "accuracy_cusum_max": 1.0},
+                {"n_trades": 200, "closed_at": "2025-03-04T00:00:00Z", "accuracy_cusum_max": 2.0},
             ]
         }
     )
-    fig = statistic_figure(checks, "cusum_max", "cusum_threshold", "t", [], x="closed_at", versions=spans)
+    fig = statistic_figure(
+        checks, "accuracy_cusum_max", "accuracy_threshold", "t", [], x="closed_at", versions=spans
+    )
     rects = [s for s in fig.layout.shapes if s.type == "rect"]
     assert [(pd.Timestamp(r.x0), pd.Timestamp(r.x1)) for r in rects] == [
         (pd.Timestamp("2025-02-20T00:00:00Z"), pd.Timestamp("2025-03-02T00:00:00Z")),
@@ -237,7 +241,7 @@ def test_version_spans_prefer_the_retrain_artifact_and_fall_back_to_promotions()
     ]
     assert [a.text for a in fig.layout.annotations] == ["model v2"]  # v1 went live before the first check
     on_trades = statistic_figure(
-        checks, "cusum_max", "cusum_threshold", "t", [], x="n_trades", versions=spans
+        checks, "accuracy_cusum_max", "accuracy_threshold", "t", [], x="n_trades", versions=spans
     )
     # 2025-03-02 is 10 of the 12 days between the checks: trade 100 + 100 * 10/12
     assert on_trades.layout.shapes[0].x0 == pytest.approx(100 + 100 * 10 / 12)
@@ -275,10 +279,10 @@ def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
     monkeypatch.setenv("LOGS_DIR", str(retrain_logs))
     cache = retrain_logs / "cache"
     retrain = json.loads((cache / "retrain.json").read_text())["data"]
-    history = json.loads((cache / "retrain_triggers.json").read_text())["data"]["triggers"]
-    promoted = [t for t in history if t["outcome"] == "promoted"]
+    jobs = json.loads((cache / "retrain_jobs.json").read_text())["data"]["jobs"]
+    promoted = [j for j in jobs if j["outcome"] == "promoted"]  # the worker's record (one writer each)
     assert promoted and promoted[0]["new_version"] == retrain["versions"][-1]["version"]
-    assert set(promoted[0]["metrics"]) == {"brier", "ece", "hit_rate_high"}
+    assert set(promoted[0]["validation"]["metrics"]) == {"brier", "ece", "hit_rate_high"}
 
     at = AppTest.from_file(APP, default_timeout=90)
 
@@ -288,8 +292,8 @@ def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
     assert at.error == [], [e.value for e in at.error]
     figs = charts(at)
     assert set(figs) == {
-        "drift_cusum_max",
-        "drift_spiegelhalter_z",
+        "drift_accuracy_cusum_max",
+        "drift_calibration_cusum_max",
         "drift_high_conf_win_rate",
         "drift_ks_d",
         "drift_triggers",
@@ -298,11 +302,11 @@ def test_app_shows_trigger_outcomes_and_version_bands_from_the_demo(
     outcome_trace = next(t for t in timeline["data"] if t["name"] == "promoted")
     assert outcome_trace["marker"]["color"] == OUTCOME_COLOURS["promoted"]
     hover = outcome_trace["text"][0]
-    b = promoted[0]["metrics"]["brier"]
+    b = promoted[0]["validation"]["metrics"]["brier"]
     assert f"Brier {b['diff']:+.4f} [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]" in hover
     assert promoted[0]["note"] in hover and promoted[0]["new_version"] in hover
     versions = [v["version"] for v in retrain["versions"]]
-    for key in ("drift_cusum_max", "drift_ks_d"):
+    for key in ("drift_accuracy_cusum_max", "drift_ks_d"):
         layout = figs[key]["layout"]
         assert [a["text"] for a in layout["annotations"]] == [f"model {v}" for v in versions]
         assert sum(s["type"] == "rect" for s in layout["shapes"]) == len(versions)
@@ -339,7 +343,12 @@ def test_app_renders_the_tab_with_only_the_drift_artifact(
     assert not at.exception, [e.value for e in at.exception]
     assert at.error == [], [e.value for e in at.error]
     figs = charts(at)
-    assert set(figs) == {"drift_cusum_max", "drift_spiegelhalter_z", "drift_high_conf_win_rate", "drift_ks_d"}
+    assert set(figs) == {
+        "drift_accuracy_cusum_max",
+        "drift_calibration_cusum_max",
+        "drift_high_conf_win_rate",
+        "drift_ks_d",
+    }
     assert all(not f["layout"].get("annotations") for f in figs.values())  # no version known
     captions = " ".join(c.value for c in at.caption)
     assert "python -m scripts.demo --only drift,retrain" in captions
@@ -348,3 +357,92 @@ def test_app_renders_the_tab_with_only_the_drift_artifact(
         "retrain_triggers.json" in str(i.value) and "python -m ml.drift_service" in str(i.value)
         for i in at.info
     )
+
+
+# -- issue 23 item 6: the tab never contradicts itself or the doctor ------------------------------------
+
+
+def test_after_the_promoted_retrain_the_tab_shows_the_new_model_at_zero_and_greys_the_old(
+    retrain_logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+
+    env = {**os.environ, "LOGS_DIR": str(retrain_logs), "ENV": "dev", "EVENTBUS_URL": "memory://"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml.drift_service"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setenv("LOGS_DIR", str(retrain_logs))
+    drift = json.loads((retrain_logs / "cache" / "drift.json").read_text())["data"]
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["tab"] = "Drift"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [w.value for w in at.warning] == []  # no open drift: what the doctor says too
+    assert [m.value for m in at.metric][:3] == [drift["current_model"], "0", "0"]
+    infos = " ".join(str(i.value) for i in at.info)
+    assert f"No open drift on the current model {drift['current_model']}" in infos
+    assert "started from zero" in infos
+    figs = charts(at)
+    for key in ("drift_accuracy_cusum_max", "drift_calibration_cusum_max"):
+        data = figs[key]["data"]
+        series = [t for t in data if t["name"] != "threshold"]
+        # every check belongs to the replaced model: drawn grey, never as the live detector
+        assert series and all(t["name"].endswith("(replaced)") for t in series)
+        assert all(t["line"]["color"] == REPLACED_COLOUR for t in series)
+    for key, fig in figs.items():
+        assert fig["layout"]["yaxis"]["title"]["text"], key  # every chart has a y-axis title
+        assert fig["layout"]["xaxis"]["title"]["text"], key
+    captions = " ".join(c.value for c in at.caption)
+    assert 'What "no drift" means at these thresholds' in captions
+    assert "0.15 drop in win rate is caught within 200 trades" in captions
+
+
+def test_without_a_detection_the_windows_are_named_after_the_planted_change() -> None:
+    retrain = {
+        "change_ts": "2025-03-01T00:00:00Z",
+        "windows": {
+            "before_drift": {"model_version": "v1", "ece": 0.01},
+            "during_drift": {"model_version": "v1", "ece": 0.02},
+        },
+    }
+    assert list(windows_table(retrain)["window"]) == ["before drift", "during drift"]
+    assert list(windows_table(retrain, detected=False)["window"]) == [
+        "before the planted change",
+        "after the planted change",
+    ]
+
+
+def test_short_stream_shows_a_message_instead_of_an_empty_ks_panel(logs_env: Path) -> None:
+    c, y = accuracy_drop(400, change_at=400, seed=0)  # 400 trades: the KS test needs 600
+    joined, report = join_trades_to_signals(*make_frames(c, y))
+    write_artifacts(
+        DriftService(publisher=MemoryBus()).run(joined), report, ArtifactStore(logs_env / "cache")
+    )
+    at = run_tab(logs_env)
+    assert not at.exception, [e.value for e in at.exception]
+    keys = {str(c.proto.id).rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+    assert "drift_ks_d" not in keys and "drift_accuracy_cusum_max" in keys
+    assert any("No KS value yet" in str(i.value) and "600 closed trades" in str(i.value) for i in at.info)
+    assert any("raised no alarm over 400 closed trades" in str(s.value) for s in at.success)
+
+
+def test_power_text_states_the_simulated_delays() -> None:
+    power = {
+        "accuracy_drop_0.15": {"p_within_200": 0.874, "median_delay": 121.0},
+        "calibration_break": {"p_within_200": 1.0, "median_delay": float("inf")},
+    }
+    text = power_text(power)
+    assert text is not None
+    assert (
+        "a 0.15 drop in win rate is caught within 200 trades in 87% of cases (median delay 121 trades)"
+        in text
+    )
+    assert "median delay over 1,000 trades" in text
+    assert power_text(None) is None and power_text({}) is None

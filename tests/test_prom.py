@@ -203,11 +203,14 @@ def test_collector_reads_artifact_times_breaker_and_clm_artifacts(tmp_path: Path
         "drift",
         {
             "checks": [
-                {"cusum": 1.0, "cusum_threshold": 9.0},
-                {"cusum": 12.5, "cusum_threshold": 10.0, "spiegelhalter_z": 2.0, "spiegelhalter_threshold": 4.4,
-                 "high_conf_win_rate": 0.55, "high_conf_threshold": 0.6, "ks_d": None, "ks_threshold": 0.25},
+                {"model": "v1", "accuracy_cusum": 1.0, "accuracy_threshold": 9.0},
+                {"model": "v1", "accuracy_cusum": 12.5, "accuracy_threshold": 10.0, "calibration_cusum": 2.0,
+                 "calibration_threshold": 13.2, "high_conf_win_rate": 0.55, "high_conf_threshold": 0.6,
+                 "ks_d": None, "ks_threshold": 0.25},
+                {"model": "v0", "accuracy_cusum": 99.0, "accuracy_threshold": 10.0},
             ],
             "detections": [{"kind": "accuracy_drift"}, {"kind": "accuracy_drift"}, {"kind": "weird"}],
+            "current_model": "v1",
         },
         source="test",
     )  # fmt: skip
@@ -228,9 +231,11 @@ def test_collector_reads_artifact_times_breaker_and_clm_artifacts(tmp_path: Path
     assert got[("quantum_artifact_max_age_seconds", ())] == 600.0
     state = {k[1][1][1]: v for k, v in got.items() if k[0] == "quantum_circuit_breaker_state"}
     assert state == {"closed": 0.0, "open": 1.0, "half_open": 0.0}
-    # the LAST check's values; a missing (NaN) K-S D is left out, its threshold kept
-    assert got[("quantum_clm_drift_statistic", (("statistic", "cusum"),))] == 12.5
-    assert got[("quantum_clm_drift_threshold", (("statistic", "cusum"),))] == 10.0
+    # the current model's LAST check (v0's later check is a replaced model's); a missing (NaN)
+    # K-S D is left out, its threshold kept
+    assert got[("quantum_clm_drift_statistic", (("statistic", "accuracy_cusum"),))] == 12.5
+    assert got[("quantum_clm_drift_threshold", (("statistic", "accuracy_cusum"),))] == 10.0
+    assert got[("quantum_clm_drift_statistic", (("statistic", "calibration_cusum"),))] == 2.0
     assert got[("quantum_clm_drift_statistic", (("statistic", "high_conf_win_rate"),))] == 0.55
     assert ("quantum_clm_drift_statistic", (("statistic", "ks_d"),)) not in got
     assert got[("quantum_clm_drift_threshold", (("statistic", "ks_d"),))] == 0.25

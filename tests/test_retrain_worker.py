@@ -164,7 +164,7 @@ def test_prod_promotion_needs_allow_prod_write(tmp_path: Path) -> None:
     assert reg.current_version("signal-model") == stale_model().model_version_
 
 
-def test_consumer_group_acks_after_the_job_and_resolves_the_queue(tmp_path: Path) -> None:
+def test_consumer_group_acks_after_the_job_and_records_it_in_its_own_artifact(tmp_path: Path) -> None:
     reg = registry_with_stale(tmp_path / "models")
     store = ArtifactStore(tmp_path / "cache")
     q = TriggerQueue(cooldown=dt.timedelta(hours=1))
@@ -183,9 +183,10 @@ def test_consumer_group_acks_after_the_job_and_resolves_the_queue(tmp_path: Path
     assert handled == 2 and len(worker.log.jobs) == 1
     assert bus.pending(TOPIC_RETRAIN, "retrain-worker") == 0
     job = worker.log.jobs[0]
-    assert job["outcome"] == "promoted" and job["queue"] == "resolved"
-    resolved = TriggerQueue.from_dict(store.read("retrain_triggers").data).get(payload["trigger_id"])
-    assert resolved.outcome == "promoted" and resolved.note.startswith("promoted sig-")
+    assert job["outcome"] == "promoted" and job["note"].startswith("promoted sig-")
+    # one writer per artifact: the worker records the outcome in retrain_jobs only
+    untouched = TriggerQueue.from_dict(store.read("retrain_triggers").data).get(payload["trigger_id"])
+    assert untouched.outcome == "pending" and store.read("retrain_triggers").envelope["source"] == "test"
     jobs = store.read("retrain_jobs").data
     assert jobs["counts"]["promoted"] == 1 and jobs["duplicates"] == {payload["trigger_id"]: 1}
     # a restarted worker reads the log and dedupes a re-sent trigger without retraining

@@ -27,8 +27,8 @@ def test_demo_closes_the_loop_and_rollback_restores_the_stale_model(tmp_path: Pa
     assert w["after_retrain"]["brier"] < w["after_retrain_stale"]["brier"]
     stale, new = art["versions"][0]["version"], art["versions"][1]["version"]
     assert art["current_version"] == new != stale
-    triggers = json.loads((logs / "cache" / "retrain_triggers.json").read_text())["data"]["triggers"]
-    assert [t["outcome"] for t in triggers] == ["promoted"]
+    jobs = json.loads((logs / "cache" / "retrain_jobs.json").read_text())["data"]["jobs"]
+    assert [j["outcome"] for j in jobs] == ["promoted"]  # the worker's own record (one writer each)
 
     env = {**os.environ, "LOGS_DIR": str(logs), "ENV": "prod"}
     env.pop("ALLOW_PROD_WRITE", None)

@@ -289,9 +289,13 @@ def test_resolve_rejects_bad_metrics_and_new_version() -> None:
         TriggerQueue.from_dict(bad)
 
 
-def test_retrain_worker_resolves_with_validation_metrics_and_new_version(tmp_path: Path) -> None:
-    """The worker's call site: the queue gets the job's validation metrics and the promoted version."""
+def test_worker_outcome_reaches_the_queue_through_retrain_jobs_only(tmp_path: Path) -> None:
+    """One writer per artifact: the worker writes ``retrain_jobs``; the drift service resolves its
+    own queue from it (metrics, promoted version, decision time) and the worker never touches
+    ``retrain_triggers``."""
     from infra.artifacts import ArtifactStore
+    from infra.eventbus import MemoryBus
+    from ml.drift_service import DriftService, read_jobs
     from ml.retrain_worker import RetrainWorker
     from tests.test_retrain_worker import bar_ts, registry_with_stale, stream
 
@@ -302,13 +306,19 @@ def test_retrain_worker_resolves_with_validation_metrics_and_new_version(tmp_pat
         model="prod-signal-v1", reason="accuracy_drift", drift_info={}, at=bar_ts(1000).to_pydatetime()
     )
     assert sub.trigger is not None
-    store.write("retrain_triggers", q.to_dict(), source="test")
+    store.write("retrain_triggers", q.to_dict(), source="ml.drift_service")
+    before = (tmp_path / "cache" / "retrain_triggers.json").read_bytes()
     job = RetrainWorker(registry=reg, bars=stream, store=store).handle(sub.trigger.payload())
-    assert job["outcome"] == "promoted" and job["queue"] == "resolved"
-    back = TriggerQueue.from_dict(store.read("retrain_triggers").data).get(sub.trigger.trigger_id)
+    assert job["outcome"] == "promoted"
+    assert (tmp_path / "cache" / "retrain_triggers.json").read_bytes() == before
+    service = DriftService(publisher=MemoryBus(), queue=q, jobs=read_jobs(store))
+    service.apply_jobs()
+    back = service.queue.get(sub.trigger.trigger_id)
+    assert back.outcome == "promoted"
     assert back.new_version == job["new_version"] == reg.current_version("signal-model")
     assert back.metrics == job["validation"]["metrics"]
     assert back.metrics is not None and set(back.metrics) >= {"brier", "ece", "hit_rate_high"}
     brier = back.metrics["brier"]
     assert brier["ci_low"] <= brier["diff"] <= brier["ci_high"]
     assert back.resolved_at == dt.datetime.fromisoformat(job["decided_at"].replace("Z", "+00:00"))
+    assert service.models[job["new_version"]].live_from == job["decided_at"]  # its detector starts here

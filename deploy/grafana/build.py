@@ -208,16 +208,17 @@ def rl_dashboard() -> Dashboard:
 def clm_dashboard() -> Dashboard:
     panels = [
         _statistic_vs_threshold(
-            "Calibration error (Spiegelhalter z) vs threshold",
-            "spiegelhalter_z",
+            "Calibration CUSUM bank vs threshold",
+            "calibration_cusum",
             0,
-            "Spiegelhalter's z of the last window's confidence vs outcomes; drift when above the line.",
+            "Largest CUSUM of the calibration bank (flattened calibration lines) on the live model; "
+            "drift when above the line.",
         ),
         _statistic_vs_threshold(
-            "Accuracy CUSUM vs threshold",
-            "cusum",
+            "Accuracy CUSUM bank vs threshold",
+            "accuracy_cusum",
             1,
-            "CUSUM of the win-rate shortfall; drift above the line.",
+            "Largest CUSUM of the accuracy bank (win-rate drops) on the live model; drift above the line.",
         ),
         _statistic_vs_threshold(
             "High-confidence win rate vs floor",

@@ -19,7 +19,7 @@ PRODUCERS: dict[str, str] = {
     "ml_telemetry": "ml.telemetry",
     "feedback": "execution.feedback_bridge",
     "drift": "ml.drift_service",
-    "retrain_triggers": "ml.retrain_worker",
+    "retrain_triggers": "ml.drift_service",
     "rl_pilot": "research.rl_sizer.runner",
     "learning_loop": "research.rl_sizer.trainer",
     "autotune": "execution.risk_autotune",

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from infra.jsonio import lookup
-from ml.drift_state import open_detections
+from ml.drift_state import job_outcomes, open_detections
 from scripts.doctor_checks.artifacts import artifact_problem, fix_for
 from scripts.doctor_checks.base import CheckResult, DoctorContext, age_text, ok, register, warn
 
@@ -84,8 +84,9 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
 
     The artifact lists ``detections`` (kind, statistic, value, threshold, message, n_trades,
     trigger_id) and per-check statistics in ``checks``. No detection: OK. A detection whose retrain
-    trigger was promoted: OK (the model was replaced and the detector reset). Any other detection:
-    WARN, naming the kind, the statistic and the trigger's state.
+    trigger was promoted, or that belongs to a model a promotion replaced: OK (the promoted version's
+    detector starts from zero; its state is in ``models``). Any other detection: WARN, naming the
+    kind, the statistic and the trigger's state. Outcomes come from ``retrain_jobs`` first.
     """
     name = "drift"
     res, problem = artifact_problem(ctx, name, check=name)
@@ -107,12 +108,25 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
         "last_check": last,
         "detections": detections,
     }
+    current = data.get("current_model")
+    models = {str(m.get("model")): m for m in data.get("models") or [] if isinstance(m, dict)}
+    cur_n = models.get(str(current), {}).get("n_trades")
+    cur_text = f"current model {current} ({cur_n} trades since it went live)" if cur_n is not None else ""
+    details["current_model"] = current
     if not detections:
         return ok(
-            name, f"no drift over {data.get('n_trades', '?')} trades ({len(checks)} checks).", **details
+            name,
+            f"no drift over {data.get('n_trades', '?')} trades ({len(checks)} checks)"
+            + (f"; {cur_text}" if cur_text else "")
+            + ".",
+            **details,
         )
-    triggers = ctx.store.read("retrain_triggers")
-    still_open = open_detections(data, triggers.data if triggers.envelope is not None else None)
+    triggers, jobs = ctx.store.read("retrain_triggers"), ctx.store.read("retrain_jobs")
+    still_open = open_detections(
+        data,
+        triggers.data if triggers.envelope is not None else None,
+        jobs.data if jobs.envelope is not None else None,
+    )
     open_ = [
         f"{d.get('kind')} at trade {d.get('n_trades')} ({d.get('statistic')}; trigger {d['trigger_state']})"
         for d in still_open
@@ -120,7 +134,9 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
     if not open_:
         return ok(
             name,
-            f"{len(detections)} drift detection(s), each answered by a promoted retrain.",
+            f"{len(detections)} drift detection(s), each answered by a promoted retrain"
+            + (f"; {cur_text}, no drift on it" if cur_text else "")
+            + ".",
             **details,
         )
     return warn(
@@ -134,7 +150,8 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
 
 @register("retrain_triggers", order=52)
 def check_retrain_triggers(ctx: DoctorContext) -> CheckResult:
-    """Open (pending) and failed retrain triggers from the ``retrain_triggers`` history."""
+    """Open (pending) and failed retrain triggers: ``retrain_triggers`` (the drift service's queue),
+    each outcome taken from ``retrain_jobs`` (the retrain worker's record) when it has one."""
     name = "retrain_triggers"
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
@@ -149,9 +166,12 @@ def check_retrain_triggers(ctx: DoctorContext) -> CheckResult:
             fix_for(name),
             path=str(res.path),
         )
+    jobs = ctx.store.read("retrain_jobs")  # the worker's record of outcomes wins (one writer each)
+    decided = job_outcomes(jobs.data if jobs.envelope is not None else None)
     counts: dict[str, int] = {}
     for t in items:
-        outcome = str(lookup(t, "outcome", "status", "state") or "unknown").lower()
+        tid = str(t.get("trigger_id")) if isinstance(t, dict) else ""
+        outcome = decided.get(tid) or str(lookup(t, "outcome", "status", "state") or "unknown").lower()
         counts[outcome] = counts.get(outcome, 0) + 1
     details = {"path": str(res.path), "counts": counts, "total": len(items)}
     if counts.get("failed"):
