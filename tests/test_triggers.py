@@ -294,7 +294,7 @@ def test_worker_outcome_reaches_the_queue_through_retrain_jobs_only(tmp_path: Pa
     own queue from it (metrics, promoted version, decision time) and the worker never touches
     ``retrain_triggers``."""
     from infra.artifacts import ArtifactStore
-    from infra.eventbus import MemoryBus
+    from infra.bus import MemoryBus
     from ml.drift_service import DriftService, read_jobs
     from ml.retrain_worker import RetrainWorker
     from tests.test_retrain_worker import bar_ts, registry_with_stale, stream
