@@ -467,6 +467,8 @@ class FeedbackBridge:
         # aware datetimes subtract exactly (in microseconds), whatever their offsets
         duration_mins = max((upd.ts - opened).total_seconds() / 60.0, 0.0)
         max_dd = max(-trade["worst_pnl_usd"] / size * 100.0, 0.0)
+        if max_dd == 0.0:
+            max_dd = 0.0  # never -0.0 (max(-0.0, 0.0) is -0.0): a trade never under water publishes 0.0
         b = compute_reward_breakdown(
             pnl_pct=pnl_pct,
             duration_mins=duration_mins,

@@ -247,3 +247,14 @@ def test_the_behaviour_log_probability_travels_from_execution_to_feedback() -> N
     FeedbackBridge(bus, block_ms=0).run(until_idle=True)
     got = {e["order_id"]: e.get("behaviour_logp") for e in bus.events(TOPIC_FEEDBACK)}
     assert got == {"s": -0.4055, "d": None}
+
+
+def test_drawdown_of_a_trade_never_under_water_is_plus_zero() -> None:
+    """Issue 22 item 12: ``max_drawdown_pct`` was sometimes published as ``-0.0``."""
+    bus = MemoryBus()
+    bus.publish(TOPIC_EXECUTION, execution("z"))
+    bus.publish(TOPIC_POSITION, update("z", 30, 0.0))
+    bus.publish(TOPIC_POSITION, update("z", 60, 5.0, closed=True))
+    FeedbackBridge(bus, block_ms=0).run(until_idle=True)
+    [fb] = bus.events(TOPIC_FEEDBACK)
+    assert fb["max_drawdown_pct"] == 0.0 and math.copysign(1.0, fb["max_drawdown_pct"]) == 1.0
