@@ -375,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra.bus import TOPIC_RETRAIN, connect_bus, stop_on_signals
     from infra.loaders import load_bars_many
     from infra.prom import make_metrics, start_service_metrics
-    from infra.safety import ProductionWriteRefused
+    from infra.safety import ProductionWriteRefused, require_prod_write
     from infra.settings import load_settings
     from infra.store import open_store
 
@@ -394,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--consumer", default="worker-1", help="consumer name within the group")
     args = parser.parse_args(argv)
     settings = load_settings()
+    # Check first: a worker that may not promote must not consume (and lose) a trigger. One line,
+    # exit 3, through run_cli (issue 22 item 11).
+    require_prod_write(settings, "model promotion (the retrain worker promotes validated models)")
     registry = ModelRegistry.from_settings(settings)
     if args.rollback:
         try:

@@ -62,3 +62,23 @@ def test_production_refusal_is_one_line_and_exit_3(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("python -m ml.retrain_worker: refused: Refusing to write model promotion: ENV=prod")
+
+
+@pytest.mark.parametrize(
+    ("module", "what"),
+    [
+        (["ml.retrain_worker", "--once"], "model promotion"),
+        (["research.rl_sizer.trainer", "--once", "--metrics-port", "-1"], "checkpoint"),
+        (["research.rl_sizer.runner", "--episodes", "1"], "refuses to run with ENV=prod"),
+    ],
+)
+def test_services_refuse_production_first_with_one_line_and_exit_3(
+    module: list[str], what: str, tmp_path: Path
+) -> None:
+    """Issue 22 item 11: refusals used to be tracebacks, and the worker exited 0 after consuming."""
+    proc = run(module, tmp_path, ENV="prod", ALLOW_PROD_WRITE="0")
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"python -m {module[0]}: refused:")]
+    assert len(lines) == 1 and what in lines[0], proc.stderr
+    assert not (tmp_path / "logs" / "cache").exists() or not any((tmp_path / "logs" / "cache").iterdir())

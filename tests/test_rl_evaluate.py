@@ -110,12 +110,13 @@ def test_full_ab_with_rl_agents_on_synthetic():
 
 
 def test_evaluate_cli_refuses_in_prod(tmp_path, monkeypatch, capsys):
+    from infra.cli import run_cli
     from research.rl_sizer.evaluate import main
 
     monkeypatch.setenv("ENV", "prod")
     monkeypatch.setenv("LOGS_DIR", str(tmp_path / "logs"))
-    assert main(["--train-trades", "300", "--agents", "kelly"]) == 2
-    assert "ENV=prod" in capsys.readouterr().err
+    assert run_cli(lambda: main(["--train-trades", "300", "--agents", "kelly"]), prog="evaluate") == 3
+    assert "evaluate: refused: " in capsys.readouterr().err
     assert not (tmp_path / "logs").exists()
 
 

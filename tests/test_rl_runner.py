@@ -57,8 +57,9 @@ def test_runner_refuses_in_prod_subprocess(tmp_path):
         [sys.executable, "-m", "research.rl_sizer.runner", "--episodes", "1", "--agent", "kelly"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # a refusal (run_cli), distinct from bad input (2)
     assert "ENV=prod" in proc.stderr and "ENV=dev or ENV=research" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert not (tmp_path / "logs").exists()  # nothing written
 
 

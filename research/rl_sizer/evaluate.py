@@ -59,7 +59,7 @@ from infra import jsonio
 from infra.artifacts import atomic_write_text
 from infra.cli import run_cli
 from infra.loaders import load_bars
-from infra.safety import EnvironmentRefused, require_research_env
+from infra.safety import require_research_env
 from infra.settings import load_settings
 from research.rl_sizer.agents import AGENTS, Sizer, make_sizer
 from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
@@ -347,11 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     settings = load_settings()
-    try:
-        require_research_env(settings, "research.rl_sizer.evaluate")
-    except EnvironmentRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    require_research_env(settings, "python -m research.rl_sizer.evaluate")  # refusal: one line, exit 3 (run_cli)
     cfg = config_from_args(args)
     agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     progress = None if args.json else (lambda m: print(f"  {m}", file=sys.stderr, flush=True))

@@ -41,7 +41,7 @@ from infra import jsonio
 from infra.artifacts import ArtifactStore, atomic_write_text
 from infra.cli import run_cli
 from infra.loaders import load_bars
-from infra.safety import EnvironmentRefused, require_research_env
+from infra.safety import require_research_env
 from infra.settings import Settings, load_settings
 from research.rl_sizer.agents import AGENTS, SB3Sizer, Sizer, load_sizer, make_sizer
 from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
@@ -236,12 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--new", action="store_true", help="start a new run even with --episodes 1")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-        require_research_env(settings, PROGRAM)
-    except EnvironmentRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings()
+    require_research_env(settings, PROGRAM)  # refusal: one line, exit 3 (run_cli)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1. Got {args.episodes} instead.")
     bars = load_bars(args.data) if args.data else None

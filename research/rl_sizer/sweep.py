@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from infra.safety import EnvironmentRefused, require_research_env
+from infra.safety import require_research_env
 from infra.settings import PROJECT_ROOT, load_settings
 from research.rl_sizer.agents import Sizer, make_sizer
 from research.rl_sizer.config import PilotConfig
@@ -539,11 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = load_settings()
-    try:
-        require_research_env(settings, "research.rl_sizer.sweep")
-    except EnvironmentRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    require_research_env(settings, "python -m research.rl_sizer.sweep")  # refusal: one line, exit 3 (run_cli)
     progress = False if args.quiet else None
     t0 = time.perf_counter()
     if args.search:
