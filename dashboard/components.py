@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -74,3 +76,20 @@ def csv_download(df: pd.DataFrame, *, label: str, file_name: str, key: str) -> N
     st.download_button(
         label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv", key=key
     )
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def md_text(text: object) -> str:
+    """``text`` with every markdown metacharacter backslash-escaped, for user-supplied strings
+    (symbols, routes, file names, run ids) inside ``st.markdown``/``st.caption``/``st.info``.
+
+    Escaping ``[``, ``]``, ``(``, ``)`` and ``!`` stops link and image syntax (a symbol named
+    ``![x](http://evil)`` would otherwise make the reader's browser fetch that URL); ``:`` stops
+    emoji/icon shortcodes and bare-URL autolinks; ``$`` stops LaTeX; ``<``/``&`` stop HTML entities.
+
+    >>> md_text("![x](http://e.vil/a.png)")
+    '\\\\!\\\\[x\\\\]\\\\(http\\\\://e\\\\.vil/a\\\\.png\\\\)'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text))

@@ -24,7 +24,7 @@ from infra.cli import run_cli
 from infra.loaders import load_bars_many
 from infra.settings import load_settings
 from scripts.demo_data import DemoConfig, DemoData, generate
-from scripts.pipeline import STEPS, DemoContext, run_steps
+from scripts.pipeline import STEPS, DemoContext, StepResult, run_steps
 
 
 def write_demo_data(data: DemoData, data_dir: Path) -> dict[str, Path]:
@@ -50,7 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--data-only", action="store_true", help="write the data, run no pipeline step")
     p.add_argument("--only", help="comma-separated pipeline steps to run: " + ",".join(n for n, _ in STEPS))
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)"
+    )
     return p.parse_args(argv)
 
 
@@ -66,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--only: unknown step(s) {unknown}; known: {[n for n, _ in STEPS]}", file=sys.stderr)
             return 2
     steps_to_run = [] if args.data_only else [n for n, _ in STEPS if only is None or n in only]
-    bar = tqdm(total=2 + len(steps_to_run), desc="demo", unit="step", disable=args.quiet, file=sys.stderr)
+    # A bar only on a terminal: in a cron log or a pipe it would be hundreds of redraw fragments.
+    bar = tqdm(
+        total=2 + len(steps_to_run), desc="demo", unit="step",
+        disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr,
+    )  # fmt: skip
     t0 = time.perf_counter()
     cfg = DemoConfig.for_scale(args.scale, args.seed)
     if args.bars:  # real files are short: trade more often so every part has enough trades
@@ -106,9 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         real_bars=bool(args.bars),
     )
     results = []
+
+    def step_done(_result: StepResult) -> None:
+        bar.update(1)  # one tick per finished step (the bar used to sit at 2/10 until the end)
+
     if steps_to_run:
-        results = run_steps(ctx, only=steps_to_run, on_step=bar.set_postfix_str)
-        bar.update(len(results))
+        results = run_steps(ctx, only=steps_to_run, on_step=bar.set_postfix_str, on_done=step_done)
     bar.close()
     print(
         f"demo data: {summary['n_trades']:,} trades, {len(summary['symbols'])} symbols, "

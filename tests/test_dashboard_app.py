@@ -367,3 +367,49 @@ def test_garbage_trades_file_shows_an_error_panel(tmp_path: Path, monkeypatch: p
     err = _texts(_rh(at).error)
     assert "trades.parquet" in err and "cannot be used" in err and "python -m scripts.demo" in err
     assert [s.value for s in _open(at, "RL Pilot").subheader] == ["RL Pilot"]
+
+
+# --------------------------------------------------------------------------- shell hygiene (issue 23)
+def test_nothing_but_title_and_status_line_above_the_tabs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare string literal in app.py is printed by Streamlit's magic: nothing such may leak."""
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = _run()
+    top = list(at.main.children.values())
+    first_tabs = next(i for i, el in enumerate(top) if getattr(el, "type", None) == "tab_container")
+    kinds = [(el.type, el.value) for el in top[:first_tabs]]
+    assert [k for k, _ in kinds] == ["title", "caption"], kinds
+    assert kinds[0][1] == "Quant research monitor" and "Firestore" in kinds[1][1]
+
+
+@pytest.mark.parametrize(
+    ("asked", "opened"),
+    [("drift", "Drift"), ("ML CONFIDENCE", "ML Confidence"), ("rl  pilot", "RL Pilot"), ("Drift", "Drift")],
+)
+def test_tab_query_parameter_is_case_insensitive(
+    asked: str, opened: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = asked
+    at.run()
+    assert not at.exception
+    ran = [t.label for t in at.tabs if len(t.subheader)]
+    assert ran == [opened]
+    assert len(at.warning) == 0
+
+
+def test_unknown_tab_name_is_named_in_a_visible_note_as_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = "Drfit![x](http://127.0.0.1:9/p.png)"
+    at.run()
+    assert not at.exception
+    assert [t.label for t in at.tabs if len(t.subheader)] == ["Router Health 2.0"]
+    (note,) = at.warning
+    assert "No tab is named" in note.value and "showing Router Health 2" in note.value
+    # the user's text is escaped: no markdown image/link syntax survives to the renderer
+    assert "![" not in note.value and "](" not in note.value and "\\!\\[x\\]\\(http" in note.value

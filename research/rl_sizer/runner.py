@@ -180,9 +180,10 @@ def run_pilot(
     records: list[dict[str, Any]] = []
     from tqdm import tqdm
 
-    bar = tqdm(
-        range(episodes), desc=f"rl_pilot {agent}", unit="episode", disable=not progress, file=sys.stderr
-    )
+    bar = tqdm(  # only on a terminal: a cron log gets the one summary line, not bar redraws
+        range(episodes), desc=f"rl_pilot {agent}", unit="episode",
+        disable=not progress or not sys.stderr.isatty(), file=sys.stderr,
+    )  # fmt: skip
     for k in bar:
         ep = done + k
         sizer.learn(env_train, steps)
