@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -93,3 +94,21 @@ def md_text(text: object) -> str:
     '\\\\!\\\\[x\\\\]\\\\(http\\\\://e\\\\.vil/a\\\\.png\\\\)'
     """
     return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def md_code(text: object) -> str:
+    """``text`` as an inline code span (markdown inside a code span is not rendered)."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+def readable(df: pd.DataFrame, *, digits: int = 4) -> Any:
+    """``df`` styled for ``st.dataframe``: floats to ``digits`` places, a missing value as "n/a".
+
+    Streamlit prints a NaN cell as "None" (or "nan"), which reads as a bug where a number belongs.
+    """
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    styler = df.style.format(f"{{:,.{digits}f}}", subset=floats, na_rep="n/a")
+    others = [c for c in df.columns if c not in floats]
+    return styler.format(
+        lambda v: "n/a" if v is None or (isinstance(v, float) and v != v) else v, subset=others
+    )

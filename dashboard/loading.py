@@ -64,6 +64,11 @@ def artifact(name: str, *, max_age_s: float | None = None) -> ArtifactResult:
     return ArtifactResult(name, "ok", path, "ok", envelope=result.envelope, age_s=age)
 
 
+def artifact_at(path: Path) -> ArtifactResult:
+    """Read an artifact file outside the cache folder (e.g. a dry run's, under ``research_dir``)."""
+    return _read_artifact_cached(str(path), _stamp(path), None)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _read_frame_cached(path: str, stamp: tuple[int, int], columns: tuple[str, ...] | None) -> pd.DataFrame:
     p = Path(path)
