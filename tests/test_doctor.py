@@ -161,6 +161,13 @@ def test_job_checks_read_fields_defensively(tmp_path: Path) -> None:
     assert "dry run" in check_autotune(ctx).message
     w("autotune", {"applied": True, "adjustments": [{"old": 1, "new": 1.1}], "thresholds": {"A": {}}})
     assert check_autotune(ctx).status == "OK"
+    # after switching from 8 to 2 symbols: 2 tuned, the 6 others named stale, not counted as tuned
+    w("autotune", {"applied": True, "adjustments": [], "thresholds": {f"S{i}": {} for i in range(8)},
+                   "tuned_symbols": ["S0", "S1"], "stale_symbols": [f"S{i}" for i in range(2, 8)]})  # fmt: skip
+    r = check_autotune(ctx)
+    assert (
+        r.status == "OK" and "to 2 symbols" in r.message and "6 stale symbol(s) kept, not tuned" in r.message
+    )
 
 
 def test_unreachable_redis_fails_fast(tmp_path: Path) -> None:
