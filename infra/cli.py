@@ -5,6 +5,10 @@ A :class:`~infra.errors.DataValidationError` (a data file broke its contract) or
 names the file, row, field or variable and the value; the wrapper prints that message as
 ``<prog>: <message>`` on stderr and exits 2. Anything else is a bug and keeps its traceback.
 
+While ``main`` runs, ``sys.argv[0]`` is ``prog`` (``python -m pkg.module``): an
+``argparse.ArgumentParser`` built without ``prog`` takes its name from there, so every
+``--help`` and usage error shows the command a user types, not ``drift_service.py``.
+
 Examples
 --------
 >>> from infra.errors import DataValidationError
@@ -28,9 +32,15 @@ USER_INPUT_ERRORS: tuple[type[Exception], ...] = (DataValidationError, SettingsE
 
 def run_cli(main: Callable[[], int | None], *, prog: str) -> int:
     """Call ``main()``; return its exit code, or 2 after printing a user-input error."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if sys.argv:
+        sys.argv[0] = prog  # argparse's default prog is basename(sys.argv[0]); prog has no "/"
     try:
         code = main()
     except USER_INPUT_ERRORS as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if sys.argv:
+            sys.argv[0] = argv0
     return 0 if code is None else int(code)

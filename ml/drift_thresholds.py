@@ -260,7 +260,9 @@ DEFAULT_THRESHOLDS = DriftThresholds(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Recompute the drift detector's default thresholds.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ml.drift_thresholds", description="Recompute the drift detector's default thresholds."
+    )
     parser.add_argument("--n-sims", type=int, default=DEFAULT_N_SIMS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
