@@ -22,12 +22,12 @@ def status_line(result: ArtifactResult) -> None:
     source = result.envelope.get("source", "?")
     if result.status == "stale":
         st.warning(
-            f"STALE: `{result.path.name}` generated {gen} by `{source}`. {result.message}",
+            f"STALE: {md_code(result.path.name)} generated {gen} by {md_code(source)}. {result.message}",
             icon=":material/schedule:",
         )
     else:
         age_h = (result.age_s or 0.0) / 3600
-        st.caption(f"`{result.path.name}` generated {gen} ({age_h:.1f} h ago) by `{source}`")
+        st.caption(f"{md_code(result.path.name)} generated {gen} ({age_h:.1f} h ago) by {md_code(source)}")
 
 
 def problem_panel(result: ArtifactResult, *, command: str) -> None:
@@ -40,7 +40,7 @@ def problem_panel(result: ArtifactResult, *, command: str) -> None:
         )
     else:
         st.error(
-            f"**`{result.path.name}` cannot be used ({result.status}).** {result.message}\n\n"
+            f"**{md_code(result.path.name)} cannot be used ({result.status}).** {result.message}\n\n"
             f"Re-create it with:\n\n```\n{command}\n```",
             icon=":material/block:",
         )

@@ -514,3 +514,16 @@ def test_rolling_sharpe_on_30_days_of_real_bars_is_a_curve_or_a_message(
     at.select_slider(key="rh_window").set_value(30).run()
     assert len(_rh(at).get("plotly_chart")) == 2  # no single-point chart ...
     assert "too few for a curve" in _texts(_rh(at).info)  # ... but a message saying why
+
+
+def test_artifact_source_with_markdown_is_shown_as_code_not_rendered(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 item 7: user-supplied strings never reach the markdown renderer as markup."""
+    cache = _point(monkeypatch, tmp_path, demo_data)
+    evil = "![x](http://127.0.0.1:9/p.png)`[y](http://e.vil)"
+    ArtifactStore(cache).write("doctor", {"symbol_confidence": {}}, source=evil)
+    at = _run()
+    line = next(c.value for c in _rh(at).caption if "doctor.json" in c.value)
+    # one code span holding the whole string (its backtick replaced), so no link or image is rendered
+    assert "`![x](http://127.0.0.1:9/p.png)'[y](http://e.vil)`" in line
