@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -513,7 +514,17 @@ def test_rolling_sharpe_on_30_days_of_real_bars_is_a_curve_or_a_message(
     assert len(_array(line["y"])) >= 5
     at.select_slider(key="rh_window").set_value(30).run()
     assert len(_rh(at).get("plotly_chart")) == 2  # no single-point chart ...
-    assert "too few for a curve" in _texts(_rh(at).info)  # ... but a message saying why
+    info = _texts(_rh(at).info)  # ... but a message saying why and what to do
+    assert "pick a shorter rolling window" in info and (
+        "too few for a curve" in info or "Too few days" in info
+    )
+    # a window leaving 1-4 full windows: no dots-only chart either, the count is named
+    at.select_slider(key="rh_window").set_value(14).run()
+    if len(_rh(at).get("plotly_chart")) == 2:
+        assert re.search(r"Only [1-4] full 14-day window\(s\)", _texts(_rh(at).info))
+    else:
+        line = next(t for n, t in _traces(_rh(at).get("plotly_chart")[2]).items() if n.endswith("Sharpe"))
+        assert len(_array(line["y"])) >= 5
 
 
 def test_artifact_source_with_markdown_is_shown_as_code_not_rendered(
