@@ -8,6 +8,10 @@ PY ?= $(shell for p in /usr/bin/python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# The dashboard listens on loopback only; `make dashboard ADDRESS=0.0.0.0` exposes it on every
+# interface (put it behind an authenticating reverse proxy first: the app has no login).
+ADDRESS ?= 127.0.0.1
+STREAMLIT_ARGS = --server.headless true --server.address $(ADDRESS) --server.port $(PORT) --browser.gatherUsageStats false
 
 .PHONY: setup demo dashboard test lint typecheck pytest bench clean
 
@@ -23,10 +27,10 @@ setup: $(VENV)/.installed
 
 demo: setup  ## generate demo data, run every pipeline step, start the dashboard
 	$(BIN)/python -m scripts.demo
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+	$(BIN)/streamlit run dashboard/app.py $(STREAMLIT_ARGS)
 
 dashboard: setup
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+	$(BIN)/streamlit run dashboard/app.py $(STREAMLIT_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

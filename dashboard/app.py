@@ -21,6 +21,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import (  # noqa: E402
     chart_style,  # noqa: F401  (sets the shared plotly template before any figure is built)
+    components,
     drift_view,
     firestore_status,
     learning_loop,
@@ -32,8 +33,9 @@ from dashboard import (  # noqa: E402
 
 log = logging.getLogger("dashboard")
 
+# Query parameter (and widget key) naming the open tab by its label. A comment, not a bare string:
+# Streamlit's "magic" would print a bare string literal at the top of the page.
 TAB_KEY = "tab"
-"""Query parameter (and widget key) naming the open tab by its label."""
 
 TABS: list[tuple[str, Callable[[], None]]] = [
     ("Router Health 2.0", router_health.render),
@@ -45,13 +47,48 @@ TABS: list[tuple[str, Callable[[], None]]] = [
 ]
 
 
+def resolve_tab(requested: str | None, labels: list[str]) -> tuple[str | None, str | None]:
+    """The tab label ``?tab=`` names (case- and space-insensitive) and a note when it names none.
+
+    Returns ``(label, note)``: ``label`` is None when nothing or an unknown name was requested
+    (the first tab opens), ``note`` is a sentence for the reader when the name is unknown.
+
+    >>> resolve_tab("drift", ["Router Health 2.0", "Drift"])
+    ('Drift', None)
+    >>> resolve_tab("router  health 2.0", ["Router Health 2.0", "Drift"])
+    ('Router Health 2.0', None)
+    >>> resolve_tab("Drfit", ["Router Health 2.0", "Drift"])[1]
+    "No tab is named 'Drfit'; showing Router Health 2.0. Tabs: Router Health 2.0, Drift."
+    """
+    if requested is None or requested == "":
+        return None, None
+
+    def norm(text: str) -> str:
+        return " ".join(text.split()).casefold()
+
+    for label in labels:
+        if norm(label) == norm(requested):
+            return label, None
+    shown = requested if len(requested) <= 40 else requested[:40] + "…"
+    return None, f"No tab is named {shown!r}; showing {labels[0]}. Tabs: {', '.join(labels)}."
+
+
 def main() -> None:
     st.set_page_config(page_title="Quant research monitor", layout="wide")
     st.title("Quant research monitor")
     firestore_status.render_status_line()
+    labels = [label for label, _ in TABS]
+    label, note = resolve_tab(st.query_params.get(TAB_KEY), labels)
+    if note is not None:
+        del st.query_params[TAB_KEY]
+        st.session_state.pop(TAB_KEY, None)
+        st.warning(components.md_text(note), icon=":material/tab_unselected:")  # user text, escaped
+    elif label is not None and st.query_params.get(TAB_KEY) != label:
+        st.query_params[TAB_KEY] = label  # ?tab=drift opens Drift and the URL says so
+        st.session_state[TAB_KEY] = label
     # Lazy tabs: only the open tab's code runs (a five-tab page cost ~1 s per run when every tab
     # rendered), and the open tab is in the URL (?tab=Drift), so a link opens the right tab.
-    tabs = st.tabs([label for label, _ in TABS], key=TAB_KEY, bind="query-params")
+    tabs = st.tabs(labels, key=TAB_KEY, bind="query-params")
     for (label, render), tab in zip(TABS, tabs):
         if tab.open is False:
             continue

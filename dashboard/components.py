@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -19,12 +22,12 @@ def status_line(result: ArtifactResult) -> None:
     source = result.envelope.get("source", "?")
     if result.status == "stale":
         st.warning(
-            f"STALE: `{result.path.name}` generated {gen} by `{source}`. {result.message}",
+            f"STALE: {md_code(result.path.name)} generated {gen} by {md_code(source)}. {result.message}",
             icon=":material/schedule:",
         )
     else:
         age_h = (result.age_s or 0.0) / 3600
-        st.caption(f"`{result.path.name}` generated {gen} ({age_h:.1f} h ago) by `{source}`")
+        st.caption(f"{md_code(result.path.name)} generated {gen} ({age_h:.1f} h ago) by {md_code(source)}")
 
 
 def problem_panel(result: ArtifactResult, *, command: str) -> None:
@@ -37,7 +40,7 @@ def problem_panel(result: ArtifactResult, *, command: str) -> None:
         )
     else:
         st.error(
-            f"**`{result.path.name}` cannot be used ({result.status}).** {result.message}\n\n"
+            f"**{md_code(result.path.name)} cannot be used ({result.status}).** {result.message}\n\n"
             f"Re-create it with:\n\n```\n{command}\n```",
             icon=":material/block:",
         )
@@ -73,4 +76,39 @@ def csv_download(df: pd.DataFrame, *, label: str, file_name: str, key: str) -> N
     """A download button exporting ``df`` as CSV."""
     st.download_button(
         label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv", key=key
+    )
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def md_text(text: object) -> str:
+    """``text`` with every markdown metacharacter backslash-escaped, for user-supplied strings
+    (symbols, routes, file names, run ids) inside ``st.markdown``/``st.caption``/``st.info``.
+
+    Escaping ``[``, ``]``, ``(``, ``)`` and ``!`` stops link and image syntax (a symbol named
+    ``![x](http://evil)`` would otherwise make the reader's browser fetch that URL); ``:`` stops
+    emoji/icon shortcodes and bare-URL autolinks; ``$`` stops LaTeX; ``<``/``&`` stop HTML entities.
+
+    >>> md_text("![x](http://e.vil/a.png)")
+    '\\\\!\\\\[x\\\\]\\\\(http\\\\://e\\\\.vil/a\\\\.png\\\\)'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def md_code(text: object) -> str:
+    """``text`` as an inline code span (markdown inside a code span is not rendered)."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+def readable(df: pd.DataFrame, *, digits: int = 4) -> Any:
+    """``df`` styled for ``st.dataframe``: floats to ``digits`` places, a missing value as "n/a".
+
+    Streamlit prints a NaN cell as "None" (or "nan"), which reads as a bug where a number belongs.
+    """
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    styler = df.style.format(f"{{:,.{digits}f}}", subset=floats, na_rep="n/a")
+    others = [c for c in df.columns if c not in floats]
+    return styler.format(
+        lambda v: "n/a" if v is None or (isinstance(v, float) and v != v) else v, subset=others
     )

@@ -64,6 +64,11 @@ def artifact(name: str, *, max_age_s: float | None = None) -> ArtifactResult:
     return ArtifactResult(name, "ok", path, "ok", envelope=result.envelope, age_s=age)
 
 
+def artifact_at(path: Path) -> ArtifactResult:
+    """Read an artifact file outside the cache folder (e.g. a dry run's, under ``research_dir``)."""
+    return _read_artifact_cached(str(path), _stamp(path), None)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _read_frame_cached(path: str, stamp: tuple[int, int], columns: tuple[str, ...] | None) -> pd.DataFrame:
     p = Path(path)
@@ -91,3 +96,39 @@ def data_path(name: str) -> Path:
 def raw_json(path: Path) -> Any:
     """Parse a JSON file written with :mod:`infra.jsonio` (uncached; small files only)."""
     return jsonio.loads(path.read_text(encoding="utf-8"))
+
+
+def simulated_pnl_note(trades_path: Path) -> str | None:
+    """A caption saying the trade log is the demo's simulation, or None for any other log.
+
+    ``python -m scripts.demo`` records what it wrote in the ``demo_data`` artifact; when that
+    artifact names ``trades_path`` the PnL is simulated (no order ever reached an exchange), and
+    every PnL a tab shows must say so.
+    """
+    result = artifact("demo_data", max_age_s=float("inf"))
+    if result.envelope is None or not isinstance(result.data, dict):
+        return None
+    files = result.data.get("files") or {}
+    try:
+        same = Path(str(files.get("trades", ""))).resolve() == trades_path.resolve()
+    except OSError:
+        same = False
+    if not same:
+        return None
+    source = str(result.data.get("bars_source", "synthetic"))
+    bars = (
+        "synthetic bars"
+        if source == "synthetic"
+        else "real bars (" + ", ".join(Path(p).name for p in source.removeprefix("real:").split(",")) + ")"
+    )
+    signal = str(result.data.get("signal_source", "a simulated signal"))
+    from dashboard.components import md_text  # components imports this module
+
+    bars, signal = md_text(bars), md_text(signal)
+    return (
+        f"Simulated PnL: these trades were simulated by the demo ({DEMO_SOURCE}) over {bars}, entered on "
+        f"{signal}; no order reached an exchange."
+    )
+
+
+DEMO_SOURCE = "python -m scripts.demo"

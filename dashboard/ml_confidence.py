@@ -25,8 +25,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import chart_style
-from dashboard.components import csv_download, problem_panel, require_artifact
+from dashboard import chart_style, loading
+from dashboard.components import csv_download, md_code, md_text, problem_panel, readable, require_artifact
 from infra.artifacts import ArtifactResult
 
 ARTIFACT = "ml_telemetry"
@@ -42,6 +42,48 @@ REQUIRED_KEYS = (
     "feature_importance",
 )
 ALL = "ALL"
+COIN_FLIP_BRIER = 0.25
+"""Brier score of always answering 0.5: (0.5 - outcome)^2 = 0.25 whatever the outcome."""
+NEAR_COIN_FLIP = 0.02  # a Brier within this of 0.25 is "about a coin flip's"
+
+
+def threshold_relevant(max_confidence: float, threshold: float) -> bool:
+    """Draw the high-confidence line only when some shown confidence comes near it (within 0.05).
+
+    A line at 0.80 over a model that never passes 0.60 stretches the axis and suggests signals
+    that never happen.
+
+    >>> threshold_relevant(0.57, 0.80), threshold_relevant(0.78, 0.80), threshold_relevant(float("nan"), 0.8)
+    (False, True, False)
+    """
+    return bool(max_confidence == max_confidence and max_confidence >= threshold - 0.05)
+
+
+def brier_note(brier: Any) -> str | None:
+    """A plain sentence comparing the Brier score with a coin flip's 0.25, or None when not a number.
+
+    >>> brier_note(0.2562)
+    'Brier 0.2562 vs 0.25 for a coin flip (always 0.5): no better than a coin flip; the skill score 1 - Brier / 0.25 is -0.025.'
+    >>> brier_note(0.18)
+    'Brier 0.1800 vs 0.25 for a coin flip (always 0.5): better than a coin flip; the skill score 1 - Brier / 0.25 is +0.280.'
+    """
+    try:
+        b = float(brier)
+    except (TypeError, ValueError):
+        return None
+    if b != b:
+        return None
+    skill = 1.0 - b / COIN_FLIP_BRIER
+    if b >= COIN_FLIP_BRIER:
+        verdict = "no better than a coin flip"
+    elif b > COIN_FLIP_BRIER - NEAR_COIN_FLIP:
+        verdict = "about a coin flip's"
+    else:
+        verdict = "better than a coin flip"
+    return (
+        f"Brier {b:.4f} vs {COIN_FLIP_BRIER} for a coin flip (always 0.5): {verdict}; "
+        f"the skill score 1 - Brier / 0.25 is {skill:+.3f}."
+    )
 
 
 def _frame(records: Any, *, time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -61,20 +103,31 @@ def _fmt(x: Any, spec: str = ".4f") -> str:
 
 
 # --------------------------------------------------------------------------- figures
+def _y_top(max_confidence: float, threshold: float) -> float:
+    """Top of the confidence axis: 1.0 with the threshold line, else just above the data."""
+    if threshold_relevant(max_confidence, threshold):
+        return 1.0
+    top = max_confidence if max_confidence == max_confidence else 0.6
+    return min(1.0, max(0.6, round(top + 0.05, 2)))
+
+
 def confidence_figure(recent: pd.DataFrame, symbols: list[str], threshold: float) -> go.Figure:
-    """Latest confidence per symbol, with the high-confidence threshold line."""
+    """Latest confidence per symbol, with the high-confidence threshold line when it is relevant."""
     fig = go.Figure()
+    shown = recent[recent["symbol"].isin(symbols)]
+    peak = float(shown["confidence"].max()) if len(shown) else float("nan")
     for sym in symbols:
         d = recent[recent["symbol"] == sym]
         fig.add_trace(go.Scatter(x=chart_style.utc_naive(d["ts"]), y=d["confidence"], mode="lines", name=sym))
-    fig.add_hline(
-        y=threshold,
-        line_dash="dash",
-        line_color="crimson",
-        annotation_text=f"high confidence {threshold:.2f}",
-    )
+    if threshold_relevant(peak, threshold):
+        fig.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color="crimson",
+            annotation_text=f"high confidence {threshold:.2f}",
+        )
     chart_style.style(fig, x_title="signal time (UTC)", y_title="confidence max(p, 1-p) (probability)")
-    fig.update_yaxes(range=[0.5, 1.0])
+    fig.update_yaxes(range=[0.5, _y_top(peak, threshold)])
     return fig
 
 
@@ -86,11 +139,13 @@ def band_figure(over_time: pd.DataFrame, symbol: str, threshold: float) -> go.Fi
     fig.add_trace(go.Scatter(x=x, y=d["q90"], mode="lines", line={"width": 0}, showlegend=False))
     fig.add_trace(go.Scatter(x=x, y=d["q10"], mode="lines", line={"width": 0}, fill="tonexty", name="10-90%"))
     fig.add_trace(go.Scatter(x=x, y=d["q50"], mode="lines", name="median"))
-    fig.add_hline(y=threshold, line_dash="dash", line_color="crimson")
+    peak = float(d["q90"].max()) if len(d) else float("nan")
+    if threshold_relevant(peak, threshold):
+        fig.add_hline(y=threshold, line_dash="dash", line_color="crimson")
     chart_style.style(
         fig, x_title="bucket start (UTC)", y_title="confidence (probability)", height=chart_style.SMALL_HEIGHT
     )
-    fig.update_yaxes(range=[0.5, 1.0])
+    fig.update_yaxes(range=[0.5, _y_top(peak, threshold)])
     return fig
 
 
@@ -158,7 +213,9 @@ def calibration_time_figure(cal_t: pd.DataFrame) -> go.Figure:
                 name="ECE 95% if calibrated",
             )
         )
-    fig.add_hline(y=0.25, line_dash="dot", line_color="grey", annotation_text="Brier of a coin flip")
+    fig.add_hline(
+        y=COIN_FLIP_BRIER, line_dash="dot", line_color="grey", annotation_text="Brier of a coin flip"
+    )
     return chart_style.style(
         fig, x_title="bucket start (UTC)", y_title="score (probability scale, lower is better)"
     )
@@ -188,10 +245,35 @@ def _headline(data: dict[str, Any]) -> None:
         _fmt(citl.get("gap"), "+.4f"),
         help=f"Hit rate minus mean confidence; z = {_fmt(citl.get('z'), '.2f')} (|z| > 2: miscalibrated).",
     )
+    note = brier_note(cal.get("brier"))
+    if note:
+        st.caption(note)
     st.caption(
-        f"Model `{data.get('model_version', '?')}` · data {win.get('start', '?')} to {win.get('end', '?')} · "
-        f"{win.get('n_resolved', 0)} resolved of {win.get('n_rows', 0)} scored rows · "
-        f"{len(data.get('model_versions', []))} walk-forward model versions"
+        f"Model {md_code(data.get('model_version', '?'))} · data {md_text(win.get('start', '?'))} to "
+        f"{md_text(win.get('end', '?'))} · {win.get('n_resolved', 0)} resolved of {win.get('n_rows', 0)} "
+        f"scored rows · {len(data.get('model_versions', []))} walk-forward model versions"
+    )
+    st.caption(_which_model_note())
+
+
+def _which_model_note() -> str:
+    """Which model this tab shows, and how it relates to the Drift and Router Health tabs."""
+    base = (
+        "This tab scores the platform's reference model (ml.signal_model: calibrated gradient-boosted "
+        "trees on bar features, refitted walk-forward by python -m ml.telemetry) on the bars."
+    )
+    demo = loading.artifact("demo_data", max_age_s=float("inf"))
+    source = (
+        demo.data.get("signal_source") if demo.envelope is not None and isinstance(demo.data, dict) else None
+    )
+    if source is None:
+        return base
+    if "reference model" in str(source):
+        return base + " The demo's trades (Router Health, Drift) were entered on this same model's signals."
+    return (
+        base + " The Drift and Router Health tabs follow the signals that produced the demo's trades, "
+        f"{md_text(source)} (model demo-signal-v1): a different model, so their hit rates and calibration "
+        "differ from this tab's."
     )
 
 
@@ -221,20 +303,34 @@ def render() -> None:
             "Symbols", symbols, default=symbols[: min(4, len(symbols))], key="mlc_symbols"
         )
         st.plotly_chart(confidence_figure(recent, chosen, threshold), key="mlc_live", theme=None)
+        shown = recent.loc[recent["symbol"].isin(chosen), "confidence"]
+        peak = float(shown.max()) if len(shown) else float("nan")
+        line = (
+            f"the dashed line is the high-confidence threshold {threshold:.2f}"
+            if threshold_relevant(peak, threshold)
+            else f"the high-confidence threshold {threshold:.2f} is not drawn: the highest confidence shown is "
+            f"{_fmt(peak, '.2f')}, so none of these signals is high-confidence"
+        )
         st.caption(
             "The model's confidence max(p, 1 - p) in each symbol's latest scored bars (hourly, UTC); "
-            f"the dashed line is the high-confidence threshold {threshold:.2f}. 0.5 = no opinion."
+            f"{line}. 0.5 = no opinion."
         )
     else:
         st.info("No scored rows in the artifact yet.", icon=":material/info:")
     if len(over_time):
         options = [ALL, *sorted(s for s in over_time["symbol"].unique() if s != ALL)]
         band_sym = st.selectbox("Confidence band for", options, key="mlc_band_symbol")
-        st.markdown(f"**Confidence per {bucket} bucket**, {band_sym}")
+        st.markdown(f"**Confidence per {md_text(bucket)} bucket**, {md_text(band_sym)}")
         st.plotly_chart(band_figure(over_time, band_sym, threshold), key="mlc_band", theme=None)
+        band_peak = float(over_time.loc[over_time["symbol"] == band_sym, "q90"].max())
+        dashed = (
+            f"dashed: the high-confidence threshold {threshold:.2f}"
+            if threshold_relevant(band_peak, threshold)
+            else f"the threshold {threshold:.2f} is above every band and not drawn"
+        )
         st.caption(
             f"Median confidence per {bucket} bucket (UTC) with the band holding 80 % of the bucket's "
-            f"signals (10th to 90th percentile); dashed: the high-confidence threshold {threshold:.2f}."
+            f"signals (10th to 90th percentile); {dashed}."
         )
 
     left, right = st.columns(2)
@@ -247,7 +343,7 @@ def render() -> None:
             st.caption(
                 "How much the log loss (nats) rises when one feature is shuffled (± std over shuffles): "
                 f"larger = the model leans on it more. Computed at {imp.get('computed_at')} on "
-                f"{imp.get('n_rows')} recent rows for `{imp.get('model_version')}`, "
+                f"{imp.get('n_rows')} recent rows for {md_code(imp.get('model_version'))}, "
                 f"{imp.get('n_repeats')} shuffles per feature."
             )
         else:
@@ -278,7 +374,7 @@ def render() -> None:
             "stays under in 95 % of buckets of that size; dotted: Brier 0.25 of a coin flip."
         )
         cal_table = cal_t.rename(columns={"bucket_start": "bucket_start (UTC)"})
-        st.dataframe(cal_table, hide_index=True, key="mlc_cal_table")
+        st.dataframe(readable(cal_table), hide_index=True, key="mlc_cal_table")
         st.caption(
             f"One row per {bucket} bucket: n resolved signals; Brier, ECE, mean confidence, hit rate and the "
             "ECE 95 % bound of a calibrated model, all on the probability scale (0-1)."
@@ -295,7 +391,7 @@ def render() -> None:
     latest = data.get("latest_signals", {})
     sig = _frame(latest.get("signals", []) if isinstance(latest, dict) else [], time_cols=("ts",))
     if len(sig):
-        st.markdown(f"**Latest signals** (attribution: `{latest.get('attribution_method')}`)")
+        st.markdown(f"**Latest signals** (attribution: {md_code(latest.get('attribution_method'))})")
         if "top_features" in sig.columns:
             sig["top_features"] = [
                 ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in tf)
@@ -304,7 +400,7 @@ def render() -> None:
                 for tf in sig["top_features"]
             ]
         sig = sig.rename(columns={"ts": "ts (UTC)"})
-        st.dataframe(sig, hide_index=True, key="mlc_signals_table")
+        st.dataframe(readable(sig), hide_index=True, key="mlc_signals_table")
         st.caption(
             "The latest signal per symbol: confidence as a probability (0.5-1), and the features that "
             "pushed it most (signed contribution: log-odds for a linear model, probability units for the "

@@ -19,14 +19,15 @@ See ``docs/rl_pilot.md``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import chart_style
-from dashboard.components import csv_download, require_artifact
+from dashboard import chart_style, loading
+from dashboard.components import csv_download, readable, require_artifact
 
 ARTIFACT = "rl_pilot"
 COMMAND = "python -m research.rl_sizer.runner --episodes 10 --agent ppo"
@@ -40,13 +41,57 @@ SERIES = (
 )  # fmt: skip
 
 
+DRY_RUN_ARTIFACT = ("dry_run", "cache", "rl_pilot.json")
+"""Where ``runner --dry-run`` writes its artifact, under ``research_dir`` (never the live cache)."""
+
+
+def run_label(run_id: str, agent: str, *, dry_run: bool = False) -> str:
+    """A short legend name: agent and start time of the run (from its id), ``dry`` when a dry run.
+
+    >>> run_label("20251204T184100123456Z-ppo-s7", "ppo")
+    'ppo 12-04 18:41:00'
+    >>> run_label("20251204T184100123456Z-table-s0-dry", "table", dry_run=True)
+    'table 12-04 18:41:00 dry'
+    >>> run_label("my-run", "kelly")
+    'kelly my-run'
+    """
+    stamp = run_id.split("-", 1)[0]
+    try:
+        when = pd.Timestamp(stamp[:15]).strftime("%m-%d %H:%M:%S")
+    except ValueError:
+        when = run_id[:24]
+    return f"{agent} {when}" + (" dry" if dry_run else "")
+
+
+def merge_runs(live: Any, dry: Any) -> list[dict[str, Any]]:
+    """Runs of the live artifact plus those only the dry-run artifact knows (or knows longer)."""
+    out: dict[str, dict[str, Any]] = {}
+    for runs in (live, dry):
+        for run in runs if isinstance(runs, list) else []:
+            if not isinstance(run, dict):
+                continue
+            rid = str(run.get("run_id", "?"))
+            if rid not in out or len(run.get("episodes") or []) > len(out[rid].get("episodes") or []):
+                out[rid] = run
+    return list(out.values())
+
+
 def runs_frame(runs: Any) -> pd.DataFrame:
-    """One row per logged episode: run_id, agent, episode and the logged numbers."""
+    """One row per logged episode: run_id, agent, episode, dry_run, a short label and the numbers."""
     rows: list[dict[str, Any]] = []
     for run in runs if isinstance(runs, list) else []:
         for ep in run.get("episodes", []) or []:
+            dry = bool(ep.get("dry_run", run.get("dry_run", False)))
+            agent = str(run.get("agent", ep.get("agent", "?")))
+            rid = str(run.get("run_id", "?"))
             rows.append(
-                {"run_id": run.get("run_id", "?"), "agent": run.get("agent", ep.get("agent", "?")), **ep}
+                {
+                    "run_id": rid,
+                    "agent": agent,
+                    **ep,
+                    "dry_run": dry,
+                    "label": run_label(rid, agent, dry_run=dry),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -149,16 +194,37 @@ def ab_source(result: dict[str, Any]) -> str:
 
 
 def _progress_figure(df: pd.DataFrame, column: str, y_title: str) -> go.Figure:
+    """One line per run over its episodes; whole-number episode ticks, short run labels."""
     fig = go.Figure()
-    for run_id, g in df.groupby("run_id", sort=False):
+    for _run_id, g in df.groupby("run_id", sort=False):
         g = g.sort_values("episode")
+        dry = bool(g["dry_run"].iloc[0]) if "dry_run" in g.columns else False
         fig.add_trace(
             go.Scatter(x=g["episode"].tolist(), y=g[column].tolist(), mode="lines+markers",
-                       name=f"{g['agent'].iloc[0]} {run_id}")
+                       name=str(g["label"].iloc[0]) if "label" in g.columns else str(_run_id),
+                       line={"dash": "dot"} if dry else {})
         )  # fmt: skip
+    last = int(df["episode"].max()) if len(df) else 1
+    step = max(1, math.ceil((last + 1) / 10))  # at most ~10 whole-number ticks
     return chart_style.style(
-        fig, x_title="episode (training cycle)", y_title=y_title, height=chart_style.SMALL_HEIGHT
-    )
+        fig, x_title="episode (training cycle)", y_title=y_title, height=chart_style.SMALL_HEIGHT,
+        xaxis={"tickmode": "linear", "tick0": 0, "dtick": step, "tickformat": "d",
+               "range": [-0.5, max(last, 1) + 0.5]},
+    )  # fmt: skip
+
+
+def _dry_run_data() -> dict[str, Any]:
+    """The dry-run artifact's data (``runner --dry-run``), or {} when there is none."""
+    path = loading.settings().research_dir.joinpath(*DRY_RUN_ARTIFACT)
+    result = loading.artifact_at(path)
+    return result.data if result.envelope is not None and isinstance(result.data, dict) else {}
+
+
+def _ab_styled(table: pd.DataFrame) -> Any:
+    """The A/B table for reading: the baseline row's Δ cells say "baseline", not "None"."""
+    deltas = [c for c in table.columns if c.startswith("Δ") and not c.endswith("CI")]
+    styler = readable(table, digits=3)
+    return styler.format("{:+.3f}", subset=deltas, na_rep="baseline") if deltas else styler
 
 
 def render() -> None:
@@ -168,10 +234,18 @@ def render() -> None:
         "Under the position cap a constant multiplier does change Sharpe, so every A/B has a best-constant row; "
         "log growth is the primary metric."
     )
+    st.caption(
+        "Simulated: every episode replays the trades of a signal source (named in each run's data column) "
+        "with the sizer's stake; no order is placed. Why it differs from the RL Learning Loop tab: this tab "
+        "sizes the trades the reference model (or synthetic trades) proposes, evaluated on a held-out later "
+        "period; the learning loop learns from the demo's closed-trade feedback events, on its own hold-out. "
+        "Different trades and periods give different Sharpe ratios."
+    )
     result = require_artifact(ARTIFACT, command=COMMAND)
-    if result is None:
+    dry = _dry_run_data()
+    if result is None and not dry:
         return
-    data = result.data if isinstance(result.data, dict) else {}
+    data = result.data if result is not None and isinstance(result.data, dict) else {}
     ab = data.get("ab") or []
     st.markdown("#### Latest A/B: train on an earlier period, evaluate on a later one")
     if not ab:
@@ -187,7 +261,7 @@ def render() -> None:
             f"(UTC, {test.get('trades', '?')} trades), seeds {res.get('seeds')}, {res.get('train_steps')} training steps"
         )
         table = ab_frame(res)
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(_ab_styled(table), hide_index=True, width="stretch")
         if "primary" in res:
             st.caption(
                 "Δ = sizer minus static Kelly on identical held-out trades through the env (position cap, gross "
@@ -212,10 +286,16 @@ def render() -> None:
         st.text("Verdict: " + str(res.get("verdict", "")))
         csv_download(table, label="Download A/B CSV", file_name=f"rl_ab_{k}.csv", key=f"rl_ab_csv_{k}")
     st.markdown("#### Runs: evaluation episode after each training cycle")
-    df = runs_frame(data.get("runs"))
+    df = runs_frame(merge_runs(data.get("runs"), dry.get("runs")))
     if df.empty:
         st.info(f"No runs logged yet. Run:\n\n```\n{COMMAND}\n```", icon=":material/info:")
         return
+    n_dry = int(df.loc[df["dry_run"], "run_id"].nunique())
+    if n_dry:
+        st.caption(
+            f"{n_dry} dry run(s) (runner --dry-run, e.g. the hourly cron check): dotted lines, labelled "
+            "dry; they trained and evaluated like any run but touch nothing live trading reads."
+        )
     agents = sorted(df["agent"].astype(str).unique())
     chosen = st.multiselect("Agents", agents, default=agents, key="rl_pilot_agents")
     view = df[df["agent"].astype(str).isin(chosen)]
@@ -231,9 +311,9 @@ def render() -> None:
     if "ts" in latest.columns:
         logged = pd.to_datetime(latest["ts"], utc=True, errors="coerce").dt.tz_convert("UTC")
         latest = latest.assign(**{"logged at (UTC)": logged.dt.strftime("%Y-%m-%d %H:%M")})
-    show = [c for c in ("run_id", "agent", "episode", "train_steps_total", "sharpe", "log_growth", "max_drawdown",
-                        "mean_multiplier", "data", "logged at (UTC)") if c in latest.columns]  # fmt: skip
-    st.dataframe(latest[show], hide_index=True, width="stretch")
+    show = [c for c in ("label", "run_id", "agent", "dry_run", "episode", "train_steps_total", "sharpe", "log_growth",
+                        "max_drawdown", "mean_multiplier", "data", "logged at (UTC)") if c in latest.columns]  # fmt: skip
+    st.dataframe(readable(latest[show], digits=3), hide_index=True, width="stretch")
     st.caption(
         "Latest evaluation episode of each run: Sharpe annualized, log growth in log units of equity, "
         "max drawdown as a negative fraction of peak equity, mean multiplier of the Kelly stake."

@@ -23,9 +23,17 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import chart_style, loading
-from dashboard.components import DEMO_COMMAND, csv_download, problem_panel, status_line
+from dashboard.components import DEMO_COMMAND, csv_download, md_text, problem_panel, status_line
 from execution import fill_store
-from execution.router_health import DoctorConfidence, RouterHealthView, router_health_view
+from execution.router_health import (
+    MIN_OBS,
+    RATIO_COLUMNS,
+    DoctorConfidence,
+    RouterHealthView,
+    band_window_days,
+    router_health_view,
+    statistics_table,
+)
 from infra.loaders import TRADE_COLUMNS, DataValidationError, validate_trades
 
 DOCTOR_COMMAND = "python -m scripts.doctor"
@@ -34,15 +42,20 @@ TRADES_FILE = "trades.parquet"
 KEEP_COLUMNS = ("symbol", "route", "closed_at", "pnl_usd", "size_usd")
 LOOKBACKS: tuple[int | None, ...] = (None, 7, 30, 90, 180, 365)
 ROLLING_WINDOWS = (7, 14, 30, 60, 90)
+MAX_LEGEND_KEYS = 8  # one legend entry per drawn symbol/route: more is unreadable on a small chart
+MIN_BAND_POINTS = 5  # fewer rolling-Sharpe points than this is no curve: say so instead of drawing dots
+HIT_RATE_TICKS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 )  # fmt: skip
 TABLE_COLUMNS = (
-    "symbol", "route", "n_obs", "n_trades", "start", "end", "lookback_days", "pnl_usd", "sharpe",
-    "sharpe_lo", "sortino", "psr", "dsr", "min_trl", "sharpe_se", "hit_rate", "profit_factor",
-    "max_drawdown", "ann_return", "ann_vol", "periods_per_year",
+    "symbol", "route", "n_obs", "few_obs", "n_trades", "start", "end", "lookback_days", "pnl_usd",
+    "sharpe", "sharpe_ci_low", "sharpe_ci_high", "sharpe_se_ann", "sharpe_autocorr_adj", "sortino",
+    "psr", "dsr", "min_trl_days", "hit_rate", "profit_factor", "max_drawdown", "ann_return", "ann_vol",
+    "periods_per_year",
 )  # fmt: skip
+GREY = "color: #9e9e9e"
 
 
 # --------------------------------------------------------------------------- cached data
@@ -101,6 +114,7 @@ def _catalog(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
     return {
         "symbols": symbols,
         "routes": sorted(trades["route"].astype(str).unique()),
+        "span_days": (closed.max() - closed.min()).total_seconds() / 86400 if len(trades) else 0.0,
         "first_day": closed.min().date() if len(trades) else None,
         "last_day": closed.max().date() if len(trades) else None,
         "n_trades": len(trades),
@@ -200,8 +214,17 @@ def _filters(catalog: dict[str, Any]) -> dict[str, Any]:
     )
     start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else (first, last)
     c5, c6, c7 = st.columns([2, 2, 2])
-    top_n = c5.slider("Symbols drawn (largest |PnL|)", 1, 30, 10, key="rh_top_n")
-    window = c6.select_slider("Rolling window (days)", ROLLING_WINDOWS, value=30, key="rh_window")
+    top_n = c5.slider(
+        "Symbols drawn (largest |PnL|)", 1, MAX_LEGEND_KEYS, MAX_LEGEND_KEYS, key="rh_top_n",
+        help="At most 8 symbols (and routes) are drawn so the legend stays readable; pick any others "
+        "with the Symbols filter above.",
+    )  # fmt: skip
+    # 30 days of bars and a 30-day window give a single rolling-Sharpe point: offer a window that
+    # leaves enough points for a curve.
+    window = c6.select_slider(
+        "Rolling window (days)", ROLLING_WINDOWS, value=band_window_days(catalog["span_days"], ROLLING_WINDOWS),
+        key="rh_window",
+    )  # fmt: skip
     by_route = c7.radio("Table rows", ("Symbol", "Symbol × route"), horizontal=True, key="rh_rows")
     return {
         "symbols": tuple(symbols) if symbols else None,
@@ -241,24 +264,26 @@ def _pnl_figure(curves: pd.DataFrame, keys: list[str], *, hit_rate: bool) -> go.
         c = series[key]
         color = PALETTE[i % len(PALETTE)]
         line = {"type": "scatter", "mode": "lines", "x": c["x"], "legendgroup": key}
+        # one legend entry per key (its raw line); clicking it toggles the key's three lines
         data.append(
             {**line, "y": c["cum_pnl_usd"], "name": f"{key} raw", "line": {"color": color, "width": 2}}
         )
         data.append(
-            {**line, "y": c["cum_pnl_weighted_usd"], "name": f"{key} weighted",
+            {**line, "y": c["cum_pnl_weighted_usd"], "name": f"{key} weighted", "showlegend": False,
              "line": {"color": color, "width": 2, "dash": "dash"}}
         )  # fmt: skip
         if hit_rate:
             data.append(
                 {**line, "y": c["hit_rate"], "name": f"{key} hit rate", "yaxis": "y2", "opacity": 0.6,
-                 "line": {"color": color, "width": 1, "dash": "dot"}}
+                 "showlegend": False, "line": {"color": color, "width": 1, "dash": "dot"}}
             )  # fmt: skip
     fig = go.Figure(data=data)
     return chart_style.style(
         fig, x_title="end of day (UTC)", y_title="cumulative PnL (USD)", height=chart_style.HEIGHT + 80,
-        legend={**chart_style.LEGEND, "groupclick": "toggleitem"},
+        legend={**chart_style.LEGEND, "groupclick": "togglegroup"},
         yaxis2={"title": {"text": "rolling hit rate (%)"}, "range": [0, 1], "tickformat": ".0%",
-                "overlaying": "y", "side": "right", "showgrid": False},
+                "tickmode": "array", "tickvals": HIT_RATE_TICKS, "overlaying": "y", "side": "right",
+                "showgrid": False},
     )  # fmt: skip
 
 
@@ -321,52 +346,30 @@ def render() -> None:
     if confidence.available and view.unweighted_symbols:
         shown = ", ".join(view.unweighted_symbols[:10]) + (" …" if len(view.unweighted_symbols) > 10 else "")
         st.caption(
-            f"No doctor confidence for {len(view.unweighted_symbols)} symbol(s), weighted 1.0: {shown}"
+            f"No doctor confidence for {len(view.unweighted_symbols)} symbol(s), weighted 1.0: {md_text(shown)}"
         )
+    simulated = loading.simulated_pnl_note(path)
+    if simulated:
+        st.caption(simulated)
+    sim = " (simulated)" if simulated else ""
 
     hit_rate = st.toggle("Show rolling hit rate", value=True, key="rh_hit")
     lines = (
-        "Daily points at the end of each UTC day; solid = raw cumulative PnL (USD), dashed = weighted by "
-        f"the doctor's confidence (USD), dotted = rolling {view.rolling_window_days}-day hit rate "
-        "(share of winning trades, right axis)."
+        f"Daily points at the end of each UTC day; solid = raw cumulative PnL{sim} (USD), dashed = "
+        "confidence-weighted PnL (USD): each trade's PnL - (1 - confidence) × |PnL| with the doctor's "
+        "confidence, so a distrusted route's gains shrink and its losses grow (it never looks better than "
+        f"raw); dotted = rolling {view.rolling_window_days}-day hit rate (share of winning trades, right "
+        "axis). One legend entry per key toggles its three lines."
     )
-    st.markdown(f"**PnL by symbol** (top {len(view.plotted_symbols)} by |PnL|)")
+    st.markdown(f"**PnL by symbol{sim}** (top {len(view.plotted_symbols)} by |PnL|)")
     st.plotly_chart(_figure("symbols", view_args, hit_rate), key="rh_fig_symbols", theme=None)
     st.caption(f"Cumulative PnL of each symbol over all its routes. {lines}")
-    st.markdown(f"**PnL by route** over the selected symbols (top {len(view.plotted_routes)} by |PnL|)")
+    st.markdown(f"**PnL by route{sim}** over the selected symbols (top {len(view.plotted_routes)} by |PnL|)")
     st.plotly_chart(_figure("routes", view_args, hit_rate), key="rh_fig_routes", theme=None)
     st.caption(f"Cumulative PnL of each execution route over the selected symbols. {lines}")
 
-    band_keys = view.sharpe_keys
-    if band_keys:
-        key = st.selectbox("Rolling Sharpe of", band_keys, key="rh_sharpe_key")
-        if key not in band_keys:  # a stale selection after the filters changed
-            key = band_keys[0]
-        st.markdown(f"**Rolling {view.rolling_window_days}-day annualised Sharpe ratio**, {key}")
-        st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe", theme=None)
-        if view.sharpe["key"].eq(key).sum() < 5:
-            st.caption(
-                "Few full windows in this date range: pick a shorter rolling window for a longer curve.",
-            )
-        st.caption(
-            f"Sharpe ratio of daily PnL returns over the trailing {view.rolling_window_days} days, annualised "
-            "(unitless), with its 95 % band (± 1.96 standard errors). A band that straddles 0 is no evidence "
-            "of skill."
-        )
-    else:
-        st.info(
-            f"Too few days for a rolling {view.rolling_window_days}-day Sharpe ratio.", icon=":material/info:"
-        )
-
-    table = view.table[[c for c in TABLE_COLUMNS if c in view.table.columns]]
-    st.markdown("**Normalized statistics** (click a column header to sort)")
-    st.dataframe(table, hide_index=True, key="rh_table")
-    st.caption(
-        "One row per symbol (or symbol × route) over the filtered days: PnL in USD; Sharpe, Sortino and "
-        "their bounds annualised; PSR/DSR probabilities (0-1); min_trl = minimum track record length in "
-        "days; hit rate, max drawdown, annual return and volatility as fractions; start/end in UTC."
-    )
-    csv_download(table, label="Download statistics (CSV)", file_name="router_health.csv", key="rh_csv")
+    _sharpe_section(view, view_args)
+    _statistics_section(view)
 
     # Trade statistics from fills for the same selection (the table lives in dashboard/tear_sheet.py).
     from dashboard.tear_sheet import render_trade_stats
@@ -378,3 +381,86 @@ def render() -> None:
         )
     else:
         render_trade_stats(path, f["symbols"], f["routes"], view.start, view.end, key="rh")
+
+
+def _sharpe_section(view: RouterHealthView, view_args: tuple[Any, ...]) -> None:
+    """The rolling Sharpe chart, or a message when the window leaves too few points for a curve."""
+    window = view.rolling_window_days
+    band_keys = view.sharpe_keys
+    if not band_keys:
+        st.info(
+            f"Too few days for a rolling {window}-day Sharpe ratio: pick a shorter rolling window.",
+            icon=":material/info:",
+        )
+        return
+    key = st.selectbox("Rolling Sharpe of", band_keys, key="rh_sharpe_key")
+    if key not in band_keys:  # a stale selection after the filters changed
+        key = band_keys[0]
+    n_points = int(view.sharpe["key"].eq(key).sum())
+    st.markdown(f"**Rolling {window}-day annualised Sharpe ratio**, {md_text(key)}")
+    if n_points < MIN_BAND_POINTS:
+        st.info(
+            f"Only {n_points} full {window}-day window(s) in this date range for {md_text(key)}: too few "
+            f"for a curve (at least {MIN_BAND_POINTS}). Pick a shorter rolling window or a longer date range.",
+            icon=":material/info:",
+        )
+        return
+    st.plotly_chart(_figure("sharpe", view_args, key), key="rh_fig_sharpe", theme=None)
+    st.caption(
+        f"Sharpe ratio of daily PnL returns over the trailing {window} days, annualised "
+        "(unitless), with its 95 % band (± 1.96 standard errors). A band that straddles 0 is no evidence "
+        "of skill."
+    )
+
+
+def _styled(table: pd.DataFrame) -> Any:
+    """The statistics with readable cells: few-observation rows greyed with their ratios hidden,
+    a minimum track record that never ends shown as "never", a missing value as "n/a"."""
+    few = table["few_obs"].to_numpy(dtype=bool) if "few_obs" in table.columns else np.zeros(len(table), bool)
+    ratios = [c for c in RATIO_COLUMNS if c in table.columns]
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    styler = table.style.format("{:,.3f}", subset=floats, na_rep="n/a")
+    if "pnl_usd" in table.columns:
+        styler = styler.format("{:,.2f}", subset=["pnl_usd"], na_rep="n/a")
+    for col in ("n_trades", "n_obs", "lookback_days", "periods_per_year"):
+        if col in floats:
+            styler = styler.format("{:,.0f}", subset=[col], na_rep="n/a")
+    if "min_trl_days" in table.columns:
+        never = table["min_trl_days"].isna() & (table["sharpe"] <= 0)
+        styler = styler.format("{:,.0f}", subset=["min_trl_days"], na_rep="n/a")
+        if never.any():
+            styler = styler.format(
+                lambda _v: "never", subset=pd.IndexSlice[table.index[never], ["min_trl_days"]]
+            )
+    if "few_obs" in table.columns:
+        styler = styler.format(lambda v: "yes" if v else "", subset=["few_obs"])
+    if few.any():
+        rows = table.index[few]
+        styler = styler.format(lambda _v: f"n<{MIN_OBS}", subset=pd.IndexSlice[rows, ratios])
+        styler = styler.apply(lambda r: [GREY] * len(r) if few[r.name] else [""] * len(r), axis=1)
+    return styler
+
+
+def _statistics_section(view: RouterHealthView) -> None:
+    stats = statistics_table(view.table)
+    table = stats[[c for c in TABLE_COLUMNS if c in stats.columns]]
+    st.markdown("**Normalized statistics** (click a column header to sort)")
+    st.dataframe(_styled(table), hide_index=True, key="rh_table")
+    n_few = int(table["few_obs"].sum()) if "few_obs" in table.columns else 0
+    if n_few:
+        st.caption(
+            f"{n_few} row(s) have fewer than {MIN_OBS} daily observations (few_obs = yes): greyed, their ratios "
+            f"shown as n<{MIN_OBS}. A Sharpe from a handful of days is noise, not a measurement."
+        )
+    st.caption(
+        "One row per symbol (or symbol × route) over the filtered days: PnL in USD. sharpe, its 95 % interval "
+        "(sharpe_ci_low, sharpe_ci_high = sharpe ∓ 1.96 × sharpe_se_ann) and its standard error sharpe_se_ann "
+        "are all annualised, in the same units. sharpe_autocorr_adj is Lo's (2002) autocorrelation-adjusted "
+        "annual Sharpe: another estimate of the Sharpe, not a bound (it is higher when daily returns are "
+        "negatively autocorrelated). psr/dsr are probabilities (0-1) that the true Sharpe is above 0 "
+        "(dsr deflated for the number of symbols tried); min_trl_days = days of track record needed for "
+        '95 % confidence that the Sharpe is above 0, "never" when the Sharpe is not positive. hit rate, '
+        "max drawdown, annual return and volatility are fractions; start/end in UTC; n/a = not defined for "
+        "this row (e.g. no losing day for the profit factor)."
+    )
+    csv_download(table, label="Download statistics (CSV)", file_name="router_health.csv", key="rh_csv")

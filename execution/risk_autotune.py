@@ -9,10 +9,14 @@ on the governor's size) and ``max_exposure`` (fraction of equity). One cycle:
 1. **Score** ``s``: the symbol's deflated Sharpe ratio (Bailey and Lopez de Prado 2014: the
    probability that the true Sharpe exceeds the best of the symbols compared by chance), or the
    probabilistic Sharpe ratio when the DSR is not finite. Both are probabilities in [0, 1].
-2. **Level with hysteresis**: the boundaries ``B = (0.25, 0.50, 0.75, 0.95)`` separate levels
+2. **Level with hysteresis**: the boundaries ``B = (0.25, 0.50, 0.75, 0.90)`` separate levels
    -2|-1|0|1|2. From the current level the desired level rises across boundary ``b`` only when
    ``s >= b + h`` and falls only when ``s < b - h`` (``h = 0.05`` by default), so a score
-   hovering within ``h`` of a boundary never flips the level back and forth.
+   hovering within ``h`` of a boundary never flips the level back and forth. The top level is
+   entered at a DSR of 0.95 (95 % probability that the Sharpe beats the best of the symbols by
+   chance, the usual significance level) and left below 0.85. The top boundary used to be 0.95:
+   with the hysteresis that asked for a DSR of exactly 1.0, which a finite sample never reaches,
+   so the top level was unreachable; the config now refuses any ``b + h >= 1``.
 3. **Caps from the model's health**: drift detected caps the desired level at -1; a calibration
    error (ECE) above ``max_ece`` caps it at 0 (never loosen a miscalibrated model); a drawdown
    deeper than ``max_drawdown`` caps it at -1.
@@ -29,10 +33,17 @@ on the governor's size) and ``max_exposure`` (fraction of equity). One cycle:
 
 The job (:func:`run_cycle`, ``python -m execution.risk_autotune [--dry-run]``) reads the trades,
 computes :func:`execution.metrics_normalizer.normalized_table`, reads the ``ml_telemetry`` and
-``drift`` artifacts when present, logs exactly one line ``autotune adjustments=<json>``, applies
-the thresholds (:mod:`execution.thresholds`; refused in ``ENV=prod`` without
-``ALLOW_PROD_WRITE=1``) unless ``--dry-run``, and writes the ``autotune`` artifact with the
-inputs it used.
+``drift`` artifacts when present, logs exactly one line ``autotune adjustments={...}`` (a JSON
+object keyed by symbol, :func:`cycle_report`: the normalized inputs used, the ML inputs, any
+cap, each threshold's ``old -> new`` or ``unchanged``; also when nothing moves), applies the
+thresholds (:mod:`execution.thresholds`; refused in ``ENV=prod`` without ``ALLOW_PROD_WRITE=1``)
+unless ``--dry-run``, and writes the ``autotune`` artifact with the inputs it used. A dry run
+writes ``autotune_dry_run`` instead: it never replaces the record of the last applied cycle.
+
+A symbol in the thresholds file that has no trade in the current log (e.g. after switching the
+demo from 8 synthetic symbols to 2 real ones) is **stale**: its thresholds are kept (dropping
+them would reset a tightened symbol to the defaults the day it trades again) but not tuned, and
+the line and the artifact mark it ``stale`` instead of counting it as tuned.
 """
 
 from __future__ import annotations
@@ -71,6 +82,7 @@ log = logging.getLogger(__name__)
 
 MIN_LEVEL, MAX_LEVEL = -2, 2
 LOG_PREFIX = "autotune adjustments="
+DRY_RUN_ARTIFACT = "autotune_dry_run"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +93,8 @@ class AutotuneConfig:
     """Largest relative change of a threshold per cycle (0.10 = 10 %)."""
     hysteresis: float = 0.05
     """Half-width ``h`` of the dead band around each score boundary."""
-    boundaries: tuple[float, float, float, float] = (0.25, 0.50, 0.75, 0.95)
-    """Score boundaries between levels -2|-1|0|1|2."""
+    boundaries: tuple[float, float, float, float] = (0.25, 0.50, 0.75, 0.90)
+    """Score boundaries between levels -2|-1|0|1|2 (the top level is entered at 0.90 + h = 0.95)."""
     min_trades: int = 30
     """Trades a symbol needs before its thresholds move."""
     max_ece: float = 0.10
@@ -112,6 +124,11 @@ class AutotuneConfig:
         if len(b) != 4 or any(not 0 < x < 1 for x in b) or any(x >= y for x, y in itertools.pairwise(b)):
             raise ValueError(
                 f"The 'boundaries' of AutotuneConfig must be 4 increasing numbers in (0, 1). Got {b!r} instead."
+            )
+        if b[-1] + self.hysteresis >= 1.0:
+            raise ValueError(
+                f"AutotuneConfig's top boundary plus hysteresis must be < 1 (a DSR or PSR never reaches 1.0, "
+                f"so the top level would be unreachable). Got {b[-1]!r} + {self.hysteresis!r}."
             )
         if not isinstance(self.min_trades, int) or self.min_trades < 1:
             raise ValueError(
@@ -145,6 +162,10 @@ class SymbolInputs:
     psr: float | None = None
     dsr: float | None = None
     sharpe: float | None = None
+    sharpe_lo: float | None = None
+    """Lo's (2002) autocorrelation-adjusted annual Sharpe (normalized_table's ``sharpe_lo``)."""
+    n_obs: int | None = None
+    """Daily observations behind the Sharpe, PSR and DSR."""
     max_drawdown: float | None = None
     """Maximum drawdown, either sign (its magnitude is used)."""
     mean_confidence: float | None = None
@@ -187,9 +208,10 @@ def desired_level(score: float, current: int, config: AutotuneConfig) -> int:
     """
     b, h = config.boundaries, config.hysteresis
     level = max(MIN_LEVEL, min(MAX_LEVEL, int(current)))
-    while level < MAX_LEVEL and score >= b[level + 2] + h:
+    # rounded: 0.90 + 0.05 is 0.9500000000000001 in binary, which would refuse a DSR of 0.95
+    while level < MAX_LEVEL and score >= round(b[level + 2] + h, 12):
         level += 1
-    while level > MIN_LEVEL and score < b[level + 1] - h:
+    while level > MIN_LEVEL and score < round(b[level + 1] - h, 12):
         level -= 1
     return level
 
@@ -267,24 +289,111 @@ def plan(
     Adjustments list every threshold that changed, plus one entry per threshold of a symbol held
     for too little data (``old == new``, the reason says so).
     """
+    out, adjustments, _ = _plan(current, inputs, config)
+    return out, adjustments
+
+
+def _plan(
+    current: Mapping[str, SymbolThresholds],
+    inputs: Mapping[str, SymbolInputs],
+    config: AutotuneConfig,
+) -> tuple[dict[str, SymbolThresholds], list[Adjustment], dict[str, list[str]]]:
     out = dict(current)
     adjustments: list[Adjustment] = []
+    reasons_by_symbol: dict[str, list[str]] = {}
     for sym in sorted(inputs):
         old = current.get(sym)
         new, reasons = propose(old, inputs[sym], config)
         out[sym] = new
+        reasons_by_symbol[sym] = reasons
         base = old or config.default_thresholds()
         held = reasons[0].startswith("insufficient data")
         for name in THRESHOLD_NAMES:
             a, b = base.get(name), new.get(name)
             if a != b or held:
                 adjustments.append(Adjustment(sym, name, a, b, "; ".join(reasons)))
-    return out, adjustments
+    return out, adjustments, reasons_by_symbol
 
 
-def log_line(adjustments: Sequence[Adjustment]) -> str:
-    """``autotune adjustments=<json list>``: the single line a cycle logs."""
-    return LOG_PREFIX + json.dumps([asdict(a) for a in adjustments], sort_keys=True, allow_nan=False)
+def _num(x: Any) -> float | int | None:
+    """A JSON-safe number: finite floats rounded to 6 decimals, ints kept, anything else None."""
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, int):
+        return x
+    v = _as_float(x)
+    return None if v is None else round(v, 6)
+
+
+def _change(old: float, new: float) -> str:
+    return f"unchanged ({old:g})" if old == new else f"{old:g} -> {new:g}"
+
+
+def cycle_report(
+    current: Mapping[str, SymbolThresholds],
+    new: Mapping[str, SymbolThresholds],
+    inputs: Mapping[str, SymbolInputs],
+    reasons: Mapping[str, list[str]],
+    config: AutotuneConfig,
+) -> dict[str, dict[str, Any]]:
+    """The cycle as one JSON object keyed by symbol (what the log line holds), for every symbol.
+
+    Each entry: ``status`` (``tuned``, ``held`` for too little data, ``stale`` for a symbol of
+    the thresholds file without trades in the current log); ``inputs`` the normalized inputs
+    used (``sharpe``, ``sharpe_lo`` = Lo-adjusted Sharpe, ``psr``, ``dsr``, ``n_obs``,
+    ``n_trades``, ``max_drawdown``); ``ml`` (``mean_confidence``, ``ece``); ``score`` (which of
+    DSR/PSR drove the level and its value); ``drift_cap`` (the drift cap applied, else None) and
+    ``caps`` (every cap applied); ``level`` (``old -> new`` or ``held``); ``thresholds``: each
+    threshold's ``"old -> new"`` or ``"unchanged (value)"``; ``reason``.
+
+    Examples
+    --------
+    >>> cfg = AutotuneConfig()
+    >>> inputs = {"BTC": SymbolInputs(n_trades=100, dsr=0.9, psr=0.97, sharpe=2.1, sharpe_lo=1.9, n_obs=90)}
+    >>> new, _ = plan({}, inputs, cfg)
+    >>> r = cycle_report({}, new, inputs, {"BTC": propose(None, inputs["BTC"], cfg)[1]}, cfg)["BTC"]
+    >>> r["status"], r["score"], r["level"], r["thresholds"]["size_scale"], r["drift_cap"]
+    ('tuned', {'name': 'dsr', 'value': 0.9}, '0 -> 1', '1 -> 1.1', None)
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for sym in sorted(set(new) | set(inputs)):
+        old = current.get(sym) or config.default_thresholds()
+        cur = new.get(sym, old)
+        thresholds = {name: _change(old.get(name), cur.get(name)) for name in THRESHOLD_NAMES}
+        if sym not in inputs:
+            out[sym] = {
+                "status": "stale",
+                "reason": "no trades in the current trade log: thresholds kept, not tuned",
+                "inputs": None, "ml": None, "score": None, "drift_cap": None, "caps": [],
+                "level": f"{old.level} held", "thresholds": thresholds,
+            }  # fmt: skip
+            continue
+        i = inputs[sym]
+        why = reasons.get(sym, [])
+        held = bool(why) and why[0].startswith("insufficient data")
+        score, score_name = score_of(i)
+        caps = [r for r in why if "capped" in r]
+        out[sym] = {
+            "status": "held" if held else "tuned",
+            "reason": "; ".join(why),
+            "inputs": {
+                "sharpe": _num(i.sharpe), "sharpe_lo": _num(i.sharpe_lo), "psr": _num(i.psr),
+                "dsr": _num(i.dsr), "n_obs": _num(i.n_obs), "n_trades": _num(i.n_trades),
+                "max_drawdown": _num(i.max_drawdown),
+            },
+            "ml": {"mean_confidence": _num(i.mean_confidence), "ece": _num(i.ece), "drift": i.drift},
+            "score": None if score is None else {"name": score_name, "value": _num(score)},
+            "drift_cap": next((c for c in caps if c.startswith("drift")), None),
+            "caps": caps,
+            "level": f"{old.level} held" if cur.level == old.level else f"{old.level} -> {cur.level}",
+            "thresholds": thresholds,
+        }  # fmt: skip
+    return out
+
+
+def log_line(report: Mapping[str, Any]) -> str:
+    """``autotune adjustments={...}``: the single line a cycle logs (:func:`cycle_report`)."""
+    return LOG_PREFIX + json.dumps(dict(report), sort_keys=True, allow_nan=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------- the job
@@ -396,6 +505,8 @@ def gather_inputs(settings: Settings, store: ArtifactStore) -> tuple[dict[str, S
             psr=_as_float(row.get("psr")),
             dsr=_as_float(row.get("dsr")),
             sharpe=_as_float(row.get("sharpe")),
+            sharpe_lo=_as_float(row.get("sharpe_lo")),
+            n_obs=int(v) if (v := _as_float(row.get("n_obs"))) is not None else None,
             max_drawdown=_as_float(row.get("max_drawdown")),
             mean_confidence=ml[sym].get("mean_confidence"),
             ece=ml[sym].get("ece"),
@@ -441,8 +552,9 @@ def run_cycle(
     current, problem = load_thresholds(path)
     if problem:
         sources["thresholds_problem"] = problem
-    new, adjustments = plan(current, inputs, cfg)
-    log.info("%s", log_line(adjustments))
+    new, adjustments, reasons = _plan(current, inputs, cfg)
+    report = cycle_report(current, new, inputs, reasons, cfg)
+    log.info("%s", log_line(report))
     applied = False
     if not dry_run:
         save_thresholds(settings, new, now=when, path=path)
@@ -466,12 +578,16 @@ def run_cycle(
         "inputs": {s: asdict(v) for s, v in sorted(inputs.items())},
         "sources": sources,
         "adjustments": [asdict(a) for a in adjustments],
+        "report": report,
         "thresholds": {s: asdict(t) for s, t in sorted(new.items())},
         "insufficient_data": sorted(
             {a.symbol for a in adjustments if a.reason.startswith("insufficient data")}
         ),
+        "tuned_symbols": sorted(s for s, r in report.items() if r["status"] != "stale"),
+        "stale_symbols": sorted(s for s, r in report.items() if r["status"] == "stale"),
     }
-    st.write("autotune", data, source="execution.risk_autotune")
+    # a dry run never replaces the record of the last applied cycle (the doctor reads that one)
+    st.write(DRY_RUN_ARTIFACT if dry_run else "autotune", data, source="execution.risk_autotune")
     return data
 
 
@@ -479,10 +595,22 @@ def demo_step(ctx: DemoContext) -> str:
     """Demo pipeline step: one applied cycle over the demo trades."""
     settings = replace(ctx.settings, data_dir=ctx.data_dir)
     data = run_cycle(settings, store=ctx.store, dry_run=False)
+    return summary_line(data)
+
+
+def summary_line(data: Mapping[str, Any]) -> str:
+    """One human line: symbols tuned, threshold changes, symbols held or stale.
+
+    >>> summary_line({"tuned_symbols": ["A", "B"], "stale_symbols": ["C"], "insufficient_data": [],
+    ...               "adjustments": [{"old": 1, "new": 1.1}], "thresholds_path": "t.json"})
+    '2 symbols tuned, 1 threshold change(s), 0 held for too little data, 1 stale (no trades in the log: kept, not tuned); thresholds -> t.json'
+    """
     changed = sum(1 for a in data["adjustments"] if a["old"] != a["new"])
+    stale = data.get("stale_symbols") or []
+    tail = f", {len(stale)} stale (no trades in the log: kept, not tuned)" if stale else ""
     return (
-        f"{len(data['thresholds'])} symbols, {changed} threshold change(s), "
-        f"{len(data['insufficient_data'])} with too little data; thresholds -> {data['thresholds_path']}"
+        f"{len(data['tuned_symbols'])} symbols tuned, {changed} threshold change(s), "
+        f"{len(data['insufficient_data'])} held for too little data{tail}; thresholds -> {data['thresholds_path']}"
     )
 
 
@@ -503,11 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"autotune: {exc}", file=sys.stderr)
         return 2
-    verb = "would apply (dry run)" if args.dry_run else "applied"
-    print(
-        f"autotune: {verb} thresholds for {len(data['thresholds'])} symbols -> {data['thresholds_path']}",
-        file=sys.stderr,
-    )
+    verb = "dry run, nothing applied" if args.dry_run else "applied"
+    print(f"autotune ({verb}): {summary_line(data)}", file=sys.stderr)
     return 0
 
 

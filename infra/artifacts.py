@@ -370,11 +370,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+FILE_MODE = 0o640
+"""Mode of every file written by :func:`atomic_write_bytes`: owner read/write, group read.
+
+``tempfile.mkstemp`` creates 0600 files, so a dashboard running as another user than the cron
+jobs could not read the artifacts. 0640 lets the jobs' group read them (put the dashboard's user
+in that group) while other users still cannot; nothing an artifact holds needs to be public."""
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically (see :func:`atomic_write_text`)."""
+    """Write ``payload`` to ``path`` atomically (see :func:`atomic_write_text`), mode :data:`FILE_MODE`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # before the rename: readers never see a 0600 file
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()

@@ -8,6 +8,10 @@ names the file, row, field or variable and the value; the wrapper prints that me
 line too and exits 3, so cron and systemd see a refusal as a failure. Anything else is a bug and
 keeps its traceback.
 
+While ``main`` runs, ``sys.argv[0]`` is ``prog`` (``python -m pkg.module``): an
+``argparse.ArgumentParser`` built without ``prog`` takes its name from there, so every
+``--help`` and usage error shows the command a user types, not ``drift_service.py``.
+
 Examples
 --------
 >>> from infra.errors import DataValidationError
@@ -35,6 +39,9 @@ EXIT_REFUSED = 3
 
 def run_cli(main: Callable[[], int | None], *, prog: str) -> int:
     """Call ``main()``; return its exit code, 2 after a user-input error, 3 after a refusal."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if sys.argv:
+        sys.argv[0] = prog  # argparse's default prog is basename(sys.argv[0]); prog has no "/"
     try:
         code = main()
     except USER_INPUT_ERRORS as exc:
@@ -43,4 +50,7 @@ def run_cli(main: Callable[[], int | None], *, prog: str) -> int:
     except REFUSALS as exc:
         print(f"{prog}: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    finally:
+        if sys.argv:
+            sys.argv[0] = argv0
     return 0 if code is None else int(code)

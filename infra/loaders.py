@@ -49,6 +49,16 @@ TRADE_NUMERIC = [
     "multiplier", "max_adverse_pct",
 ]  # fmt: skip
 SIDES = ("LONG", "SHORT")
+# Names shown in the dashboard, the doctor and logs: a strict pattern and length keep markup
+# (markdown links/images, HTML, newlines) out of every view, whatever a view forgets to escape.
+NAME_PATTERNS = {
+    "symbol": re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}"),
+    "route": re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
+}
+NAME_RULES = {
+    "symbol": "1-32 characters A-Z, 0-9, '.', '_' or '-', starting with a letter or digit",
+    "route": "1-64 characters A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
+}
 
 
 # --------------------------------------------------------------------------- reading
@@ -334,8 +344,30 @@ def load_bars(path: str | os.PathLike[str], *, symbol: str | None = None) -> pd.
     return out
 
 
+def check_names(df: pd.DataFrame, columns: Sequence[str], *, file: str, first_line: int = 2) -> None:
+    """Refuse a ``symbol``/``route`` value that does not match :data:`NAME_PATTERNS` (one per name).
+
+    >>> check_names(pd.DataFrame({"symbol": ["BTCUSDT", "![x](http://e.vil)"]}), ["symbol"], file="t.csv")
+    Traceback (most recent call last):
+    ...
+    infra.errors.DataValidationError: t.csv, row 3: field 'symbol' must be 1-32 characters A-Z, 0-9, '.', '_' or '-', starting with a letter or digit, got '![x](http://e.vil)'
+    """
+    for col in columns:
+        pattern = NAME_PATTERNS[col]
+        values = df[col].to_numpy()
+        uniques, first = np.unique(values.astype(str), return_index=True)  # each name checked once
+        for name, i in zip(uniques.tolist(), first.tolist()):
+            if pattern.fullmatch(name) is None:
+                shown = name if len(name) <= 80 else name[:80] + "..."
+                raise DataValidationError(
+                    f"field '{col}' must be {NAME_RULES[col]}, got {shown!r}",
+                    file=file, row=_row(first_line, int(i)), field=col, value=shown,
+                )  # fmt: skip
+
+
 def validate_bars(df: pd.DataFrame, *, file: str, first_line: int = 2) -> None:
-    """Check prices, volume and per-symbol timestamp order of a canonical bar frame."""
+    """Check symbols, prices, volume and per-symbol timestamp order of a canonical bar frame."""
+    check_names(df, ["symbol"], file=file, first_line=first_line)
     for col in PRICE_COLUMNS:
         bad = np.flatnonzero(df[col].to_numpy() <= 0)
         if bad.size:
@@ -453,6 +485,7 @@ def validate_trades(df: pd.DataFrame, *, file: str = "<frame>", first_line: int 
     for col in ("symbol", "route"):
         df[col] = _names(df[col], field=col, file=file, first_line=first_line)
     df["symbol"] = df["symbol"].str.upper()
+    check_names(df, ["symbol", "route"], file=file, first_line=first_line)
     side = df["side"].astype(str).str.strip().str.upper()
     bad = np.flatnonzero(~side.isin(SIDES).to_numpy())
     if bad.size:

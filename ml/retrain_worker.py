@@ -126,6 +126,23 @@ class JobLog:
         )
 
 
+def once_summary(handled: int, counts: Mapping[str, int]) -> str:
+    """What a run did, then the job log's totals, worded so the two cannot be confused.
+
+    >>> once_summary(0, {"promoted": 0, "rejected": 1, "failed": 0})
+    'no new retrain trigger in this run; job log so far (last 500 jobs): 0 promoted, 1 rejected, 0 failed'
+    >>> once_summary(2, {"promoted": 1, "rejected": 1, "failed": 0})
+    '2 retrain trigger(s) handled in this run; job log so far (last 500 jobs): 1 promoted, 1 rejected, 0 failed'
+    """
+    now = (
+        "no new retrain trigger in this run"
+        if handled == 0
+        else f"{handled} retrain trigger(s) handled in this run"
+    )
+    totals = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("promoted", "rejected", "failed"))
+    return f"{now}; job log so far (last {MAX_JOBS} jobs): {totals}"
+
+
 class TriggerError(ValueError):
     """A trigger payload lacks a field or has a malformed one."""
 
@@ -423,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if server is not None:
             server.shutdown()
         bus.close()
-    print(f"ml.retrain_worker: {n} trigger(s) handled; {worker.log.to_dict()['counts']}")
+    print(f"ml.retrain_worker: {once_summary(n, worker.log.to_dict()['counts'])}")
     return 0
 
 

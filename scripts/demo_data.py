@@ -9,11 +9,18 @@ What is planted, so every part of the platform has something real to find:
   ``b_t * tanh(m_{t-1}) * sigma_t`` where ``m`` is the z-score of the last three returns, with
   ``b = +0.25`` before the change point and ``-0.25`` after it (a learnable edge that flips, for
   the signal model and the retrain loop). High/low extend beyond open/close by half-normal moves.
-* **Signals**: one per trade, from a simulated production model whose confidence ``c`` in
-  [0.5, 0.98] is calibrated for the trade's *direction* before the change point
-  (P(direction right) = c) and degrades after it (P = 0.5 + 0.3 (c - 0.5): over-confident),
-  so drift exists to be found. ``won`` in the signal log means the direction was right (gross of
-  costs); ``pnl_usd`` in the trade log is net of fees and slippage.
+* **Signals** (synthetic bars): one per trade, from a *simulated* production model whose
+  confidence ``c`` in [0.5, 0.98] is calibrated for the trade's *direction* before the change
+  point (P(direction right) = c) and degrades after it (P = 0.5 + 0.3 (c - 0.5): over-confident),
+  so drift exists to be found. This signal is drawn knowing the bar's outcome: its hit rate is
+  its confidence by construction, so its PnL is far better than any real model's.
+  ``won`` in the signal log means the direction was right (gross of costs); ``pnl_usd`` in the
+  trade log is net of fees and slippage.
+* **Signals** (real bars, ``model_signals`` given): the reference model's out-of-sample
+  ``P(up)`` (:func:`ml.signal_model.walk_forward_predict`, computed by ``scripts.demo``) at the
+  close of the bar before entry; side ``BUY`` when ``P(up) >= 0.5``, confidence
+  ``max(p, 1 - p)``, the model's version. Trades before the first walk-forward model (or with
+  ``P(up) = 0.5``) are not taken. Nothing in it knows the outcome.
 * **Routes**: ``binance_direct`` and ``okx_smart`` are healthy; ``bybit_legacy`` slips far more than
   expected, rejects and errors often, and is slow.
 * **Trades**: non-overlapping per symbol; entry at the open of the bar after the signal, exit at
@@ -185,8 +192,15 @@ def _draw_trades(
     return sym_idx, entry[ok], exit_[ok]
 
 
-def generate(cfg: DemoConfig, bars: pd.DataFrame | None = None) -> DemoData:
-    """Generate every demo frame. With ``bars`` (real bars), only signals/orders/trades are simulated."""
+def generate(
+    cfg: DemoConfig, bars: pd.DataFrame | None = None, model_signals: pd.DataFrame | None = None
+) -> DemoData:
+    """Generate every demo frame. With ``bars`` (real bars), only signals/orders/trades are simulated.
+
+    ``model_signals`` (columns ``symbol, ts, p_up, model_version``; ``ts`` the bar whose close
+    the forecast is made at) replaces the simulated signal: each trade takes the model's side and
+    confidence at the bar before its entry (module docstring).
+    """
     rng = np.random.default_rng(cfg.seed)
     if bars is None:
         bars = synthetic_bars(cfg, rng)
@@ -214,18 +228,29 @@ def generate(cfg: DemoConfig, bars: pd.DataFrame | None = None) -> DemoData:
     sym_i, entry_l, exit_l = _draw_trades(counts, cfg, rng)
     e = starts[sym_i] + entry_l  # global row of the entry bar
     x = starts[sym_i] + exit_l
-    n_tr = len(e)
     o, hi, lo, c = (bars[k].to_numpy() for k in ("open", "high", "low", "close"))
 
-    # the simulated production model
-    conf = np.round(0.5 + 0.48 * rng.beta(2.0, 2.5, n_tr), 4)
-    signal_ns = ts_ns[e]
-    degraded = signal_ns >= change_ns
-    p_right = np.where(degraded, 0.5 + 0.3 * (conf - 0.5), conf)
-    gross = np.log(c[x] / o[e])
-    true_dir = np.where(gross > 0, 1.0, -1.0)
-    right = rng.random(n_tr) < p_right
-    side = np.where(right, true_dir, -true_dir)
+    if model_signals is None:  # the simulated production model (knows the outcome: see the docstring)
+        n_tr = len(e)
+        conf = np.round(0.5 + 0.48 * rng.beta(2.0, 2.5, n_tr), 4)
+        signal_ns = ts_ns[e]
+        degraded = signal_ns >= change_ns
+        p_right = np.where(degraded, 0.5 + 0.3 * (conf - 0.5), conf)
+        gross = np.log(c[x] / o[e])
+        true_dir = np.where(gross > 0, 1.0, -1.0)
+        right = rng.random(n_tr) < p_right
+        side = np.where(right, true_dir, -true_dir)
+        model_version: np.ndarray | str = "demo-signal-v1"
+    else:  # the reference model's walk-forward forecast at the close of the bar before entry
+        p_up = _model_p_up(bars, model_signals, e - 1)
+        keep = np.isfinite(p_up) & (p_up != 0.5)
+        sym_i, e, x, p_up = sym_i[keep], e[keep], x[keep], p_up[keep]
+        model_version = _model_versions(bars, model_signals, e - 1)
+        n_tr = len(e)
+        conf = np.round(np.maximum(p_up, 1.0 - p_up), 4)
+        side = np.where(p_up > 0.5, 1.0, -1.0)
+        signal_ns = ts_ns[e]
+        gross = np.log(c[x] / o[e])
     won = (side * gross) > 0
 
     # routes and execution
@@ -258,7 +283,6 @@ def generate(cfg: DemoConfig, bars: pd.DataFrame | None = None) -> DemoData:
     k_in_symbol = _rank_within(sym_i)
     order_id = pd.Series(names[sym_i]).str.cat(pd.Series(k_in_symbol).astype(str).str.zfill(6), sep="-")
     signal_id = "sig-" + order_id
-    model_version = "demo-signal-v1"
     utc = lambda a: pd.to_datetime(a, utc=True)  # noqa: E731
     trades = pd.DataFrame(
         {
@@ -303,6 +327,35 @@ def generate(cfg: DemoConfig, bars: pd.DataFrame | None = None) -> DemoData:
     )
     orders = _orders(trades, rng)
     return DemoData(bars, signals, orders, trades, pd.Timestamp(change_ns, tz="UTC"), cfg)
+
+
+def _signal_lookup(
+    bars: pd.DataFrame, model_signals: pd.DataFrame, rows: np.ndarray, column: str
+) -> np.ndarray:
+    """``model_signals[column]`` at the bars ``rows`` (matched on symbol and ts), NaN/None where absent."""
+    missing = [c for c in ("symbol", "ts", "p_up", "model_version") if c not in model_signals.columns]
+    if missing:
+        raise ValueError(
+            f"The 'model_signals' parameter of generate is missing column(s) {missing}; "
+            f"it has {list(model_signals.columns)}."
+        )
+    key = pd.MultiIndex.from_arrays(
+        [model_signals["symbol"].astype(str), pd.to_datetime(model_signals["ts"], utc=True)]
+    )
+    values = pd.Series(model_signals[column].to_numpy(), index=key)
+    values = values[~values.index.duplicated(keep="last")]
+    want = pd.MultiIndex.from_arrays(
+        [bars["symbol"].astype(str).to_numpy()[rows], bars["ts"].to_numpy()[rows]]
+    )
+    return values.reindex(want).to_numpy()
+
+
+def _model_p_up(bars: pd.DataFrame, model_signals: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(_signal_lookup(bars, model_signals, rows, "p_up"), dtype=float)
+
+
+def _model_versions(bars: pd.DataFrame, model_signals: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(_signal_lookup(bars, model_signals, rows, "model_version"), dtype=object)
 
 
 def _rank_within(groups: np.ndarray) -> np.ndarray:

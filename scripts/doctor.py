@@ -130,6 +130,40 @@ def _mirror(settings: Settings) -> Any:
     return make_mirror(settings, call_budget_s=0.5, attempt_timeout_s=0.4)
 
 
+def _route_rows(checks: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The route_health check's per-pair rows, keyed ``SYMBOL|route``."""
+    for c in checks:
+        if c["name"] == "route_health":
+            rows = c.get("details", {}).get("routes") or []
+            return {f"{r.get('symbol')}|{r.get('route')}": r for r in rows if isinstance(r, Mapping)}
+    return {}
+
+
+def _route_execution(row: Mapping[str, Any] | None) -> str:
+    """``fill 91% of 120 orders, slippage 14.1 bps (expected 3.0), p50 latency 420 ms``.
+
+    >>> _route_execution({"n_orders": 120, "n_filled": 109, "mean_slippage_bps": 14.08,
+    ...                   "mean_expected_slippage_bps": 3.0, "latency_ms_p50": 420.0})
+    'fill 91% of 120 orders, slippage 14.1 bps (expected 3.0), p50 latency 420 ms'
+    """
+    if not row:
+        return ""
+
+    def num(key: str) -> float | None:
+        v = row.get(key)
+        return float(v) if isinstance(v, int | float) and v == v else None
+
+    n, filled = num("n_orders"), num("n_filled")
+    parts = [f"fill {filled / n:.0%} of {n:.0f} orders" if n and filled is not None else "no orders"]
+    slip, exp = num("mean_slippage_bps"), num("mean_expected_slippage_bps")
+    if slip is not None:
+        parts.append(f"slippage {slip:.1f} bps" + (f" (expected {exp:.1f})" if exp is not None else ""))
+    lat = num("latency_ms_p50")
+    if lat is not None:
+        parts.append(f"p50 latency {lat:.0f} ms")
+    return ", ".join(parts)
+
+
 def format_table(report: Mapping[str, Any], *, verbose: bool = False) -> str:
     """The human table: one line per check, ``-v`` adds details; ends with the summary."""
     lines = []
@@ -147,14 +181,16 @@ def format_table(report: Mapping[str, Any], *, verbose: bool = False) -> str:
                 )
     if verbose and report["route_confidence"]:
         lines.append("")
-        lines.append("route confidence (doctor; Router Health weights PnL by it):")
+        lines.append(
+            "route confidence (doctor; Router Health weights PnL by it), with each route's execution:"
+        )
+        rows = _route_rows(checks)
         for sym, c in sorted(report["symbol_confidence"].items()):
-            routes = ", ".join(
-                f"{k.split('|', 1)[1]} {v:.2f}"
-                for k, v in sorted(report["route_confidence"].items())
-                if k.split("|", 1)[0] == sym
-            )
-            lines.append(f"  {sym:<10} {c:.2f}   ({routes})")
+            lines.append(f"  {sym:<10} {c:.2f}")
+            for k, v in sorted(report["route_confidence"].items()):
+                if k.split("|", 1)[0] != sym:
+                    continue
+                lines.append(f"    {k.split('|', 1)[1]:<16} {v:.2f}   {_route_execution(rows.get(k))}")
     s = report["summary"]
     lines.append("")
     lines.append("summary:")
@@ -192,8 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m scripts.doctor",
         description="Health checks with how-to-fix; exit 0 ok, 1 warnings, 2 failures.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show each check's details")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show each check's details and every route's confidence, fill rate, slippage and latency",
+    )  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (every field of every check)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write the doctor artifact")
     args = parser.parse_args(argv)
     try:

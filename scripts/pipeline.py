@@ -83,8 +83,13 @@ def run_steps(
     *,
     only: list[str] | None = None,
     on_step: Callable[[str], None] | None = None,
+    on_done: Callable[[StepResult], None] | None = None,
 ) -> list[StepResult]:
-    """Run the registered steps in order; a failing step is recorded and the rest still run."""
+    """Run the registered steps in order; a failing step is recorded and the rest still run.
+
+    ``on_step(name)`` is called before a step starts, ``on_done(result)`` after it ends (a
+    progress bar advances one step there).
+    """
     results: list[StepResult] = []
     for name, target in STEPS:
         if only is not None and name not in only:
@@ -98,6 +103,8 @@ def run_steps(
         except ModuleNotFoundError as exc:
             if exc.name is not None and module_name.startswith(exc.name):
                 results.append(StepResult(name, "skipped", f"{module_name} not built yet", 0.0))
+                if on_done is not None:
+                    on_done(results[-1])
                 continue
             raise
         func: Callable[[DemoContext], str] = getattr(module, func_name)
@@ -108,4 +115,6 @@ def run_steps(
             results.append(
                 StepResult(name, "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
             )
+        if on_done is not None:
+            on_done(results[-1])
     return results

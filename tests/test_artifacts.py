@@ -293,3 +293,23 @@ def test_settings_bound_reaches_the_store(tmp_path: Path) -> None:
 
     s = load_settings({"LOGS_DIR": str(tmp_path), "ARTIFACT_MAX_BYTES": "2048"})
     assert ArtifactStore.from_settings(s).max_bytes == 2048
+
+
+def test_artifacts_and_their_history_are_group_readable(tmp_path: Path) -> None:
+    """A dashboard running as another user of the jobs' group can read what cron wrote (0640)."""
+    import os
+    import stat
+
+    store = ArtifactStore(tmp_path, history_count=2, clock=Clock())
+    store.write("doctor", {"x": 1}, source="test")
+    store.write("doctor", {"x": 2}, source="test")
+    files = sorted(p for p in tmp_path.rglob("*.json"))
+    assert len(files) >= 2  # the artifact and at least one history copy
+    old = os.umask(0o077)  # even a strict umask does not hide them from the group
+    try:
+        store.write("drift", {"x": 3}, source="test")
+    finally:
+        os.umask(old)
+    for path in [*files, tmp_path / "drift.json"]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o640, f"{path.name}: {oct(mode)}"

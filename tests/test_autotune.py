@@ -153,6 +153,18 @@ def test_config_rejects_bad_values() -> None:
         AutotuneConfig(max_step=0)
     with pytest.raises(ValueError, match="boundaries"):
         AutotuneConfig(boundaries=(0.5, 0.4, 0.6, 0.9))
+    with pytest.raises(ValueError, match=r"top boundary plus hysteresis must be < 1"):
+        AutotuneConfig(boundaries=(0.25, 0.5, 0.75, 0.95), hysteresis=0.05)  # the old, unreachable top
+
+
+def test_top_level_is_reachable_at_a_dsr_of_095() -> None:
+    """Boundary 0.90 + h 0.05: level 2 from a DSR of 0.95 (it needed exactly 1.0 before)."""
+    assert desired_level(0.949, 1, CFG) == 1
+    assert desired_level(0.95, 1, CFG) == 2
+    assert desired_level(0.86, 2, CFG) == 2  # inside the dead band: held
+    assert desired_level(0.849, 2, CFG) == 1
+    levels = [t.level for t in run([0.97, 0.97, 0.97])]
+    assert levels == [1, 2, 2]
 
 
 def _settings(tmp_path: Path, **env: str) -> object:
@@ -171,10 +183,22 @@ def test_log_line_exact_form(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
     assert len(lines) == 1
     assert lines[0].startswith(LOG_PREFIX) and "\n" not in lines[0]
     payload = json.loads(lines[0][len(LOG_PREFIX) :])
-    assert isinstance(payload, list)
-    assert {tuple(sorted(a)) for a in payload} == {("new", "old", "reason", "symbol", "threshold")}
-    btc = {a["threshold"]: a for a in payload if a["symbol"] == "BTC"}
-    assert btc["size_scale"]["old"] == 1.0 and btc["size_scale"]["new"] == pytest.approx(1.1)
+    assert isinstance(payload, dict) and sorted(payload) == ["BTC", "ETH", "NEW"]  # keyed by symbol
+    btc = payload["BTC"]
+    assert btc["status"] == "tuned" and btc["level"] == "0 -> 1"
+    assert btc["thresholds"] == {
+        "size_scale": "1 -> 1.1",
+        "max_exposure": "0.1 -> 0.11",
+        "min_confidence": "0.55 -> 0.5",
+    }
+    assert btc["inputs"]["dsr"] == 0.9 and btc["score"] == {"name": "dsr", "value": 0.9}
+    assert set(btc["inputs"]) == {"sharpe", "sharpe_lo", "psr", "dsr", "n_obs", "n_trades", "max_drawdown"}
+    assert set(btc["ml"]) == {"mean_confidence", "ece", "drift"} and btc["drift_cap"] is None
+    new = payload["NEW"]
+    assert new["status"] == "held" and set(new["thresholds"].values()) == {
+        "unchanged (0.1)", "unchanged (0.55)", "unchanged (1)"
+    }  # fmt: skip
+    assert "3 trades < min_trades 30" in new["reason"]
     art = store.read("autotune").data
     assert art["applied"] is True and art["inputs"]["BTC"]["dsr"] == 0.9
     assert art["insufficient_data"] == ["NEW"]
@@ -237,3 +261,95 @@ def test_ml_inputs_read_drift_from_the_drift_services_layout(tmp_path: Path) -> 
     per, sources = ml_inputs(store, ["BTCUSDT"], max_age_s=3600)
     assert "drift" not in per["BTCUSDT"]
     assert sources["drift"]["missing_fields"] == ["detections"]
+
+
+# --------------------------------------------------------------------------- issue 23 item 9
+def test_the_line_is_one_object_even_when_nothing_moves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = _settings(tmp_path)
+    store = ArtifactStore(tmp_path / "cache")
+    quiet = {"BTC": inp(0.6, sharpe=0.4, sharpe_lo=0.35, psr=0.7, n_obs=90), "ETH": inp(0.9, n=5)}
+    with caplog.at_level(logging.INFO, logger="execution.risk_autotune"):
+        run_cycle(s, store=store, inputs=quiet, now=NOW)  # type: ignore[arg-type]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "execution.risk_autotune"]
+    payload = json.loads(line.removeprefix(LOG_PREFIX))
+    assert payload["BTC"]["level"] == "0 held" and payload["BTC"]["status"] == "tuned"
+    assert all(v.startswith("unchanged") for v in payload["BTC"]["thresholds"].values())
+    assert payload["BTC"]["inputs"] == {
+        "sharpe": 0.4, "sharpe_lo": 0.35, "psr": 0.7, "dsr": 0.6, "n_obs": 90, "n_trades": 100, "max_drawdown": None
+    }  # fmt: skip
+    assert payload["ETH"]["status"] == "held"
+
+
+def test_drift_cap_is_named_in_the_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = _settings(tmp_path)
+    with caplog.at_level(logging.INFO, logger="execution.risk_autotune"):
+        run_cycle(
+            s, store=ArtifactStore(tmp_path / "c"), inputs={"BTC": inp(0.99, drift=True, ece=0.2)}, now=NOW
+        )  # type: ignore[arg-type]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "execution.risk_autotune"]
+    btc = json.loads(line.removeprefix(LOG_PREFIX))["BTC"]
+    assert btc["drift_cap"] == "drift detected: level capped at -1" and btc["level"] == "0 -> -1"
+    assert btc["ml"] == {"mean_confidence": None, "ece": 0.2, "drift": True}
+
+
+def test_dry_run_never_replaces_the_applied_record(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    store = ArtifactStore(tmp_path / "cache")
+    applied = run_cycle(s, store=store, inputs=INPUTS, now=NOW)  # type: ignore[arg-type]
+    before = (tmp_path / "cache" / "autotune.json").read_bytes()
+    thresholds_before = thresholds_path(s).read_bytes()  # type: ignore[arg-type]
+    dry = run_cycle(s, store=store, inputs={"BTC": inp(0.1)}, now=NOW, dry_run=True)  # type: ignore[arg-type]
+    assert (tmp_path / "cache" / "autotune.json").read_bytes() == before
+    assert thresholds_path(s).read_bytes() == thresholds_before  # type: ignore[arg-type]
+    assert store.read("autotune").data["applied"] is True and applied["applied"] is True
+    assert store.read("autotune_dry_run").data["dry_run"] is True and dry["applied"] is False
+
+
+def test_symbols_gone_from_the_log_are_marked_stale_not_counted(tmp_path: Path) -> None:
+    """8 synthetic symbols tuned, then a 2-symbol real log: 2 tuned, 6 stale (kept, not tuned)."""
+    from execution.risk_autotune import summary_line
+
+    s = _settings(tmp_path)
+    store = ArtifactStore(tmp_path / "cache")
+    eight = {f"S{i}USDT": inp(0.1) for i in range(6)} | {"BTCUSDT": inp(0.9), "ETHUSDT": inp(0.9)}
+    run_cycle(s, store=store, inputs=eight, now=NOW)  # type: ignore[arg-type]
+    data = run_cycle(s, store=store, inputs={"BTCUSDT": inp(0.9), "ETHUSDT": inp(0.6)}, now=NOW)  # type: ignore[arg-type]
+    assert data["tuned_symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert data["stale_symbols"] == [f"S{i}USDT" for i in range(6)]
+    stale = data["report"]["S0USDT"]
+    assert stale["status"] == "stale" and stale["level"] == "-1 held"
+    assert all(v.startswith("unchanged") for v in stale["thresholds"].values())
+    assert data["thresholds"]["S0USDT"]["level"] == -1  # kept: a tightened symbol is not reset
+    line = summary_line(data)
+    assert line.startswith("2 symbols tuned") and "6 stale" in line
+
+
+def test_cli_dry_run_prints_one_line_with_every_symbols_inputs(tmp_path: Path) -> None:
+    """``python -m execution.risk_autotune --dry-run`` on the demo's trade log."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, run_demo
+
+    logs = tmp_path / "logs"
+    run_demo(logs, "--data-only")
+    env = {"PATH": "/usr/bin:/bin", "LOGS_DIR": str(logs), "ENV": "dev"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "execution.risk_autotune", "--dry-run"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if "autotune" in ln]
+    assert len(lines) == 1 and lines[0].startswith("autotune adjustments={")
+    payload = json.loads(lines[0].removeprefix(LOG_PREFIX))
+    import pandas as pd
+
+    symbols = sorted(pd.read_parquet(logs / "data" / "trades.parquet")["symbol"].unique())
+    assert sorted(payload) == symbols
+    for sym in symbols:
+        i = payload[sym]["inputs"]
+        assert all(isinstance(i[k], (int, float)) for k in ("sharpe", "sharpe_lo", "psr", "dsr", "n_obs")), i
+    assert "dry run, nothing applied" in proc.stderr
+    assert not (logs / "cache" / "autotune.json").exists()  # the applied record is untouched

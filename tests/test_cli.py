@@ -82,3 +82,37 @@ def test_services_refuse_production_first_with_one_line_and_exit_3(
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"python -m {module[0]}: refused:")]
     assert len(lines) == 1 and what in lines[0], proc.stderr
     assert not (tmp_path / "logs" / "cache").exists() or not any((tmp_path / "logs" / "cache").iterdir())
+
+
+MODULES_WITH_RUN_CLI = [
+    "scripts.doctor", "scripts.demo", "scripts.replay_trades", "ml.drift_service", "ml.retrain_worker",
+    "ml.telemetry", "execution.risk_autotune", "execution.feedback_bridge", "research.rl_sizer.runner",
+    "research.rl_sizer.evaluate",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", MODULES_WITH_RUN_CLI)
+def test_help_usage_shows_the_python_dash_m_command(
+    module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 23 item 11: ``--help`` said ``usage: drift_service.py`` for parsers built without prog."""
+    import importlib
+    import sys
+
+    from infra.cli import run_cli
+
+    mod = importlib.import_module(module)
+    monkeypatch.setattr(sys, "argv", [f"/somewhere/{module.rsplit('.', 1)[1]}.py", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: mod.main(), prog=f"python -m {module}")
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m {module} ")
+    assert sys.argv[0].endswith(".py")  # restored afterwards
+
+
+def test_drift_thresholds_help_shows_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from ml.drift_thresholds import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m ml.drift_thresholds ")

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,12 +171,21 @@ def test_doctor_confidence_weights_the_curves(
     for s in symbols:
         w = 1.0 if s == symbols[0] else 0.25  # per-symbol curves ignore pair weights
         raw, weighted = _array(by_symbol[f"{s} raw"]["y"]), _array(by_symbol[f"{s} weighted"]["y"])
-        np.testing.assert_allclose(weighted, w * raw, atol=1e-6)
+        pnl = trades.loc[trades["symbol"] == s, "pnl_usd"]
+        # the haircut pnl - (1 - w)|pnl|, trade by trade
+        assert weighted[-1] == pytest.approx((pnl - (1 - w) * pnl.abs()).sum(), abs=1e-6)
+        if w == 1.0:
+            np.testing.assert_allclose(weighted, raw, atol=1e-6)
     # per-route curves: pair weight (0 for symbols[1] on bybit_legacy), else the symbol's
     by_route = _traces(rh.get("plotly_chart")[1])
     legacy = trades[trades["route"] == "bybit_legacy"]
     w = legacy["symbol"].map(lambda s: 0.0 if s == symbols[1] else conf.get(s, 1.0))
-    assert _array(by_route["bybit_legacy weighted"]["y"])[-1] == pytest.approx((legacy["pnl_usd"] * w).sum())
+    expected = (legacy["pnl_usd"] - (1 - w) * legacy["pnl_usd"].abs()).sum()
+    assert _array(by_route["bybit_legacy weighted"]["y"])[-1] == pytest.approx(expected)
+    # a distrusted route never looks better weighted than raw (issue 23 item 5)
+    for name, trace in by_route.items():
+        if name.endswith(" raw"):
+            assert _array(by_route[name[:-4] + " weighted"]["y"])[-1] <= _array(trace["y"])[-1] + 1e-6
 
 
 # --------------------------------------------------------------------------- filters
@@ -329,9 +339,11 @@ def test_demo_doctor_feeds_router_health_confidence(tmp_path: Path, monkeypatch:
     doctor = json.loads((logs / "cache" / "doctor.json").read_text())["data"]
     assert doctor["symbol_confidence"]
     traces = _traces(rh.get("plotly_chart")[0])
+    trades = pd.read_parquet(logs / "data" / "trades.parquet")
     for s, w in doctor["symbol_confidence"].items():
-        raw, weighted = _array(traces[f"{s} raw"]["y"]), _array(traces[f"{s} weighted"]["y"])
-        np.testing.assert_allclose(weighted, w * raw, atol=1e-6)
+        weighted = _array(traces[f"{s} weighted"]["y"])
+        pnl = trades.loc[trades["symbol"] == s, "pnl_usd"]
+        assert weighted[-1] == pytest.approx((pnl - (1 - w) * pnl.abs()).sum(), abs=1e-6)
 
 
 def test_filters_that_match_nothing_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -367,3 +379,162 @@ def test_garbage_trades_file_shows_an_error_panel(tmp_path: Path, monkeypatch: p
     err = _texts(_rh(at).error)
     assert "trades.parquet" in err and "cannot be used" in err and "python -m scripts.demo" in err
     assert [s.value for s in _open(at, "RL Pilot").subheader] == ["RL Pilot"]
+
+
+# --------------------------------------------------------------------------- shell hygiene (issue 23)
+def test_nothing_but_title_and_status_line_above_the_tabs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare string literal in app.py is printed by Streamlit's magic: nothing such may leak."""
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = _run()
+    top = list(at.main.children.values())
+    first_tabs = next(i for i, el in enumerate(top) if getattr(el, "type", None) == "tab_container")
+    kinds = [(el.type, el.value) for el in top[:first_tabs]]
+    assert [k for k, _ in kinds] == ["title", "caption"], kinds
+    assert kinds[0][1] == "Quant research monitor" and "Firestore" in kinds[1][1]
+
+
+@pytest.mark.parametrize(
+    ("asked", "opened"),
+    [("drift", "Drift"), ("ML CONFIDENCE", "ML Confidence"), ("rl  pilot", "RL Pilot"), ("Drift", "Drift")],
+)
+def test_tab_query_parameter_is_case_insensitive(
+    asked: str, opened: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = asked
+    at.run()
+    assert not at.exception
+    ran = [t.label for t in at.tabs if len(t.subheader)]
+    assert ran == [opened]
+    assert len(at.warning) == 0
+
+
+def test_unknown_tab_name_is_named_in_a_visible_note_as_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, tmp_path / "empty")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = "Drfit![x](http://127.0.0.1:9/p.png)"
+    at.run()
+    assert not at.exception
+    assert [t.label for t in at.tabs if len(t.subheader)] == ["Router Health 2.0"]
+    (note,) = at.warning
+    assert "No tab is named" in note.value and "showing Router Health 2" in note.value
+    # the user's text is escaped: no markdown image/link syntax survives to the renderer
+    assert "![" not in note.value and "](" not in note.value and "\\!\\[x\\]\\(http" in note.value
+
+
+# --------------------------------------------------------------------------- statistics as read (issue 23 items 2, 3, 10)
+def _display(at: AppTest) -> pd.DataFrame:
+    """The statistics table's cells as the reader sees them (the Styler's display values)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    proto = _rh(at).dataframe[0].proto
+    return convert_arrow_bytes_to_pandas_df(proto.arrow_data.styler.display_values)
+
+
+def test_statistics_errors_and_bounds_are_annualised_and_named(
+    demo_data: Path, trades: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from execution.metrics_normalizer import normalized_table
+
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    table = _table(at)
+    assert not {"sharpe_se", "sharpe_lo", "min_trl"} & set(table.columns)  # the misleading names are gone
+    ref = normalized_table(trades, calendar="crypto").set_index("symbol")
+    got = table.set_index("symbol")
+    # the per-period SE times sqrt(365): the unit of the annualised Sharpe beside it
+    np.testing.assert_allclose(got["sharpe_se_ann"], ref["sharpe_se"] * np.sqrt(365.0), rtol=1e-9)
+    np.testing.assert_allclose(got["sharpe_ci_low"], ref["sharpe"] - 1.96 * got["sharpe_se_ann"], rtol=1e-9)
+    np.testing.assert_allclose(got["sharpe_autocorr_adj"], ref["sharpe_lo"], rtol=1e-9)
+    assert np.isfinite(got["min_trl_days"].dropna()).all()
+    shown = _display(at)
+    cells = shown.astype(str).to_numpy().ravel().tolist()
+    assert not [c for c in cells if c.lower() in ("nan", "none", "inf", "-inf", "infinity")]
+    losers = table.index[table["sharpe"] <= 0]
+    assert all(shown.loc[i, "min_trl_days"] == "never" for i in losers)
+    captions = _texts(_rh(at).caption)
+    assert "sharpe_se_ann" in captions and "not a bound" in captions and '"never"' in captions
+
+
+def test_a_short_lookback_flags_rows_instead_of_printing_extreme_ratios(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    at.selectbox(key="rh_lookback").set_value(7).run()
+    table, shown = _table(at), _display(at)
+    assert (table["n_obs"] < 30).all() and table["few_obs"].all()
+    assert (shown["sharpe"] == "n<30").all() and (shown["sortino"] == "n<30").all()
+    assert (shown["few_obs"] == "yes").all()
+    assert "fewer than 30 daily observations" in _texts(_rh(at).caption)
+    at.selectbox(key="rh_lookback").set_value(None).run()
+    assert not _table(at)["few_obs"].any()  # 90 days: every row is a measurement
+
+
+def test_hit_rate_ticks_are_round_and_the_legend_is_short(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, demo_data)
+    at = _run()
+    for chart in _rh(at).get("plotly_chart")[:2]:
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"]["yaxis2"]["tickvals"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        assert spec["layout"]["yaxis2"]["tickformat"] == ".0%"
+        in_legend = [t["name"] for t in spec["data"] if t.get("showlegend", True)]
+        assert 1 <= len(in_legend) <= 8, in_legend
+    # the slider cannot draw more than 8; any other symbol is picked with the Symbols filter
+    assert _rh(at).slider(key="rh_top_n").max == 8
+
+
+@pytest.fixture(scope="module")
+def real_bars_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import SAMPLE
+
+    logs = tmp_path_factory.mktemp("rh_real") / "logs"
+    run_demo(logs, "--data-only", "--bars", *map(str, sorted(SAMPLE.glob("*1h*.csv"))))
+    return logs / "data"
+
+
+def test_rolling_sharpe_on_30_days_of_real_bars_is_a_curve_or_a_message(
+    real_bars_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point(monkeypatch, tmp_path, real_bars_data)
+    at = _run()
+    window = at.select_slider(key="rh_window").value
+    assert window < 30  # 30 days of bars: the default window leaves points for a curve
+    charts = _rh(at).get("plotly_chart")
+    assert len(charts) == 3
+    sharpe = _traces(charts[2])
+    line = next(t for n, t in sharpe.items() if n.endswith("Sharpe"))
+    assert len(_array(line["y"])) >= 5
+    at.select_slider(key="rh_window").set_value(30).run()
+    assert len(_rh(at).get("plotly_chart")) == 2  # no single-point chart ...
+    info = _texts(_rh(at).info)  # ... but a message saying why and what to do
+    assert "pick a shorter rolling window" in info and (
+        "too few for a curve" in info or "Too few days" in info
+    )
+    # a window leaving 1-4 full windows: no dots-only chart either, the count is named
+    at.select_slider(key="rh_window").set_value(14).run()
+    if len(_rh(at).get("plotly_chart")) == 2:
+        assert re.search(r"Only [1-4] full 14-day window\(s\)", _texts(_rh(at).info))
+    else:
+        line = next(t for n, t in _traces(_rh(at).get("plotly_chart")[2]).items() if n.endswith("Sharpe"))
+        assert len(_array(line["y"])) >= 5
+
+
+def test_artifact_source_with_markdown_is_shown_as_code_not_rendered(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 item 7: user-supplied strings never reach the markdown renderer as markup."""
+    cache = _point(monkeypatch, tmp_path, demo_data)
+    evil = "![x](http://127.0.0.1:9/p.png)`[y](http://e.vil)"
+    ArtifactStore(cache).write("doctor", {"symbol_confidence": {}}, source=evil)
+    at = _run()
+    line = next(c.value for c in _rh(at).caption if "doctor.json" in c.value)
+    # one code span holding the whole string (its backtick replaced), so no link or image is rendered
+    assert "`![x](http://127.0.0.1:9/p.png)'[y](http://e.vil)`" in line

@@ -101,7 +101,49 @@ def test_real_bars_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert btc["opened_at"].min() >= real["ts"].min() and btc["closed_at"].max() <= real[
         "ts"
     ].max() + pd.Timedelta(hours=1)
-    assert len(trades) > 200
+    assert len(trades) > 100
+    # driven by the reference model's walk-forward signals, not by a signal that knows the outcome
+    signals = pd.read_parquet(tmp_path / "data" / "signals.parquet")
+    assert signals["model_version"].str.startswith("sig-").all()
+    assert "demo-signal-v1" not in set(trades["model_version"])
+    # trades start only once the first walk-forward model exists (330 bars after the first bar)
+    assert trades["opened_at"].min() >= real["ts"].min() + pd.Timedelta(hours=330)
+    # an honest model on 30 days of hourly bars is near a coin flip: not right as often as it claims
+    assert abs(signals["won"].mean() - 0.5) < 0.15
+    assert signals["confidence"].max() < 0.75
+    from infra.artifacts import read_artifact_file
+
+    summary = read_artifact_file(tmp_path / "cache" / "demo_data.json").data
+    assert "reference model" in summary["signal_source"]
+
+
+def test_model_signals_set_side_and_confidence_at_the_bar_before_entry() -> None:
+    """Hand-made forecasts: P(up) 0.7 on BTC's bars from the 100th on, 0.2 on ETH's, none before."""
+    base = generate(DemoConfig(seed=3, n_symbols=2, n_bars=400))
+    bars = base.bars
+    rows = bars.groupby("symbol").cumcount() >= 100
+    sig = bars.loc[rows, ["symbol", "ts"]].assign(
+        p_up=np.where(bars.loc[rows, "symbol"] == "BTCUSDT", 0.7, 0.2), model_version="m-1"
+    )
+    data = generate(DemoConfig(seed=3, n_symbols=2, n_bars=400), bars=bars, model_signals=sig)
+    t = data.trades
+    assert len(t) > 10
+    btc, eth = t[t["symbol"] == "BTCUSDT"], t[t["symbol"] == "ETHUSDT"]
+    assert (btc["side"] == "LONG").all() and (btc["confidence"] == 0.7).all()
+    assert (eth["side"] == "SHORT").all() and (eth["confidence"] == 0.8).all()
+    assert (t["model_version"] == "m-1").all()
+    # the first forecast is at the close of bar 100: the first entry is at bar 101 or later
+    first_ok = bars[rows].groupby("symbol")["ts"].min()
+    for sym, g in t.groupby("symbol"):
+        assert g["opened_at"].min() > first_ok[sym] + pd.Timedelta(minutes=59)
+    # the signal log agrees with the trades
+    assert set(data.signals["action"][data.signals["symbol"] == "BTCUSDT"]) == {"BUY"}
+    with pytest.raises(
+        ValueError, match=r"'model_signals' parameter of generate is missing column\(s\) \['p_up'\]"
+    ):
+        generate(
+            DemoConfig(seed=3, n_symbols=2, n_bars=400), bars=bars, model_signals=sig.drop(columns="p_up")
+        )
 
 
 def test_bad_bars_file_is_reported_without_touching_existing_data(

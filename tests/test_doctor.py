@@ -161,6 +161,13 @@ def test_job_checks_read_fields_defensively(tmp_path: Path) -> None:
     assert "dry run" in check_autotune(ctx).message
     w("autotune", {"applied": True, "adjustments": [{"old": 1, "new": 1.1}], "thresholds": {"A": {}}})
     assert check_autotune(ctx).status == "OK"
+    # after switching from 8 to 2 symbols: 2 tuned, the 6 others named stale, not counted as tuned
+    w("autotune", {"applied": True, "adjustments": [], "thresholds": {f"S{i}": {} for i in range(8)},
+                   "tuned_symbols": ["S0", "S1"], "stale_symbols": [f"S{i}" for i in range(2, 8)]})  # fmt: skip
+    r = check_autotune(ctx)
+    assert (
+        r.status == "OK" and "to 2 symbols" in r.message and "6 stale symbol(s) kept, not tuned" in r.message
+    )
 
 
 def test_unreachable_redis_fails_fast(tmp_path: Path) -> None:
@@ -231,3 +238,24 @@ def test_exit_code_zero_when_all_ok(tmp_path: Path) -> None:
     assert EXIT_CODES[overall([ok("a", "fine")])] == 0
     assert EXIT_CODES[overall([ok("a", "fine"), warn("b", "meh", "fix")])] == 1
     assert EXIT_CODES[overall([])] == 0
+
+
+def test_verbose_lists_what_the_route_hint_promises(tmp_path: Path) -> None:
+    """Issue 23 item 11: the hint said -v shows fill rate and slippage, but -v skipped the routes."""
+    environ = {"LOGS_DIR": str(tmp_path)}
+    s = load_settings(environ)
+    write_data(s.data_dir, newest=NOW, bad_route_fail=6)
+    rep = doctor_report(s, now=NOW, environ=environ)
+    route = next(c for c in rep["checks"] if c["name"] == "route_health")
+    assert (
+        route["status"] == "WARN"
+        and "-v" in route["details"]["fix"]
+        and "fill rate" in route["details"]["fix"]
+    )
+    text = format_table(rep, verbose=True)
+    rows = {f"{r['symbol']}|{r['route']}": r for r in route["details"]["routes"]}
+    r = rows["BTC|a"]
+    expected = f"fill {r['n_filled'] / r['n_orders']:.0%} of {r['n_orders']} orders"
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("a ") and expected in ln)
+    assert "slippage" in line and "bps" in line
+    assert expected not in format_table(rep, verbose=False)  # the plain table stays short

@@ -236,3 +236,45 @@ def test_trades_missing_columns(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match=r"missing column\(s\): route, multiplier") as info:
         load_trades(write_csv(tmp_path / "t.csv", [row]))
     assert info.value.field == "route"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("symbol", "![x](http://127.0.0.1:9/p.png)"),
+        ("symbol", "[click](http://e.vil)"),
+        ("symbol", "BTC\nUSDT"),
+        ("symbol", "A" * 33),
+        ("symbol", "<img src=x>"),
+        ("route", "okx smart"),
+        ("route", "a|b"),
+        ("route", "r" * 65),
+        ("route", "![r](http://e.vil)"),
+    ],
+)
+def test_symbols_and_routes_with_markup_or_too_long_are_refused(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    """Issue 22 item 7: names reach the dashboard; only a plain pattern of bounded length passes."""
+    rows = [GOOD_TRADE, {**GOOD_TRADE, "order_id": "o-2", field: value}]
+    p = tmp_path / "t.parquet"
+    pd.DataFrame(rows).to_parquet(p)
+    with pytest.raises(DataValidationError, match=rf"t\.parquet, row 2: field '{field}' must be 1-") as info:
+        load_trades(p)
+    assert info.value.field == field
+
+
+def test_plain_symbols_and_routes_pass(tmp_path: Path) -> None:
+    rows = [
+        GOOD_TRADE,
+        {**GOOD_TRADE, "order_id": "o-2", "symbol": "1000pepe-usdt.p", "route": "OKX_smart-2"},
+    ]
+    t = load_trades(write_csv(tmp_path / "t.csv", rows))
+    assert sorted(t["symbol"]) == ["1000PEPE-USDT.P", "BTCUSDT"]
+
+
+def test_bar_file_with_a_markup_symbol_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "b.csv"
+    p.write_text("symbol,ts,open,high,low,close,volume\n[x](http://e.vil),2025-01-01T00:00:00Z,1,1,1,1,1\n")
+    with pytest.raises(DataValidationError, match=r"b\.csv, row 2: field 'symbol' must be 1-32"):
+        load_bars(p)

@@ -61,7 +61,16 @@ def test_tab_draws_the_artifact(artifact_dir: Path, monkeypatch: pytest.MonkeyPa
     assert len(charts) == 5  # live, band, importance, reliability, Brier/ECE over time
     live = json.loads(charts[0].proto.spec)
     shapes = live["layout"].get("shapes", [])
-    assert any(s.get("y0") == 0.8 and s.get("y1") == 0.8 for s in shapes)  # the 0.80 threshold line
+    recent = pd.DataFrame(data["confidence_recent"])
+    shown = recent[recent["symbol"].isin(sorted(recent["symbol"].unique())[:4])]
+    has_line = any(s.get("y0") == 0.8 and s.get("y1") == 0.8 for s in shapes)
+    # the 0.80 threshold line only when some shown confidence comes within 0.05 of it; else a caption
+    assert has_line == (shown["confidence"].max() >= 0.75)
+    captions = "\n".join(c.value for c in tab.caption)
+    if not has_line:
+        assert "0.80 is not drawn" in captions and live["layout"]["yaxis"]["range"][1] < 1.0
+    assert "for a coin flip" in captions and "skill score" in captions
+    assert "reference model" in captions
     rel = json.loads(charts[3].proto.spec)
     diag = rel["data"][0]
     assert diag["x"] == diag["y"]  # the diagonal
@@ -157,3 +166,31 @@ def test_tab_module_does_not_import_sklearn() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def _threshold_lines(spec: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [s for s in spec["layout"].get("shapes", []) if s.get("y0") == s.get("y1") == 0.8]
+
+
+def test_threshold_line_only_when_confidence_comes_near_it() -> None:
+    """Issue 23 item 12: a 0.80 line over a model that never passes 0.6 is drawn no more."""
+    from dashboard.ml_confidence import band_figure, confidence_figure
+
+    ts = pd.date_range("2025-01-01", periods=4, freq="h", tz="UTC")
+    low = pd.DataFrame({"symbol": "BTC", "ts": ts, "confidence": [0.51, 0.55, 0.57, 0.52]})
+    fig = confidence_figure(low, ["BTC"], 0.8).to_plotly_json()
+    assert _threshold_lines(fig) == [] and fig["layout"]["yaxis"]["range"] == [0.5, 0.62]
+    high = low.assign(confidence=[0.51, 0.79, 0.9, 0.6])
+    fig = confidence_figure(high, ["BTC"], 0.8).to_plotly_json()
+    assert len(_threshold_lines(fig)) == 1 and fig["layout"]["yaxis"]["range"] == [0.5, 1.0]
+    band = pd.DataFrame({"symbol": "ALL", "bucket_start": ts, "q10": 0.5, "q50": 0.53, "q90": 0.58})
+    assert _threshold_lines(band_figure(band, "ALL", 0.8).to_plotly_json()) == []
+
+
+def test_brier_note_compares_with_a_coin_flip() -> None:
+    from dashboard.ml_confidence import brier_note
+
+    assert "no better than a coin flip" in str(brier_note(0.2562))
+    assert "about a coin flip's" in str(brier_note(0.245))
+    assert "better than a coin flip" in str(brier_note(0.20)) and "+0.200" in str(brier_note(0.20))
+    assert brier_note(None) is None and brier_note(float("nan")) is None

@@ -41,7 +41,7 @@ def test_cli_once_consumes_from_redis_and_acks_after_the_job(tmp_path: Path, red
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "3 trigger(s) handled" in proc.stdout
+    assert "3 retrain trigger(s) handled in this run" in proc.stdout
     assert bus.pending(TOPIC_RETRAIN, GROUP) == 0 and bus.lag(TOPIC_RETRAIN, GROUP) in (0, None)
     jobs = ArtifactStore(logs / "cache").read("retrain_jobs").data
     outcomes = {j["trigger_id"]: j["outcome"] for j in jobs["jobs"]}

@@ -114,6 +114,78 @@ def test_dashboard_tab_does_not_import_torch() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+# --------------------------------------------------------------------------- cron dry-run (issue 23 item 8)
+def _tree(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} if root.exists() else {}
+
+
+def _cron_dry_run_twice_then_open_the_tab(logs: Path, extra: list[str]) -> None:
+    import os
+
+    settings = load_settings()
+    run_pilot(settings, agent="kelly", episodes=1, progress=False)  # a live run and its live artifact
+    outside = {p: b for p, b in _tree(logs).items() if (logs / "research") not in p.parents}
+    env = {**os.environ, "ENV": "research", "LOGS_DIR": str(logs)}
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-m", "research.rl_sizer.runner", "--episodes", "1", "--dry-run", *extra],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "\r" not in proc.stderr  # no progress bar in a cron log
+    # nothing outside logs/research/ changed: the live artifact, thresholds, checkpoints ...
+    assert {p: b for p, b in _tree(logs).items() if (logs / "research") not in p.parents} == outside
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = _tab(at)
+    latest = tab.dataframe[-1].value
+    dry = latest[latest["dry_run"]]
+    assert len(dry) == 1 and dry["episode"].tolist() == [1]  # one dry run, resumed: episodes 0 and 1
+    assert dry["label"].iloc[0].endswith(" dry")
+    reward = json.loads(tab.get("plotly_chart")[0].proto.spec)
+    dry_trace = next(t for t in reward["data"] if t["name"].endswith(" dry"))
+    assert list(dry_trace["x"]) == [0, 1] and dry_trace["line"]["dash"] == "dot"
+    assert any("dry run(s)" in c.value for c in tab.caption)
+
+
+def test_cron_dry_run_twice_shows_two_episodes_and_changes_nothing_live(logs: Path) -> None:
+    _cron_dry_run_twice_then_open_the_tab(logs, ["--agent", "kelly"])
+
+
+@pytest.mark.slow
+def test_cron_dry_run_line_exactly_as_documented(logs: Path) -> None:
+    """The documented line itself (PPO, 2048 steps per cycle: about 20 s a run)."""
+    _cron_dry_run_twice_then_open_the_tab(logs, [])
+
+
+def test_run_labels_are_short_ticks_whole_and_the_baseline_reads_baseline(logs: Path) -> None:
+    settings = load_settings()
+    run_pilot(settings, agent="kelly", episodes=3, progress=False)
+    res = run_ab(synthetic_trades(400, rng=np.random.default_rng(1)), seeds=(0,), agents=("kelly", "table"),
+                 n_boot=20, label="lbl")  # fmt: skip
+    res["source"] = "synthetic"
+    atomic_write_text(ab_dir(settings, dry_run=False) / "l.json", jsonio.dumps(res))
+    write_pilot_artifact(settings, dry_run=False, source="test")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["tab"] = TAB
+    at.run()
+    tab = _tab(at)
+    for chart in tab.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        x = spec["layout"]["xaxis"]
+        assert x["tickmode"] == "linear" and x["dtick"] == 1 and x["tickformat"] == "d"
+        assert all(len(t["name"]) <= 24 for t in spec["data"])  # "kelly 12-04 18:41:00"
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    shown = convert_arrow_bytes_to_pandas_df(tab.dataframe[0].proto.arrow_data.styler.display_values)
+    kelly = shown[shown["sizer"] == "kelly"].iloc[0]
+    assert kelly["Δ Sharpe"] == "baseline" and kelly["Δ Sharpe 95% CI"] == "baseline"
+    assert "None" not in shown.astype(str).to_numpy().ravel().tolist()
+    assert any("Simulated" in c.value and "RL Learning Loop" in c.value for c in tab.caption)
+
+
 def test_tab_shows_the_growth_ab_rows(logs: Path) -> None:
     from research.rl_sizer.growth_ab import run_synthetic_ab
 

@@ -99,9 +99,27 @@ def test_dry_run_writes_only_under_research_dir(dirs):
     before = _files(dirs)
     assert main(["--episodes", "2", "--agent", "table", "--dry-run"]) == 0
     new = _files(dirs) - before
-    assert new and all((dirs / "research" / "dry_run") in p.parents for p in new)
+    assert new and all((dirs / "research") in p.parents for p in new)
+    (run,) = list((dirs / "research" / "rl_runs").iterdir())
+    assert jsonio.loads((run / "run.json").read_text())["dry_run"] is True
+    assert [r["dry_run"] for r in read_jsonl(run / "episodes.jsonl")] == [True, True]
     assert (dirs / "research" / "dry_run" / "cache" / "rl_pilot.json").exists()
-    assert not (dirs / "cache").exists()
+    assert not (dirs / "cache").exists() and not (dirs / "state").exists()
+
+
+def test_dry_run_never_resumes_or_touches_a_live_run(dirs):
+    """A dry run resumes only dry runs: a live run's checkpoint and episodes stay byte-identical."""
+    assert main(["--episodes", "1", "--agent", "table"]) == 0
+    (live,) = list((dirs / "research" / "rl_runs").iterdir())
+    snapshot = {p: p.read_bytes() for p in live.rglob("*") if p.is_file()}
+    live_artifact = (dirs / "cache" / "rl_pilot.json").read_bytes()
+    for _ in range(2):
+        assert main(["--episodes", "1", "--agent", "table", "--dry-run"]) == 0
+    assert {p: p.read_bytes() for p in live.rglob("*") if p.is_file()} == snapshot
+    assert (dirs / "cache" / "rl_pilot.json").read_bytes() == live_artifact
+    dry = [d for d in (dirs / "research" / "rl_runs").iterdir() if d != live]
+    assert len(dry) == 1  # the second dry run resumed the first
+    assert [r["episode"] for r in read_jsonl(dry[0] / "episodes.jsonl")] == [0, 1]
 
 
 def test_runner_on_real_bars_evaluates_the_held_out_period(dirs):
@@ -133,3 +151,19 @@ def test_demo_step_writes_runs_ab_and_artifact(dirs, tmp_path):
     art = jsonio.loads((dirs / "cache" / "rl_pilot.json").read_text())["data"]
     assert {r["agent"] for r in art["runs"]} == {"kelly", "table", "ppo"}
     assert art["ab"][0]["label"] == "demo-quick"
+
+
+def test_demo_runs_are_labelled_by_their_real_source(tmp_path):
+    """Synthetic and real-bars demo runs both read demo:bars.parquet before (issue 23 item 7)."""
+    import types
+
+    import pandas as pd
+
+    from research.rl_sizer.runner import demo_data_label
+
+    bars = tmp_path / "bars.parquet"
+    pd.DataFrame({"symbol": ["ETHUSDT", "BTCUSDT", "ETHUSDT"]}).to_parquet(bars)
+    real = types.SimpleNamespace(real_bars=True, bars_path=bars)
+    synth = types.SimpleNamespace(real_bars=False, bars_path=bars)
+    assert demo_data_label(real) == "demo real bars BTCUSDT,ETHUSDT"  # type: ignore[arg-type]
+    assert demo_data_label(synth) == "demo synthetic bars"  # type: ignore[arg-type]

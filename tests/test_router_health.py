@@ -18,6 +18,7 @@ from execution.metrics_normalizer import (
 from execution.router_health import (
     DoctorConfidence,
     filter_trades,
+    haircut_pnl,
     periods_per_year_for,
     pnl_curves,
     rolling_hit_rate,
@@ -111,9 +112,10 @@ def test_pnl_curves_by_symbol_hand_computed() -> None:
     cols = ["key", "ts", "pnl_usd", "pnl_weighted_usd", "cum_pnl_usd", "cum_pnl_weighted_usd"]
     assert _rows(c, cols) == [
         # Jan 1 trades land in the period ending Jan 2; BTC|b (-2) and the midnight trade in Jan 3
-        ["BTC", D2, 6.0, 3.0, 6.0, 3.0],
-        ["BTC", D3, 4.0, 2.0, 10.0, 5.0],  # per-symbol curves use the SYMBOL weight 0.5
-        ["ETH", D3, 5.0, 4.0, 5.0, 4.0],
+        # haircut pnl - (1 - w)|pnl|: +10 -> 5, -4 -> -6 at w = 0.5
+        ["BTC", D2, 6.0, -1.0, 6.0, -1.0],
+        ["BTC", D3, 4.0, 0.0, 10.0, -1.0],  # per-symbol curves use the SYMBOL weight 0.5: -2 -> -3, +6 -> 3
+        ["ETH", D3, 5.0, 4.0, 5.0, 4.0],  # +5 at 0.8 -> 4
     ]
     assert _rows(c, ["n_trades", "n_wins"]) == [[2, 1], [2, 1], [1, 1]]
     assert str(c["ts"].dt.tz) == "UTC"
@@ -122,16 +124,16 @@ def test_pnl_curves_by_symbol_hand_computed() -> None:
 def test_pnl_curves_by_route_use_pair_weights_with_symbol_fallback() -> None:
     c = pnl_curves(HAND, by="route", confidence=CONF)
     assert _rows(c, ["key", "ts", "pnl_usd", "pnl_weighted_usd", "cum_pnl_weighted_usd"]) == [
-        ["a", D2, 6.0, 3.0, 3.0],  # BTC|a has no pair weight: BTC's 0.5
-        ["a", D3, 11.0, 7.0, 10.0],  # BTC +6 x 0.5 + ETH +5 x 0.8
-        ["b", D3, -2.0, pytest.approx(-0.2), pytest.approx(-0.2)],  # the pair weight 0.1
+        ["a", D2, 6.0, -1.0, -1.0],  # BTC|a has no pair weight: BTC's 0.5 (+10 -> 5, -4 -> -6)
+        ["a", D3, 11.0, 7.0, 6.0],  # BTC +6 x 0.5 + ETH +5 x 0.8
+        ["b", D3, -2.0, pytest.approx(-3.8), pytest.approx(-3.8)],  # pair weight 0.1: -2 - 0.9 x 2
     ]
 
 
 def test_pnl_curves_by_pair_and_key_subset() -> None:
     c = pnl_curves(HAND, by="pair", confidence=CONF, keys=["BTC|b", "ETH|a"])
     assert _rows(c, ["key", "ts", "cum_pnl_usd", "cum_pnl_weighted_usd", "n_trades", "n_wins"]) == [
-        ["BTC|b", D3, -2.0, pytest.approx(-0.2), 1, 0],
+        ["BTC|b", D3, -2.0, pytest.approx(-3.8), 1, 0],
         ["ETH|a", D3, 5.0, 4.0, 1, 1],
     ]
 
@@ -214,7 +216,7 @@ def test_pnl_curves_match_a_row_by_row_reference(rows: list[tuple[str, str, int,
         w = conf.weight(s) if by == "symbol" else conf.weight(s, r)
         acc = expected.setdefault((key, ts), [0.0, 0.0, 0, 0])
         acc[0] += p
-        acc[1] += p * w
+        acc[1] += p - (1 - w) * abs(p)
         acc[2] += 1
         acc[3] += p > 0
     assert len(c) == len(expected)
@@ -387,7 +389,9 @@ def test_router_health_view_wires_filters_into_every_output() -> None:
         k for s in full.plotted_symbols for k in (s, f"{s}|r1", f"{s}|r2", f"{s}|r3")
     }
     aaa = full.symbol_curves[full.symbol_curves["key"] == "AAA"]
-    np.testing.assert_allclose(aaa["cum_pnl_weighted_usd"], 0.5 * aaa["cum_pnl_usd"])
+    aaa_pnl = book.loc[book["symbol"] == "AAA", "pnl_usd"].to_numpy()
+    expected_final = sum(p - 0.5 * abs(p) for p in aaa_pnl)
+    assert aaa["cum_pnl_weighted_usd"].iloc[-1] == pytest.approx(expected_final)
 
     sub = router_health_view(
         book, symbols=["BBB", "CCC"], routes=["r2"], lookback_days=30, confidence=conf, top_n=5,
@@ -420,3 +424,52 @@ def test_router_health_view_wires_filters_into_every_output() -> None:
 def test_router_health_view_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         router_health_view(HAND, **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- confidence haircut (issue 23 item 5)
+@settings(max_examples=200, deadline=None)
+@given(
+    pnl=st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    w1=st.floats(min_value=0.0, max_value=1.0),
+    w2=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_haircut_lower_confidence_never_looks_better(pnl: float, w1: float, w2: float) -> None:
+    lo, hi = sorted((w1, w2))
+    a, b = haircut_pnl([pnl], [lo])[0], haircut_pnl([pnl], [hi])[0]
+    assert a <= b + 1e-9 * max(1.0, abs(pnl))
+    assert b <= pnl + 1e-9 * max(1.0, abs(pnl))
+    assert haircut_pnl([pnl], [1.0])[0] == pnl
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=trade_rows, cut=st.floats(min_value=0.0, max_value=1.0), by=st.sampled_from(["symbol", "route"]))
+def test_distrusting_a_route_never_improves_any_curve(
+    rows: list[tuple[str, str, int, float]], cut: float, by: str
+) -> None:
+    """Lowering the doctor's confidence for one pair can only lower (or keep) every weighted total."""
+    t0 = pd.Timestamp("2024-03-01", tz="UTC")
+    trades = make_trades([(s, r, (t0 + pd.Timedelta(seconds=sec)).isoformat(), p) for s, r, sec, p in rows])
+    trusted = DoctorConfidence({"A": 0.9, "B": 0.7}, {"A|y": 0.8}, True)
+    distrusted = DoctorConfidence({"A": 0.9, "B": 0.7}, {"A|y": 0.8 * cut}, True)
+
+    def totals(conf: DoctorConfidence) -> pd.Series:
+        c = pnl_curves(trades, by=by, confidence=conf)  # type: ignore[arg-type]
+        return c.groupby("key")["pnl_weighted_usd"].sum()
+
+    before, after = totals(trusted), totals(distrusted)
+    assert (after <= before + 1e-9).all()
+    raw = pnl_curves(trades, by=by).groupby("key")["pnl_usd"].sum()  # type: ignore[arg-type]
+    assert (before <= raw + 1e-9).all()
+
+
+def test_bybit_legacy_like_losing_route_looks_worse_weighted_not_better() -> None:
+    """The issue's case: a route losing about 4,300 at confidence ~0.28 read about -1,200 weighted."""
+    trades = make_trades([("BTC", "legacy", f"2024-01-0{d}T12:00:00", p) for d, p in
+                          ((1, -2000.0), (2, 500.0), (3, -2800.0))])  # fmt: skip
+    conf = DoctorConfidence({}, {"BTC|legacy": 0.28}, True)
+    c = pnl_curves(trades, by="route", confidence=conf)
+    raw, weighted = c["cum_pnl_usd"].iloc[-1], c["cum_pnl_weighted_usd"].iloc[-1]
+    assert raw == pytest.approx(-4300.0)
+    # -2000 x 1.72 + 500 x 0.28 - 2800 x 1.72
+    assert weighted == pytest.approx(-2000 * 1.72 + 500 * 0.28 - 2800 * 1.72)
+    assert weighted < raw

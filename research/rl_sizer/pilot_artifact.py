@@ -7,9 +7,11 @@ Layout under ``settings.research_dir`` (``logs/research`` by default)::
     rl_runs/<run_id>/checkpoint/        the sizer, saved after every episode
     rl_ab/<label>-<stamp>.json          one A/B result (evaluate)
 
-A dry run (``--dry-run``) uses the same layout under ``research_dir/dry_run/`` and writes its
-``rl_pilot`` artifact to ``research_dir/dry_run/cache/rl_pilot.json`` instead of the cache
-folder, so it changes nothing outside ``logs/research/``.
+A dry run (``--dry-run``) logs its episodes in the same ``rl_runs/<run_id>/`` layout, flagged
+``"dry_run": true`` in ``run.json`` and in every episode line (so the RL Pilot tab shows and marks
+them), keeps its A/B results under ``research_dir/dry_run/rl_ab/`` and writes its ``rl_pilot``
+artifact to ``research_dir/dry_run/cache/rl_pilot.json`` instead of the cache folder: it changes
+nothing outside ``logs/research/`` (no live artifact, threshold or promoted checkpoint).
 
 The artifact's ``data``: ``runs`` (latest :data:`MAX_RUNS` runs, each with its per-episode
 series) and ``ab`` (latest A/B result per label, newest first).
@@ -36,7 +38,9 @@ def pilot_root(settings: Settings, *, dry_run: bool) -> Path:
 
 
 def runs_dir(settings: Settings, *, dry_run: bool) -> Path:
-    return pilot_root(settings, dry_run=dry_run) / "rl_runs"
+    """``research_dir/rl_runs`` for every run: a dry run is flagged in its logs, not hidden elsewhere."""
+    del dry_run  # kept in the signature: callers name the mode they run in
+    return settings.research_dir / "rl_runs"
 
 
 def ab_dir(settings: Settings, *, dry_run: bool) -> Path:

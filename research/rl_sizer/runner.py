@@ -20,8 +20,14 @@ episode counter and training steps continue), so ``crontab`` can run one cycle p
 
     0 * * * * cd /path/to/repo && ENV=research .venv/bin/python -m research.rl_sizer.runner --episodes 1 --agent ppo
 
-It refuses to run unless ``ENV`` is ``dev`` or ``research``. ``--dry-run`` writes only under
-``<research_dir>/dry_run/`` (see :mod:`research.rl_sizer.pilot_artifact`).
+It refuses to run unless ``ENV`` is ``dev`` or ``research``. ``--dry-run`` is the cron check that
+the loop works without touching live trading: it logs its episodes under
+``<research_dir>/rl_runs/<run_id>/`` with ``"dry_run": true`` (the RL Pilot tab shows them, marked),
+resumes only dry runs (never a live run's checkpoint), and writes its ``rl_pilot`` artifact under
+``<research_dir>/dry_run/cache/``: nothing outside ``logs/research/`` changes (see
+:mod:`research.rl_sizer.pilot_artifact`)::
+
+    0 * * * * cd /path/to/repo && ENV=research .venv/bin/python -m research.rl_sizer.runner --episodes 1 --dry-run
 """
 
 from __future__ import annotations
@@ -94,7 +100,8 @@ def _run_signal(info: dict[str, Any]) -> str:
     return str((info.get("config") or {}).get("signal", "momentum"))
 
 
-def _latest_run(root: Path, agent: str, data: str, signal: str) -> Path | None:
+def _latest_run(root: Path, agent: str, data: str, signal: str, *, dry_run: bool = False) -> Path | None:
+    """The run to resume: same agent, data, signal and mode (a dry run never resumes a live run)."""
     if not root.is_dir():
         return None
     candidates = []
@@ -103,7 +110,8 @@ def _latest_run(root: Path, agent: str, data: str, signal: str) -> Path | None:
         if meta.exists() and (d / "checkpoint" / "sizer.json").exists():
             info = jsonio.loads(meta.read_text(encoding="utf-8"))
             same_signal = data == "synthetic" or _run_signal(info) == signal
-            if info.get("agent") == agent and info.get("data") == data and same_signal:
+            same_mode = bool(info.get("dry_run", False)) == dry_run
+            if info.get("agent") == agent and info.get("data") == data and same_signal and same_mode:
                 candidates.append(d)
     return max(
         candidates,
@@ -156,7 +164,7 @@ def run_pilot(
         raise ValueError(f"The 'train_steps' parameter of run_pilot must be >= 0. Got {steps!r} instead.")
     root = runs_dir(settings, dry_run=dry_run)
     resume = episodes == 1 if resume is None else resume
-    previous = _latest_run(root, agent, data_label, cfg.signal) if resume else None
+    previous = _latest_run(root, agent, data_label, cfg.signal, dry_run=dry_run) if resume else None
     sizer: Sizer
     if previous is not None:
         run_dir = previous
@@ -168,7 +176,7 @@ def run_pilot(
         trades = None if cfg != config else trades
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        run_dir = root / f"{stamp}-{agent}-s{seed}"
+        run_dir = root / f"{stamp}-{agent}-s{seed}{'-dry' if dry_run else ''}"
         run_dir.mkdir(parents=True, exist_ok=True)
         sizer = make_sizer(agent, cfg, seed=seed)
         done = 0
@@ -180,9 +188,10 @@ def run_pilot(
     records: list[dict[str, Any]] = []
     from tqdm import tqdm
 
-    bar = tqdm(
-        range(episodes), desc=f"rl_pilot {agent}", unit="episode", disable=not progress, file=sys.stderr
-    )
+    bar = tqdm(  # only on a terminal: a cron log gets the one summary line, not bar redraws
+        range(episodes), desc=f"rl_pilot {agent}", unit="episode",
+        disable=not progress or not sys.stderr.isatty(), file=sys.stderr,
+    )  # fmt: skip
     for k in bar:
         ep = done + k
         sizer.learn(env_train, steps)
@@ -192,7 +201,7 @@ def run_pilot(
             "episode": ep, "run_id": run_dir.name, "agent": agent, "seed": seed + ep,
             "train_steps_total": sizer.num_timesteps if isinstance(sizer, SB3Sizer) else 0,
             **summ, "terminated": result.terminated, "data": data_label, "window": result.window,
-            "ts": dt.datetime.now(dt.UTC).isoformat(),
+            "ts": dt.datetime.now(dt.UTC).isoformat(), "dry_run": dry_run,
         }  # fmt: skip
         _append_line(log_path, record)
         sizer.save(run_dir / "checkpoint")
@@ -202,6 +211,15 @@ def run_pilot(
     return RunSummary(run_dir.name, run_dir, records, artifact, previous is not None)
 
 
+def demo_data_label(ctx: DemoContext) -> str:
+    """What the demo's runs were trained on, by its real source: ``demo synthetic bars`` or
+    ``demo real bars BTCUSDT,ETHUSDT`` (both used to read ``demo:bars.parquet``)."""
+    if not ctx.real_bars:
+        return "demo synthetic bars"
+    symbols = sorted(pd.read_parquet(ctx.bars_path, columns=["symbol"])["symbol"].astype(str).unique())
+    return "demo real bars " + ",".join(symbols)
+
+
 def demo_step(ctx: DemoContext) -> str:
     """Short pilot on the demo bars: Kelly, table and PPO runs plus a quick 2-seed A/B (< ~40 s)."""
     from research.rl_sizer.evaluate import run_ab
@@ -209,7 +227,7 @@ def demo_step(ctx: DemoContext) -> str:
 
     bars = load_bars(ctx.bars_path)
     cfg = PilotConfig(n_steps=256)  # signal 'model': the walk-forward reference model, computed once
-    label = f"demo:{ctx.bars_path.name}"
+    label = demo_data_label(ctx)
     trades = trades_for(bars, cfg)
     for agent, eps, steps in (("kelly", 1, 0), ("table", 1, 0), ("ppo", 2, DEMO_PPO_STEPS)):
         run_pilot(ctx.settings, agent=agent, episodes=eps, train_steps=steps, seed=ctx.seed, bars=bars,
@@ -227,7 +245,10 @@ def demo_step(ctx: DemoContext) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, required=True, help="train-and-evaluate cycles to run")
-    parser.add_argument("--dry-run", action="store_true", help="write only under <research_dir>/dry_run/")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="log episodes flagged dry_run under <research_dir>/rl_runs/; touch nothing outside <research_dir>",
+    )  # fmt: skip
     parser.add_argument("--agent", choices=AGENTS, default="ppo", help="sizer (default ppo)")
     parser.add_argument("--data", default=None, help="bar file (CSV/Parquet); default: synthetic trades")
     parser.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")

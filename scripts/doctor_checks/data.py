@@ -179,7 +179,8 @@ def check_route_health(ctx: DoctorContext) -> CheckResult:
         return warn(
             name,
             f"{len(bad_routes)} symbol/route pair(s) below confidence {ROUTE_WARN}: {worst}; worst {bad_routes[0][0]}={bad_routes[0][1]:.2f}.",
-            "shift flow away from the named routes (see `python -m scripts.doctor -v` for fill rate and slippage)",
+            "shift flow away from the named routes (`python -m scripts.doctor -v` lists each route's fill rate, "
+            "slippage and latency; `--json` has every field)",
             **details,
         )
     return ok(

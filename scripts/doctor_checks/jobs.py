@@ -272,8 +272,14 @@ def check_autotune(ctx: DoctorContext) -> CheckResult:
             **details,
         )
     extra = f"; {len(held)} symbol(s) on defaults for too little data" if held else ""
+    stale = d.get("stale_symbols") or []
+    if stale:  # symbols of the thresholds file without trades in the current log: kept, not tuned
+        extra += f"; {len(stale)} stale symbol(s) kept, not tuned"
+    tuned = d.get("tuned_symbols")
+    n_tuned = len(tuned) if isinstance(tuned, list) else len(d["thresholds"])
+    details["stale_symbols"] = stale
     return ok(
         name,
-        f"last cycle {age_text(res.age_s or 0.0)} ago applied {changed} change(s) to {len(d['thresholds'])} symbols{extra}.",
+        f"last cycle {age_text(res.age_s or 0.0)} ago applied {changed} change(s) to {n_tuned} symbols{extra}.",
         **details,
     )
