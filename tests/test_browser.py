@@ -47,10 +47,9 @@ CHROMIUM_ARGS = [
 ]
 BAD_CELLS = {"none", "nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "<na>", "nat", "null"}
 TITLE = "Quant research monitor"
-FIXED_ON_ANOTHER_BRANCH = {("Drift", "axis yaxis has no title")}
-"""Defects this test finds that another branch of the same issue fixes (issue 23 item 6, the Drift
-tab's y-axis titles, in dashboard/drift_view.py). They are printed, not failed; DELETE this entry
-once that branch is merged, so the test guards the Drift tab too."""
+FIXED_ON_ANOTHER_BRANCH: set[tuple[str, str]] = set()
+"""Known defects printed instead of failed; empty: every tab is guarded (the Drift tab's axis titles
+landed with issue 23 item 6)."""
 NO_FIGURE_OK: dict[str, tuple[str, ...]] = {"real_bars": ("Drift",)}
 """Tabs that may legitimately draw no figure on a demo: the real-bars demo's ~150 trades are too few
 for a windowed drift check, and the Drift tab says so ("No check yet")."""
