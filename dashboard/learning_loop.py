@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import chart_style
-from dashboard.components import csv_download, require_artifact
+from dashboard.components import csv_download, readable, require_artifact
 
 ARTIFACT = "learning_loop"
 COMMAND = "python -m scripts.demo"
@@ -153,7 +153,9 @@ def _growth_section(data: dict[str, Any]) -> None:
         "difference (independent trades); the verdict's intervals are a block bootstrap of the total.",
     )  # fmt: skip
     table = growth_frame(data)
-    st.dataframe(table, hide_index=True, key="ll_growth_table")
+    deltas = [c for c in ("Δ vs Kelly", "Δ per 1,000 trades") if c in table.columns]
+    styled = readable(table).format("{:+.4f}", subset=deltas, na_rep="baseline")  # Kelly's own row
+    st.dataframe(styled, hide_index=True, key="ll_growth_table")
     csv_download(
         table,
         label="Download hold-out growth (CSV)",

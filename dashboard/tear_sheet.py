@@ -17,6 +17,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -198,6 +199,51 @@ def _filters(catalog: dict[str, Any], bar_symbols: list[str], models: list[str])
     }
 
 
+def _cell(v: Any, *, missing: str = "n/a") -> Any:
+    """A cell as a trader reads it: no None/nan/NaT/inf where a number belongs."""
+    if v is None or v is pd.NaT:
+        return missing
+    if isinstance(v, float | np.floating):
+        if v != v:
+            return missing
+        if np.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        return f"{v:,.4f}"
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d")
+    return v
+
+
+def _readable(df: pd.DataFrame, **missing: str) -> Any:
+    """``df`` styled cell by cell with :func:`_cell`; ``missing`` names a per-column text for gaps."""
+    styler = df.style
+    for col in df.columns:
+        gap = missing.get(str(col), "n/a")
+        styler = styler.format(lambda v, m=gap: _cell(v, missing=m), subset=[col])
+    return styler
+
+
+def _drawable(fig: go.Figure) -> bool:
+    """True when the figure shows something: any finite value (a histogram's x, a heatmap's z, a
+    trace's y), and for line-only charts at least two distinct x (a one-point line draws nothing)."""
+    points, xs, lines_only = 0, set(), True
+    for tr in fig.data:
+        kind = tr.type
+        raw = tr.z if kind == "heatmap" else tr.x if kind == "histogram" else tr.y
+        if raw is None:
+            continue
+        vals = pd.to_numeric(pd.Series(np.asarray(raw, dtype=object).ravel()), errors="coerce").to_numpy(
+            float
+        )
+        ok = np.isfinite(vals)
+        points += int(ok.sum())
+        if kind != "scatter" or "markers" in str(tr.mode or ""):
+            lines_only = False
+        if kind == "scatter" and tr.x is not None:
+            xs.update(str(x) for x, good in zip(list(tr.x), ok) if good)
+    return points > 0 and (not lines_only or len(xs) >= 2)
+
+
 def render() -> None:
     st.subheader("Tear Sheet")
     settings = loading.settings()
@@ -250,7 +296,7 @@ def render() -> None:
     main_cols = [c for c in ("strategy", "benchmark") if c in metrics.columns]
     st.markdown("**Key metrics**")
     full = 35 * (len(metrics) + 1) + 3  # every row visible, no inner scrollbar
-    st.dataframe(metrics[main_cols], key="ts_metrics", height=full)
+    st.dataframe(_readable(metrics[main_cols]), key="ts_metrics", height=full)
     st.caption(
         "Ratios annualised (365 days); returns, volatility, drawdown, hit rate as fractions; days in days."
     )
@@ -258,8 +304,8 @@ def render() -> None:
         "**Key metrics per model version** (each trade counts in the span of the version live when it opened)"
     )
     span_cols = list(sheet.span_metrics.columns)
-    st.dataframe(periods[span_cols], key="ts_span_periods")
-    st.dataframe(metrics[span_cols], key="ts_spans", height=full)
+    st.dataframe(_readable(periods[span_cols]), key="ts_span_periods")
+    st.dataframe(_readable(metrics[span_cols]), key="ts_spans", height=full)
     c1, c2 = st.columns(2)
     c1.download_button(
         "Download report (HTML)",
@@ -281,21 +327,28 @@ def render() -> None:
     titles = dict(FIGURES)
     for key, _ in FIGURES:
         st.markdown(f"**{titles[key]}**")
-        st.plotly_chart(figs[key], key=f"ts_fig_{key}", theme=None)
+        if _drawable(figs[key]):
+            st.plotly_chart(figs[key], key=f"ts_fig_{key}", theme=None)
+        else:  # never a chart of nothing (e.g. a rolling window longer than the selected period)
+            st.info(
+                "Not enough data in the selection for this chart (it needs at least two values): widen the "
+                "selection or shorten the rolling window.",
+                icon=":material/info:",
+            )
         st.caption(CAPTIONS[key])
         if key == "underwater":
             st.markdown("**Worst 10 drawdowns**")
-            st.dataframe(sheet.drawdowns, hide_index=True, key="ts_drawdowns")
+            st.dataframe(_readable(sheet.drawdowns, recovery="not yet"), hide_index=True, key="ts_drawdowns")
             st.caption(
                 "start = first day under water; recovery = first day back at the peak (empty: not yet)."
             )
         if key == "quantiles":
-            st.dataframe(sheet.quantiles, key="ts_quantiles")
+            st.dataframe(_readable(sheet.quantiles), key="ts_quantiles")
     st.markdown("**Trade statistics from fills** per symbol and route; `(all)` rows aggregate")
-    st.dataframe(sheet.trade_stats, hide_index=True, key="ts_trade_stats")
+    st.dataframe(_readable(sheet.trade_stats), hide_index=True, key="ts_trade_stats")
     st.caption(
         "From the closed trades, not from returns: win rate over decisive trades, payoff = average win / average "
-        "loss, Kelly = p - (1 - p) / b with b the payoff per unit of risk (PnL / size); inf = no losing trade."
+        "loss, Kelly = p - (1 - p) / b with b the payoff per unit of risk (PnL / size); ∞ = no losing trade."
     )
     with st.expander("Metric definitions"):
         st.dataframe(metric_definitions(), hide_index=True, key="ts_definitions")
@@ -333,8 +386,8 @@ def render_trade_stats(
     if len(table) == 0:
         return
     st.markdown("**Trade statistics from fills** (per symbol × route)")
-    st.dataframe(table, hide_index=True, key=f"{key}_trade_stats")
+    st.dataframe(_readable(table), hide_index=True, key=f"{key}_trade_stats")
     st.caption(
         "Win rate, payoff, profit factor, expectancy, Kelly and streaks from the closed trades themselves "
-        "(see the Tear Sheet tab and docs/tear_sheet.md); inf = no losing trade."
+        "(see the Tear Sheet tab and docs/tear_sheet.md); ∞ = no losing trade."
     )

@@ -399,7 +399,8 @@ def daily_aggregates(
 
 
 def catalog(agg: DailyAggregates) -> dict[str, Any]:
-    """Filter options from unfiltered aggregates: symbols by |PnL| (then name), routes, first/last UTC day, count.
+    """Filter options from unfiltered aggregates: symbols by |PnL| (then name), routes, span in days,
+    first/last UTC day, count (the same keys as the pandas path's catalog).
 
     Read off the aggregates, so the dashboard scans the log once for both the options and the
     unfiltered view.
@@ -411,6 +412,7 @@ def catalog(agg: DailyAggregates) -> dict[str, Any]:
     return {
         "symbols": [s for s, _ in symbols],
         "routes": sorted(str(r) for r in d["route"].unique()),
+        "span_days": (int(d["last_ns"].max()) - int(d["first_ns"].min())) / 86_400e9 if n else 0.0,
         "first_day": pd.Timestamp(int(d["first_ns"].min()), tz="UTC").date() if n else None,
         "last_day": pd.Timestamp(int(d["last_ns"].max()), tz="UTC").date() if n else None,
         "n_trades": n,

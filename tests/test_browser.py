@@ -137,8 +137,9 @@ CHARTS_JS = """() => [...document.querySelectorAll('[role="tabpanel"] .js-plotly
     for (const t of el._fullData) {
       if (t.visible !== true) continue;
       const horizontal = t.orientation === 'h';
-      const vals = Array.from((horizontal ? t.x : t.y) || []);
-      const keys = Array.from((horizontal ? t.y : t.x) || vals.map((_, i) => i));
+      const hist = t.type === 'histogram';  // a histogram's data are its x values (y is the count)
+      const vals = Array.from((hist || horizontal ? t.x : t.y) || []);
+      const keys = hist ? vals : Array.from((horizontal ? t.y : t.x) || vals.map((_, i) => i));
       vals.forEach((v, i) => {
         const ok = v !== null && v !== undefined && (typeof v === 'string' ? v !== '' : Number.isFinite(Number(v)));
         if (ok) { points += 1; xs.add(String(keys[i])); }

@@ -115,7 +115,10 @@ def test_tab_on_real_bars_without_a_registry(real_logs: Path, monkeypatch: pytes
     tab = _tab(at)
     assert [e.value for e in tab.error] == []
     charts = tab.get("plotly_chart")
-    assert len(charts) == len(FIGURES)
+    # 30 days of real bars are shorter than the default rolling window: those four charts would be
+    # empty, so each is replaced by a message naming the fix, never drawn as a chart of nothing
+    empty = [i for i in tab.info if "Not enough data in the selection" in i.value]
+    assert len(charts) == len(FIGURES) - len(empty) and len(empty) == 4
     names = [t.get("name") for t in json.loads(charts[0].proto.spec)["data"]]
     assert names == ["strategy", "buy & hold BTCUSDT"]
     assert _tab(at).dataframe[2].value.shape[1] == 1  # one span: no promotion
