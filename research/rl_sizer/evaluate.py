@@ -347,7 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     settings = load_settings()
-    require_research_env(settings, "python -m research.rl_sizer.evaluate")  # refusal: one line, exit 3 (run_cli)
+    require_research_env(
+        settings, "python -m research.rl_sizer.evaluate"
+    )  # refusal: one line, exit 3 (run_cli)
     cfg = config_from_args(args)
     agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     progress = None if args.json else (lambda m: print(f"  {m}", file=sys.stderr, flush=True))
