@@ -33,7 +33,7 @@ import pandas as pd
 import redis
 
 from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, Bus, connect_bus
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import expected_feedback, make_trades
 from tests.redis_server import RedisServer
 from tests.test_bus_rollback import SnapshotRedis

@@ -44,7 +44,7 @@ from execution.feedback_bridge import FeedbackBridge
 from execution.reward_calculator import compute_reward, compute_reward_breakdown
 from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, Bus, MemoryBus, connect_bus
 from infra.contracts.events import decode_event
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import loading
+from dashboard.text import md_code, md_text  # noqa: F401 - re-exported for the tabs
 from infra.artifacts import ArtifactResult
 
 DEMO_COMMAND = "python -m scripts.demo"
@@ -77,28 +77,6 @@ def csv_download(df: pd.DataFrame, *, label: str, file_name: str, key: str) -> N
     st.download_button(
         label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv", key=key
     )
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
-
-
-def md_text(text: object) -> str:
-    """``text`` with every markdown metacharacter backslash-escaped, for user-supplied strings
-    (symbols, routes, file names, run ids) inside ``st.markdown``/``st.caption``/``st.info``.
-
-    Escaping ``[``, ``]``, ``(``, ``)`` and ``!`` stops link and image syntax (a symbol named
-    ``![x](http://evil)`` would otherwise make the reader's browser fetch that URL); ``:`` stops
-    emoji/icon shortcodes and bare-URL autolinks; ``$`` stops LaTeX; ``<``/``&`` stop HTML entities.
-
-    >>> md_text("![x](http://e.vil/a.png)")
-    '\\\\!\\\\[x\\\\]\\\\(http\\\\://e\\\\.vil/a\\\\.png\\\\)'
-    """
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
-
-def md_code(text: object) -> str:
-    """``text`` as an inline code span (markdown inside a code span is not rendered)."""
-    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
 
 
 def readable(df: pd.DataFrame, *, digits: int = 4) -> Any:

@@ -1,7 +1,7 @@
 """The RL Learning Loop tab: what the online PPO sizer learned from the feedback stream.
 
 Layout only: every number comes from the ``learning_loop`` artifact that
-``research.rl_sizer.trainer.demo_step`` (``python -m scripts.demo``) writes. This module imports
+``scripts.demo_steps.learning_loop.demo_step`` (``python -m scripts.demo``) writes. This module imports
 neither torch nor the research package:
 
 * reward distribution and cumulative reward of the feedback events learned;

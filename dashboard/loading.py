@@ -122,7 +122,7 @@ def simulated_pnl_note(trades_path: Path) -> str | None:
         else "real bars (" + ", ".join(Path(p).name for p in source.removeprefix("real:").split(",")) + ")"
     )
     signal = str(result.data.get("signal_source", "a simulated signal"))
-    from dashboard.components import md_text  # components imports this module
+    from dashboard.text import md_text
 
     bars, signal = md_text(bars), md_text(signal)
     return (

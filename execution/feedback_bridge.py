@@ -39,7 +39,7 @@ import socket
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -59,9 +59,6 @@ from infra.bus import (
 from infra.bus.message import dead_letter_once
 from infra.cli import run_cli
 from infra.contracts.events import Feedback, PositionUpdate, RewardComponents
-
-if TYPE_CHECKING:
-    from scripts.pipeline import DemoContext
 
 log = logging.getLogger(__name__)
 
@@ -512,40 +509,6 @@ class FeedbackBridge:
     def parked_updates(self) -> dict[str, dict[str, Any]]:
         """Parked updates per order id, as stored in the bus."""
         return {k: _decode(v) for k, v in self.bus.state_all(self.ns_parked).items()}
-
-
-def demo_step(ctx: DemoContext) -> str:
-    """Replay the demo trades through the bridge on the in-memory bus; write the ``feedback`` artifact."""
-    from execution.feedback_report import feedback_report
-    from infra.loaders import load_trades
-    from scripts.replay_trades import replay, trade_events
-
-    trades = load_trades(ctx.trades_path)
-    events = trade_events(
-        trades,
-        updates_per_trade=2,
-        duplicate_rate=0.02,
-        shuffle_window=32,
-        late_executions=0.02,
-        seed=ctx.seed,
-    )
-    replay(ctx.bus, events)
-    bridge = FeedbackBridge(ctx.bus, consumer="demo", keep_rewards=True, block_ms=0, count=200)
-    stats = bridge.run(until_idle=True)
-    report = feedback_report(
-        bridge.feedback,
-        stats=stats.as_dict(),
-        trades_in_log=len(trades),
-        open_trades=len(bridge.open_trades()),
-        parked_orders=len(bridge.parked_updates()),
-        params=asdict(bridge.params),
-    )
-    ctx.store.write("feedback", report, source="execution.feedback_bridge")
-    return (
-        f"{stats.closed} feedback events from {len(trades)} trades; tracked {stats.tracked}, "
-        f"parked {stats.parked}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}; "
-        f"mean reward {report['reward']['mean']:.3f}"
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

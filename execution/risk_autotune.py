@@ -56,8 +56,8 @@ import logging
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from execution.thresholds import (
     THRESHOLD_NAMES,
@@ -74,9 +74,6 @@ from infra.settings import Settings, load_settings
 from infra.store import open_store
 from infra.timeutil import utcnow
 from ml.drift_state import DriftArtifactError, open_detections
-
-if TYPE_CHECKING:
-    from scripts.pipeline import DemoContext
 
 log = logging.getLogger(__name__)
 
@@ -589,13 +586,6 @@ def run_cycle(
     # a dry run never replaces the record of the last applied cycle (the doctor reads that one)
     st.write(DRY_RUN_ARTIFACT if dry_run else "autotune", data, source="execution.risk_autotune")
     return data
-
-
-def demo_step(ctx: DemoContext) -> str:
-    """Demo pipeline step: one applied cycle over the demo trades."""
-    settings = replace(ctx.settings, data_dir=ctx.data_dir)
-    data = run_cycle(settings, store=ctx.store, dry_run=False)
-    return summary_line(data)
 
 
 def summary_line(data: Mapping[str, Any]) -> str:

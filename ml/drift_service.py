@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -45,9 +45,6 @@ from infra.bus import TOPIC_RETRAIN, EventPublisher, new_event
 from infra.cli import run_cli
 from ml.drift import DriftDetector
 from ml.triggers import RetrainTrigger, Submission, TriggerQueue
-
-if TYPE_CHECKING:
-    from scripts.pipeline import DemoContext
 
 SOURCE = "ml.drift_service"
 JOBS_ARTIFACT = "retrain_jobs"
@@ -454,13 +451,6 @@ def write_artifacts(service: DriftService, report: dict[str, Any], store: Any) -
     """Write the service's own artifacts (``drift``, ``retrain_triggers``); never ``retrain_jobs``."""
     store.write("drift", service.drift_artifact(report), source=SOURCE)
     store.write("retrain_triggers", service.queue.to_dict(), source=SOURCE)
-
-
-def demo_step(ctx: DemoContext) -> str:
-    """Demo pipeline step: replay the demo trades and signals, publish to ``ctx.bus``, write artifacts."""
-    service, report = run_files(ctx.trades_path, ctx.signals_path, ctx.bus, store=ctx.store)
-    write_artifacts(service, report, ctx.store)
-    return summary(service, report)
 
 
 def main(argv: list[str] | None = None) -> int:

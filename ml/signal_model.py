@@ -178,9 +178,8 @@ class SignalModel:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from scripts.demo_data import DemoConfig, synthetic_bars
-    >>> bars = synthetic_bars(DemoConfig(n_symbols=2, n_bars=600), np.random.default_rng(0))
+    >>> from infra.loaders import load_bars_many
+    >>> bars = load_bars_many([f"data/sample/binance_usdm/{s}_USDT_USDT-1h-futures.csv" for s in ("BTC", "ETH")])
     >>> model = SignalModel().fit(bars)
     >>> sig = model.signals(bars)
     >>> list(sig.columns) == SIGNAL_COLUMNS, len(sig), model.model_version_.startswith("sig-")

@@ -52,7 +52,6 @@ from ml.calibration import (
 
 if TYPE_CHECKING:
     from infra.settings import Settings
-    from scripts.pipeline import DemoContext
 
 log = logging.getLogger(__name__)
 
@@ -706,19 +705,6 @@ def run_cycle(
         f"model {final.model_version_}"
     )
     return envelope, summary
-
-
-def demo_step(ctx: DemoContext) -> str:
-    """Demo pipeline step: telemetry cycle on ``ctx.bars_path``; publishes the latest signals."""
-    from infra.bus import TOPIC_SIGNAL
-    from ml.signal_model import SignalModel, signal_events
-
-    bars = _load_bars([str(ctx.bars_path)])
-    envelope, summary = run_cycle(bars, settings=ctx.settings, model_dir=ctx.settings.logs_dir / "models")
-    model = SignalModel.load(envelope["data"]["model"]["path"])
-    for event in signal_events(model.signals(bars)):
-        ctx.bus.publish(TOPIC_SIGNAL, event)
-    return summary
 
 
 def _load_bars(paths: Sequence[str]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from scripts.doctor_checks import REGISTRY, CheckResult, DoctorContext
 from scripts.doctor_checks.base import STATUS_ORDER
 
 if TYPE_CHECKING:
-    from scripts.pipeline import DemoContext
+    from scripts.demo_context import DemoContext
 
 EXIT_CODES = {"OK": 0, "WARN": 1, "FAIL": 2}
 

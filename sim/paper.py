@@ -12,7 +12,7 @@ trade it
 3. publishes a realistic stream of ``trade.position.update`` events for the next bar: marks
    (one of them the bar's worst excursion against the position), then the close with the realized
    PnL after fees, with out-of-order and duplicate deliveries at configurable rates
-   (:func:`scripts.replay_trades.trade_events`).
+   (:func:`sim.replay.trade_events`).
 
 Outcomes come from the bars (entry at a bar's close, exit at the next bar's close), so the model's
 real edge is what the loop sees. ``--drift-at`` plants a model-quality change: from then on a share
@@ -263,7 +263,7 @@ class PaperTrader:
 
     def run(self) -> PaperStats:
         """Publish at ``config.rate`` until the duration (or ``max_trades``) is reached or :meth:`stop`."""
-        from scripts.replay_trades import trade_events
+        from sim.replay import trade_events
 
         cfg = self.config
         t0 = self.clock()

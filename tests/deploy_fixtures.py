@@ -27,7 +27,7 @@ from infra.settings import Settings
 from ml.drift_scenarios import accuracy_drop
 from ml.drift_service import DriftService, write_artifacts
 from ml.retrain_worker import JobLog
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 
 ROOT = Path(__file__).resolve().parent.parent

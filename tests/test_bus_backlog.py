@@ -15,7 +15,7 @@ import pytest
 from execution.feedback_bridge import FeedbackBridge
 from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, MemoryBus, connect_bus
 from scripts.doctor_checks.system import check_event_bus
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.test_doctor import make_ctx

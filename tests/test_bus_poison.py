@@ -20,7 +20,7 @@ from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_RETRAIN, connect_bu
 from ml.retrain_worker import GROUP, RetrainWorker
 from research.rl_sizer.ppo_sizer import PPOSizer
 from research.rl_sizer.trainer import OnlineTrainer
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import redis_server, redis_url  # noqa: F401
 

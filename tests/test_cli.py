@@ -85,7 +85,7 @@ def test_services_refuse_production_first_with_one_line_and_exit_3(
 
 
 MODULES_WITH_RUN_CLI = [
-    "scripts.doctor", "scripts.demo", "scripts.replay_trades", "ml.drift_service", "ml.retrain_worker",
+    "scripts.doctor", "scripts.demo", "sim.replay", "ml.drift_service", "ml.retrain_worker",
     "ml.telemetry", "execution.risk_autotune", "execution.feedback_bridge", "research.rl_sizer.runner",
     "research.rl_sizer.evaluate",
 ]  # fmt: skip

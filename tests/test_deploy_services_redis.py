@@ -24,7 +24,7 @@ from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_EXECUTION, connect_bus
 from ml.drift_scenarios import accuracy_drop
 from ml.drift_service import DriftService, write_artifacts
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import RedisServer, free_port, redis_server  # noqa: F401
 

@@ -17,6 +17,7 @@ from ml.drift_scenarios import accuracy_drop, stable_stream
 from ml.drift_service import DriftService, join_trades_to_signals
 from ml.drift_thresholds import DEFAULT_THRESHOLDS
 from ml.triggers import TriggerQueue
+from scripts.demo_steps.drift import demo_step as drift_demo_step
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 
@@ -195,7 +196,7 @@ def test_demo_step_writes_both_artifacts(tmp_path: Path) -> None:
     write_demo_like(tmp_path / "data")
     store = ArtifactStore(tmp_path / "cache")
     ctx = _Ctx(tmp_path / "data", store)
-    message = drift_service.demo_step(ctx)  # type: ignore[arg-type]
+    message = drift_demo_step(ctx)  # type: ignore[arg-type]
     assert "accuracy_drift at trade 1190" in message and "1 trigger(s) published" in message
     drift = store.read("drift")
     assert drift.ok, drift.message

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from execution.feedback_bridge import FeedbackBridge, demo_step
+from execution.feedback_bridge import FeedbackBridge
 from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, MemoryBus, new_event
-from scripts.replay_trades import replay, trade_events
+from scripts.demo_steps.feedback import demo_step
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import expected_feedback, make_trades
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

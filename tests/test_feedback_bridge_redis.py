@@ -16,7 +16,7 @@ import pytest
 
 from execution.feedback_bridge import FeedbackBridge
 from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, Bus, connect_bus
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import expected_feedback, make_trades
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 

@@ -5,27 +5,18 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.import_contract import Contract, circles, read_graph, upward_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = Contract.from_pyproject(ROOT / "pyproject.toml")
 
 
-PENDING = pytest.mark.xfail(
-    strict=True, reason="demo steps still live in the service modules; removed when they move to scripts/"
-)
-
-
-@PENDING
 def test_every_import_points_down() -> None:
     graph = read_graph(ROOT, CONTRACT.packages)
     assert len(graph.modules) > 80  # the checker really read the tree
     assert upward_imports(graph, CONTRACT) == []
 
 
-@PENDING
 def test_no_import_circles() -> None:
     assert circles(read_graph(ROOT, CONTRACT.packages)) == []
 

@@ -41,7 +41,7 @@ def logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_tab_draws_every_panel_from_the_artifact(logs: Path, tmp_path: Path) -> None:
-    from research.rl_sizer.trainer import demo_step
+    from scripts.demo_steps.learning_loop import demo_step
 
     data = tmp_path / "data"
     data.mkdir()
@@ -125,9 +125,9 @@ def test_dashboard_tab_does_not_import_torch() -> None:
 @pytest.mark.slow
 def test_demo_loop_edge_sizer_grows_at_least_as_fast_as_kelly_and_the_tab_shows_it(logs: Path) -> None:
     # the demo's own data (python -m scripts.demo, default scale, seed 0) through the online loop
-    from research.rl_sizer.trainer import demo_step
     from scripts.demo import write_demo_data
     from scripts.demo_data import DemoConfig, generate
+    from scripts.demo_steps.learning_loop import demo_step
 
     settings = load_settings()
     write_demo_data(generate(DemoConfig.for_scale("default", 0)), settings.data_dir)

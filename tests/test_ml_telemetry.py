@@ -19,7 +19,8 @@ from infra.bus import TOPIC_SIGNAL, MemoryBus
 from infra.settings import load_settings
 from ml.calibration import brier_score, expected_calibration_error
 from ml.signal_model import SignalModel
-from ml.telemetry import ARTIFACT, ConfidenceTelemetry, demo_step, main, run_cycle
+from ml.telemetry import ARTIFACT, ConfidenceTelemetry, main, run_cycle
+from scripts.demo_steps.telemetry import demo_step
 from tests.conftest import ROOT
 from tests.ml_fixtures import demo_bars
 

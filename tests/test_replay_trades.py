@@ -11,7 +11,7 @@ import pytest
 
 from infra.bus import TOPIC_EXECUTION, TOPIC_POSITION, MemoryBus, connect_bus
 from infra.contracts.events import validate_event
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
@@ -111,7 +111,7 @@ def test_cli_replays_into_redis_idempotently(tmp_path: Path, redis_server: Redis
     cmd = [
         sys.executable,
         "-m",
-        "scripts.replay_trades",
+        "sim.replay",
         "--bus",
         redis_server.url,
         "--trades",

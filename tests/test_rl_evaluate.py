@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from execution.metrics_normalizer import sharpe_ratio
+from research.rl_sizer.ab_stats import block_indices, paired_difference
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.edge_sizer import cap_share, simulate
-from research.rl_sizer.evaluate import block_indices, format_table, paired_difference, run_ab, verdict
+from research.rl_sizer.evaluate import format_table, run_ab, verdict
 from research.rl_sizer.growth_ab import (
     format_growth_table,
     growth_verdict,

@@ -136,7 +136,7 @@ def test_runner_on_real_bars_evaluates_the_held_out_period(dirs):
 @pytest.mark.slow
 def test_demo_step_writes_runs_ab_and_artifact(dirs, tmp_path):
     from infra.artifacts import ArtifactStore
-    from research.rl_sizer.runner import demo_step
+    from scripts.demo_steps.rl_pilot import demo_step
     from scripts.pipeline import DemoContext
     from tests.ml_fixtures import demo_bars
 
@@ -159,7 +159,7 @@ def test_demo_runs_are_labelled_by_their_real_source(tmp_path):
 
     import pandas as pd
 
-    from research.rl_sizer.runner import demo_data_label
+    from scripts.demo_steps.rl_pilot import demo_data_label
 
     bars = tmp_path / "bars.parquet"
     pd.DataFrame({"symbol": ["ETHUSDT", "BTCUSDT", "ETHUSDT"]}).to_parquet(bars)

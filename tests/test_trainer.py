@@ -175,7 +175,7 @@ def test_config_errors_name_the_parameter() -> None:
 
 
 def test_demo_step_writes_the_learning_loop_artifact(tmp_path: Path) -> None:
-    from research.rl_sizer.trainer import demo_step
+    from scripts.demo_steps.learning_loop import demo_step
     from scripts.pipeline import DemoContext
     from tests.feedback_fixtures import make_trades
 

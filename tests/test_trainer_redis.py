@@ -19,7 +19,7 @@ from execution.governor import Governor
 from infra.bus import TOPIC_FEEDBACK, connect_bus
 from research.rl_sizer.checkpoints import latest_name
 from research.rl_sizer.serving import load_policy
-from scripts.replay_trades import replay, trade_events
+from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import RedisServer, free_port, redis_server  # noqa: F401
 

@@ -14,6 +14,7 @@ against the SHA-256 in the metadata before unpickling them (``weights_only``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -53,7 +54,6 @@ def write_checkpoint(
 
     With ``promote`` the ``latest`` pointer is moved to it last, atomically.
     """
-    from research.rl_sizer.ppo_sizer import sha256_hex
 
     if not isinstance(step, int) or step < 0:
         raise ValueError(
@@ -94,7 +94,6 @@ def load_checkpoint(directory: Path, name: str | None = None) -> Checkpoint:
     CheckpointError
         When there is no checkpoint, a file is missing or the weights do not match the hash.
     """
-    from research.rl_sizer.ppo_sizer import sha256_hex
 
     directory = Path(directory)
     name = name or latest_name(directory)
@@ -115,3 +114,8 @@ def load_checkpoint(directory: Path, name: str | None = None) -> Checkpoint:
             f"{str(meta.get('sha256'))[:12]}...; refusing to load it"
         )
     return Checkpoint(path, payload, meta)
+
+
+def sha256_hex(payload: bytes) -> str:
+    """Hex SHA-256 of ``payload`` (the checkpoint hash stored in the metadata)."""
+    return hashlib.sha256(payload).hexdigest()

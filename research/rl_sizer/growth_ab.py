@@ -360,7 +360,7 @@ def run_trades_ab(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The A/B on one trade set (real bars): time split, block-bootstrap intervals, hindsight bound."""
-    from research.rl_sizer.evaluate import paired_difference
+    from research.rl_sizer.ab_stats import paired_difference
 
     cfg = config or PilotConfig()
     _check_agents(agents)

@@ -49,7 +49,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from dataclasses import asdict, dataclass, field
@@ -524,8 +523,3 @@ class PPOSizer:
 
         ckpt = load_checkpoint(directory, name)
         return cls.from_bytes(ckpt.payload), ckpt.meta
-
-
-def sha256_hex(payload: bytes) -> str:
-    """Hex SHA-256 of ``payload`` (the checkpoint hash stored in the metadata)."""
-    return hashlib.sha256(payload).hexdigest()

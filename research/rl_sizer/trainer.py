@@ -69,7 +69,6 @@ if TYPE_CHECKING:
     from infra.prom import Metrics
     from infra.settings import Settings
     from research.rl_sizer.ppo_sizer import PPOSizer, UpdateResult
-    from scripts.pipeline import DemoContext
 
 log = logging.getLogger(__name__)
 
@@ -504,13 +503,6 @@ class OnlineTrainer:
         loop.held.update((m.topic, m.id) for m in self._unacked)
         loop.run(stop=stop, until_idle=until_idle)
         return self._learned
-
-
-def demo_step(ctx: DemoContext) -> str:
-    """Run signals -> governor -> paper execution -> bridge -> trainer in memory; write ``learning_loop``."""
-    from research.rl_sizer.learning_demo import run_learning_demo
-
-    return run_learning_demo(ctx)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

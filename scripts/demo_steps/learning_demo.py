@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from scripts.pipeline import DemoContext
+    from scripts.demo_context import DemoContext
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def holdout_growth(returns: dict[str, np.ndarray], *, seed: int, n_boot: int = 1
     """Cumulative hold-out log growth per policy and each policy's difference to Kelly with a 95%
     moving-block bootstrap interval (blocks of ``ceil(T^(1/3))`` trades, Kunsch 1989); the band of
     the cumulative difference at trade ``t`` is ``+-1.96 sqrt(t) sd(d)`` (independent trades)."""
-    from research.rl_sizer.evaluate import block_indices
+    from research.rl_sizer.ab_stats import block_indices
 
     logs = {k: np.log1p(np.asarray(v, dtype=np.float64)) for k, v in returns.items()}
     t = len(logs["kelly"])
@@ -191,7 +191,7 @@ def run_learning_demo(ctx: DemoContext, *, train_share: float = 0.7, max_trades:
     from research.rl_sizer.edge_online import EdgeLearner, EdgeLearnerConfig
     from research.rl_sizer.ppo_sizer import PPOSizer
     from research.rl_sizer.trainer import OnlineTrainer, TrainerConfig
-    from scripts.replay_trades import replay, trade_events
+    from sim.replay import replay, trade_events
 
     torch.set_num_threads(1)
     trades = load_trades(ctx.trades_path).sort_values("opened_at", kind="stable").reset_index(drop=True)

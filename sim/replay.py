@@ -1,6 +1,6 @@
 """Replay a closed-trade log as bus events: execution, position updates, close.
 
-``python -m scripts.replay_trades --bus URL --trades PATH [--updates N] [--duplicates RATE]
+``python -m sim.replay --bus URL --trades PATH [--updates N] [--duplicates RATE]
 [--shuffle-window N] [--malformed N] [--seed S]``
 
 Each trade (the closed-trade contract, :func:`infra.loaders.load_trades`) becomes
@@ -260,9 +260,7 @@ def replay(bus: EventPublisher | Bus, items: Sequence[Item], *, chunk: int = 500
 def main(argv: Sequence[str] | None = None) -> int:
     from infra.loaders import load_trades
 
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.replay_trades", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m sim.replay", description=__doc__.split("\n")[0])
     parser.add_argument("--bus", default=None, help="bus URL (default: EVENTBUS_URL, else memory://)")
     parser.add_argument("--trades", required=True, help="closed-trade log (CSV or Parquet)")
     parser.add_argument("--updates", type=int, default=2, help="OPEN updates per trade (default 2)")
@@ -295,4 +293,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_cli(main, prog="python -m scripts.replay_trades"))
+    raise SystemExit(run_cli(main, prog="python -m sim.replay"))
