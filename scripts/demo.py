@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from infra.cli import run_cli
 from infra.loaders import load_bars_many
+from infra.safety import require_research_env
 from infra.settings import load_settings
 from infra.store import open_store
 from scripts.demo_data import DemoConfig, DemoData, generate
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    # Check first (issue 22 item 11): the demo overwrites data, artifacts and checkpoints under
+    # LOGS_DIR, so in ENV=prod it refuses before it touches anything (one line, exit 3).
+    require_research_env(settings, "python -m scripts.demo")
     if args.scale == "huge":  # trades only, written day by day (never all in memory)
         from scripts.demo_huge import main as huge
 

@@ -70,6 +70,7 @@ def test_production_refusal_is_one_line_and_exit_3(capsys: pytest.CaptureFixture
         (["ml.retrain_worker", "--once"], "model promotion"),
         (["research.rl_sizer.trainer", "--once", "--metrics-port", "-1"], "checkpoint"),
         (["research.rl_sizer.runner", "--episodes", "1"], "refuses to run with ENV=prod"),
+        (["scripts.demo"], "refuses to run with ENV=prod"),
     ],
 )
 def test_services_refuse_production_first_with_one_line_and_exit_3(
