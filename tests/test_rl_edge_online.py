@@ -142,3 +142,41 @@ def test_select_policy_defaults_to_static_kelly_until_an_edge_checkpoint_exists(
     assert select_policy("kelly", settings)[0] is None
     with pytest.raises(ValueError, match="edge, ppo, kelly"):
         select_policy("dqn", settings)
+
+
+def test_a_redelivered_event_is_learned_once_even_across_a_resume(tmp_path: Path) -> None:
+    """After a crash the bus redelivers what the trainer had not acknowledged: the edge learner
+    must not count those trades twice (it dedupes by order_id, also after loading a checkpoint)."""
+    events = _stream(150)
+    learner = EdgeLearner(checkpoint_dir=tmp_path)
+    for ev in events:
+        learner.observe(ev)
+    assert learner.trades_seen == 150
+    assert learner.observe(events[120]) is False and learner.trades_seen == 150
+    resumed = EdgeLearner.resume(tmp_path)  # the checkpoint at 100 trades
+    assert resumed.trades_seen == 100
+    for ev in events[50:]:  # redelivery overlaps the checkpoint by 50 trades
+        resumed.observe(ev)
+    assert resumed.trades_seen == 150
+
+
+def test_the_trainer_service_learns_the_edge_sizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m research.rl_sizer.trainer` feeds the edge learner: after 150 feedback events on the
+    bus the edge checkpoint that `serving --policy edge` loads exists."""
+    from infra.bus import TOPIC_FEEDBACK, MemoryBus, new_event
+    from infra.settings import load_settings
+    from research.rl_sizer import trainer as trainer_mod
+    from research.rl_sizer.serving import edge_checkpoint_dir
+
+    monkeypatch.setenv("LOGS_DIR", str(tmp_path))
+    monkeypatch.setenv("ENV", "dev")
+    bus = MemoryBus()
+    import datetime as dt
+
+    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    for i, ev in enumerate(_stream(150)):
+        payload = {k: v for k, v in ev.items()}
+        bus.publish(TOPIC_FEEDBACK, new_event(TOPIC_FEEDBACK, payload, ts=t0 + dt.timedelta(minutes=i)))
+    monkeypatch.setattr(trainer_mod, "connect_bus", lambda url: bus)
+    assert trainer_mod.main(["--once", "--metrics-port", "-1", "--no-tensorboard"]) == 0
+    assert latest_name(edge_checkpoint_dir(load_settings())) is not None

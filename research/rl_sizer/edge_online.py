@@ -114,6 +114,7 @@ class EdgeLearner:
         self._x: list[list[float]] = []
         self._pnl: list[float] = []
         self._seen_ids: list[str] = []
+        self._ids: set[str] = set()
         self._writer: Any = None
         if tensorboard_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -138,14 +139,18 @@ class EdgeLearner:
             )
         x = state[:3]
         _ = conf  # validated above: the claim the governor sized from is state[0]
+        if oid and oid in self._ids:  # redelivered after a restart: learned once only
+            return False
         if not (all(math.isfinite(v) for v in x) and math.isfinite(pnl)):
             raise ValueError(f"rl.feedback {oid!r} has a non-finite state or pnl_pct: {x!r}, {pnl!r}.")
         self._x.append(x)
         self._pnl.append(pnl)
         self._seen_ids.append(oid)
+        self._ids.add(oid)
         w = self.config.window
         if len(self._x) > w:
             del self._x[:-w], self._pnl[:-w], self._seen_ids[:-w]
+            self._ids = set(self._seen_ids)
         self.trades_seen += 1
         refit = False
         if self.trades_seen % self.config.refit_every == 0:
@@ -233,6 +238,7 @@ class EdgeLearner:
         learner._x = [list(map(float, r)) for r in state["x"]]
         learner._pnl = [float(v) for v in state["pnl_pct"]]
         learner._seen_ids = [str(v) for v in state["order_ids"]]
+        learner._ids = set(learner._seen_ids)
         if state.get("model") is not None:
             learner.sizer = EdgeSizer.from_dict(state["model"])
         return learner

@@ -544,17 +544,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics, "trainer", bus=bus, topics=(TOPIC_FEEDBACK,), settings=settings, port=port
     )
     tb = None if args.no_tensorboard else settings.research_dir / "tensorboard" / "ppo_sizer"
+    # The edge sizer (the default live policy) learns from the same stream; its checkpoints are
+    # what `python -m research.rl_sizer.serving --policy edge` loads. PPO stays as the baseline.
+    from research.rl_sizer.edge_online import EdgeLearner
+    from research.rl_sizer.serving import edge_checkpoint_dir
+
+    edge = EdgeLearner.resume(
+        edge_checkpoint_dir(settings),
+        settings=settings,
+        tensorboard_dir=None if args.no_tensorboard else settings.research_dir / "tensorboard" / "edge_sizer",
+    )
     trainer = OnlineTrainer.resume(
         args.checkpoint_dir or checkpoint_dir(settings),
         metrics=metrics,
         settings=settings,
         tensorboard_dir=tb,
+        edge=edge,
     )
     stop = stop_on_signals("trainer")
     log.info("trainer: consuming %s as %s/%s on %s", TOPIC_FEEDBACK, args.group, args.consumer, url)
     n = trainer.run(bus, group=args.group, consumer=args.consumer, stop=stop, until_idle=args.once)
     log.info("trainer stopped: %d trades learned, %d seen in total", n, trainer.trades_seen)
     trainer.close()
+    edge.close()
     if server is not None:
         server.shutdown()
     bus.close()
