@@ -120,6 +120,7 @@ class Soak:
         self._fb_ids: dict[str, str] = {}
         self._fb_events: list[dict[str, Any]] = []
         self._last_fb_id = "0-0"
+        self.driver_error: str | None = None
 
     # ------------------------------------------------------------------ processes
     def _start_services(self, url: str, logs: Path, work: Path) -> None:
@@ -221,7 +222,14 @@ class Soak:
                                 symbols=cfg.symbols, seed=cfg.seed)  # fmt: skip
             fh = open(audit_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
             trader = PaperTrader(bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}")
-            driver = threading.Thread(target=trader.run, daemon=True)
+
+            def drive() -> None:
+                try:
+                    trader.run()
+                except Exception as exc:  # reported in the summary: a crashed driver is a finding
+                    self.driver_error = f"{type(exc).__name__}: {exc}"
+
+            driver = threading.Thread(target=drive, daemon=True)
             t0 = time.monotonic()
             driver.start()
             offset = 0
@@ -287,6 +295,7 @@ class Soak:
         summary = {
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "driver": asdict(stats),
+            "driver_error": self.driver_error,
             "audit": report,
             "exit_codes": codes,
             "p50_ms": sorted(self.latencies_ms)[len(self.latencies_ms) // 2] if self.latencies_ms else None,
@@ -365,9 +374,11 @@ def stress(base: SoakConfig, *, step_s: float, start_rate: float, max_rate: floa
                 growing[k] = last > max(100, 1.5 * first)
         achieved = out["driver"]["trades"] / step_s
         results.append({"rate": rate, "achieved": achieved, "max_lag": out["max_lag"], "growing": growing,
-                        "audit_ok": out["audit"]["ok"]})  # fmt: skip
-        if any(growing.values()) or achieved < 0.8 * rate:
-            limiter = [k for k, v in growing.items() if v] or ["the driver (publishing)"]
+                        "audit": out["audit"], "driver_error": out["driver_error"]})  # fmt: skip
+        if any(growing.values()) or achieved < 0.8 * rate or out["driver_error"]:
+            limiter = [k for k, v in growing.items() if v] or [
+                f"the driver ({out['driver_error'] or 'publishing'})"
+            ]
             break
         best = rate
         rate *= 2
