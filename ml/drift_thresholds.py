@@ -200,7 +200,8 @@ def simulate_bank_max(
                 s += w[t]
                 np.maximum(s, 0.0, out=s)
                 np.maximum(s_max, s, out=s_max)
-        assert s_max is not None
+        if s_max is None:  # only when no trade was simulated: a horizon of 0
+            raise ValueError(f"The simulation horizon must be >= 1 trade. Got {horizon!r} instead.")
         out[start : start + n_c] = s_max.max(axis=1)
         start += n_c
     return out
