@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-large", action="store_true")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--sweep-seeds", type=int, default=20)
-    p.add_argument("--train-steps", type=int, default=4096)
+    p.add_argument("--train-steps", type=int, default=20_000)
     args = p.parse_args(argv)
     threads = 2
     print(f"bench_scale on {os.cpu_count()} cores; {_load()}")

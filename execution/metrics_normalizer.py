@@ -6,10 +6,10 @@ public entry point of the metrics library: it re-exports every metric and builds
 :func:`normalized_table`, one row per symbol (and route) with raw and normalised metrics, the
 lookback used and the number of observations. See ``docs/metrics.md``.
 
-The functions live in small modules named for their concept:
-``metrics_basic`` (full-sample metrics), ``metrics_rolling``, ``metrics_inference`` (standard
-error, PSR, DSR, MinTRL, Lo), ``metrics_calendar`` (``periods_per_year``), ``metrics_scaling``
-(volatility targeting, factor scores) and ``execution.trade_returns``.
+The functions live in the package :mod:`execution.metrics`, one module per concept:
+``core`` (input checks, shared helpers), ``basic`` (full-sample metrics), ``rolling``,
+``inference`` (standard error, PSR, DSR, MinTRL, Lo), ``calendar`` (``periods_per_year``),
+``scaling`` (volatility targeting, factor scores); and ``execution.trade_returns``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from execution.metrics_basic import (
+from execution.metrics.basic import (
     annual_return,
     annual_volatility,
     downside_deviation,
@@ -29,9 +29,9 @@ from execution.metrics_basic import (
     sharpe_ratio,
     sortino_ratio,
 )
-from execution.metrics_calendar import CALENDARS, as_utc_index, periods_per_year, resample_returns
-from execution.metrics_core import Panel, as_panel, check_choice, check_int, check_real
-from execution.metrics_inference import (
+from execution.metrics.calendar import CALENDARS, as_utc_index, periods_per_year, resample_returns
+from execution.metrics.core import Panel, as_panel, check_choice, check_int, check_real
+from execution.metrics.inference import (
     _psr,
     deflated_sharpe_ratio,
     expected_maximum_sharpe,
@@ -41,13 +41,13 @@ from execution.metrics_inference import (
     sharpe_standard_error,
     sharpe_stats,
 )
-from execution.metrics_rolling import (
+from execution.metrics.rolling import (
     rolling_annual_volatility,
     rolling_sharpe_ratio,
     rolling_sharpe_standard_error,
     rolling_sortino_ratio,
 )
-from execution.metrics_scaling import factor_score, volatility_scale
+from execution.metrics.scaling import factor_score, volatility_scale
 from execution.trade_returns import trade_return_panel, trade_returns
 
 __all__ = [

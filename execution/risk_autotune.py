@@ -72,7 +72,7 @@ from infra.jsonio import lookup
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings, load_settings
 from infra.store import open_store
-from infra.timeutil import utcnow
+from infra.timeutil import utc_iso, utcnow
 from ml.drift_state import DriftArtifactError, open_detections
 
 log = logging.getLogger(__name__)
@@ -557,7 +557,7 @@ def run_cycle(
         save_thresholds(settings, new, now=when, path=path)
         applied = True
     data: dict[str, Any] = {
-        "cycle_at": when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "cycle_at": utc_iso(when),
         "dry_run": dry_run,
         "applied": applied,
         "thresholds_path": str(path),

@@ -23,6 +23,7 @@ from infra import jsonio
 from infra.artifacts import atomic_write_text
 from infra.safety import require_prod_write
 from infra.settings import Settings
+from infra.timeutil import utc_iso
 
 THRESHOLD_NAMES = ("min_confidence", "size_scale", "max_exposure")
 SCHEMA_VERSION = 1
@@ -86,7 +87,7 @@ def save_thresholds(
     target = path or thresholds_path(settings)
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "updated_at": now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "updated_at": utc_iso(now),
         "env": settings.env,
         "symbols": {s: asdict(t) for s, t in sorted(symbols.items())},
     }

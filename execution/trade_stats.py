@@ -13,7 +13,7 @@ Definitions (per group; ``pnl`` = ``pnl_usd`` after fees, ``size`` = ``size_usd`
 * a trade is a **win** when ``pnl > 0``, a **loss** when ``pnl < 0``; ``pnl == 0`` is a scratch
   (flat) trade: it counts in ``n_trades`` and the expectancies, not in the win rate;
 * ``win_rate = n_wins / (n_wins + n_losses)`` (NaN without decisive trades), the same rule as
-  :func:`execution.metrics_basic.hit_rate`;
+  :func:`execution.metrics.basic.hit_rate`;
 * ``avg_win_usd = mean(pnl | win)``, ``avg_loss_usd = mean(-pnl | loss)`` (a positive number);
 * ``payoff_ratio = avg_win_usd / avg_loss_usd``; ``payoff_ratio_per_risk`` the same on ``ret``;
 * ``profit_factor = sum(pnl | win) / sum(-pnl | loss)``;
@@ -30,7 +30,7 @@ Definitions (per group; ``pnl`` = ``pnl_usd`` after fees, ``size`` = ``size_usd`
   not change it: maximising ``p log(1 + b f) + q log(1 - f)`` (a scratch has ``log 1 = 0``) gives
   ``f = p' - (1 - p') / b`` with ``p' = p / (p + q)``, which is ``win_rate``.
 
-Edge cases, chosen to agree with :func:`execution.metrics_basic.profit_factor` (``+inf`` when
+Edge cases, chosen to agree with :func:`execution.metrics.basic.profit_factor` (``+inf`` when
 there are gains and no losses) and kept consistent across the ratios:
 
 =====================  ==============  ===============  ==================

@@ -58,7 +58,7 @@ from infra.firestore_status import outbox_path, status_path, target_of
 from infra.outbox import Outbox, OutboxEntry
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings
-from infra.timeutil import parse_utc, utcnow
+from infra.timeutil import parse_utc, utc_iso, utcnow
 
 if TYPE_CHECKING:
     from infra.artifacts import ArtifactStore
@@ -507,7 +507,7 @@ class FirestoreMirror:
         )
 
     def _now_iso(self) -> str:
-        return self.clock().astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return utc_iso(self.clock())
 
     def _previous_status(self) -> None:
         """Carry last success/failure over from the status file of an earlier process."""

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from infra.timeutil import utc_iso
+
 _TAG = "$float"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -55,7 +57,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, dt.datetime):
         if obj.tzinfo is None:
             raise ValueError(f"naive datetime {obj!r} cannot be written: timestamps must be UTC-aware")
-        return obj.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return utc_iso(obj)
     if isinstance(obj, dt.date):
         return obj.isoformat()
     if isinstance(obj, PurePath):

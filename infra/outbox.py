@@ -34,7 +34,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -43,6 +42,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.timeutil import utc_iso, utcnow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -79,7 +80,7 @@ class OutboxEntry:
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(utcnow())
 
 
 class Outbox:

@@ -32,7 +32,6 @@ Run ``python -m ml.drift_service [--trades PATH --signals PATH]`` (defaults: the
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ import pandas as pd
 
 from infra.bus import TOPIC_RETRAIN, EventPublisher, new_event
 from infra.cli import run_cli
+from infra.timeutil import utc_iso
 from ml.drift import DriftDetector
 from ml.triggers import RetrainTrigger, Submission, TriggerQueue
 
@@ -134,10 +134,6 @@ def join_trades_to_signals(
         "outcome_source": outcome_source,
     }
     return out, report
-
-
-def _iso(ts: dt.datetime | pd.Timestamp) -> str:
-    return pd.Timestamp(ts).tz_convert("UTC").isoformat().replace("+00:00", "Z")
 
 
 def _finite(x: float) -> float | None:
@@ -304,7 +300,7 @@ class DriftService:
                     new_version=job.new_version,
                 )
             if job.outcome == "promoted" and job.new_version and job.model_ref:
-                old, new, at = job.model_ref, job.new_version, _iso(job.at)
+                old, new, at = job.model_ref, job.new_version, utc_iso(job.at)
                 self._superseded[old] = new
                 if old in self.models:
                     self.models[old].superseded_at, self.models[old].superseded_by = at, new
@@ -333,7 +329,7 @@ class DriftService:
         det.update(confidence, won)
         self.n_trades += 1
         st.n_trades += 1
-        at = _iso(closed_at)
+        at = utc_iso(closed_at)
         st.first_trade_at = st.first_trade_at or at
         st.last_trade_at = at
         if det.last_check is not last_check and det.last_check is not None:
@@ -359,7 +355,7 @@ class DriftService:
         record = {
             **drift_info,
             "n_trades_total": self.n_trades,
-            "closed_at": _iso(closed_at),
+            "closed_at": utc_iso(closed_at),
             "model": model,
             "trigger_status": "superseded",
             "trigger_id": None,

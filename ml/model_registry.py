@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra import jsonio
 from infra.artifacts import atomic_write_text
+from infra.timeutil import utc_iso
 
 if TYPE_CHECKING:
     from infra.settings import Settings
@@ -65,12 +66,6 @@ def _check_name(value: str, what: str) -> str:
             f"Got {value!r} instead."
         )
     return value
-
-
-def _iso(ts: dt.datetime) -> str:
-    if ts.tzinfo is None:
-        raise ValueError(f"ModelRegistry timestamps must be timezone-aware UTC. Got {ts!r} instead.")
-    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -231,7 +226,7 @@ class ModelRegistry:
             raise RegistryError(f"promote: version {version!r} of {model!r} is already current")
         data["stack"] = [v for v in data["stack"] if v != version] + [version]
         self._write_pointer(
-            model, data, {"action": "promote", "version": version, "at": _iso(at), "note": note}
+            model, data, {"action": "promote", "version": version, "at": utc_iso(at), "note": note}
         )
         return mv
 
@@ -251,7 +246,13 @@ class ModelRegistry:
         self._write_pointer(
             model,
             data,
-            {"action": "rollback", "version": target.version, "from": dropped, "at": _iso(at), "note": note},
+            {
+                "action": "rollback",
+                "version": target.version,
+                "from": dropped,
+                "at": utc_iso(at),
+                "note": note,
+            },
         )
         return target
 

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from infra.cli import run_cli
+from infra.timeutil import utc_iso
 from ml.model_registry import ModelRegistry, RegistryError
 from ml.retrain_validation import Validation, ValidationConfig, compare
 
@@ -61,10 +62,6 @@ GROUP = "retrain-worker"
 DEFAULT_MODEL = "signal-model"
 Outcome = Literal["promoted", "rejected", "failed", "duplicate"]
 MAX_JOBS = 500
-
-
-def _iso(ts: pd.Timestamp | dt.datetime) -> str:
-    return pd.Timestamp(ts).tz_convert("UTC").isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,7 +239,7 @@ class RetrainWorker:
             "model_ref": model_ref,
             "reason": str(payload.get("reason", "")),
             "priority": payload.get("priority"),
-            "triggered_at": _iso(at),
+            "triggered_at": utc_iso(at),
         }
         name = self.aliases.get(model_ref)
         found = (name, None) if name is not None else self.registry.find(model_ref)
@@ -276,16 +273,16 @@ class RetrainWorker:
             candidate = SignalModel(cfg).fit_features(fs, until=until)
             out["candidate_version"] = candidate.model_version_
             out["train_window"] = {
-                "start": _iso(candidate.train_start_),
-                "end": _iso(candidate.train_end_),
-                "trained_until": _iso(until),
+                "start": utc_iso(candidate.train_start_),
+                "end": utc_iso(candidate.train_end_),
+                "trained_until": utc_iso(until),
                 "n_train": candidate.n_train_,
                 "n_calibration": candidate.n_calibration_,
             }
             rows = validation_rows(fs, at, self.config.validation_bars)
             out["validation_window"] = {
-                "start": _iso(at),
-                "end": _iso(at + self.config.validation_bars * fs.bar_freq),
+                "start": utc_iso(at),
+                "end": utc_iso(at + self.config.validation_bars * fs.bar_freq),
                 "n_rows": len(rows),
             }
             if len(rows) < self.config.min_validation_rows:
@@ -303,7 +300,7 @@ class RetrainWorker:
                 self.config.validation,
             )
         out["validation"] = val.to_dict()
-        out["decided_at"] = _iso(rows["ts"].max() + fs.bar_freq * (1 + cfg.horizon))
+        out["decided_at"] = utc_iso(rows["ts"].max() + fs.bar_freq * (1 + cfg.horizon))
         if not val.promote:
             return {**out, "outcome": "rejected", "note": "; ".join(val.reasons)}
         return {**out, **self._promote(model_name, candidate, current_mv.version, val, out)}

@@ -46,6 +46,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from infra.timeutil import parse_utc, utc_iso
+
 Outcome = Literal["pending", "promoted", "rejected", "failed"]
 OUTCOMES: tuple[str, ...] = ("pending", "promoted", "rejected", "failed")
 Priority = Literal["high", "normal"]
@@ -56,17 +58,6 @@ PRIORITY_BY_REASON: dict[str, Priority] = {
     "distribution_shift": "normal",
 }
 SubmitStatus = Literal["accepted", "duplicate", "cooldown"]
-
-
-def _iso(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse(text: str) -> dt.datetime:
-    ts = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if ts.tzinfo is None:
-        raise ValueError(f"retrain trigger timestamp {text!r} has no timezone")
-    return ts.astimezone(dt.UTC)
 
 
 def _require_utc(ts: dt.datetime, what: str) -> dt.datetime:
@@ -107,14 +98,14 @@ class RetrainTrigger:
             "reason": self.reason,
             "drift_info": dict(self.drift_info),
             "priority": self.priority,
-            "triggered_at": _iso(self.triggered_at),
+            "triggered_at": utc_iso(self.triggered_at),
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.payload(),
             "outcome": self.outcome,
-            "resolved_at": None if self.resolved_at is None else _iso(self.resolved_at),
+            "resolved_at": None if self.resolved_at is None else utc_iso(self.resolved_at),
             "note": self.note,
             "duplicates": self.duplicates,
             "metrics": None if self.metrics is None else copy.deepcopy(dict(self.metrics)),
@@ -147,9 +138,9 @@ class RetrainTrigger:
             reason=str(d["reason"]),
             drift_info=dict(d.get("drift_info") or {}),
             priority=priority,
-            triggered_at=_parse(str(d["triggered_at"])),
+            triggered_at=parse_utc(str(d["triggered_at"])),
             outcome=outcome,
-            resolved_at=None if d.get("resolved_at") is None else _parse(str(d["resolved_at"])),
+            resolved_at=None if d.get("resolved_at") is None else parse_utc(str(d["resolved_at"])),
             note=str(d.get("note", "")),
             duplicates=int(d.get("duplicates", 0)),
             metrics=None if metrics is None else copy.deepcopy(dict(metrics)),
@@ -247,8 +238,8 @@ class TriggerQueue:
                     model,
                     reason,
                     at,
-                    f"trigger {last.trigger_id} fired at {_iso(last.triggered_at)}, less than "
-                    f"{self.cooldown} before {_iso(at)}",
+                    f"trigger {last.trigger_id} fired at {utc_iso(last.triggered_at)}, less than "
+                    f"{self.cooldown} before {utc_iso(at)}",
                 )
         trigger = RetrainTrigger(
             trigger_id=self._new_id(model, reason, at),
@@ -275,7 +266,7 @@ class TriggerQueue:
             {
                 "model": model,
                 "reason": reason,
-                "at": _iso(at),
+                "at": utc_iso(at),
                 "status": status,
                 "blocked_by": blocker.trigger_id,
             }

@@ -17,6 +17,7 @@ import msgspec
 
 from infra.bus.topics import dead_letter_topic
 from infra.contracts.events import EVENT_TYPES, Event, EventError, encode_event, event_from_dict
+from infra.timeutil import utc_iso
 
 DEAD_LETTER_RAW_MAX = 65_536
 """Longest payload copy kept in a dead letter (bytes of UTF-8); longer ones are cut with a note."""
@@ -112,15 +113,6 @@ class GroupInfo:
     pending: int
     lag: int | None
     last_delivered_id: str
-
-
-def utc_iso(ts: dt.datetime) -> str:
-    """``ts`` (timezone-aware) as the envelope writes it: ISO 8601 in UTC with a ``Z``.
-
-    >>> utc_iso(dt.datetime(2025, 1, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2))))
-    '2025-01-01T00:00:00Z'
-    """
-    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def new_event(

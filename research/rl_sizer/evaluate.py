@@ -59,6 +59,7 @@ from infra.cli import run_cli
 from infra.loaders import load_bars
 from infra.safety import require_research_env
 from infra.settings import load_settings
+from infra.timeutil import utc_iso, utcnow
 from research.rl_sizer.ab_stats import METRICS, paired_difference
 from research.rl_sizer.agents import AGENTS, Sizer, make_sizer
 from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
@@ -178,7 +179,7 @@ def run_ab(
         rows.append(row)
     return {
         "label": label,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "generated_at": utc_iso(utcnow()),
         "train": train.window(),
         "test": test.window(),
         "seeds": [int(s) for s in seeds],
@@ -309,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["source"] = "synthetic"
         if args.label:
             result["label"] = args.label
-    result["generated_at"] = dt.datetime.now(dt.UTC).isoformat()
+    result["generated_at"] = utc_iso(utcnow())
     if not args.no_save:
         out = (
             ab_dir(settings, dry_run=args.dry_run)

@@ -49,6 +49,7 @@ from infra.cli import run_cli
 from infra.loaders import load_bars
 from infra.safety import require_research_env
 from infra.settings import Settings, load_settings
+from infra.timeutil import utc_iso, utcnow
 from research.rl_sizer.agents import AGENTS, SB3Sizer, Sizer, load_sizer, make_sizer
 from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
 from research.rl_sizer.env import SizingEnv
@@ -178,7 +179,7 @@ def run_pilot(
         sizer = make_sizer(agent, cfg, seed=seed)
         done = 0
         meta = {"agent": agent, "seed": seed, "data": data_label, "dry_run": dry_run,
-                "created_at": dt.datetime.now(dt.UTC).isoformat(), "config": cfg.__dict__}  # fmt: skip
+                "created_at": utc_iso(utcnow()), "config": cfg.__dict__}  # fmt: skip
         atomic_write_text(run_dir / "run.json", jsonio.dumps(meta))
     env_train, env_eval, eval_opts = _envs(bars, cfg, trades)  # a resumed run keeps its checkpoint's config
     log_path = run_dir / "episodes.jsonl"
@@ -198,7 +199,7 @@ def run_pilot(
             "episode": ep, "run_id": run_dir.name, "agent": agent, "seed": seed + ep,
             "train_steps_total": sizer.num_timesteps if isinstance(sizer, SB3Sizer) else 0,
             **summ, "terminated": result.terminated, "data": data_label, "window": result.window,
-            "ts": dt.datetime.now(dt.UTC).isoformat(), "dry_run": dry_run,
+            "ts": utc_iso(utcnow()), "dry_run": dry_run,
         }  # fmt: skip
         _append_line(log_path, record)
         sizer.save(run_dir / "checkpoint")

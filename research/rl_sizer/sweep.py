@@ -45,6 +45,7 @@ import pandas as pd
 
 from infra.safety import require_research_env
 from infra.settings import PROJECT_ROOT, load_settings
+from infra.timeutil import utc_iso, utcnow
 from research.rl_sizer.agents import Sizer, make_sizer
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.env import SizingEnv, action_from_multiplier
@@ -408,7 +409,7 @@ def ab_results(
         suffix = "" if params == "{}" else "-" + "-".join(f"{k}{v}" for k, v in json.loads(params).items())
         out.append({
             "label": f"{label}-{Path(dataset).name.replace(':', '')}{suffix}",
-            "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+            "generated_at": utc_iso(utcnow()),
             "train": rs[0]["train_window"], "test": rs[0]["test_window"],
             "seeds": seeds, "train_steps": max(int(r["train_steps"]) for r in rs), "n_boot": int(n_boot),
             "periods_per_year": ppy, "rows": rows, "verdict": verdict(rows), "source": "sweep",

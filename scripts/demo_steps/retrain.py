@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infra.timeutil import utc_iso
 from ml.model_registry import ModelRegistry
 from ml.retrain_worker import (
     DEFAULT_MODEL,
     DEMO_ARTIFACT,
     SOURCE,
     RetrainWorker,
-    _iso,
     evaluate,
     validation_rows,
 )
@@ -33,8 +33,8 @@ def _window_stats(model: SignalModel, rows: pd.DataFrame, version: str) -> dict[
     y = rows["y"].to_numpy()
     conf, hit = np.maximum(p, 1.0 - p), (p >= 0.5) == (y == 1.0)
     return {
-        "start": _iso(rows["ts"].min()),
-        "end": _iso(rows["ts"].max()),
+        "start": utc_iso(rows["ts"].min()),
+        "end": utc_iso(rows["ts"].max()),
         "n_rows": len(rows),
         "model_version": version,
         "ece": expected_calibration_error(hit, conf, value_range=(0.5, 1.0)),
@@ -87,7 +87,7 @@ def demo_step(ctx: DemoContext) -> str:
             "reason": "accuracy_drift",
             "drift_info": {"message": "demo fallback: no trigger from the drift step"},
             "priority": "high",
-            "triggered_at": _iso(at),
+            "triggered_at": utc_iso(at),
         }
         ctx.bus.publish(TOPIC_RETRAIN, new_event(TOPIC_RETRAIN, payload, ts=at.to_pydatetime()))
     worker = RetrainWorker(registry=registry, bars=lambda: bars, store=ctx.store)
@@ -110,11 +110,11 @@ def demo_step(ctx: DemoContext) -> str:
         windows["after_retrain_stale"] = _window_stats(stale, after, stale.model_version_)
     data = {
         "model": DEFAULT_MODEL,
-        "change_ts": _iso(change),
-        "baseline_trained_until": _iso(base_until),
+        "change_ts": utc_iso(change),
+        "baseline_trained_until": utc_iso(base_until),
         "fallback_trigger": fallback,
         "versions": [
-            {"version": stale.model_version_, "live_from": _iso(base_until), "role": "stale baseline"},
+            {"version": stale.model_version_, "live_from": utc_iso(base_until), "role": "stale baseline"},
             *(
                 {
                     "version": j["new_version"],

@@ -119,7 +119,7 @@ def check_route_health(ctx: DoctorContext) -> CheckResult:
 
     Stores the confidences in ``ctx.shared`` for the doctor artifact.
     """
-    from execution.route_health import route_confidence, route_health_table, symbol_confidence
+    from execution.doctor_confidence import route_confidence, route_health_table, symbol_confidence
 
     name = "route_health"
     orders_path = ctx.settings.data_dir / "orders.parquet"

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from execution.metrics_basic import sharpe_ratio  # noqa: F401  (used in the lo_sharpe_ratio example)
-from execution.metrics_core import (
+from execution.metrics.basic import sharpe_ratio  # noqa: F401  (used in the lo_sharpe_ratio example)
+from execution.metrics.core import (
     Panel,
     as_panel,
     check_choice,
@@ -89,7 +89,7 @@ def sharpe_standard_error(returns: Any, *, periods_per_year: float | None = None
     periods_per_year : float, optional
         None (default): the SE of the PER-PERIOD Sharpe (the unit of PSR, DSR and MinTRL).
         A number: the SE of the ANNUALISED Sharpe, ``sqrt(periods_per_year)`` times larger (the
-        unit of :func:`~execution.metrics_basic.sharpe_ratio`).
+        unit of :func:`~execution.metrics.basic.sharpe_ratio`).
 
     Returns
     -------
@@ -280,7 +280,7 @@ def lo_sharpe_ratio(
 
     ``SR_annual = eta(q) * SR`` with ``q = round(periods_per_year)`` and
     ``eta(q) = q / sqrt(q + 2 * sum_{k=1}^{q-1} (q - k) * rho_k)``. For uncorrelated returns
-    ``eta(q) = sqrt(q)`` and the result equals :func:`~execution.metrics_basic.sharpe_ratio`;
+    ``eta(q) = sqrt(q)`` and the result equals :func:`~execution.metrics.basic.sharpe_ratio`;
     positive autocorrelation (smoothed or stale marks) lowers it, negative raises it.
 
     Summing all ``q - 1`` sample autocorrelations (a year of daily lags) is noise-dominated and

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution.route_health import (
+from execution.doctor_confidence import (
     RouteHealthConfig,
     confidence_from,
     max_drawdown_of_returns,

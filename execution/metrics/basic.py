@@ -3,7 +3,7 @@
 Conventions (shared with empyrical-reloaded where its definitions match):
 
 * returns are simple, non-cumulative, one row per period; ``periods_per_year`` annualises
-  (see :func:`execution.metrics_calendar.periods_per_year`);
+  (see :func:`execution.metrics.calendar.periods_per_year`);
 * NaN is skipped per column; a column with too few present values gives NaN;
 * a constant column has zero dispersion exactly: ratios over it are ``+inf`` / ``-inf`` for a
   positive / negative numerator and NaN for a zero numerator, never a huge finite number.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import (
+from execution.metrics.core import (
     Panel,
     as_panel,
     check_real,
@@ -67,7 +67,7 @@ def sharpe_ratio(
     risk_free_unit : {'period', 'annual'}, required when ``risk_free`` is not zero
         ``'annual'`` rates are de-compounded to ``(1 + rf) ** (1 / periods_per_year) - 1`` per
         period. There is no default: an annual rate read as a per-period one is the most common
-        Sharpe bug in the peer libraries (see :func:`~execution.metrics_core.risk_free_per_period`).
+        Sharpe bug in the peer libraries (see :func:`~execution.metrics.core.risk_free_per_period`).
         A constant rate and a Series of that same rate give the same Sharpe.
 
     Returns

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from execution.metrics_core import Panel, as_panel, check_int, check_real, risk_free_per_period, shape_out
+from execution.metrics.core import Panel, as_panel, check_int, check_real, risk_free_per_period, shape_out
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def rolling_sharpe_ratio(
 ) -> Any:
     """Annualised Sharpe ratio over a trailing window, same shape as ``returns``.
 
-    Row ``t`` is :func:`~execution.metrics_basic.sharpe_ratio` of rows ``t - window + 1 .. t``;
+    Row ``t`` is :func:`~execution.metrics.basic.sharpe_ratio` of rows ``t - window + 1 .. t``;
     NaN for the first ``window - 1`` rows and for windows containing NaN; +/-inf (or NaN for a
     zero mean) for constant windows.
 
@@ -226,7 +226,7 @@ def rolling_sharpe_ratio(
     risk_free : float, default 0.0
         The risk-free rate as a fraction in (-1, 1), in the unit named by ``risk_free_unit``.
     risk_free_unit : {'period', 'annual'}, required when ``risk_free`` is not zero
-        As in :func:`~execution.metrics_basic.sharpe_ratio`.
+        As in :func:`~execution.metrics.basic.sharpe_ratio`.
 
     Examples
     --------

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from execution.metrics_core import as_panel, check_choice
+from execution.metrics.core import as_panel, check_choice
 
 CALENDARS = ("crypto", "equity")
 _DAY_S = 86_400.0

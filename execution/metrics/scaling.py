@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from execution.metrics_basic import annual_volatility
-from execution.metrics_core import as_panel, check_choice, check_int, check_real, shape_out
-from execution.metrics_rolling import rolling_annual_volatility
+from execution.metrics.basic import annual_volatility
+from execution.metrics.core import as_panel, check_choice, check_int, check_real, shape_out
+from execution.metrics.rolling import rolling_annual_volatility
 
 
 def volatility_scale(
