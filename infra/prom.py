@@ -75,7 +75,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,9 +92,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from infra.settings import Settings, load_settings
+
 if TYPE_CHECKING:
     from infra.bus import Bus
-    from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -310,10 +310,14 @@ def set_governor_policy(metrics: Metrics, policy: str, *, fallbacks: int = 0) ->
         metrics.rl_governor_fallbacks.inc(fallbacks)
 
 
-def service_metrics_port(service: str, environ: Mapping[str, str] | None = None) -> int:
+def service_metrics_port(
+    service: str, environ: Mapping[str, str] | None = None, *, settings: Settings | None = None
+) -> int:
     """``METRICS_PORT_<SERVICE>`` (e.g. ``METRICS_PORT_FEEDBACK_BRIDGE``), else the service's default.
 
-    -1 turns ``/metrics`` off, 0 picks a free port.
+    -1 turns ``/metrics`` off, 0 picks a free port. The override comes from
+    ``settings.service_metrics_ports`` (default: settings loaded from ``environ``, else from this
+    process's environment), which refuses a port outside [-1, 65535] naming the variable.
 
     Examples
     --------
@@ -325,18 +329,8 @@ def service_metrics_port(service: str, environ: Mapping[str, str] | None = None)
             f"The 'service' parameter of service_metrics_port must be one of {tuple(SERVICE_PORTS)}. "
             f"Got {service!r} instead."
         )
-    env = os.environ if environ is None else environ
-    name = f"METRICS_PORT_{service.upper()}"
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return SERVICE_PORTS[service]
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -2
-    if not -1 <= port <= 65535:
-        raise ValueError(f"{name} must be an integer in [-1, 65535] (-1: off). Got {raw!r} instead.")
-    return port
+    s = load_settings(environ) if settings is None else settings
+    return s.service_metrics_ports.get(service, SERVICE_PORTS[service])
 
 
 # --------------------------------------------------------------------------- scrape-time collector
@@ -583,7 +577,7 @@ def start_service_metrics(
             service, bus=bus, topics=topics, settings=settings, stats=stats, clm_artifacts=clm_artifacts
         )
     )
-    p = service_metrics_port(service) if port is None else port
+    p = service_metrics_port(service, settings=settings) if port is None else port
     if p < 0:
         return None
     try:

@@ -54,7 +54,7 @@ from infra.bus.message import (
 )
 from infra.bus.topics import DEFAULT_MAXLEN
 from infra.contracts.events import Event
-from infra.settings import env_number
+from infra.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,20 +144,24 @@ class RedisBus(Bus):
         self._since_trim: dict[str, int] = {}
 
     @classmethod
-    def from_env(cls, url: str, *, environ: Mapping[str, str], **options: Any) -> RedisBus:
-        """Build from ``EVENTBUS_MAXLEN``, ``EVENTBUS_SOCKET_TIMEOUT_S``, ``EVENTBUS_CONNECT_TIMEOUT_S``,
-        ``EVENTBUS_RETRY_DEADLINE_S``, ``EVENTBUS_BACKOFF_CAP_S``; ``options`` win."""
+    def from_settings(cls, url: str, settings: Settings, **options: Any) -> RedisBus:
+        """Build from the ``eventbus_*`` fields of ``settings`` (``EVENTBUS_MAXLEN``,
+        ``EVENTBUS_SOCKET_TIMEOUT_S``, ``EVENTBUS_CONNECT_TIMEOUT_S``, ``EVENTBUS_RETRY_DEADLINE_S``,
+        ``EVENTBUS_BACKOFF_CAP_S``); ``options`` win."""
         defaults: dict[str, Any] = {
-            "maxlen": int(env_number(environ, "EVENTBUS_MAXLEN", DEFAULT_MAXLEN, minimum=0, strict=True)),
-            "socket_timeout": env_number(environ, "EVENTBUS_SOCKET_TIMEOUT_S", 5.0, minimum=0, strict=True),
-            "connect_timeout": env_number(environ, "EVENTBUS_CONNECT_TIMEOUT_S", 2.0, minimum=0, strict=True),
-            "retry_deadline_s": env_number(
-                environ, "EVENTBUS_RETRY_DEADLINE_S", 10.0, minimum=0, strict=True
-            ),
-            "backoff_cap_s": env_number(environ, "EVENTBUS_BACKOFF_CAP_S", 2.0, minimum=0, strict=True),
+            "maxlen": settings.eventbus_maxlen,
+            "socket_timeout": settings.eventbus_socket_timeout_s,
+            "connect_timeout": settings.eventbus_connect_timeout_s,
+            "retry_deadline_s": settings.eventbus_retry_deadline_s,
+            "backoff_cap_s": settings.eventbus_backoff_cap_s,
         }
         defaults.update(options)
         return cls(url, **defaults)
+
+    @classmethod
+    def from_env(cls, url: str, *, environ: Mapping[str, str], **options: Any) -> RedisBus:
+        """:meth:`from_settings` with settings built from ``environ`` (a test seam)."""
+        return cls.from_settings(url, load_settings(environ), **options)
 
     # -- retry ------------------------------------------------------------------------------
     def _call(self, op: str, fn: Callable[[], T]) -> T:
