@@ -93,6 +93,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from infra.settings import Settings, load_settings
+from infra.validate import check_choice, check_int
 
 if TYPE_CHECKING:
     from infra.bus import Bus
@@ -243,10 +244,7 @@ def serve_metrics(metrics: Metrics, port: int, *, addr: str = "127.0.0.1") -> tu
     Returns the ``(server, thread)`` pair; call ``server.shutdown()`` to stop it. Port 0 picks a
     free port (read it from ``server.server_address[1]``).
     """
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(
-            f"The 'port' parameter of serve_metrics must be an int in [0, 65535]. Got {port!r} instead."
-        )
+    check_int(port, param="port", func="serve_metrics", minimum=0, maximum=65535)
     server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
     return server, thread
 
@@ -298,12 +296,8 @@ def set_governor_policy(metrics: Metrics, policy: str, *, fallbacks: int = 0) ->
     The job that runs the governor calls it after each decision batch with the governor's mode
     (``static`` maps to ``kelly``) and the number of new fallbacks.
     """
+    check_choice(policy, param="policy", func="set_governor_policy", choices=(*GOVERNOR_POLICIES, "static"))
     name = "kelly" if policy == "static" else policy
-    if name not in GOVERNOR_POLICIES:
-        raise ValueError(
-            f"The 'policy' parameter of set_governor_policy must be one of {GOVERNOR_POLICIES} "
-            f"(or 'static'). Got {policy!r} instead."
-        )
     for p in GOVERNOR_POLICIES:
         metrics.rl_governor_policy.labels(policy=p).set(1.0 if p == name else 0.0)
     if fallbacks:
@@ -324,11 +318,7 @@ def service_metrics_port(
     >>> service_metrics_port("feedback_bridge", {}), service_metrics_port("retrain_worker", {"METRICS_PORT_RETRAIN_WORKER": "0"})
     (9109, 0)
     """
-    if service not in SERVICE_PORTS:
-        raise ValueError(
-            f"The 'service' parameter of service_metrics_port must be one of {tuple(SERVICE_PORTS)}. "
-            f"Got {service!r} instead."
-        )
+    check_choice(service, param="service", func="service_metrics_port", choices=SERVICE_PORTS)
     s = load_settings(environ) if settings is None else settings
     return s.service_metrics_ports.get(service, SERVICE_PORTS[service])
 

@@ -55,6 +55,7 @@ from infra.bus.message import (
 from infra.bus.topics import DEFAULT_MAXLEN
 from infra.contracts.events import Event
 from infra.settings import Settings, load_settings
+from infra.validate import check_int, check_real
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,8 +105,7 @@ class RedisBus(Bus):
         dedupe_ttl_s: int = 86_400,
         once_ttl_s: int = 30 * 86_400,
     ) -> None:
-        if maxlen < 1:
-            raise ValueError(f"The 'maxlen' parameter of RedisBus must be >= 1. Got {maxlen!r} instead.")
+        check_int(maxlen, param="maxlen", func="RedisBus", minimum=1)
         for name, value in (
             ("socket_timeout", socket_timeout),
             ("connect_timeout", connect_timeout),
@@ -113,8 +113,7 @@ class RedisBus(Bus):
             ("backoff_base_s", backoff_base_s),
             ("backoff_cap_s", backoff_cap_s),
         ):
-            if not value > 0:
-                raise ValueError(f"The '{name}' parameter of RedisBus must be > 0. Got {value!r} instead.")
+            check_real(value, param=name, func="RedisBus", positive=True)
         self.url = url
         self.maxlen = int(maxlen)
         self.socket_timeout = float(socket_timeout)
