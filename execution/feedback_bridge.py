@@ -59,6 +59,7 @@ from infra.bus import (
 from infra.bus.message import dead_letter_once
 from infra.cli import run_cli
 from infra.contracts.events import Feedback, PositionUpdate, RewardComponents
+from infra.validate import check_int
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,8 @@ class FeedbackBridge:
         max_parked_orders: int = 50_000,
         orphan_after: dt.timedelta = dt.timedelta(days=2),
     ) -> None:
-        if count < 1:
-            raise ValueError(f"The 'count' parameter of FeedbackBridge must be >= 1. Got {count!r} instead.")
+        check_int(count, param="count", func="FeedbackBridge", minimum=1)
+        check_int(max_parked_orders, param="max_parked_orders", func="FeedbackBridge", minimum=1)
         self.bus = bus
         self.group = group
         self.consumer = consumer
@@ -170,10 +171,6 @@ class FeedbackBridge:
         self.ns_parked = f"{namespace}:parked"
         self.params = params
         self.keep_rewards = keep_rewards
-        if max_parked_orders < 1:
-            raise ValueError(
-                f"The 'max_parked_orders' parameter of FeedbackBridge must be >= 1. Got {max_parked_orders!r} instead."
-            )
         self.max_parked_orders = max_parked_orders
         self.orphan_after = orphan_after
         self._newest: dt.datetime | None = None  # newest event time seen (the orphan clock)

@@ -65,6 +65,7 @@ from execution.metrics_normalizer import (
     trade_returns,
 )
 from execution.trade_stats import Fills, trade_stats_levels
+from infra.validate import check_int, check_real
 
 DAY_NS = 86_400 * 10**9
 PERIODS_PER_YEAR = periods_per_year("1D", calendar="crypto")
@@ -242,11 +243,12 @@ def daily_book(
     _check_trades(trades)
     if len(trades) == 0:
         raise _fail("no trades to build daily returns from.")
-    base = peak_notional(trades) if initial_equity is None else float(initial_equity)
-    if not np.isfinite(base) or base <= 0:
-        raise ValueError(
-            f"The 'initial_equity' parameter of {_FUNC} must be a positive number. Got {initial_equity!r}."
-        )
+    if initial_equity is None:
+        base = peak_notional(trades)
+        if not (np.isfinite(base) and base > 0):
+            raise _fail(f"the trades' peak notional {base!r} is not a positive number.")
+    else:
+        base = check_real(initial_equity, param="initial_equity", func=_FUNC, positive=True)
     opened = _ns(trades["opened_at"])
     closed = _ns(trades["closed_at"])
     first = int(opened.min()) // DAY_NS * DAY_NS
@@ -589,12 +591,9 @@ def build_tear_sheet(
     _check_trades(trades)
     if len(trades) == 0:
         raise _fail("no trades in the selection.")
-    if not isinstance(rolling_window, int | np.integer) or rolling_window < 2:
-        raise ValueError(
-            f"The 'rolling_window' parameter of {_FUNC} must be an int >= 2. Got {rolling_window!r}."
-        )
-    if n_trials is not None and (not isinstance(n_trials, int | np.integer) or n_trials < 1):
-        raise ValueError(f"The 'n_trials' parameter of {_FUNC} must be an int >= 1. Got {n_trials!r}.")
+    check_int(rolling_window, param="rolling_window", func=_FUNC, minimum=2)
+    if n_trials is not None:
+        check_int(n_trials, param="n_trials", func=_FUNC, minimum=1)
     opened, closed = _ns(trades["opened_at"]), _ns(trades["closed_at"])
     if len(closed) > 1 and not (np.diff(closed) >= 0).all():  # closing order once, so no later step sorts
         trades = trades.iloc[np.lexsort((opened, closed))].reset_index(drop=True)

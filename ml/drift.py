@@ -53,6 +53,7 @@ from typing import Literal
 
 import numpy as np
 
+from infra.validate import check_int, check_real
 from ml.drift_stats import P_CLIP, ks_statistic
 from ml.drift_thresholds import DEFAULT_THRESHOLDS, DriftThresholds, ThresholdConfig, compute_thresholds
 
@@ -170,29 +171,22 @@ class DriftDetector:
             ("reference_size", reference_size),
             ("high_confidence_window", high_confidence_window),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-                raise ValueError(
-                    f"The '{name}' parameter of DriftDetector must be an int >= 2. Got {value!r} instead."
-                )
-        if not isinstance(high_confidence_min_count, int) or not (
-            1 <= high_confidence_min_count <= high_confidence_window
-        ):
-            raise ValueError(
-                "The 'high_confidence_min_count' parameter of DriftDetector must be an int in "
-                f"[1, high_confidence_window={high_confidence_window}]. Got {high_confidence_min_count!r} instead."
-            )
+            check_int(value, param=name, func="DriftDetector", minimum=2)
+        check_int(
+            high_confidence_min_count,
+            param="high_confidence_min_count",
+            func="DriftDetector",
+            minimum=1,
+            maximum=high_confidence_window,  # at most the window it counts in
+        )
         for name, fvalue in (
             ("high_confidence", high_confidence),
             ("high_confidence_min_win_rate", high_confidence_min_win_rate),
         ):
-            if not (0.0 < fvalue < 1.0):
-                raise ValueError(
-                    f"The '{name}' parameter of DriftDetector must be in (0, 1). Got {fvalue!r} instead."
-                )
-        if not (shape_z > 0.0):
-            raise ValueError(
-                f"The 'shape_z' parameter of DriftDetector must be > 0. Got {shape_z!r} instead."
+            check_real(
+                fvalue, param=name, func="DriftDetector", positive=True, maximum=1.0, exclusive_max=True
             )
+        check_real(shape_z, param="shape_z", func="DriftDetector", positive=True)
         self.accuracy_drops = tuple(float(d) for d in accuracy_drops)
         self.calibration_intercepts = tuple(float(a) for a in calibration_intercepts)
         self.calibration_slopes = tuple(float(b) for b in calibration_slopes)
