@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from execution.metrics_normalizer import normalized_table, periods_per_year_of
-from execution.router_health import RouterHealthView, rolling_hit_rate, rolling_sharpe_band, sharpe_keys
+from execution.router_health import RouterHealthView, sharpe_keys
+from execution.router_health_curves import rolling_hit_rate, rolling_sharpe_band
 from execution.router_health_inputs import (
     PAIR_SEP,
     DoctorConfidence,
