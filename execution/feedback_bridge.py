@@ -1,5 +1,9 @@
 """Feedback bridge: executions and position updates in, exactly one ``rl.feedback`` per closed trade out.
 
+Why this file is long: it is one service, the order state machine (open and parked orders in Redis
+hashes) with its atomic commit per batch and its ``main()``; the consumer loop is
+:mod:`infra.bus.consumer` and the reward :mod:`execution.reward_calculator`.
+
 ``python -m execution.feedback_bridge [--bus URL]`` consumes ``trade.execution.res`` and
 ``trade.position.update`` as one consumer of a consumer group and tracks every trade by
 ``order_id`` (never by symbol and side):

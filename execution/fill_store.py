@@ -1,5 +1,10 @@
 """Closed-trade (fill) logs too large for pandas: DuckDB over Parquet files and partitioned folders.
 
+Why this file is long: the SQL aggregation and the pandas pass over its output are one engine that
+must agree, definition by definition, with :mod:`execution.router_health`; kept together, that
+agreement is reviewable in one place. The shared parameters live in
+:mod:`execution.router_health_inputs`.
+
 The Router Health numbers (:func:`execution.router_health.router_health_view`) need, per UTC day
 and per ``symbol x route``, only a handful of sums: PnL, |PnL| (for the confidence haircut),
 the return on notional ``sum(pnl_usd / size_usd)``, wins, trades, fees and size. This module

@@ -1,5 +1,9 @@
 """Tear sheet computation: a book's daily returns from closed trades and everything a trader reads off them.
 
+Why this file is long: it is one computation, the tear sheet. Its sections (model-version spans,
+the daily book, the benchmark, drawdown and calendar tables, key and rolling metrics) all read the
+same daily book and are assembled by :func:`build_tear_sheet`; each is a few short pure functions.
+
 Pure computation (DataFrames in, DataFrames out; no files, no clock). The views are
 ``dashboard/tear_sheet.py`` (the Tear Sheet tab) and ``execution/tear_sheet_report.py`` (the
 standalone HTML report and its CLI). Every statistic comes from the metrics library

@@ -1,5 +1,9 @@
 """Mirror artifacts to Firestore without ever letting Firestore stall or break the caller.
 
+Why this file is long: the per-call budget, the circuit breaker, the outbox replay and the history
+pruning are one guarantee (Firestore never stalls or breaks the caller) and are only understandable
+together.
+
 :func:`make_mirror` is called by :func:`infra.store.open_store` when Firestore is configured
 (``FIRESTORE_EMULATOR_HOST`` or ``FIRESTORE_PROJECT``). After each local atomic write the store
 calls :meth:`FirestoreMirror.mirror`, which:

@@ -1,5 +1,8 @@
 """Loaders for bars and closed trades (CSV or Parquet) with validation that names file, row and field.
 
+Why this file is long: bars and trades share the reading and error-naming machinery (file, row and
+field in every message); the two loaders are short, the shared parsing is most of the file.
+
 Bars come out as ``symbol, ts, open, high, low, close, volume`` with ``ts`` a timezone-aware UTC
 timestamp (bar open time), sorted by symbol then time. Accepted inputs:
 

@@ -1,5 +1,8 @@
 """Prometheus metrics of the learning loop, defined once per registry.
 
+Why this file is long: the metric declarations, the service hooks and the scrape-time collector
+share the metric names and label sets, and the collector is their only reader.
+
 :func:`make_metrics` builds every metric on a registry of its own (a fresh
 :class:`prometheus_client.CollectorRegistry` by default), so each process (and each test) gets its
 own set and nothing collides on the global default registry. Long-running services export it with

@@ -1,5 +1,9 @@
 """Streaming drift detector for a trading model's confidences and outcomes.
 
+Why this file is long: it is one detector; the CUSUM banks, the windowed tests and the alarm
+bookkeeping share the per-trade buffers. The statistics are in :mod:`ml.drift_stats`, the
+thresholds in :mod:`ml.drift_thresholds`.
+
 Feed one closed trade at a time with :meth:`DriftDetector.update` (the confidence the model gave
 the trade and whether it won); read :attr:`DriftDetector.drift_detected` and
 :attr:`DriftDetector.drift`. Every test compares the stream with what a *calibrated* model would

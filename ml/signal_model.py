@@ -1,5 +1,8 @@
 """The reference direction classifier: gradient-boosted trees on bar features, calibrated.
 
+Why this file is long: it is one model (fit, calibrate, predict, persist and walk forward); the
+features and labels are in :mod:`ml.features`.
+
 :class:`SignalModel` predicts ``P(up)`` for the next ``horizon`` bars (see :mod:`ml.features`
 for the features and the label) with scikit-learn's ``HistGradientBoostingClassifier``, then
 calibrates it with a sigmoid (Platt 1999) or isotonic map fitted on the *latest* slice of the

@@ -1,5 +1,8 @@
 """Shared plumbing for the metrics modules: input coercion, argument checks and column moments.
 
+Why this file is long: the coercion of every accepted input shape and the numerically careful
+column moments are the foundation every metric module stands on.
+
 Every metric takes a 1-D array, a Series, a 2-D array or a DataFrame (one column per symbol) and
 returns the matching shape: a scalar for 1-D input and one value per column for 2-D input (an
 ndarray for an ndarray, a Series indexed by the columns for a DataFrame). Rolling metrics return

@@ -1,5 +1,9 @@
 """The one consumer loop: read, reclaim, decode and validate, dead-letter, hand to a handler, commit.
 
+Why this file is long: it is the one consumer loop every service plugs a handler into; reading,
+rate-limited reclaiming, decoding, dead-lettering, the atomic commit and the outage back-off are
+one contract and are tested as one.
+
 Every service on the bus (the feedback bridge, the PPO trainer, the retrain worker) runs this
 loop and plugs in a *handler*: a function from a batch of valid, typed messages to the
 :class:`~infra.bus.base.Commit` that records what it did. The loop owns everything else:

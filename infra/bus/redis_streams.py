@@ -1,5 +1,8 @@
 """Redis Streams backend of the event bus (``EVENTBUS_URL=redis://host:port/db``).
 
+Why this file is long: it is one backend, every bus operation as a named Redis call with the same
+retry and error naming, plus the publish-once script and the loss-free trim.
+
 Thin, named wrappers over the Redis commands; every error names the operation.
 
 Keys

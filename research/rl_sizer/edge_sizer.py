@@ -1,5 +1,8 @@
 """The edge sizer: fractional Kelly on a learned, shrunk model of the net edge per unit risk.
 
+Why this file is long: much of it is the derivation below; the estimator, the fold-wise tuning of
+its Kelly fraction and the simulation helpers it is tuned with are one model.
+
 Why not a policy gradient
     Sizing is a full-information problem: a trade's size does not change its outcome, so every
     closed trade shows what *every* multiplier would have earned. There is nothing to explore;

@@ -1,5 +1,8 @@
 """The log-growth A/B: can a learned sizer beat static Kelly, and by how much of what is achievable?
 
+Why this file is long: the policies, the per-seed metrics and the verdict are one A/B sharing one
+result-row schema; apart, each would only make sense next to the others.
+
 Pure computation (DESIGN.md layer 2); :mod:`research.rl_sizer.evaluate` is its command line.
 
 Every policy is a multiplier per test trade, simulated through :class:`SizingEnv` with its

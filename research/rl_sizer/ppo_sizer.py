@@ -1,5 +1,8 @@
 """Online PPO position sizer: a Beta policy over the sizing multiplier in [0.5, 2.0].
 
+Why this file is long: the Beta policy, the clipped PPO update, the running normaliser and the
+checkpoint state are one learner, and this docstring carries the derivation.
+
 Each closed trade is one decision: the state is known when the position is opened, the action is
 the sizing multiplier, and the reward arrives when the trade closes. There is no next state that
 the multiplier influences, so every transition is a one-step episode (a contextual bandit); the

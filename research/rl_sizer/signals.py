@@ -1,5 +1,8 @@
 """Trade sources for the sizing pilot: a synthetic regime source and two signals on bars.
 
+Why this file is long: the three trade sources share :class:`TradeSet` and the trade construction
+(entry, barrier exit, regime); each source itself is short.
+
 Every source produces a :class:`TradeSet`: one row per proposed trade, sorted by entry time,
 holding what the sizer may see at entry (``confidence``, ``volatility``, ``regime``) and what only
 the account learns later (``outcome_r``, the result in R-multiples, and ``mae_pct``).

@@ -1,5 +1,8 @@
 """The sizer A/B as a grid of independent cells, run as Ray tasks (or serially with ``--serial``).
 
+Why this file is long: the sizer registry, the cells, the serial and Ray runners, the outputs and
+the Tune search are one command sharing the cell's result schema; each section is short.
+
 ``python -m research.rl_sizer.sweep [--datasets synthetic:4000 ...] [--seeds 20] [--sizers kelly,table,ppo]
 [--grid table_prior_strength=5,20] [--train-steps 20000] [--serial] [--cpus N] [--search --samples 20]``
 

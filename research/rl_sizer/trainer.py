@@ -1,5 +1,8 @@
 """Online PPO trainer: ``rl.feedback`` in, policy updates, checkpoints and TensorBoard out.
 
+Why this file is long: the trainer is one service (the consumer handler, the batch update,
+checkpoints and its ``main()``); the PPO mathematics is in :mod:`research.rl_sizer.ppo_sizer`.
+
 ``python -m research.rl_sizer.trainer [--bus URL] [--once]`` consumes ``rl.feedback`` as one
 consumer of the ``ppo-trainer`` group. Every feedback event becomes a transition
 ``(state, multiplier_used, log_prob, policy_reward)``; every ``update_every`` (50) trades the
