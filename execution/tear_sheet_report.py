@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from execution.return_tables import period_returns
 from execution.tear_sheet import (
     KEY_METRICS,
     REQUIRED,
     Promotion,
     TearSheet,
     build_tear_sheet,
-    period_returns,
     pick_benchmark,
     promotions_from_events,
     select_trades,
