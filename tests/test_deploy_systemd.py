@@ -106,8 +106,6 @@ def test_env_example_documents_every_variable_the_platform_reads() -> None:
     read = set()  # the [VAR] / [VAR or VAR] of every Settings field docstring
     for a, b in re.findall(r"\[([A-Z_]+)(?: or ([A-Z_]+))?\]", settings_src):
         read |= {a, b} - {""}
-    bus_src = (ROOT / "infra" / "bus" / "redis_streams.py").read_text(encoding="utf-8")
-    read |= set(re.findall(r'env_number\(\s*environ,\s*"([A-Z_]+)"', bus_src))
     read |= {f"METRICS_PORT_{s.upper()}" for s in SERVICE_PORTS if s != "trainer"}
     assert {"ENV", "ALLOW_PROD_WRITE", "EVENTBUS_URL", "EVENTBUS_MAXLEN", "METRICS_PORT"} <= read
     env = (UNITS / "quantum.env.example").read_text(encoding="utf-8")

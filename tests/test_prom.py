@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
 from infra.prom import (
-    ServiceCollector,
     make_metrics,
     observe_feedback,
     render,
@@ -24,6 +23,7 @@ from infra.prom import (
     set_governor_policy,
     start_service_metrics,
 )
+from infra.prom_collector import ServiceCollector
 from infra.settings import Settings
 
 NAMES = {

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.artifacts import atomic_write_bytes, atomic_write_text
+from infra.validate import check_int
 
 WEIGHTS = "policy.pt"
 META = "meta.json"
@@ -55,10 +56,7 @@ def write_checkpoint(
     With ``promote`` the ``latest`` pointer is moved to it last, atomically.
     """
 
-    if not isinstance(step, int) or step < 0:
-        raise ValueError(
-            f"The 'step' parameter of write_checkpoint must be an int >= 0. Got {step!r} instead."
-        )
+    check_int(step, param="step", func="write_checkpoint", minimum=0)
     target = Path(directory) / checkpoint_name(step)
     if latest_name(directory) == target.name:
         # rewriting the promoted pair in place is not atomic as a pair: weights could change
