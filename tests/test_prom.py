@@ -12,7 +12,6 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
 from infra.prom import (
     ServiceCollector,
@@ -194,9 +193,25 @@ def test_a_failing_bus_gives_bus_up_0_not_a_failed_scrape() -> None:
     assert not any(k[0] == "quantum_bus_stream_length" for k in got)
 
 
+class _RawStore:
+    """Writes envelopes as files, bypassing the contracts: the collector reads partial artifacts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def write(self, name: str, data: object, *, source: str) -> None:
+        env = {"schema_version": 1, "name": name, "generated_at": "2025-01-01T00:00:00Z", "env": "dev",
+               "source": source, "data": data}  # fmt: skip
+        self.path(name).write_text(json.dumps(env), encoding="utf-8")
+
+
 def test_collector_reads_artifact_times_breaker_and_clm_artifacts(tmp_path: Path) -> None:
     s = _settings(tmp_path)
-    store = ArtifactStore(s.cache_dir)
+    store = _RawStore(s.cache_dir)
     store.write("autotune", {"x": 1}, source="test")
     os.utime(store.path("autotune"), (1_700_000_000, 1_700_000_000))
     store.write(
