@@ -81,10 +81,12 @@ def test_corrupt_and_malformed_artifacts_are_explained(logs_env: Path) -> None:
     assert not at.exception
     assert any("corrupt" in str(e.value) for e in at.error)
 
-    ArtifactStore(cache).write("drift", {"checks": []}, source="test")
+    env = {"schema_version": 1, "name": "drift", "generated_at": "2025-01-01T00:00:00Z", "env": "dev",
+           "source": "test", "data": {"checks": []}}  # fmt: skip
+    (cache / "drift.json").write_text(json.dumps(env), encoding="utf-8")
     at = run_tab(logs_env)
     assert not at.exception
-    assert any("wrong_schema" in str(e.value) for e in at.error)
+    assert any("invalid" in str(e.value) and "$.n_trades is missing" in str(e.value) for e in at.error)
 
 
 def test_figures_have_threshold_lines_and_markers() -> None:

@@ -66,7 +66,7 @@ class SymbolInputs(_Data, kw_only=True):
     max_drawdown: MaybeNaN | None = None
     mean_confidence: Unit | None = None
     ece: Unit | None = None
-    drift: bool = False
+    drift: bool | None = None
 
 
 class AutotuneData(_Data, kw_only=True):
