@@ -54,8 +54,9 @@ def require_artifact(name: str, *, command: str, schema_version: int | None = No
     the field and the bad value; the tab then draws nothing from the artifact.
     """
     result = loading.artifact(name)
-    if (
-        result.envelope is not None
+    if (  # a registered artifact's version is checked by the store; this is for a user's own
+        result.usable
+        and result.envelope is not None
         and schema_version is not None
         and result.envelope.get("schema_version") != schema_version
     ):
@@ -64,8 +65,8 @@ def require_artifact(name: str, *, command: str, schema_version: int | None = No
                 name,
                 "wrong_schema",
                 result.path,
-                f"schema_version {result.envelope.get('schema_version')!r}, "
-                f"this dashboard reads {schema_version}.",
+                f"{result.path.name} has schema_version {result.envelope.get('schema_version')!r}, "
+                f"expected {schema_version}.",
             ),
             command=command,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,73 @@ def test_calibration_without_resolved_rows_is_none_not_nan() -> None:
         "reliability": []}})  # fmt: skip
     assert isinstance(cal, MlTelemetryData) and isinstance(cal.calibration, Calibration)
     assert cal.calibration.ece is None
+
+
+# --------------------------------------------------------------------------- the tabs
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+NAN_WORD = re.compile(r"\bnan\b", re.IGNORECASE)
+TAB_CASES = {
+    # tab: (artifact, a promised number to set to NaN, garbage data)
+    "ML Confidence": (
+        "ml_telemetry",
+        ("calibration", "ece"),
+        {"calibration": "fine", "model_version": [1, 2]},
+    ),
+    "Drift": ("drift", ("checks", 0, "accuracy_cusum"), {"checks": "fine", "n_trades": 5}),
+}
+TAB_EXPECTED = {
+    "wrong_schema": "schema_version 7, expected 1",
+    "nan": "is nan",
+    "garbage": "field $.",
+    "future": "generated_at 2999-01-01T00:00:00Z is in the future",
+}
+
+
+def _bad_file(valid: dict[str, Any], name: str, case: str, nan_path: tuple[Any, ...], garbage: Any) -> str:
+    env = dict(valid)
+    if case == "wrong_schema":
+        env["schema_version"] = 7
+    elif case == "future":
+        env["generated_at"] = "2999-01-01T00:00:00Z"
+    elif case == "garbage":
+        env["data"] = garbage
+    elif case == "nan":
+        data = json.loads(json.dumps(env["data"]))
+        cur = data
+        for key in nan_path[:-1]:
+            cur = cur[key]
+        cur[nan_path[-1]] = float("nan")
+        env["data"] = data
+        return json.dumps(env)  # a bare NaN token, as Python's json writes it
+    return json.dumps(env)
+
+
+@pytest.mark.parametrize("case", sorted(TAB_EXPECTED))
+@pytest.mark.parametrize("tab_label", sorted(TAB_CASES))
+def test_the_tabs_show_each_bad_artifact_without_crashing_or_nan(
+    demo_logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tab_label: str, case: str
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    name, nan_path, garbage = TAB_CASES[tab_label]
+    logs = tmp_path / "logs"
+    shutil.copytree(demo_logs, logs)
+    valid = json.loads((demo_logs / "cache" / f"{name}.json").read_text())
+    (logs / "cache" / f"{name}.json").write_text(_bad_file(valid, name, case, nan_path, garbage))
+    monkeypatch.setenv("LOGS_DIR", str(logs))
+    monkeypatch.setenv("ARTIFACT_MAX_AGE_S", str(10 * 365 * 86400))
+    for var in ("DATA_DIR", "CACHE_DIR", "RESEARCH_DIR", "FIRESTORE_EMULATOR_HOST", "FIRESTORE_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["tab"] = tab_label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = next(t for t in at.tabs if t.label == tab_label)
+    errors = [str(e.value) for e in tab.error]
+    assert any(TAB_EXPECTED[case] in e and f"{name}.json" in e for e in errors), errors
+    shown = [str(m.value) for m in tab.metric] + [str(e.value) for k in ("markdown", "caption", "info", "success", "warning") for e in tab.get(k)]  # fmt: skip
+    assert not [t for t in shown if NAN_WORD.search(t)], shown
+    assert tab.get("plotly_chart") == [] or name != "ml_telemetry"
 
 
 # --------------------------------------------------------------------------- small valid builders
