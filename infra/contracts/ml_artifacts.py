@@ -213,6 +213,43 @@ class DriftDetection(_Data, kw_only=True):
     trigger_id: str | None = None
 
 
+class DriftConfig(_Data, kw_only=True):
+    """The detector's configuration as far as readers use it (window sizes, false-alarm budget)."""
+
+    window: Count = 100
+    reference_size: Count = 500
+    alpha_accuracy: Finite = 0.0
+    alpha_calibration: Finite = 0.0
+    alpha_distribution: Finite = 0.0
+
+
+class DriftThresholds(_Data, kw_only=True):
+    """The simulated thresholds (``accuracy_cusum`` etc., mapped by name) and their configuration."""
+
+    config: DriftConfig = msgspec.field(default_factory=DriftConfig)
+
+
+class DetectionPower(_Data, kw_only=True):
+    """How fast a simulated drift is caught: delays in trades (inf/NaN when never caught in the run)."""
+
+    median_delay: MaybeNaN | None = None
+    mean_delay: MaybeNaN | None = None
+    p_within_100: Unit | None = None
+    p_within_200: Unit | None = None
+    p_within_500: Unit | None = None
+
+
+class DriftJoin(_Data, kw_only=True):
+    """How the trades were joined to the signals (by ``order_id``)."""
+
+    trades: Count | None = None
+    signals: Count | None = None
+    matched: Count | None = None
+    unmatched_trades: Count | None = None
+    unmatched_signals: Count | None = None
+    outcome_source: str | None = None
+
+
 class DriftData(_Data, kw_only=True):
     """``drift``: the detector's checks and detections (writer: ``ml.drift_service``)."""
 
@@ -221,11 +258,11 @@ class DriftData(_Data, kw_only=True):
     models: list[ModelDrift] = []
     n_trades: Count
     check_every: Count | None = None
-    thresholds: dict[str, Any] = {}
-    power: dict[str, Any] = {}
+    thresholds: DriftThresholds = msgspec.field(default_factory=DriftThresholds)
+    power: dict[str, DetectionPower] = {}
     checks: list[DriftCheck]
     detections: list[DriftDetection]
-    join: dict[str, Any] = {}
+    join: DriftJoin = msgspec.field(default_factory=DriftJoin)
 
 
 # ---------------------------------------------------------------- retrain_triggers (ml.triggers)
@@ -236,11 +273,11 @@ class MetricComparison(_Data, kw_only=True):
     """A validation metric of the current and the candidate model, with the bootstrap CI of the diff."""
 
     name: str | None = None
-    current: Finite | None
-    candidate: Finite | None
-    diff: Finite | None
-    ci_low: Finite | None
-    ci_high: Finite | None
+    current: Finite | None = None
+    candidate: Finite | None = None
+    diff: Finite | None = None
+    ci_low: Finite | None = None
+    ci_high: Finite | None = None
 
 
 class RetrainTriggerRow(_Data, kw_only=True):
@@ -322,12 +359,12 @@ class VersionSpan(_Data, kw_only=True):
 class WindowScore(_Data, kw_only=True):
     start: Timestamp | None = None
     end: Timestamp | None = None
-    n_rows: Count
+    n_rows: Count = 0
     model_version: str | None = None
-    ece: Unit | None
-    brier: Unit | None
-    hit_rate: Unit | None
-    mean_confidence: Unit | None
+    ece: Unit | None = None
+    brier: Unit | None = None
+    hit_rate: Unit | None = None
+    mean_confidence: Unit | None = None
 
 
 class RetrainDemoData(_Data, kw_only=True):
