@@ -216,7 +216,7 @@ def encode_data(name: str, data: Any) -> Any:
             raise TypeError(
                 f"artifact {name!r} takes {contract.data_type.__name__} as data, got {type(data).__name__}"
             )
-        plain = msgspec.to_builtins(data)
+        plain = msgspec.to_builtins(data, enc_hook=jsonio.to_jsonable)  # NumPy values in mappings
     else:
         plain = data
     if contract is not None:
