@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from infra.contracts.artifact_types import Count, Finite, MaybeNaN, Timestamp, Unit
+from infra.contracts.artifact_types import Count, Finite, MaybeNaN, NonNeg, Timestamp, Unit
 
 
 class _Data(msgspec.Struct, kw_only=True):
@@ -189,16 +189,106 @@ class LossRow(_Data, kw_only=True):
     grad_steps: Count
 
 
+class GovernorInfo(_Data, kw_only=True):
+    mode: str
+    policy_info: str = ""
+    decisions: Count = 0
+    fallbacks: Count = 0
+    capped: Count = 0
+    no_edge: Count = 0
+    last_fallback_reason: str | None = None
+
+
+class LearningSummary(_Data, kw_only=True):
+    trades: Count
+    train_trades: Count | None = None
+    holdout_trades: Count | None = None
+    feedback_learned: Count
+    updates: Count
+    checkpoints: list[str] = []
+    governor: GovernorInfo | None = None
+    governor_config: dict[str, Any] = {}
+    edge: dict[str, Any] = {}
+
+
+class Histogram(_Data, kw_only=True):
+    """Bin ``edges`` (one more than ``counts``) and the count in each bin."""
+
+    edges: list[Finite]
+    counts: list[NonNeg]
+
+
+class CumulativeReward(_Data, kw_only=True):
+    trade: list[Count]
+    reward: list[Finite]
+    policy_reward: list[Finite] = []
+
+
+class Multipliers(_Data, kw_only=True):
+    """Per learned trade: the multiplier used (sampled) and the one suggested (deterministic)."""
+
+    order_id: list[str] = []
+    used: list[Finite] = []
+    suggested: list[MaybeNaN] = []
+    """NaN for a trade the deterministic policy did not score."""
+
+
+class SharpeComparison(_Data, kw_only=True):
+    """Hold-out Sharpe of static Kelly (``before``) and Kelly x PPO (``after``); ``None`` if undefined."""
+
+    before: Finite | None = None
+    after: Finite | None = None
+    periods_per_year: Finite | None = None
+    n_trades: Count | None = None
+    from_: Timestamp | None = msgspec.field(default=None, name="from")
+    to: Timestamp | None = None
+    mean_multiplier_after: Finite | None = None
+
+
+class GrowthDiff(_Data, kw_only=True):
+    """A policy's hold-out log growth minus static Kelly's, with its 95% interval."""
+
+    total: Finite
+    ci: list[Finite] = []
+    per_1k: Finite | None = None
+    band: list[Finite] = []
+
+
+class HoldoutGrowth(_Data, kw_only=True):
+    trade: list[Count] = []
+    cumulative: dict[str, list[Finite]] = {}
+    diff: dict[str, GrowthDiff] = {}
+    final: dict[str, Finite] = {}
+    verdict: str = ""
+
+
+class StateBucket(_Data, kw_only=True):
+    """One state bucket: learned edge +- s.e. and each policy's multiplier there (NaN: not learned)."""
+
+    regime: int
+    confidence_bucket: int
+    confidence: MaybeNaN | None = None
+    trades: Count
+    edge: MaybeNaN | None = None
+    edge_se: MaybeNaN | None = None
+    no_edge: bool | None = None
+    edge_multiplier: MaybeNaN | None = None
+    ppo_multiplier: MaybeNaN | None = None
+    const_multiplier: MaybeNaN | None = None
+    kelly_multiplier: MaybeNaN | None = None
+    hindsight_best_multiplier: MaybeNaN | None = None
+
+
 class LearningLoopData(_Data, kw_only=True):
     """``learning_loop``: the online trainer's demo run (writer: ``scripts.demo_steps.learning_demo``)."""
 
-    summary: dict[str, Any]
-    reward_distribution: dict[str, list[Finite]] = {}
-    cumulative_reward: dict[str, list[MaybeNaN]] = {}
+    summary: LearningSummary
+    reward_distribution: Histogram | None = None
+    cumulative_reward: CumulativeReward | None = None
     losses: list[LossRow] = []
-    multipliers: dict[str, list[Any]] = {}
-    sharpe: dict[str, Any] = {}
-    holdout_growth: dict[str, Any] = {}
-    buckets: list[dict[str, Any]] = []
+    multipliers: Multipliers = msgspec.field(default_factory=Multipliers)
+    sharpe: SharpeComparison = msgspec.field(default_factory=SharpeComparison)
+    holdout_growth: HoldoutGrowth | None = None
+    buckets: list[StateBucket] = []
     verdict: str
     error: str | None = None
