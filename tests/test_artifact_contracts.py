@@ -148,6 +148,16 @@ def test_garbage_data_never_raises_and_names_a_field(tmp_path: Path, name: str, 
     assert res.data is None and res.typed is None
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(sorted(REGISTRY)), data=json_values)
+def test_no_writer_can_write_garbage(tmp_path: Path, name: str, data: Any) -> None:
+    store = ArtifactStore(tmp_path / name, clock=lambda: NOW)
+    with pytest.raises(ArtifactDataError) as info:
+        store.write(name, data, source="t")
+    assert info.value.artifact == name and info.value.field.startswith("$")
+    assert not store.path(name).exists()
+
+
 def _bad_telemetry(case: str) -> str:
     """The four bad artifacts of issue 22 item 8, as files."""
     if case == "wrong_schema":
