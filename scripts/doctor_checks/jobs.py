@@ -1,13 +1,14 @@
 """Doctor checks of the jobs' artifacts: ML telemetry, drift and retrain triggers, feedback,
-the RL pilot, the learning loop and the autotuner. Fields are read defensively: a missing field
-is a WARN naming it, never a crash."""
+the RL pilot, the learning loop and the autotuner. Each artifact is read through its typed
+contract (:mod:`infra.contracts`): a file that breaks it is a FAIL naming the field and value
+(:func:`scripts.doctor_checks.artifacts.artifact_problem`), and a check reads fields, never guesses."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from infra.artifacts import ArtifactResult
-from infra.contracts.ml_artifacts import MlTelemetryData, RetrainTriggersData
+from infra.contracts.ml_artifacts import DriftData, MlTelemetryData, RetrainTriggersData
 from infra.contracts.ops_artifacts import AutotuneData, FeedbackData
 from ml.drift_state import job_outcomes, open_detections
 from scripts.doctor_checks.artifacts import artifact_problem, fix_for
@@ -78,41 +79,32 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    data = res.data if isinstance(res.data, dict) else {}
-    detections = data.get("detections")
-    checks = data.get("checks")
-    if not isinstance(detections, list) or not isinstance(checks, list):
-        return warn(
-            name,
-            f"{res.path.name} lacks field detections/checks (not written by ml.drift_service?).",
-            fix_for(name),
-        )
-    last = checks[-1] if checks and isinstance(checks[-1], dict) else {}
+    data = _typed(res, DriftData)
+    detections, checks = data.detections, data.checks
     details = {
         "path": str(res.path),
-        "n_trades": data.get("n_trades"),
-        "last_check": last,
-        "detections": detections,
+        "n_trades": data.n_trades,
+        "last_check": res.data["checks"][-1] if checks else {},
+        "detections": res.data["detections"],
     }
-    current = data.get("current_model")
-    models = {str(m.get("model")): m for m in data.get("models") or [] if isinstance(m, dict)}
-    cur_n = models.get(str(current), {}).get("n_trades")
-    cur_text = f"current model {current} ({cur_n} trades since it went live)" if cur_n is not None else ""
+    current = data.current_model
+    cur = next((m for m in data.models if m.model == current), None)
+    cur_text = (
+        f"current model {current} ({cur.n_trades} trades since it went live)" if cur is not None else ""
+    )
     details["current_model"] = current
     if not detections:
         return ok(
             name,
-            f"no drift over {data.get('n_trades', '?')} trades ({len(checks)} checks)"
+            f"no drift over {data.n_trades} trades ({len(checks)} checks)"
             + (f"; {cur_text}" if cur_text else "")
             + ".",
             **details,
         )
     triggers, jobs = ctx.store.read("retrain_triggers"), ctx.store.read("retrain_jobs")
     still_open = open_detections(
-        data,
-        triggers.data if triggers.envelope is not None else None,
-        jobs.data if jobs.envelope is not None else None,
-    )
+        res.data, triggers.data, jobs.data
+    )  # the one interpretation (ml.drift_state)
     open_ = [
         f"{d.get('kind')} at trade {d.get('n_trades')} ({d.get('statistic')}; trigger {d['trigger_state']})"
         for d in still_open
