@@ -175,7 +175,7 @@ def _doctor_confidence() -> DoctorConfidence:
     """The doctor's weights, or 1.0 everywhere with a visible note saying why."""
     result = loading.artifact("doctor")
     fallback = "Until then every symbol and route is weighted **1.0**: weighted curves equal raw ones."
-    if result.envelope is None:
+    if not result.usable:
         if result.status == "missing":
             st.info(
                 f"**No doctor confidence yet** (`{result.path.name}` is missing). {fallback} "

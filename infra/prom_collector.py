@@ -11,15 +11,17 @@ are listed in :mod:`infra.prom`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from infra.artifacts import read_artifact_file
+from infra.contracts.ml_artifacts import DriftData, RetrainJobsData, RetrainTriggersData
 
 if TYPE_CHECKING:
     from infra.bus import Bus
@@ -51,14 +53,14 @@ def epoch_seconds(ts: Any) -> float | None:
     return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
-def _read_data(path: Path) -> Mapping[str, Any] | None:
-    """The ``data`` of an artifact envelope, or None when missing or unreadable."""
-    try:
-        env = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    data = env.get("data") if isinstance(env, dict) else None
-    return data if isinstance(data, Mapping) else None
+T = TypeVar("T")
+
+
+def _read_typed(path: Path, cls: type[T]) -> T | None:
+    """An artifact's ``data`` decoded by its contract (:mod:`infra.contracts`), or None when it is
+    missing, corrupt, of another schema or invalid (the doctor names what is wrong)."""
+    res = read_artifact_file(path)
+    return res.typed if res.usable and isinstance(res.typed, cls) else None
 
 
 def _num(x: Any) -> float | None:
@@ -199,7 +201,7 @@ class ServiceCollector(Collector):
         if not self.clm_artifacts or self.settings is None:
             return
         root = self.settings.cache_dir
-        drift = _read_data(root / "drift.json")
+        drift = _read_typed(root / "drift.json", DriftData)
         if drift is not None:
             stat = GaugeMetricFamily(
                 "quantum_clm_drift_statistic", "Value at the last drift check", labels=["statistic"]
@@ -209,28 +211,29 @@ class ServiceCollector(Collector):
                 "Threshold the statistic is tested against",
                 labels=["statistic"],
             )
-            checks = [c for c in drift.get("checks") or [] if isinstance(c, Mapping)]
-            current = drift.get("current_model")
+            checks = drift.checks
+            current = drift.current_model
             if current is not None:  # one detector per model version: the live model's last check
-                checks = [c for c in checks if c.get("model", current) == current]
-            last = checks[-1] if checks else {}
-            for name in DRIFT_STATISTICS:
-                v, t = _num(last.get(name)), _num(last.get(_DRIFT_THRESHOLD_KEYS[name]))
-                if v is not None:
-                    stat.add_metric([name], v)
-                if t is not None:
-                    thr.add_metric([name], t)
+                checks = [c for c in checks if c.model in (None, current)]
+            if checks:
+                last = checks[-1]
+                for name in DRIFT_STATISTICS:  # field names of DriftCheck
+                    v, t = getattr(last, name), getattr(last, _DRIFT_THRESHOLD_KEYS[name])
+                    if v is not None:
+                        stat.add_metric([name], v)
+                    if t is not None:
+                        thr.add_metric([name], t)
             kinds = {k: 0 for k in DRIFT_KINDS}
-            for d in drift.get("detections") or []:
-                if isinstance(d, Mapping) and d.get("kind") in kinds:
-                    kinds[d["kind"]] += 1
+            for d in drift.detections:
+                if d.kind in kinds:
+                    kinds[d.kind] += 1
             det = GaugeMetricFamily(
                 "quantum_clm_detections", "Detections in the drift artifact, by kind", labels=["kind"]
             )
             for k, n in kinds.items():
                 det.add_metric([k], n)
             yield from (stat, thr, det)
-        jobs = _read_data(root / "retrain_jobs.json")
+        jobs = _read_typed(root / "retrain_jobs.json", RetrainJobsData)
         if jobs is not None:
             counts = GaugeMetricFamily(
                 "quantum_clm_retrain_jobs", "Retrain jobs in the retrain_jobs artifact", labels=["outcome"]
@@ -242,19 +245,18 @@ class ServiceCollector(Collector):
             )
             n_jobs = {o: 0 for o in RETRAIN_OUTCOMES}
             latest: dict[str, float] = {}
-            for j in jobs.get("jobs") or []:
-                o = str(j.get("outcome")) if isinstance(j, Mapping) else ""
-                if o in n_jobs:
-                    n_jobs[o] += 1
-                    ts = epoch_seconds(j.get("decided_at"))
-                    if ts is not None:
-                        latest[o] = max(latest.get(o, ts), ts)
+            for j in jobs.jobs:
+                if j.outcome in n_jobs:
+                    n_jobs[j.outcome] += 1
+                    if j.decided_at is not None:
+                        ts = j.decided_at.timestamp()
+                        latest[j.outcome] = max(latest.get(j.outcome, ts), ts)
             for o in RETRAIN_OUTCOMES:
                 counts.add_metric([o], n_jobs[o])
                 if o in latest:
                     last_ts.add_metric([o], latest[o])
             yield from (counts, last_ts)
-        triggers = _read_data(root / "retrain_triggers.json")
+        triggers = _read_typed(root / "retrain_triggers.json", RetrainTriggersData)
         if triggers is not None:
             fam = GaugeMetricFamily(
                 "quantum_clm_retrain_triggers",
@@ -262,10 +264,9 @@ class ServiceCollector(Collector):
                 labels=["outcome"],
             )
             by_outcome = {o: 0 for o in TRIGGER_OUTCOMES}
-            for tr in triggers.get("triggers") or []:
-                o = str(tr.get("outcome")) if isinstance(tr, Mapping) else ""
-                if o in by_outcome:
-                    by_outcome[o] += 1
+            for tr in triggers.triggers:
+                if tr.outcome in by_outcome:
+                    by_outcome[tr.outcome] += 1
             for o, c in by_outcome.items():
                 fam.add_metric([o], c)
             yield fam
