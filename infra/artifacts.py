@@ -8,6 +8,10 @@ sees either the old or the new artifact, never half of one, even when the writer
 version being replaced is first hard-linked into ``history/<name>/`` and the history is trimmed
 to at most ``history_count`` files and ``history_bytes`` bytes (oldest first).
 
+Why this file is long: the envelope, the atomic write with its history, and the read that turns
+every bad file into a status are one contract (the store); the atomic file primitives are in
+:mod:`infra.atomic_files` and the data contracts in :mod:`infra.contracts`.
+
 Every platform artifact's ``data`` has a typed contract (:mod:`infra.contracts.artifacts`):
 :meth:`ArtifactStore.write` refuses ``data`` its contract refuses (nothing is written), and a read
 decodes ``data`` into the contract's Struct, carried as ``result.typed``.

@@ -24,6 +24,10 @@ All durations come from the rows' timestamps, never the wall clock, so a replay 
 artifact. The job that scores the reference model and writes the artifact is :mod:`ml.telemetry`
 (``python -m ml.telemetry``).
 
+Why this file is long: it is one accumulator, :class:`ConfidenceTelemetry`, whose properties are
+the definitions above (calibration, reliability, histograms, attribution, the snapshot); the job
+and its I/O already live in :mod:`ml.telemetry`.
+
 This module is over 400 lines because it is one concept: the accumulator class, whose properties
 are the telemetry's definitions above; splitting its methods across files would scatter them.
 """
