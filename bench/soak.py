@@ -8,7 +8,7 @@ What it does, the way the systemd units run the services:
 1. makes a throwaway ``LOGS_DIR`` with the demo's data and models (``python -m scripts.demo``);
 2. starts ``redis-server`` on a free loopback port (append-only file) and every long-running
    service as its own process against it (:data:`SERVICES`: the feedback bridge, the online
-   trainer and the retrain worker; the drift detector when it has a ``--bus`` mode);
+   trainer, the retrain worker and the drift detector service);
 3. runs the paper-trading driver (:mod:`sim.paper`) at ``--rate`` trades per second;
 4. samples every ``--sample`` seconds each process's RSS and CPU (``/proc``), each consumer
    group's lag and pending count, the dead-letter streams, and the latency from a trade's close
@@ -46,6 +46,7 @@ SERVICES: dict[str, list[str]] = {
     "bridge": ["-m", "execution.feedback_bridge", "--consumer", "bridge-soak"],
     "trainer": ["-m", "research.rl_sizer.trainer", "--consumer", "trainer-soak", "--metrics-port", "-1"],
     "retrain": ["-m", "ml.retrain_worker", "--consumer", "retrain-soak"],
+    "drift": ["-m", "ml.drift_service", "--consumer", "drift-soak"],
 }
 """Service name -> interpreter arguments (the README's commands; the bus URL comes from EVENTBUS_URL)."""
 
@@ -121,6 +122,7 @@ class Soak:
         self._fb_events: list[dict[str, Any]] = []
         self._last_fb_id = "0-0"
         self.driver_error: str | None = None
+        self.drift_report: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ processes
     def _start_services(self, url: str, logs: Path, work: Path) -> None:
@@ -171,14 +173,14 @@ class Soak:
                     self.latencies_ms.append(max(0.0, int(eid.split("-")[0]) - sent * 1000.0))
 
     def _sample(self, client: Any, bus: Any, t0: float) -> Sample:
-        from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN
+        from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN, TOPIC_SIGNAL
 
         s = Sample(t=time.monotonic() - t0)
         for name, p in self.procs.items():
             if p.poll() is None:
                 with contextlib.suppress(OSError):
                     s.rss_mb[name], s.cpu_s[name] = _proc_stats(p.pid)
-        for topic in (TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK, TOPIC_RETRAIN):
+        for topic in (TOPIC_SIGNAL, TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK, TOPIC_RETRAIN):
             try:
                 for g in bus.groups(topic):
                     key = f"{topic}/{g.name}"
@@ -250,7 +252,9 @@ class Soak:
             self._read_feedback(client)
             from sim.audit import read_sent
 
-            report = audit(read_sent(audit_path), self._fb_events)
+            sent = read_sent(audit_path)
+            report = audit(sent, self._fb_events)
+            self.drift_report = self._audit_drift(sent, settings) if "drift" in cfg.services else None
             return self._summary(work, trader.stats, report.as_dict(), codes)
         finally:
             for p in self.procs.values():
@@ -258,6 +262,20 @@ class Soak:
                     p.kill()
             bus.close()
             server.stop()
+
+    def _audit_drift(self, sent: list[dict[str, Any]], settings: Any) -> dict[str, Any]:
+        """The drift audit (:func:`sim.audit.audit_drift`) over the services' artifacts."""
+        from infra.store import open_store
+        from sim.audit import audit_drift
+
+        store = open_store(settings)
+
+        def data(name: str) -> dict[str, Any] | None:
+            res = store.read(name)
+            return res.data if res.ok and isinstance(res.data, dict) else None
+
+        return audit_drift(sent, data("drift"), data("retrain_triggers"), data("retrain_jobs"),
+                           planted=self.config.drift_at_s is not None)  # fmt: skip
 
     def _note_sent(self, path: Path, offset: int) -> int:
         with open(path, encoding="utf-8") as fh:
@@ -297,6 +315,7 @@ class Soak:
             "driver": asdict(stats),
             "driver_error": self.driver_error,
             "audit": report,
+            "drift": self.drift_report,
             "exit_codes": codes,
             "p50_ms": sorted(self.latencies_ms)[len(self.latencies_ms) // 2] if self.latencies_ms else None,
             "p99_ms": _p99(self.latencies_ms),
@@ -353,6 +372,21 @@ def format_table(summary: dict[str, Any]) -> str:
         ("log lines >= WARNING", summary["log_lines_warning_or_above"]),
         ("exit codes", summary["exit_codes"]),
     ]
+    d = summary.get("drift")
+    if d is not None:
+        rows += [
+            (
+                "drift: outcome alarms before/after",
+                f"{d['outcome_alarms_before']} / {d['outcome_alarms_after']}",
+            ),
+            ("drift: first after the change", d["first_after"]),
+            ("drift: distribution shifts", len(d["distribution_shifts"])),
+            (
+                "drift: trigger / retrain outcome",
+                f"{d['trigger_id']} published={d['trigger_published']} -> {d['retrain_outcome']}",
+            ),
+            ("drift audit ok", d["ok"]),
+        ]
     return "\n".join(f"{k:34s} {v}" for k, v in rows)
 
 
@@ -411,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = Soak(cfg).run()
     print(format_table(summary))
     print(f"details: {summary['work_dir']}/soak.json, plot: {summary['work_dir']}/soak.html")
-    return 0 if summary["audit"]["ok"] else 1
+    drift_ok = summary["drift"] is None or summary["drift"]["ok"]
+    return 0 if summary["audit"]["ok"] and drift_ok else 1
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ Artifacts
     on the next run) and suppressed submissions. This service is the artifact's only writer.
 
 Run ``python -m ml.drift_service [--trades PATH --signals PATH]`` (defaults: the demo files under
-``DATA_DIR``).
+``DATA_DIR``): one batch over the files. ``python -m ml.drift_service --bus redis://...`` (or
+``--bus`` alone: ``EVENTBUS_URL``) runs it as a long-running bus service (:mod:`ml.drift_bus`).
 """
 
 from __future__ import annotations
@@ -308,6 +309,17 @@ class DriftService:
                 if job.model is not None and job.model_ref == job.model:
                     self._route[old] = new  # version-less signals: the live version serves them
 
+    def add_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Queue retrain outcomes not seen before (bus mode re-reads ``retrain_jobs``)."""
+        new = [
+            o
+            for o in (JobOutcome.from_job(j) for j in jobs)
+            if o is not None and o.trigger_id not in self._handled
+        ]
+        if new:
+            self._pending_jobs = sorted([*self._pending_jobs, *new], key=lambda o: o.at)
+            self._handled.update(o.trigger_id for o in new)
+
     def _route_model(self, model: str) -> str:
         seen: set[str] = set()
         while model in self._route and model not in seen:
@@ -371,7 +383,9 @@ class DriftService:
             self._publish(sub.trigger)  # a trigger the worker already decided is not sent again
 
     def _publish(self, trigger: RetrainTrigger) -> None:
-        event = new_event(TOPIC_RETRAIN, trigger.payload(), ts=trigger.triggered_at)
+        event = new_event(
+            TOPIC_RETRAIN, trigger.payload(), ts=trigger.triggered_at, event_id=trigger.trigger_id
+        )
         self.publisher.publish(TOPIC_RETRAIN, event)
         self.published.append(event)
 
@@ -460,7 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trades", type=Path, default=settings.data_dir / "trades.parquet")
     parser.add_argument("--signals", type=Path, default=settings.data_dir / "signals.parquet")
+    parser.add_argument("--bus", nargs="?", const="", default=None, metavar="URL",
+                        help="run as a long-running bus service (URL, or EVENTBUS_URL when empty)")  # fmt: skip
+    parser.add_argument("--consumer", default="drift-1", help="consumer name in group drift-service (--bus)")
+    parser.add_argument("--state", type=Path, default=None, help="checkpoint file (--bus)")
     args = parser.parse_args(argv)
+    if args.bus is not None:
+        from ml.drift_bus import main_bus
+
+        return main_bus(args.bus or settings.eventbus_url, consumer=args.consumer, state=args.state)
     for label, path in (("--trades", args.trades), ("--signals", args.signals)):
         if not path.exists():
             parser.error(

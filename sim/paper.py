@@ -315,6 +315,7 @@ class PaperTrader:
                             "opened_at": tr["opened_at"].isoformat(),
                             "closed_at": tr["closed_at"].isoformat(),
                             "sent_at": sent_at,
+                            "drifting": drifting,
                         }
                         self.audit.write(json.dumps(rec) + "\n")
                     self.audit.flush()
