@@ -259,6 +259,11 @@ class DriftBusHandler:
             return self.checkpoint()
         return Commit()  # held: acknowledged by the next checkpoint's commit
 
+    @property
+    def held(self) -> int:
+        """Messages handled but not yet acknowledged (waiting for the next checkpoint)."""
+        return len(self._held)
+
     def checkpoint(self, *, final: bool = False) -> Commit:
         """Save the state, then return the commit that acknowledges everything held and publishes
         the new triggers. Writes the artifacts when due (always when ``final``)."""
@@ -313,17 +318,37 @@ def run_bus(
     block_ms: int = 500,
     count: int = 500,
 ) -> Any:
-    """Run the consumer loop with ``handler``; a final checkpoint commits what is held on return."""
+    """Run the consumer loop with ``handler`` until ``stop`` (or idle, with ``until_idle``).
+
+    Whenever a read comes back empty the loop returns here and what the handler holds is
+    checkpointed and acknowledged (a quiet stream leaves nothing pending); a final checkpoint
+    commits what is held on return.
+    """
     from infra.bus import Consumer
 
     bus.apply(GROUP, handler.republish())
     loop = Consumer(bus, TOPICS, GROUP, consumer, handler, count=count, block_ms=block_ms)
-    stats = loop.run(stop=stop, until_idle=until_idle)
+    while True:
+        stats = loop.run(stop=stop, until_idle=True)
+        if handler.held:
+            bus.apply(GROUP, handler.checkpoint())
+            loop.held.clear()  # acknowledged outside the loop's own commit
+        if until_idle or (stop is not None and stop.is_set()):
+            break
     bus.apply(GROUP, handler.checkpoint(final=True))
+    loop.held.clear()
     return stats
 
 
-def main_bus(url: str, *, consumer: str, state: Path | None, until_idle: bool = False) -> int:
+def main_bus(
+    url: str,
+    *,
+    consumer: str,
+    state: Path | None,
+    checkpoint_every: int = 2_000,
+    checkpoint_s: float = 2.0,
+    until_idle: bool = False,
+) -> int:
     """``python -m ml.drift_service --bus URL``: run until SIGTERM/SIGINT."""
     from infra.bus import connect_bus, stop_on_signals
     from infra.prom import make_metrics, start_service_metrics
@@ -337,7 +362,11 @@ def main_bus(url: str, *, consumer: str, state: Path | None, until_idle: bool = 
     bus = connect_bus(url)
     path = state or Path(settings.logs_dir) / "state" / "drift_service.pkl"
     handler = DriftBusHandler(
-        DriftService(publisher=bus, jobs=read_jobs(store)), state_path=path, store=store
+        DriftService(publisher=bus, jobs=read_jobs(store)),
+        state_path=path,
+        store=store,
+        checkpoint_every=checkpoint_every,
+        checkpoint_s=checkpoint_s,
     )
     if handler.load_state():
         log.info("drift service: restored %d trades from %s", handler.service.n_trades, path)
