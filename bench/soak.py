@@ -65,6 +65,10 @@ class SoakConfig:
     duplicates: float = 0.02
     shuffle_window: int = 8
     symbols: int = 8
+    drift_flip: float = 0.35
+    """Share of outcomes turned against the signal after ``drift_at_s`` (:class:`sim.paper.PaperConfig`)."""
+    model_name: str | None = "signal-model"
+    """The registry model the signals name, so a retrain trigger resolves to the live model."""
     services: tuple[str, ...] = tuple(SERVICES)
     out: Path | None = None
     seed: int = 0
@@ -80,6 +84,9 @@ class Sample:
     dead_letters: int = 0
     feedback: int = 0
     p99_ms: float | None = None
+    governor_policy: str | None = None
+    """The policy the driver's governor reports sizing now (``quantum_rl_governor_policy``)."""
+    governor_fallbacks: float = 0.0
 
 
 def _proc_stats(pid: int) -> tuple[float, float]:
@@ -123,6 +130,10 @@ class Soak:
         self._last_fb_id = "0-0"
         self.driver_error: str | None = None
         self.drift_report: dict[str, Any] | None = None
+        from infra.prom import make_metrics
+
+        self.metrics = make_metrics()
+        """The driver's metrics (its governor's policy gauge), sampled with the services'."""
 
     # ------------------------------------------------------------------ processes
     def _start_services(self, url: str, logs: Path, work: Path) -> None:
@@ -192,7 +203,18 @@ class Soak:
         self._read_feedback(client)
         s.feedback = len(self._fb_events)
         s.p99_ms = _p99(self.latencies_ms[-2000:])
+        self._sample_governor(s)
         return s
+
+    def _sample_governor(self, s: Sample) -> None:
+        """The driver's governor metrics, read from its Prometheus registry."""
+        from infra.prom import GOVERNOR_POLICIES
+
+        reg = self.metrics.registry
+        for p in GOVERNOR_POLICIES:
+            if reg.get_sample_value("quantum_rl_governor_policy", {"policy": p}) == 1.0:
+                s.governor_policy = p
+        s.governor_fallbacks = reg.get_sample_value("quantum_rl_governor_fallbacks_total") or 0.0
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
@@ -221,9 +243,12 @@ class Soak:
             time.sleep(3.0)  # let the services create their groups before the first trade
             paper = PaperConfig(rate=cfg.rate, duration_s=cfg.duration_s, drift_at_s=cfg.drift_at_s,
                                 duplicate_rate=cfg.duplicates, shuffle_window=cfg.shuffle_window,
-                                symbols=cfg.symbols, seed=cfg.seed)  # fmt: skip
+                                symbols=cfg.symbols, seed=cfg.seed, drift_flip=cfg.drift_flip,
+                                model_name=cfg.model_name)  # fmt: skip
             fh = open(audit_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-            trader = PaperTrader(bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}")
+            trader = PaperTrader(
+                bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}", metrics=self.metrics
+            )
 
             def drive() -> None:
                 try:
@@ -324,6 +349,7 @@ class Soak:
             "log_lines_warning_or_above": log_lines,
             "log_examples": examples,
             "dead_letters": self.samples[-1].dead_letters if self.samples else 0,
+            "governor_policy": sorted({s.governor_policy for s in self.samples if s.governor_policy}),
             "work_dir": str(work),
         }
         (work / "soak.json").write_text(
@@ -371,6 +397,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ),
         ("log lines >= WARNING", summary["log_lines_warning_or_above"]),
         ("exit codes", summary["exit_codes"]),
+        ("governor policy (sampled)", summary["governor_policy"]),
     ]
     d = summary.get("drift")
     if d is not None:
@@ -426,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--duration", default="60s")
     p.add_argument("--rate", type=float, default=50.0)
     p.add_argument("--drift-at", default=None)
+    p.add_argument("--drift-flip", type=float, default=0.35)
     p.add_argument("--warmup", default="5m")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--stress", action="store_true")
@@ -434,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     cfg = SoakConfig(duration_s=parse_duration(a.duration), rate=a.rate,
                      drift_at_s=None if a.drift_at is None else parse_duration(a.drift_at),
-                     warmup_s=parse_duration(a.warmup), out=a.out)  # fmt: skip
+                     warmup_s=parse_duration(a.warmup), out=a.out, drift_flip=a.drift_flip)  # fmt: skip
     if a.stress:
         print(
             json.dumps(

@@ -23,9 +23,10 @@ or a re-delivery) is counted once, in ``join.duplicates``: the last ``max_done``
 are remembered.
 
 **Restart semantics.** Acknowledgements are held (the loop keeps the messages pending) until a
-checkpoint: every ``checkpoint_every`` messages or ``checkpoint_s`` seconds, and on shutdown, the
-whole state (detectors, trigger queue, join table, counters) is written atomically to
-``state_path`` and *then* one commit acknowledges the held messages and publishes the new
+checkpoint -- every ``checkpoint_every`` messages (1,000: below the doctor's pending warning) or
+``checkpoint_s`` seconds, whenever a read comes back empty, and on shutdown -- the whole state
+(detectors, trigger queue, join table, counters) is written atomically to ``state_path`` and
+*then* one commit acknowledges the held messages and publishes the new
 ``model.retrain.trigger`` events (``publish_once`` keyed by the trigger id). After a kill -9 the
 service starts from its last checkpoint and the group re-delivers what it had not acknowledged:
 the same messages on the same state, so the same detections; a trigger the state holds is
@@ -111,7 +112,7 @@ class DriftBusHandler:
         store: Any = None,
         max_pending: int = 20_000,
         max_done: int = 200_000,
-        checkpoint_every: int = 2_000,
+        checkpoint_every: int = 1_000,
         checkpoint_s: float = 2.0,
         artifact_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
@@ -345,7 +346,7 @@ def main_bus(
     *,
     consumer: str,
     state: Path | None,
-    checkpoint_every: int = 2_000,
+    checkpoint_every: int = 1_000,
     checkpoint_s: float = 2.0,
     until_idle: bool = False,
 ) -> int:

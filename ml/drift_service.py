@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run as a long-running bus service (URL, or EVENTBUS_URL when empty)")  # fmt: skip
     parser.add_argument("--consumer", default="drift-1", help="consumer name in group drift-service (--bus)")
     parser.add_argument("--state", type=Path, default=None, help="checkpoint file (--bus)")
-    parser.add_argument("--checkpoint-every", type=int, default=2000, help="messages per checkpoint (--bus)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="messages per checkpoint (--bus)")
     parser.add_argument("--checkpoint-s", type=float, default=2.0, help="longest wait between checkpoints")
     args = parser.parse_args(argv)
     if args.bus is not None:
