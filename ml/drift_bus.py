@@ -82,6 +82,10 @@ class JoinStats:
     joined: int = 0
     duplicates: int = 0
     orphans_evicted: int = 0
+    unmatched_trades: int = 0
+    """Evicted orders that had closed (their signal never came): the batch mode's name."""
+    unmatched_signals: int = 0
+    """Evicted orders with a signal and no close."""
     outcome_from_pnl: int = 0
     pending: int = 0
     outcome_source: str = "direction: (mark_price - entry_price) * side > 0"
@@ -197,8 +201,10 @@ class DriftBusHandler:
         if part is None:
             part = self.parts[order_id] = {}
             while len(self.parts) > self.max_pending:
-                oid, _ = self.parts.popitem(last=False)
+                oid, old = self.parts.popitem(last=False)
                 self.stats.orphans_evicted += 1
+                self.stats.unmatched_trades += "close" in old
+                self.stats.unmatched_signals += "close" not in old and "signal" in old
                 log.info("drift service: order %s evicted unjoined (max_pending=%d)", oid, self.max_pending)
         return part
 
@@ -305,7 +311,7 @@ class DriftBusHandler:
         from ml.drift_service import write_artifacts
 
         self.stats.pending = len(self.parts)
-        write_artifacts(self.service, asdict(self.stats), self.store)
+        write_artifacts(self.service, {**asdict(self.stats), "matched": self.stats.joined}, self.store)
         self._last_artifact = self.clock()
 
 

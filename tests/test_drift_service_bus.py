@@ -111,6 +111,7 @@ def test_pending_orders_are_bounded_and_orphans_counted() -> None:
     handler = DriftBusHandler(DriftService(publisher=bus), max_pending=3)
     run_bus(bus, handler, consumer="t", until_idle=True, block_ms=10)
     assert (handler.stats.orphans_evicted, len(handler.parts)) == (2, 3)
+    assert (handler.stats.unmatched_signals, handler.stats.unmatched_trades) == (2, 0)
     assert list(handler.parts) == ["o2", "o3", "o4"]  # the oldest went first
     with pytest.raises(ValueError, match="max_pending"):
         DriftBusHandler(DriftService(publisher=bus), max_pending=0)
