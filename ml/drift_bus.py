@@ -115,7 +115,7 @@ class DriftBusHandler:
         state_path: Path | None = None,
         store: Any = None,
         max_pending: int = 20_000,
-        max_done: int = 200_000,
+        max_done: int = 20_000,
         checkpoint_every: int = 1_000,
         checkpoint_s: float = 2.0,
         artifact_s: float = 10.0,
