@@ -106,7 +106,12 @@ def trade_won(side: str, entry: float | None, exit_price: float | None, pnl: flo
 
 
 class DriftBusHandler:
-    """The consumer-loop handler (see the module docstring). ``service`` is a ``DriftService``."""
+    """The consumer-loop handler (see the module docstring).
+
+    ``service`` is an ``ml.drift_service.DriftService``; with a ``store``, ``read_jobs`` and
+    ``write`` read ``retrain_jobs`` and write the service's artifacts (``ml.drift_service``'s
+    functions; the CLI there wires them).
+    """
 
     def __init__(
         self,
@@ -120,6 +125,8 @@ class DriftBusHandler:
         checkpoint_s: float = 2.0,
         artifact_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        read_jobs: Callable[[Any], list[dict[str, Any]]] | None = None,
+        write: Callable[[Any, dict[str, Any], Any], None] | None = None,
     ) -> None:
         for name, value in (
             ("max_pending", max_pending),
@@ -138,6 +145,8 @@ class DriftBusHandler:
         self.max_pending, self.max_done = max_pending, max_done
         self.checkpoint_every, self.checkpoint_s, self.artifact_s = checkpoint_every, checkpoint_s, artifact_s
         self.clock = clock
+        self.read_jobs, self.write = read_jobs, write
+        """``ml.drift_service.read_jobs`` and ``write_artifacts`` (passed in: this module sits below it)."""
         self.parts: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.done: OrderedDict[str, None] = OrderedDict()
         self.stats = JoinStats()
@@ -301,17 +310,15 @@ class DriftBusHandler:
 
     # ------------------------------------------------------------------ artifacts
     def refresh_jobs(self) -> None:
-        from ml.drift_service import read_jobs
-
-        self.service.add_jobs(read_jobs(self.store))
+        if self.read_jobs is not None:
+            self.service.add_jobs(self.read_jobs(self.store))
         if self._last_closed is not None:
             self.service.apply_jobs(self._last_closed)
 
     def write_artifacts(self) -> None:
-        from ml.drift_service import write_artifacts
-
         self.stats.pending = len(self.parts)
-        write_artifacts(self.service, {**asdict(self.stats), "matched": self.stats.joined}, self.store)
+        if self.write is not None:
+            self.write(self.service, {**asdict(self.stats), "matched": self.stats.joined}, self.store)
         self._last_artifact = self.clock()
 
 
@@ -345,53 +352,3 @@ def run_bus(
     bus.apply(GROUP, handler.checkpoint(final=True))
     loop.held.clear()
     return stats
-
-
-def main_bus(
-    url: str,
-    *,
-    consumer: str,
-    state: Path | None,
-    checkpoint_every: int = 1_000,
-    checkpoint_s: float = 2.0,
-    until_idle: bool = False,
-) -> int:
-    """``python -m ml.drift_service --bus URL``: run until SIGTERM/SIGINT."""
-    from infra.bus import connect_bus, stop_on_signals
-    from infra.prom import make_metrics, start_service_metrics
-    from infra.settings import load_settings
-    from infra.store import open_store
-    from ml.drift_service import DriftService, read_jobs
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
-    store = open_store(settings)
-    bus = connect_bus(url)
-    path = state or Path(settings.logs_dir) / "state" / "drift_service.pkl"
-    handler = DriftBusHandler(
-        DriftService(publisher=bus, jobs=read_jobs(store)),
-        state_path=path,
-        store=store,
-        checkpoint_every=checkpoint_every,
-        checkpoint_s=checkpoint_s,
-    )
-    if handler.load_state():
-        log.info("drift service: restored %d trades from %s", handler.service.n_trades, path)
-    stop = stop_on_signals("drift service")
-    server = start_service_metrics(
-        make_metrics(),
-        "drift_service",
-        bus=bus,
-        topics=TOPICS,
-        settings=settings,
-        stats=lambda: {k: v for k, v in asdict(handler.stats).items() if isinstance(v, int)},
-    )
-    log.info("drift service: consuming %s as %s/%s on %s", TOPICS, GROUP, consumer, url)
-    try:
-        stats = run_bus(bus, handler, consumer=consumer, stop=stop, until_idle=until_idle)
-    finally:
-        if server is not None:
-            server.shutdown()
-        bus.close()
-    log.info("drift service stopped: %s; join %s", stats.as_dict(), asdict(handler.stats))
-    return 0

@@ -33,6 +33,7 @@ Run ``python -m ml.drift_service [--trades PATH --signals PATH]`` (defaults: the
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,8 @@ from infra.cli import run_cli
 from infra.timeutil import utc_iso
 from ml.drift import DriftDetector
 from ml.triggers import RetrainTrigger, Submission, TriggerQueue
+
+log = logging.getLogger(__name__)
 
 SOURCE = "ml.drift_service"
 JOBS_ARTIFACT = "retrain_jobs"
@@ -463,6 +466,58 @@ def write_artifacts(service: DriftService, report: dict[str, Any], store: Any) -
     store.write("retrain_triggers", service.queue.to_dict(), source=SOURCE)
 
 
+def _main_bus(
+    url: str,
+    *,
+    consumer: str,
+    state: Path | None,
+    checkpoint_every: int = 1_000,
+    checkpoint_s: float = 2.0,
+    until_idle: bool = False,
+) -> int:
+    """``python -m ml.drift_service --bus URL``: run until SIGTERM/SIGINT."""
+    from infra.bus import connect_bus, stop_on_signals
+    from infra.prom import make_metrics, start_service_metrics
+    from infra.settings import load_settings
+    from infra.store import open_store
+    from ml.drift_bus import GROUP, TOPICS, DriftBusHandler, run_bus
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    store = open_store(settings)
+    bus = connect_bus(url)
+    path = state or Path(settings.logs_dir) / "state" / "drift_service.pkl"
+    handler = DriftBusHandler(
+        DriftService(publisher=bus, jobs=read_jobs(store)),
+        state_path=path,
+        store=store,
+        checkpoint_every=checkpoint_every,
+        checkpoint_s=checkpoint_s,
+        read_jobs=read_jobs,
+        write=write_artifacts,
+    )
+    if handler.load_state():
+        log.info("drift service: restored %d trades from %s", handler.service.n_trades, path)
+    stop = stop_on_signals("drift service")
+    server = start_service_metrics(
+        make_metrics(),
+        "drift_service",
+        bus=bus,
+        topics=TOPICS,
+        settings=settings,
+        stats=lambda: {k: v for k, v in asdict(handler.stats).items() if isinstance(v, int)},
+    )
+    log.info("drift service: consuming %s as %s/%s on %s", TOPICS, GROUP, consumer, url)
+    try:
+        stats = run_bus(bus, handler, consumer=consumer, stop=stop, until_idle=until_idle)
+    finally:
+        if server is not None:
+            server.shutdown()
+        bus.close()
+    log.info("drift service stopped: %s; join %s", stats.as_dict(), asdict(handler.stats))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from infra.bus import connect_bus
     from infra.settings import load_settings
@@ -482,9 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-s", type=float, default=2.0, help="longest wait between checkpoints")
     args = parser.parse_args(argv)
     if args.bus is not None:
-        from ml.drift_bus import main_bus
-
-        return main_bus(
+        return _main_bus(
             args.bus or settings.eventbus_url,
             consumer=args.consumer,
             state=args.state,
