@@ -26,12 +26,14 @@ Artifacts
     on the next run) and suppressed submissions. This service is the artifact's only writer.
 
 Run ``python -m ml.drift_service [--trades PATH --signals PATH]`` (defaults: the demo files under
-``DATA_DIR``).
+``DATA_DIR``): one batch over the files. ``python -m ml.drift_service --bus redis://...`` (or
+``--bus`` alone: ``EVENTBUS_URL``) runs it as a long-running bus service (:mod:`ml.drift_bus`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,6 +47,8 @@ from infra.cli import run_cli
 from infra.timeutil import utc_iso
 from ml.drift import DriftDetector
 from ml.triggers import RetrainTrigger, Submission, TriggerQueue
+
+log = logging.getLogger(__name__)
 
 SOURCE = "ml.drift_service"
 JOBS_ARTIFACT = "retrain_jobs"
@@ -308,6 +312,17 @@ class DriftService:
                 if job.model is not None and job.model_ref == job.model:
                     self._route[old] = new  # version-less signals: the live version serves them
 
+    def add_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Queue retrain outcomes not seen before (bus mode re-reads ``retrain_jobs``)."""
+        new = [
+            o
+            for o in (JobOutcome.from_job(j) for j in jobs)
+            if o is not None and o.trigger_id not in self._handled
+        ]
+        if new:
+            self._pending_jobs = sorted([*self._pending_jobs, *new], key=lambda o: o.at)
+            self._handled.update(o.trigger_id for o in new)
+
     def _route_model(self, model: str) -> str:
         seen: set[str] = set()
         while model in self._route and model not in seen:
@@ -371,7 +386,9 @@ class DriftService:
             self._publish(sub.trigger)  # a trigger the worker already decided is not sent again
 
     def _publish(self, trigger: RetrainTrigger) -> None:
-        event = new_event(TOPIC_RETRAIN, trigger.payload(), ts=trigger.triggered_at)
+        event = new_event(
+            TOPIC_RETRAIN, trigger.payload(), ts=trigger.triggered_at, event_id=trigger.trigger_id
+        )
         self.publisher.publish(TOPIC_RETRAIN, event)
         self.published.append(event)
 
@@ -449,6 +466,58 @@ def write_artifacts(service: DriftService, report: dict[str, Any], store: Any) -
     store.write("retrain_triggers", service.queue.to_dict(), source=SOURCE)
 
 
+def _main_bus(
+    url: str,
+    *,
+    consumer: str,
+    state: Path | None,
+    checkpoint_every: int = 1_000,
+    checkpoint_s: float = 2.0,
+    until_idle: bool = False,
+) -> int:
+    """``python -m ml.drift_service --bus URL``: run until SIGTERM/SIGINT."""
+    from infra.bus import connect_bus, stop_on_signals
+    from infra.prom import make_metrics, start_service_metrics
+    from infra.settings import load_settings
+    from infra.store import open_store
+    from ml.drift_bus import GROUP, TOPICS, DriftBusHandler, run_bus
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    store = open_store(settings)
+    bus = connect_bus(url)
+    path = state or Path(settings.logs_dir) / "state" / "drift_service.pkl"
+    handler = DriftBusHandler(
+        DriftService(publisher=bus, jobs=read_jobs(store)),
+        state_path=path,
+        store=store,
+        checkpoint_every=checkpoint_every,
+        checkpoint_s=checkpoint_s,
+        read_jobs=read_jobs,
+        write=write_artifacts,
+    )
+    if handler.load_state():
+        log.info("drift service: restored %d trades from %s", handler.service.n_trades, path)
+    stop = stop_on_signals("drift service")
+    server = start_service_metrics(
+        make_metrics(),
+        "drift_service",
+        bus=bus,
+        topics=TOPICS,
+        settings=settings,
+        stats=lambda: {k: v for k, v in asdict(handler.stats).items() if isinstance(v, int)},
+    )
+    log.info("drift service: consuming %s as %s/%s on %s", TOPICS, GROUP, consumer, url)
+    try:
+        stats = run_bus(bus, handler, consumer=consumer, stop=stop, until_idle=until_idle)
+    finally:
+        if server is not None:
+            server.shutdown()
+        bus.close()
+    log.info("drift service stopped: %s; join %s", stats.as_dict(), asdict(handler.stats))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from infra.bus import connect_bus
     from infra.settings import load_settings
@@ -460,7 +529,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trades", type=Path, default=settings.data_dir / "trades.parquet")
     parser.add_argument("--signals", type=Path, default=settings.data_dir / "signals.parquet")
+    parser.add_argument("--bus", nargs="?", const="", default=None, metavar="URL",
+                        help="run as a long-running bus service (URL, or EVENTBUS_URL when empty)")  # fmt: skip
+    parser.add_argument("--consumer", default="drift-1", help="consumer name in group drift-service (--bus)")
+    parser.add_argument("--state", type=Path, default=None, help="checkpoint file (--bus)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="messages per checkpoint (--bus)")
+    parser.add_argument("--checkpoint-s", type=float, default=2.0, help="longest wait between checkpoints")
     args = parser.parse_args(argv)
+    if args.bus is not None:
+        return _main_bus(
+            args.bus or settings.eventbus_url,
+            consumer=args.consumer,
+            state=args.state,
+            checkpoint_every=args.checkpoint_every,
+            checkpoint_s=args.checkpoint_s,
+        )
     for label, path in (("--trades", args.trades), ("--signals", args.signals)):
         if not path.exists():
             parser.error(

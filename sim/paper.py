@@ -47,6 +47,7 @@ import pandas as pd
 from execution.governor import Governor, GovernorConfig
 from infra.bus import TOPIC_SIGNAL, Bus, connect_bus, new_event
 from infra.cli import run_cli
+from infra.prom import Metrics, set_governor_policy
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ class PaperConfig:
     """Account equity the governor sizes against."""
     fee_bps: float = 4.0
     """Fees per side, in basis points of the position."""
+    model_name: str | None = None
+    """Name the signals' ``model_version`` carries (e.g. the registry's ``signal-model``, so a retrain
+    trigger resolves to the live model); None: the walk-forward refit that made each signal."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -163,6 +167,10 @@ class PaperTrader:
         Text stream receiving one JSON line per trade sent (optional).
     clock, sleep
         Wall clock and sleep, injectable for tests.
+    metrics
+        When given, the governor's policy metric (``quantum_rl_governor_policy``, and the fallback
+        counter) is set after every batch of decisions (:func:`infra.prom.set_governor_policy`):
+        the driver is the governor's process.
     """
 
     def __init__(
@@ -176,6 +184,7 @@ class PaperTrader:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         run_id: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if signals.empty:
             raise ValueError(
@@ -191,6 +200,8 @@ class PaperTrader:
         self.run_id = run_id or f"paper{config.seed}"
         self.stats = PaperStats()
         self.stop_event = threading.Event()
+        self.metrics = metrics
+        self._fallbacks_reported = 0
         self._rng = np.random.default_rng(config.seed)
         ts = self.signals["ts"]
         self._span = (ts.max() - ts.min()) + (self.signals["next_ts"] - ts).max()
@@ -221,7 +232,7 @@ class PaperTrader:
                 "symbol": str(row.symbol),
                 "action": "BUY" if side == "LONG" else "SELL",
                 "confidence": confidence,
-                "model_version": str(row.model_version),
+                "model_version": cfg.model_name or str(row.model_version),
                 "order_id": f"{self.run_id}-{n}",
             },
             ts=opened.to_pydatetime(),
@@ -305,6 +316,7 @@ class PaperTrader:
                     )
                 )
                 self.bus.publish_many([(t, e) for t, e in items if isinstance(e, dict)])
+                self._report_governor()
                 sent_at = time.time()
                 self.stats.trades += len(trades)
                 self.stats.events += len(items)
@@ -315,11 +327,19 @@ class PaperTrader:
                             "opened_at": tr["opened_at"].isoformat(),
                             "closed_at": tr["closed_at"].isoformat(),
                             "sent_at": sent_at,
+                            "drifting": drifting,
                         }
                         self.audit.write(json.dumps(rec) + "\n")
                     self.audit.flush()
         self.stats.seconds = self.clock() - t0
         return self.stats
+
+    def _report_governor(self) -> None:
+        if self.metrics is None:
+            return
+        new = self.governor.fallbacks - self._fallbacks_reported
+        set_governor_policy(self.metrics, self.governor.policy_name, fallbacks=new)
+        self._fallbacks_reported += new
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -361,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--bus", default=None, help="event bus URL (default EVENTBUS_URL)")
     parser.add_argument("--audit", type=Path, default=None, help="JSON-lines record of every trade sent")
+    parser.add_argument(
+        "--model-name", default=None, help="model_version on every signal (default: the walk-forward refit's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sizing decision")
     args = parser.parse_args(argv)
@@ -376,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shuffle_window=args.shuffle_window,
         drift_at_s=None if args.drift_at is None else parse_duration(args.drift_at),
         drift_flip=args.drift_flip,
+        model_name=args.model_name,
         seed=args.seed,
     )
     signals = load_signal_table(settings, args.bars, symbols=config.symbols)

@@ -21,9 +21,9 @@ SERVICES = {
     "quantum-feedback-bridge.service": "execution.feedback_bridge",
     "quantum-rl-trainer.service": "research.rl_sizer.trainer",
     "quantum-retrain-worker.service": "ml.retrain_worker",
+    "quantum-drift.service": "ml.drift_service --bus",  # the bus URL from EVENTBUS_URL
 }
 JOBS = {  # timer-driven oneshots: unit -> (module, OnCalendar)
-    "quantum-drift": ("ml.drift_service", "*:0/15"),
     "quantum-autotune": ("execution.risk_autotune", "*:0/15"),
     "quantum-rl-pilot": ("research.rl_sizer.runner", "hourly"),
 }
@@ -61,6 +61,7 @@ def test_long_running_service_units(unit: str, module: str) -> None:
     u = parse_unit(UNITS / unit)
     svc = u["Service"]
     assert svc["ExecStart"] == [f"/srv/quant/.venv/bin/python -m {module}"]
+    module = module.split()[0]
     assert module in readme_modules()
     assert importlib.util.find_spec(module) is not None
     assert svc["Type"] == ["simple"]
