@@ -11,8 +11,9 @@ What it does, the way the systemd units run the services:
    trainer, the retrain worker and the drift detector service);
 3. runs the paper-trading driver (:mod:`sim.paper`) at ``--rate`` trades per second;
 4. samples every ``--sample`` seconds each process's RSS and CPU (``/proc``), each consumer
-   group's lag and pending count, the dead-letter streams, and the latency from a trade's close
-   being published to its ``rl.feedback`` (stream entry ids carry Redis's clock);
+   group's lag and pending count, the dead-letter streams, and the latency from a trade's signal
+   being published (the start of its batch) to its ``rl.feedback`` (stream entry ids carry
+   Redis's clock);
 5. stops the driver, waits for the groups to drain, stops the services with SIGTERM and audits
    every order (:mod:`sim.audit`: exactly one ``rl.feedback`` with the right reward), counts log
    lines at WARNING and above per service, and writes ``soak.json``, a table on stdout and
@@ -308,7 +309,8 @@ class Soak:
             for line in fh:
                 if line.endswith("\n"):
                     rec = json.loads(line)
-                    self._sent_at[str(rec["order_id"])] = float(rec["sent_at"])
+                    # from the signal's publish (the batch start), as the latency budget counts
+                    self._sent_at[str(rec["order_id"])] = float(rec.get("signal_sent_at", rec["sent_at"]))
             return fh.tell()
 
     def _summary(
@@ -364,7 +366,7 @@ class Soak:
 
         fig = make_subplots(rows=3, cols=1, shared_xaxes=True,
                             subplot_titles=("RSS per service (MB)", "consumer-group lag (entries)",
-                                            "p99 close -> rl.feedback (ms, last 2,000 trades)"))  # fmt: skip
+                                            "p99 signal -> rl.feedback (ms, last 2,000 trades)"))  # fmt: skip
         t = [s.t for s in self.samples]
         for name in self.procs:
             fig.add_trace(
@@ -388,7 +390,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ("trades sent", summary["driver"]["trades"]),
         ("feedback", a["feedback"]),
         ("lost / duplicated / wrong", f"{a['lost']} / {a['duplicated']} / {a['wrong']}"),
-        ("p50 / p99 close -> feedback (ms)", f"{summary['p50_ms']} / {summary['p99_ms']}"),
+        ("p50 / p99 signal -> feedback (ms)", f"{summary['p50_ms']} / {summary['p99_ms']}"),
         ("max group lag", summary["max_lag"]),
         ("dead letters", summary["dead_letters"]),
         (

@@ -22,7 +22,8 @@ run lasts; event times are bar times, never the wall clock, so the services' ari
 reproducible. The wall clock only paces publishing at ``--rate`` trades per second.
 
 Every trade sent is recorded (``--audit PATH``, JSON lines: order id, symbol, side, times, size,
-PnL, confidence, the drift flag, and the wall time its close was published), so a run can be
+PnL, confidence, the drift flag, and the wall times its batch started publishing (the signal)
+and finished (the close)), so a run can be
 audited against ``rl.feedback`` afterwards.
 """
 
@@ -315,6 +316,7 @@ class PaperTrader:
                         seed=cfg.seed + n,
                     )
                 )
+                signal_at = time.time()  # before the batch: an upper bound for each signal's publish time
                 self.bus.publish_many([(t, e) for t, e in items if isinstance(e, dict)])
                 self._report_governor()
                 sent_at = time.time()
@@ -326,6 +328,7 @@ class PaperTrader:
                             **tr,
                             "opened_at": tr["opened_at"].isoformat(),
                             "closed_at": tr["closed_at"].isoformat(),
+                            "signal_sent_at": signal_at,
                             "sent_at": sent_at,
                             "drifting": drifting,
                         }
