@@ -68,8 +68,12 @@ class SoakConfig:
     symbols: int = 8
     drift_flip: float = 0.35
     """Share of outcomes turned against the signal after ``drift_at_s`` (:class:`sim.paper.PaperConfig`)."""
-    model_name: str | None = "signal-model"
-    """The registry model the signals name, so a retrain trigger resolves to the live model."""
+    model_name: str | None = None
+    """``model_version`` on every signal; None (the default): each walk-forward refit's own version,
+    registered under the registry's ``signal-model`` so a retrain trigger naming it resolves to
+    the live model. One name over every refit would show each refit as a shift of the confidence
+    distribution (the KS test fires after the first refit, before any planted change)."""
+    registry_model: str = "signal-model"
     services: tuple[str, ...] = tuple(SERVICES)
     out: Path | None = None
     seed: int = 0
@@ -145,6 +149,11 @@ class Soak:
                 "EVENTBUS_URL": url,
                 "ENV": "dev",
                 "PYTHONUNBUFFERED": "1",
+                # /metrics on a free port (0): a second soak or an installed service never collides
+                **{
+                    f"METRICS_PORT_{svc.upper()}": "0"
+                    for svc in ("feedback_bridge", "retrain_worker", "drift_service")
+                },
             }
             log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it until the end
             self.procs[name] = subprocess.Popen(
@@ -239,7 +248,20 @@ class Soak:
             from infra.settings import load_settings
 
             settings = load_settings({"LOGS_DIR": str(logs)})
-            signals = load_signal_table(settings, None, symbols=cfg.symbols)
+            on_fold = None
+            if cfg.drift_at_s is not None and cfg.model_name is None:
+                from ml.model_registry import ModelRegistry
+
+                registry = ModelRegistry.from_settings(settings)
+                known = set(registry.versions(cfg.registry_model))
+
+                def on_fold(model: Any) -> None:  # the upstream refits, as versions of the live model
+                    if model.model_version_ not in known:
+                        registry.stage(
+                            cfg.registry_model, model, metadata={"source": "sim.paper walk-forward refit"}
+                        )
+
+            signals = load_signal_table(settings, None, symbols=cfg.symbols, on_fold=on_fold)
             self._start_services(server.url, logs, work)
             time.sleep(3.0)  # let the services create their groups before the first trade
             paper = PaperConfig(rate=cfg.rate, duration_s=cfg.duration_s, drift_at_s=cfg.drift_at_s,

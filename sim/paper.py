@@ -117,20 +117,34 @@ class PaperConfig:
                 )
 
 
-def signal_table(bars: pd.DataFrame, *, symbols: int) -> pd.DataFrame:
+def signal_table(
+    bars: pd.DataFrame, *, symbols: int, on_fold: Callable[[Any], None] | None = None
+) -> pd.DataFrame:
     """The reference model's out-of-sample signals with each bar's realized next-bar outcome.
 
     Columns: ``symbol, ts, next_ts, p_up, model_version, entry, exit, low, high`` where ``entry`` is
     the bar's close, ``exit`` the next bar's close and ``low``/``high`` the next bar's range (the
     position's worst excursion comes from them). Rows without a next bar are dropped.
+
+    The signals come from a walk-forward refit (:func:`ml.signal_model.iter_walk_forward`): each
+    refit is its own ``model_version``, as a production refit would be. ``on_fold`` is called
+    with each refit's :class:`~ml.signal_model.SignalModel` (e.g. to register it, so a retrain
+    trigger that names the version resolves to its model).
     """
-    from ml.signal_model import walk_forward_predict  # lazy: scikit-learn is heavy
+    from ml.attribution import predict_up  # lazy: scikit-learn is heavy
+    from ml.signal_model import iter_walk_forward
 
     names = sorted(bars["symbol"].unique())[:symbols]
     bars = (
         bars[bars["symbol"].isin(names)].sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
     )
-    preds = walk_forward_predict(bars)
+    parts = []
+    for fold in iter_walk_forward(bars):
+        if on_fold is not None:
+            on_fold(fold.model)
+        p = predict_up(fold.model, fold.rows[fold.model.feature_names_])
+        parts.append(fold.rows[["symbol", "ts"]].assign(p_up=p, model_version=fold.model.model_version_))
+    preds = pd.concat(parts, ignore_index=True)
     nxt = bars.groupby("symbol", sort=False)[["ts", "close", "low", "high"]].shift(-1)
     table = bars[["symbol", "ts", "close"]].assign(
         next_ts=nxt["ts"], exit=nxt["close"], low=nxt["low"], high=nxt["high"]
@@ -348,8 +362,14 @@ class PaperTrader:
         self.stop_event.set()
 
 
-def load_signal_table(settings: Any, bar_paths: Sequence[str] | None, *, symbols: int) -> pd.DataFrame:
-    """Signals for the bars given, or for the demo's bars under ``DATA_DIR``."""
+def load_signal_table(
+    settings: Any,
+    bar_paths: Sequence[str] | None,
+    *,
+    symbols: int,
+    on_fold: Callable[[Any], None] | None = None,
+) -> pd.DataFrame:
+    """Signals for the bars given, or for the demo's bars under ``DATA_DIR`` (see :func:`signal_table`)."""
     from infra.loaders import load_bars_many
 
     if bar_paths:
@@ -361,7 +381,7 @@ def load_signal_table(settings: Any, bar_paths: Sequence[str] | None, *, symbols
                 f"{path} does not exist: run `python -m scripts.demo --data-only` or pass --bars"
             )
         bars = pd.read_parquet(path)
-    return signal_table(bars, symbols=symbols)
+    return signal_table(bars, symbols=symbols, on_fold=on_fold)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
