@@ -484,6 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--step", default="20s")
     p.add_argument("--max-rate", type=float, default=3200.0)
     a = p.parse_args(argv)
+
+    def on_term(signum: int, _frame: Any) -> None:  # SIGTERM unwinds like Ctrl-C: the services are killed
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
     cfg = SoakConfig(duration_s=parse_duration(a.duration), rate=a.rate,
                      drift_at_s=None if a.drift_at is None else parse_duration(a.drift_at),
                      warmup_s=parse_duration(a.warmup), out=a.out, drift_flip=a.drift_flip)  # fmt: skip
