@@ -15,6 +15,9 @@ plotly figures:
 * the latest signal per symbol with its top contributing features.
 
 See ``docs/ml_telemetry.md``.
+
+Why this file is long: one tab (its figures and notes); the numbers come from the typed
+``ml_telemetry`` artifact.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ per symbol of a 500-symbol book.
 Data: ``trades.parquet`` under ``DATA_DIR`` (written by ``python -m scripts.demo``) and the
 ``doctor`` artifact (``python -m scripts.doctor``) for the confidence weights; without the doctor
 every weight is 1.0 and the tab says so. See ``docs/router_health.md``.
+
+Why this file is long: one tab (its cached loaders, filters, figures and tables); the numbers
+are computed in :mod:`execution.router_health` and its modules.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The drift detector as a bus service: ``python -m ml.drift_service --bus redis://...``.
 
 It plugs a handler into the one consumer loop (:class:`infra.bus.Consumer`, group
-``drift-service``) over three topics and feeds :meth:`ml.drift_service.DriftService.process_trade`:
+``drift-service``) over three topics and feeds :meth:`ml.drift_monitor.DriftService.process_trade`:
 
 * ``trade.signal.v5``: the ``confidence`` the model gave, its ``model_version`` and the
   predicted side (``action``);
@@ -62,7 +62,7 @@ STATE_VERSION = 1
 
 
 class _Outbox:
-    """Collects the triggers :class:`~ml.drift_service.DriftService` publishes until the next commit."""
+    """Collects the triggers :class:`~ml.drift_monitor.DriftService` publishes until the next commit."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
@@ -108,7 +108,7 @@ def trade_won(side: str, entry: float | None, exit_price: float | None, pnl: flo
 class DriftBusHandler:
     """The consumer-loop handler (see the module docstring).
 
-    ``service`` is an ``ml.drift_service.DriftService``; with a ``store``, ``read_jobs`` and
+    ``service`` is an ``ml.drift_monitor.DriftService``; with a ``store``, ``read_jobs`` and
     ``write`` read ``retrain_jobs`` and write the service's artifacts (``ml.drift_service``'s
     functions; the CLI there wires them).
     """

@@ -25,6 +25,10 @@ Every trade sent is recorded (``--audit PATH``, JSON lines: order id, symbol, si
 PnL, confidence, the drift flag, and the wall times its batch started publishing (the signal)
 and finished (the close)), so a run can be
 audited against ``rl.feedback`` afterwards.
+
+Why this file is long: the driver, its configuration and the signal table it plays are one
+concept (what the upstream systems publish); the events come from :mod:`sim.replay` and the
+audit is :mod:`sim.audit`.
 """
 
 from __future__ import annotations

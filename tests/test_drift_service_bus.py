@@ -17,7 +17,7 @@ import pytest
 from infra.bus import TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_RETRAIN, TOPIC_SIGNAL, MemoryBus, new_event
 from infra.bus.consumer import check_message
 from ml.drift_bus import GROUP, TOPICS, DriftBusHandler, run_bus, trade_won
-from ml.drift_service import DriftService
+from ml.drift_monitor import DriftService
 from tests.redis_server import RedisServer, redis_binary
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -26,8 +26,9 @@ from dashboard.drift_view import (
 from infra.artifacts import ArtifactStore
 from infra.bus import MemoryBus
 from infra.contracts.artifacts import decode_data
+from ml.drift_monitor import DriftService, join_trades_to_signals
 from ml.drift_scenarios import accuracy_drop
-from ml.drift_service import DriftService, join_trades_to_signals, write_artifacts
+from ml.drift_service import write_artifacts
 from tests.conftest import run_demo
 from tests.test_drift_service import make_frames
 
