@@ -431,7 +431,10 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{d['outcome_alarms_before']} / {d['outcome_alarms_after']}",
             ),
             ("drift: first after the change", d["first_after"]),
-            ("drift: distribution shifts", len(d["distribution_shifts"])),
+            (
+                "drift: distribution shifts (before the change)",
+                f"{len(d['distribution_shifts'])} ({d['distribution_shifts_before']})",
+            ),
             (
                 "drift: trigger / retrain outcome",
                 f"{d['trigger_id']} published={d['trigger_published']} -> {d['retrain_outcome']}",

@@ -110,11 +110,12 @@ def audit_drift(
     """Drift detected only after the planted change, its trigger published, its retrain decided.
 
     A detection is placed by the order that caused it: the driver's record says whether that trade
-    was sent in the drifting regime (``drifting``). Outcome alarms (``accuracy_drift``,
-    ``calibration_drift``) before the change are false alarms; ``distribution_shift`` (the
-    confidences moved, not the hit rate) is listed apart. With ``planted``, ``ok`` needs at least
-    one outcome alarm after the change, whose trigger is in ``retrain_triggers`` and has a job in
-    ``retrain_jobs`` with a decided outcome; without, ``ok`` needs no outcome alarm at all.
+    was sent in the drifting regime (``drifting``). Any detection before the change is a false
+    alarm: an outcome alarm (``accuracy_drift``, ``calibration_drift``) or a ``distribution_shift``
+    (the confidences moved, not the hit rate; listed apart). With ``planted``, ``ok`` needs none
+    before and at least one outcome alarm after the change, whose trigger is in
+    ``retrain_triggers`` and has a job in ``retrain_jobs`` with a decided outcome; without, ``ok``
+    needs no detection at all.
     """
     regime = {str(t["order_id"]): bool(t.get("drifting", False)) for t in sent}
     dets = list((drift or {}).get("detections", []))
@@ -127,6 +128,8 @@ def audit_drift(
         for j in (jobs or {}).get("jobs", [])
         if j.get("outcome") in ("promoted", "rejected", "failed")
     }
+    shifts = [d for d in dets if d.get("kind") == "distribution_shift"]
+    shifts_before = [d for d in shifts if not regime.get(str(d.get("order_id")), False)]
     first = after[0] if after else None
     tid = None if first is None else first.get("trigger_id")
     out = {
@@ -136,11 +139,8 @@ def audit_drift(
         "first_after": None
         if first is None
         else {k: first.get(k) for k in ("kind", "order_id", "n_trades_total", "closed_at")},
-        "distribution_shifts": [
-            {k: d.get(k) for k in ("order_id", "n_trades_total")}
-            for d in dets
-            if d.get("kind") == "distribution_shift"
-        ],
+        "distribution_shifts": [{k: d.get(k) for k in ("order_id", "n_trades_total")} for d in shifts],
+        "distribution_shifts_before": len(shifts_before),
         "trigger_id": tid,
         "trigger_published": tid is not None and str(tid) in trig_ids,
         "retrain_outcome": None if tid is None else decided.get(str(tid)),
@@ -148,8 +148,12 @@ def audit_drift(
     }
     if planted:
         out["ok"] = (
-            not before and bool(after) and out["trigger_published"] and out["retrain_outcome"] is not None
+            not before
+            and not shifts_before
+            and bool(after)
+            and out["trigger_published"]
+            and out["retrain_outcome"] is not None
         )
     else:
-        out["ok"] = not outcome
+        out["ok"] = not outcome and not shifts
     return out

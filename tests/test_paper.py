@@ -155,3 +155,25 @@ def test_governor_policy_metric_is_set_by_the_driver() -> None:
     # every third call raised: the counter holds exactly the governor's fallbacks, counted once
     assert trader.governor.fallbacks == policy.calls // 3 > 0
     assert m2.registry.get_sample_value("quantum_rl_governor_fallbacks_total") == trader.governor.fallbacks
+
+
+def test_drift_audit_counts_every_detection_before_the_change_as_a_false_alarm() -> None:
+    from sim.audit import audit_drift
+
+    sent = [{"order_id": f"o{i}", "drifting": i >= 5} for i in range(10)]
+    triggers = {"triggers": [{"trigger_id": "t-after"}]}
+    jobs = {"jobs": [{"trigger_id": "t-after", "outcome": "rejected"}]}
+    after = {"kind": "accuracy_drift", "order_id": "o7", "n_trades_total": 8, "trigger_id": "t-after"}
+    clean = audit_drift(sent, {"detections": [after]}, triggers, jobs, planted=True)
+    assert clean["ok"] and clean["first_after"]["order_id"] == "o7" and clean["retrain_outcome"] == "rejected"
+    shift = {"kind": "distribution_shift", "order_id": "o2", "n_trades_total": 3}
+    early = audit_drift(sent, {"detections": [shift, after]}, triggers, jobs, planted=True)
+    assert (
+        not early["ok"] and early["distribution_shifts_before"] == 1 and early["outcome_alarms_before"] == 0
+    )
+    late_shift = {**shift, "order_id": "o9"}
+    assert audit_drift(sent, {"detections": [after, late_shift]}, triggers, jobs, planted=True)["ok"]
+    undecided = audit_drift(sent, {"detections": [after]}, triggers, {"jobs": []}, planted=True)
+    assert not undecided["ok"] and undecided["retrain_outcome"] is None
+    assert not audit_drift(sent, {"detections": [shift]}, None, None, planted=False)["ok"]
+    assert audit_drift(sent, {"detections": []}, None, None, planted=False)["ok"]
