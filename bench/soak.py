@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -129,6 +130,7 @@ class Soak:
         self.samples: list[Sample] = []
         self.latencies_ms: list[float] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.extra_args: dict[str, list[str]] = {}
         self._sent_at: dict[str, float] = {}
         self._fb_ids: dict[str, str] = {}
         self._fb_events: list[dict[str, Any]] = []
@@ -157,7 +159,11 @@ class Soak:
             }
             log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it until the end
             self.procs[name] = subprocess.Popen(
-                [sys.executable, *SERVICES[name], "--bus", url], cwd=ROOT, env=env, stdout=log, stderr=log
+                [sys.executable, *SERVICES[name], *self.extra_args.get(name, []), "--bus", url],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
             )
 
     def _stop_services(self) -> dict[str, int | None]:
@@ -228,11 +234,12 @@ class Soak:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
+        import pandas as pd
         import redis
 
         from infra.bus import connect_bus
         from sim.audit import audit
-        from sim.paper import PaperConfig, PaperTrader, load_signal_table
+        from sim.paper import PaperConfig, PaperTrader, cycled_bars, load_signal_table
         from tests.redis_server import RedisServer
 
         cfg = self.config
@@ -262,6 +269,11 @@ class Soak:
                         )
 
             signals = load_signal_table(settings, None, symbols=cfg.symbols, on_fold=on_fold)
+            # the retrain worker trains on the market the driver plays: every pass of the bars
+            passes = math.ceil(cfg.duration_s * cfg.rate / max(len(signals), 1)) + 1
+            bars = pd.read_parquet(settings.data_dir / "bars.parquet")
+            cycled_bars(bars, signals, passes).to_parquet(work / "bars_cycled.parquet", index=False)
+            self.extra_args["retrain"] = ["--bars", str(work / "bars_cycled.parquet")]
             self._start_services(server.url, logs, work)
             time.sleep(3.0)  # let the services create their groups before the first trade
             paper = PaperConfig(rate=cfg.rate, duration_s=cfg.duration_s, drift_at_s=cfg.drift_at_s,

@@ -53,6 +53,7 @@ from execution.governor import Governor, GovernorConfig
 from infra.bus import TOPIC_SIGNAL, Bus, connect_bus, new_event
 from infra.cli import run_cli
 from infra.prom import Metrics, set_governor_policy
+from infra.validate import check_int
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,31 @@ def signal_table(
     return out.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
 
 
+def pass_span(signals: pd.DataFrame) -> pd.Timedelta:
+    """How far each pass over the signal table is shifted: its time range plus one holding period."""
+    ts = signals["ts"]
+    return (ts.max() - ts.min()) + (signals["next_ts"] - ts).max()
+
+
+def cycled_bars(bars: pd.DataFrame, signals: pd.DataFrame, passes: int) -> pd.DataFrame:
+    """The market the driver plays over ``passes`` passes: ``bars`` plus each later pass's bars.
+
+    Pass ``k`` replays the signal period shifted by ``k`` x :func:`pass_span`; a job that reads bars
+    at the driver's event times (the retrain worker) needs those bars too. Appended for each pass
+    ``k >= 1``: the bars after the first signal, shifted by ``k`` spans, which continue the series
+    one bar after the previous pass (each symbol's price jumps back once per pass).
+    """
+    check_int(passes, param="passes", func="cycled_bars", minimum=1)
+    span = pass_span(signals)
+    period = bars[bars["ts"] > signals["ts"].min()]
+    parts = [bars] + [period.assign(ts=period["ts"] + k * span) for k in range(1, passes)]
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values(["symbol", "ts"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
 @dataclass
 class PaperStats:
     trades: int = 0
@@ -222,8 +248,7 @@ class PaperTrader:
         self.metrics = metrics
         self._fallbacks_reported = 0
         self._rng = np.random.default_rng(config.seed)
-        ts = self.signals["ts"]
-        self._span = (ts.max() - ts.min()) + (self.signals["next_ts"] - ts).max()
+        self._span = pass_span(self.signals)
 
     def _rows(self) -> Iterator[tuple[int, Any]]:
         """Signal rows forever, each pass shifted by the data's span so event time only grows."""

@@ -177,3 +177,31 @@ def test_drift_audit_counts_every_detection_before_the_change_as_a_false_alarm()
     assert not undecided["ok"] and undecided["retrain_outcome"] is None
     assert not audit_drift(sent, {"detections": [shift]}, None, None, planted=False)["ok"]
     assert audit_drift(sent, {"detections": []}, None, None, planted=False)["ok"]
+
+
+def test_cycled_bars_continue_the_series_for_every_pass_the_driver_plays() -> None:
+    from infra.loaders import infer_bar_frequency
+    from sim.paper import cycled_bars, pass_span
+
+    ts = pd.date_range("2025-01-01", periods=10, freq="1h", tz="UTC")
+    bars = pd.concat(
+        [
+            pd.DataFrame(
+                {"symbol": s, "ts": ts, "open": 1.0, "high": 2.0, "low": 0.5, "close": np.arange(10.0) + k}
+            )
+            for k, s in enumerate(["AAAUSDT", "BBBUSDT"])
+        ],
+        ignore_index=True,
+    )
+    # signals on bars 4..8 (bar 9 is the last exit): each pass is 5 bars long
+    signals = pd.DataFrame({"ts": ts[4:9], "next_ts": ts[5:10]})
+    assert pass_span(signals) == pd.Timedelta(hours=5)
+    out = cycled_bars(bars, signals, passes=3)
+    for _, g in out.groupby("symbol"):
+        assert g["ts"].is_monotonic_increasing and g["ts"].is_unique
+        assert (g["ts"].diff().dropna() == pd.Timedelta(hours=1)).all()  # contiguous: 10 + 5 + 5 bars
+        assert len(g) == 20
+    assert infer_bar_frequency(out) == pd.Timedelta(hours=1)
+    a = out[out["symbol"] == "AAAUSDT"].set_index("ts")["close"]
+    # pass 2 replays bars 5..9 shifted by 5 h and then 10 h: bar 5's close comes back at 10:00 and 15:00
+    assert a[ts[5] + pd.Timedelta(hours=5)] == a[ts[5]] == a[ts[5] + pd.Timedelta(hours=10)] == 5.0
