@@ -357,6 +357,8 @@ def scenario_outage_past_the_cap(tmp: Path, n: int, seed: int) -> dict[str, int]
         replay(bus, _items(trades, seed))
         pair.bridge.start()
         wait_for(bus, n, trainer=False)  # the trainer still down while n > cap feedback entries arrive
+        unread = bus.lag(TOPIC_FEEDBACK, Trainer.group)
+        print(f"  trainer restarts behind {unread} unread rl.feedback entries (stream cap {cap})", flush=True)
         pair.trainer.start()
         wait_for(bus, n)
         pair.stop()

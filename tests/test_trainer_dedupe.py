@@ -62,3 +62,27 @@ def test_the_kept_order_ids_are_bounded(tmp_path: Path) -> None:
     ]
     _learn(trainer, range(180, 300))  # within the kept window: not again
     assert trainer.trades_seen == 300
+
+
+def test_held_messages_survive_restarts_before_their_checkpoint(tmp_path: Path) -> None:
+    """The trainer acknowledges at its checkpoints (every 100 trades), so the trades after the last
+    one stay pending and are delivered again at every restart. The bench's kill -9 scenario
+    restarted it 7 times inside one checkpoint window: the consumer loop counted those deliveries
+    as handler failures and dead-lettered 45 good trades (max_deliveries=5), and the rest stayed
+    held forever behind a checkpoint that never came."""
+    from infra.bus import TOPIC_FEEDBACK, MemoryBus
+    from tests.test_trainer import publish
+
+    bus = MemoryBus()
+    publish(bus, range(150))
+    ckpt, edge_dir = tmp_path / "ppo", tmp_path / "edge"
+    for _ in range(8):  # killed after learning, before the checkpoint at 200: the same 50 again
+        trainer = OnlineTrainer.resume(ckpt, edge=EdgeLearner.resume(edge_dir))
+        trainer.run(bus, consumer="t1", block_ms=0, until_idle=True)
+        assert trainer.trades_seen == 150
+    publish(bus, range(150, 200))
+    trainer.run(bus, consumer="t1", block_ms=0, until_idle=True)
+    assert bus.dead_letters(TOPIC_FEEDBACK, count=None) == []
+    assert trainer.trades_seen == trainer.edge.trades_seen == 200
+    assert bus.pending(TOPIC_FEEDBACK, "ppo-trainer") == 0
+    assert load_checkpoint(ckpt).meta["learned_order_ids"] == [f"o-{i:05d}" for i in range(200)]

@@ -78,6 +78,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "ppo-trainer"
+MAX_DELIVERIES = 100
+"""Deliveries after which the consumer loop dead-letters an rl.feedback entry. The trainer holds
+its entries until the checkpoint that includes them (every 100 trades), and each restart before
+it delivers them again: the loop's default of 5 dead-lettered good trades after 6 restarts inside
+one checkpoint window (the fault bench's kill -9 scenario lost 45 of 200 so). 100 restarts still
+end a crash loop on a message that kills the process."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -503,6 +509,7 @@ class OnlineTrainer:
         reclaim_idle_ms: int = 600_000,
         stop: threading.Event | None = None,
         until_idle: bool = False,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> int:
         """Consume ``rl.feedback`` until ``stop`` is set (or until idle); returns trades learned.
 
@@ -519,6 +526,7 @@ class OnlineTrainer:
             count=count,
             block_ms=block_ms,
             reclaim_idle_ms=reclaim_idle_ms,
+            max_deliveries=max_deliveries,
         )
         loop.held.update((m.topic, m.id) for m in self._unacked)
         loop.run(stop=stop, until_idle=until_idle)
