@@ -236,7 +236,7 @@ def bench_latency(url: str, n: int = 2000, rate: float = 1000.0) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "execution.feedback_bridge", "--bus", url, "--consumer", "bench",
          "--block-ms", "1000", "--log-level", "WARNING"],
-        cwd=ROOT,
+        cwd=ROOT, env={**os.environ, "METRICS_PORT_FEEDBACK_BRIDGE": "0"},  # a free port: never collide
     )  # fmt: skip
     sent: dict[str, float] = {}
     received: dict[str, float] = {}

@@ -31,11 +31,11 @@ import pandas as pd
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.growth_ab import (
     ONLINE_PPO_PASSES,
-    format_growth_table,
     optimum_fraction,
     run_synthetic_ab,
     run_trades_ab,
 )
+from research.rl_sizer.growth_report import format_growth_table
 
 CURVE = (500, 1000, 3000, 10_000)
 DATA = "data/sample/binance_usdm"

@@ -8,11 +8,12 @@ What it does, the way the systemd units run the services:
 1. makes a throwaway ``LOGS_DIR`` with the demo's data and models (``python -m scripts.demo``);
 2. starts ``redis-server`` on a free loopback port (append-only file) and every long-running
    service as its own process against it (:data:`SERVICES`: the feedback bridge, the online
-   trainer and the retrain worker; the drift detector when it has a ``--bus`` mode);
+   trainer, the retrain worker and the drift detector service);
 3. runs the paper-trading driver (:mod:`sim.paper`) at ``--rate`` trades per second;
 4. samples every ``--sample`` seconds each process's RSS and CPU (``/proc``), each consumer
-   group's lag and pending count, the dead-letter streams, and the latency from a trade's close
-   being published to its ``rl.feedback`` (stream entry ids carry Redis's clock);
+   group's lag and pending count, the dead-letter streams, and the latency from a trade's signal
+   being published (the start of its batch) to its ``rl.feedback`` (stream entry ids carry
+   Redis's clock);
 5. stops the driver, waits for the groups to drain, stops the services with SIGTERM and audits
    every order (:mod:`sim.audit`: exactly one ``rl.feedback`` with the right reward), counts log
    lines at WARNING and above per service, and writes ``soak.json``, a table on stdout and
@@ -46,6 +47,7 @@ SERVICES: dict[str, list[str]] = {
     "bridge": ["-m", "execution.feedback_bridge", "--consumer", "bridge-soak"],
     "trainer": ["-m", "research.rl_sizer.trainer", "--consumer", "trainer-soak", "--metrics-port", "-1"],
     "retrain": ["-m", "ml.retrain_worker", "--consumer", "retrain-soak"],
+    "drift": ["-m", "ml.drift_service", "--consumer", "drift-soak"],
 }
 """Service name -> interpreter arguments (the README's commands; the bus URL comes from EVENTBUS_URL)."""
 
@@ -64,6 +66,14 @@ class SoakConfig:
     duplicates: float = 0.02
     shuffle_window: int = 8
     symbols: int = 8
+    drift_flip: float = 0.35
+    """Share of outcomes turned against the signal after ``drift_at_s`` (:class:`sim.paper.PaperConfig`)."""
+    model_name: str | None = None
+    """``model_version`` on every signal; None (the default): each walk-forward refit's own version,
+    registered under the registry's ``signal-model`` so a retrain trigger naming it resolves to
+    the live model. One name over every refit would show each refit as a shift of the confidence
+    distribution (the KS test fires after the first refit, before any planted change)."""
+    registry_model: str = "signal-model"
     services: tuple[str, ...] = tuple(SERVICES)
     out: Path | None = None
     seed: int = 0
@@ -79,6 +89,9 @@ class Sample:
     dead_letters: int = 0
     feedback: int = 0
     p99_ms: float | None = None
+    governor_policy: str | None = None
+    """The policy the driver's governor reports sizing now (``quantum_rl_governor_policy``)."""
+    governor_fallbacks: float = 0.0
 
 
 def _proc_stats(pid: int) -> tuple[float, float]:
@@ -121,6 +134,11 @@ class Soak:
         self._fb_events: list[dict[str, Any]] = []
         self._last_fb_id = "0-0"
         self.driver_error: str | None = None
+        self.drift_report: dict[str, Any] | None = None
+        from infra.prom import make_metrics
+
+        self.metrics = make_metrics()
+        """The driver's metrics (its governor's policy gauge), sampled with the services'."""
 
     # ------------------------------------------------------------------ processes
     def _start_services(self, url: str, logs: Path, work: Path) -> None:
@@ -131,6 +149,11 @@ class Soak:
                 "EVENTBUS_URL": url,
                 "ENV": "dev",
                 "PYTHONUNBUFFERED": "1",
+                # /metrics on a free port (0): a second soak or an installed service never collides
+                **{
+                    f"METRICS_PORT_{svc.upper()}": "0"
+                    for svc in ("feedback_bridge", "retrain_worker", "drift_service")
+                },
             }
             log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it until the end
             self.procs[name] = subprocess.Popen(
@@ -171,14 +194,14 @@ class Soak:
                     self.latencies_ms.append(max(0.0, int(eid.split("-")[0]) - sent * 1000.0))
 
     def _sample(self, client: Any, bus: Any, t0: float) -> Sample:
-        from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN
+        from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN, TOPIC_SIGNAL
 
         s = Sample(t=time.monotonic() - t0)
         for name, p in self.procs.items():
             if p.poll() is None:
                 with contextlib.suppress(OSError):
                     s.rss_mb[name], s.cpu_s[name] = _proc_stats(p.pid)
-        for topic in (TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK, TOPIC_RETRAIN):
+        for topic in (TOPIC_SIGNAL, TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK, TOPIC_RETRAIN):
             try:
                 for g in bus.groups(topic):
                     key = f"{topic}/{g.name}"
@@ -190,7 +213,18 @@ class Soak:
         self._read_feedback(client)
         s.feedback = len(self._fb_events)
         s.p99_ms = _p99(self.latencies_ms[-2000:])
+        self._sample_governor(s)
         return s
+
+    def _sample_governor(self, s: Sample) -> None:
+        """The driver's governor metrics, read from its Prometheus registry."""
+        from infra.prom import GOVERNOR_POLICIES
+
+        reg = self.metrics.registry
+        for p in GOVERNOR_POLICIES:
+            if reg.get_sample_value("quantum_rl_governor_policy", {"policy": p}) == 1.0:
+                s.governor_policy = p
+        s.governor_fallbacks = reg.get_sample_value("quantum_rl_governor_fallbacks_total") or 0.0
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
@@ -214,14 +248,30 @@ class Soak:
             from infra.settings import load_settings
 
             settings = load_settings({"LOGS_DIR": str(logs)})
-            signals = load_signal_table(settings, None, symbols=cfg.symbols)
+            on_fold = None
+            if cfg.drift_at_s is not None and cfg.model_name is None:
+                from ml.model_registry import ModelRegistry
+
+                registry = ModelRegistry.from_settings(settings)
+                known = set(registry.versions(cfg.registry_model))
+
+                def on_fold(model: Any) -> None:  # the upstream refits, as versions of the live model
+                    if model.model_version_ not in known:
+                        registry.stage(
+                            cfg.registry_model, model, metadata={"source": "sim.paper walk-forward refit"}
+                        )
+
+            signals = load_signal_table(settings, None, symbols=cfg.symbols, on_fold=on_fold)
             self._start_services(server.url, logs, work)
             time.sleep(3.0)  # let the services create their groups before the first trade
             paper = PaperConfig(rate=cfg.rate, duration_s=cfg.duration_s, drift_at_s=cfg.drift_at_s,
                                 duplicate_rate=cfg.duplicates, shuffle_window=cfg.shuffle_window,
-                                symbols=cfg.symbols, seed=cfg.seed)  # fmt: skip
+                                symbols=cfg.symbols, seed=cfg.seed, drift_flip=cfg.drift_flip,
+                                model_name=cfg.model_name)  # fmt: skip
             fh = open(audit_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-            trader = PaperTrader(bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}")
+            trader = PaperTrader(
+                bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}", metrics=self.metrics
+            )
 
             def drive() -> None:
                 try:
@@ -250,7 +300,9 @@ class Soak:
             self._read_feedback(client)
             from sim.audit import read_sent
 
-            report = audit(read_sent(audit_path), self._fb_events)
+            sent = read_sent(audit_path)
+            report = audit(sent, self._fb_events)
+            self.drift_report = self._audit_drift(sent, settings) if "drift" in cfg.services else None
             return self._summary(work, trader.stats, report.as_dict(), codes)
         finally:
             for p in self.procs.values():
@@ -259,13 +311,28 @@ class Soak:
             bus.close()
             server.stop()
 
+    def _audit_drift(self, sent: list[dict[str, Any]], settings: Any) -> dict[str, Any]:
+        """The drift audit (:func:`sim.audit.audit_drift`) over the services' artifacts."""
+        from infra.store import open_store
+        from sim.audit import audit_drift
+
+        store = open_store(settings)
+
+        def data(name: str) -> dict[str, Any] | None:
+            res = store.read(name)
+            return res.data if res.ok and isinstance(res.data, dict) else None
+
+        return audit_drift(sent, data("drift"), data("retrain_triggers"), data("retrain_jobs"),
+                           planted=self.config.drift_at_s is not None)  # fmt: skip
+
     def _note_sent(self, path: Path, offset: int) -> int:
         with open(path, encoding="utf-8") as fh:
             fh.seek(offset)
             for line in fh:
                 if line.endswith("\n"):
                     rec = json.loads(line)
-                    self._sent_at[str(rec["order_id"])] = float(rec["sent_at"])
+                    # from the signal's publish (the batch start), as the issue's latency budget counts
+                    self._sent_at[str(rec["order_id"])] = float(rec.get("signal_sent_at", rec["sent_at"]))
             return fh.tell()
 
     def _summary(
@@ -297,6 +364,7 @@ class Soak:
             "driver": asdict(stats),
             "driver_error": self.driver_error,
             "audit": report,
+            "drift": self.drift_report,
             "exit_codes": codes,
             "p50_ms": sorted(self.latencies_ms)[len(self.latencies_ms) // 2] if self.latencies_ms else None,
             "p99_ms": _p99(self.latencies_ms),
@@ -305,6 +373,7 @@ class Soak:
             "log_lines_warning_or_above": log_lines,
             "log_examples": examples,
             "dead_letters": self.samples[-1].dead_letters if self.samples else 0,
+            "governor_policy": sorted({s.governor_policy for s in self.samples if s.governor_policy}),
             "work_dir": str(work),
         }
         (work / "soak.json").write_text(
@@ -319,7 +388,7 @@ class Soak:
 
         fig = make_subplots(rows=3, cols=1, shared_xaxes=True,
                             subplot_titles=("RSS per service (MB)", "consumer-group lag (entries)",
-                                            "p99 close -> rl.feedback (ms, last 2,000 trades)"))  # fmt: skip
+                                            "p99 signal -> rl.feedback (ms, last 2,000 trades)"))  # fmt: skip
         t = [s.t for s in self.samples]
         for name in self.procs:
             fig.add_trace(
@@ -343,7 +412,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ("trades sent", summary["driver"]["trades"]),
         ("feedback", a["feedback"]),
         ("lost / duplicated / wrong", f"{a['lost']} / {a['duplicated']} / {a['wrong']}"),
-        ("p50 / p99 close -> feedback (ms)", f"{summary['p50_ms']} / {summary['p99_ms']}"),
+        ("p50 / p99 signal -> feedback (ms)", f"{summary['p50_ms']} / {summary['p99_ms']}"),
         ("max group lag", summary["max_lag"]),
         ("dead letters", summary["dead_letters"]),
         (
@@ -352,7 +421,26 @@ def format_table(summary: dict[str, Any]) -> str:
         ),
         ("log lines >= WARNING", summary["log_lines_warning_or_above"]),
         ("exit codes", summary["exit_codes"]),
+        ("governor policy (sampled)", summary["governor_policy"]),
     ]
+    d = summary.get("drift")
+    if d is not None:
+        rows += [
+            (
+                "drift: outcome alarms before/after",
+                f"{d['outcome_alarms_before']} / {d['outcome_alarms_after']}",
+            ),
+            ("drift: first after the change", d["first_after"]),
+            (
+                "drift: distribution shifts (before the change)",
+                f"{len(d['distribution_shifts'])} ({d['distribution_shifts_before']})",
+            ),
+            (
+                "drift: trigger / retrain outcome",
+                f"{d['trigger_id']} published={d['trigger_published']} -> {d['retrain_outcome']}",
+            ),
+            ("drift audit ok", d["ok"]),
+        ]
     return "\n".join(f"{k:34s} {v}" for k, v in rows)
 
 
@@ -392,15 +480,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--duration", default="60s")
     p.add_argument("--rate", type=float, default=50.0)
     p.add_argument("--drift-at", default=None)
+    p.add_argument("--drift-flip", type=float, default=0.35)
     p.add_argument("--warmup", default="5m")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--stress", action="store_true")
     p.add_argument("--step", default="20s")
     p.add_argument("--max-rate", type=float, default=3200.0)
     a = p.parse_args(argv)
+
+    def on_term(signum: int, _frame: Any) -> None:  # SIGTERM unwinds like Ctrl-C: the services are killed
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
     cfg = SoakConfig(duration_s=parse_duration(a.duration), rate=a.rate,
                      drift_at_s=None if a.drift_at is None else parse_duration(a.drift_at),
-                     warmup_s=parse_duration(a.warmup), out=a.out)  # fmt: skip
+                     warmup_s=parse_duration(a.warmup), out=a.out, drift_flip=a.drift_flip)  # fmt: skip
     if a.stress:
         print(
             json.dumps(
@@ -411,7 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = Soak(cfg).run()
     print(format_table(summary))
     print(f"details: {summary['work_dir']}/soak.json, plot: {summary['work_dir']}/soak.html")
-    return 0 if summary["audit"]["ok"] else 1
+    drift_ok = summary["drift"] is None or summary["drift"]["ok"]
+    return 0 if summary["audit"]["ok"] and drift_ok else 1
 
 
 if __name__ == "__main__":

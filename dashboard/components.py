@@ -40,17 +40,23 @@ def problem_panel(result: ArtifactResult, *, command: str) -> None:
         )
     else:
         st.error(
-            f"**{md_code(result.path.name)} cannot be used ({result.status}).** {result.message}\n\n"
+            f"**{md_code(result.path.name)} cannot be used ({result.status}).** {md_code(result.message)}\n\n"
             f"Re-create it with:\n\n```\n{command}\n```",
             icon=":material/block:",
         )
 
 
 def require_artifact(name: str, *, command: str, schema_version: int | None = None) -> ArtifactResult | None:
-    """Load ``name``; show its status line, or its problem panel and return ``None``."""
+    """Load ``name``; show its status line, or its problem panel and return ``None``.
+
+    Every status but ``ok`` and ``stale`` (missing, corrupt, wrong schema, invalid data or a
+    ``generated_at`` in the future) gets the problem panel with the reader's message, which names
+    the field and the bad value; the tab then draws nothing from the artifact.
+    """
     result = loading.artifact(name)
-    if (
-        result.envelope is not None
+    if (  # a registered artifact's version is checked by the store; this is for a user's own
+        result.usable
+        and result.envelope is not None
         and schema_version is not None
         and result.envelope.get("schema_version") != schema_version
     ):
@@ -59,13 +65,13 @@ def require_artifact(name: str, *, command: str, schema_version: int | None = No
                 name,
                 "wrong_schema",
                 result.path,
-                f"schema_version {result.envelope.get('schema_version')!r}, "
-                f"this dashboard reads {schema_version}.",
+                f"{result.path.name} has schema_version {result.envelope.get('schema_version')!r}, "
+                f"expected {schema_version}.",
             ),
             command=command,
         )
         return None
-    if result.envelope is None:
+    if not result.usable:
         problem_panel(result, command=command)
         return None
     status_line(result)

@@ -21,34 +21,34 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import msgspec
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import chart_style
-from dashboard.components import baked, csv_download, readable, require_artifact
+from dashboard.components import baked, csv_download, md_code, md_text, readable, require_artifact
+from infra.contracts.ops_artifacts import LearningLoopData, SharpeComparison
 
 ARTIFACT = "learning_loop"
 COMMAND = "python -m scripts.demo"
 
 
-def losses_frame(data: dict[str, Any]) -> pd.DataFrame:
+def losses_frame(data: LearningLoopData) -> pd.DataFrame:
     """One row per PPO update (update, trades_seen, policy_loss, value_loss, entropy, ...)."""
-    rows = data.get("losses") or []
-    return pd.DataFrame(rows if isinstance(rows, list) else [])
+    return pd.DataFrame(msgspec.to_builtins(data.losses))
 
 
-def multipliers_frame(data: dict[str, Any]) -> pd.DataFrame:
+def multipliers_frame(data: LearningLoopData) -> pd.DataFrame:
     """One row per learned trade: order_id, multiplier used, multiplier suggested."""
-    m = data.get("multipliers") or {}
-    used, sugg = m.get("used") or [], m.get("suggested") or []
-    n = min(len(used), len(sugg))
+    m = data.multipliers
+    n = min(len(m.used), len(m.suggested))
     return pd.DataFrame(
         {
             "trade": range(1, n + 1),
-            "order_id": (m.get("order_id") or [""] * n)[:n],
-            "used": used[:n],
-            "suggested": sugg[:n],
+            "order_id": (m.order_id or [""] * n)[:n],
+            "used": m.used[:n],
+            "suggested": m.suggested[:n],
         }
     )
 
@@ -60,20 +60,22 @@ def _chart(where: Any, fig: go.Figure, *, title: str, caption: str, key: str) ->
     where.caption(caption)
 
 
-def _sharpe_panel(sh: dict[str, Any]) -> None:
+def _num(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _sharpe_panel(sh: SharpeComparison) -> None:
     c1, c2, c3 = st.columns(3)
-    before, after = sh.get("before"), sh.get("after")
-    c1.metric("Sharpe, static Kelly", f"{before:.2f}" if isinstance(before, (int, float)) else "n/a")
-    delta = after - before if isinstance(before, (int, float)) and isinstance(after, (int, float)) else None
+    c1.metric("Sharpe, static Kelly", _num(sh.before, ".2f"))
+    delta = sh.after - sh.before if sh.before is not None and sh.after is not None else None
     c2.metric(
-        "Sharpe, Kelly x PPO",
-        f"{after:.2f}" if isinstance(after, (int, float)) else "n/a",
-        f"{delta:+.2f}" if delta is not None else None,
+        "Sharpe, Kelly x PPO", _num(sh.after, ".2f"), _num(delta, "+.2f") if delta is not None else None
     )
-    c3.metric("mean multiplier (hold-out)", f"{sh.get('mean_multiplier_after', float('nan')):.2f}")
+    c3.metric("mean multiplier (hold-out)", _num(sh.mean_multiplier_after, ".2f"))
+    day = lambda t: "?" if t is None else t.date().isoformat()  # noqa: E731
     st.caption(
-        f"Same {sh.get('n_trades', '?')} hold-out trades ({sh.get('from', '?')[:10]} to {sh.get('to', '?')[:10]}), "
-        f"per-trade account returns, annualised with {sh.get('periods_per_year', float('nan')):.0f} trades per year. "
+        f"Same {sh.n_trades if sh.n_trades is not None else '?'} hold-out trades ({day(sh.from_)} to {day(sh.to)}), "
+        f"per-trade account returns, annualised with {_num(sh.periods_per_year, '.0f')} trades per year. "
         "A single hold-out period: the difference is not a significance test."
     )
 
@@ -81,51 +83,51 @@ def _sharpe_panel(sh: dict[str, Any]) -> None:
 POLICY_LABELS = {"kelly": "static Kelly", "const": "best constant", "edge": "edge sizer", "ppo": "PPO"}
 
 
-def growth_frame(data: dict[str, Any]) -> pd.DataFrame:
+def growth_frame(data: LearningLoopData) -> pd.DataFrame:
     """Hold-out log growth per policy: final value, difference to Kelly and its 95% interval."""
-    g = data.get("holdout_growth") or {}
+    g = data.holdout_growth
     rows = []
-    for key, total in (g.get("final") or {}).items():
-        d = (g.get("diff") or {}).get(key) or {}
-        lo, hi = d.get("ci", [None, None])
+    for key, total in (g.final if g is not None else {}).items():
+        d = g.diff.get(key) if g is not None else None
+        ci = d.ci if d is not None and len(d.ci) == 2 else None
         rows.append({
-            "policy": POLICY_LABELS.get(key, key), "log growth": total, "Δ vs Kelly": d.get("total"),
-            "Δ 95% CI": f"[{lo:+.4f}, {hi:+.4f}]" if lo is not None and hi is not None else "baseline",
-            "Δ per 1,000 trades": d.get("per_1k"),
+            "policy": POLICY_LABELS.get(key, key), "log growth": total, "Δ vs Kelly": d.total if d else None,
+            "Δ 95% CI": f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci is not None else "baseline",
+            "Δ per 1,000 trades": d.per_1k if d else None,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def buckets_frame(data: dict[str, Any]) -> pd.DataFrame:
+def buckets_frame(data: LearningLoopData) -> pd.DataFrame:
     """Per state bucket: learned edge ± s.e., each policy's multiplier, the hindsight-best multiplier."""
     rows = []
-    for b in data.get("buckets") or []:
-        edge, se = b.get("edge"), b.get("edge_se")
+    for b in data.buckets:
+        edge, se = b.edge, b.edge_se
         rows.append({
-            "regime": b.get("regime"), "confidence bucket": b.get("confidence_bucket"),
-            "mean confidence": b.get("confidence"), "hold-out trades": b.get("trades"),
+            "regime": b.regime, "confidence bucket": b.confidence_bucket,
+            "mean confidence": b.confidence, "hold-out trades": b.trades,
             "learned net edge": edge,
             "edge 95% CI": f"[{edge - 1.96 * se:+.3f}, {edge + 1.96 * se:+.3f}]" if edge is not None and se is not None else "n/a",
-            "no edge": "yes" if b.get("no_edge") else ("no" if "no_edge" in b else "n/a"),
-            "edge ×": b.get("edge_multiplier"), "PPO ×": b.get("ppo_multiplier"),
-            "best constant ×": b.get("const_multiplier"), "Kelly ×": b.get("kelly_multiplier"),
-            "hindsight best × (upper bound)": b.get("hindsight_best_multiplier"),
+            "no edge": "n/a" if b.no_edge is None else ("yes" if b.no_edge else "no"),
+            "edge ×": b.edge_multiplier, "PPO ×": b.ppo_multiplier,
+            "best constant ×": b.const_multiplier, "Kelly ×": b.kelly_multiplier,
+            "hindsight best × (upper bound)": b.hindsight_best_multiplier,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _growth_section(data: dict[str, Any]) -> None:
-    g = data.get("holdout_growth") or {}
-    if not g:
+def _growth_section(data: LearningLoopData) -> None:
+    g = data.holdout_growth
+    if g is None or not g.final:
         st.info(
             "This artifact predates the held-out log-growth comparison. Run:\n\n```\n" + COMMAND + "\n```"
         )
         return
-    st.text("Verdict: " + str(data.get("verdict", "")))
+    st.text("Verdict: " + data.verdict)
     left, right = st.columns(2)
     fig = go.Figure()
-    x = g.get("trade", [])
-    for key, ys in (g.get("cumulative") or {}).items():
+    x = list(g.trade)
+    for key, ys in g.cumulative.items():
         fig.add_trace(go.Scatter(x=x, y=ys, mode="lines", name=POLICY_LABELS.get(key, key)))
     chart_style.style(fig, x_title="hold-out trade (count)", y_title="cumulative log growth (log units)",
                       height=chart_style.SMALL_HEIGHT)  # fmt: skip
@@ -136,9 +138,10 @@ def _growth_section(data: dict[str, Any]) -> None:
         "learned online, the deterministic PPO policy).",
     )  # fmt: skip
     fig = go.Figure()
-    for key, d in (g.get("diff") or {}).items():
-        base = [a - b for a, b in zip(g["cumulative"][key], g["cumulative"]["kelly"], strict=False)]
-        band = d.get("band") or [0.0] * len(base)
+    kelly = g.cumulative.get("kelly", [])
+    for key, d in g.diff.items():
+        base = [a - b for a, b in zip(g.cumulative.get(key, []), kelly, strict=False)]
+        band = d.band or [0.0] * len(base)
         name = POLICY_LABELS.get(key, key)
         fig.add_trace(go.Scatter(x=x, y=base, mode="lines", name=name))
         fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + w for a, w in zip(base, band, strict=False)]
@@ -190,20 +193,22 @@ def render() -> None:
     result = require_artifact(ARTIFACT, command=COMMAND)
     if result is None:
         return
-    data: dict[str, Any] = result.data if isinstance(result.data, dict) else {}
-    summ = data.get("summary") or {}
-    gov = summ.get("governor") or {}
+    data = result.typed
+    if not isinstance(data, LearningLoopData):  # the store decodes every usable learning_loop
+        return
+    summ = data.summary
+    gov = summ.governor
     st.write(
-        f"**{summ.get('feedback_learned', 0)}** feedback events learned in **{summ.get('updates', 0)}** PPO updates, "
-        f"{len(summ.get('checkpoints') or [])} checkpoints; governor mode: `{gov.get('mode', '?')}` "
-        f"({gov.get('policy_info', '')})."
+        f"**{summ.feedback_learned}** feedback events learned in **{summ.updates}** PPO updates, "
+        f"{len(summ.checkpoints)} checkpoints; governor mode: {md_code(gov.mode if gov else '?')} "
+        f"({md_text(gov.policy_info if gov else '')})."
     )
-    _sharpe_panel(data.get("sharpe") or {})
+    _sharpe_panel(data.sharpe)
     _growth_section(data)
 
     left, right = st.columns(2)
-    hist = data.get("reward_distribution") or {}
-    edges, counts = hist.get("edges") or [], hist.get("counts") or []
+    hist = data.reward_distribution
+    edges, counts = (hist.edges, hist.counts) if hist is not None else ([], [])
     fig = go.Figure()
     if len(edges) == len(counts) + 1 and counts:
         mids = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
@@ -219,14 +224,15 @@ def render() -> None:
         "scaled, minus the duration, drawdown and confidence penalties, plus the Sharpe bonus.",
     )  # fmt: skip
 
-    cum = data.get("cumulative_reward") or {}
+    cum = data.cumulative_reward
+    trades = list(cum.trade) if cum else []
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=cum.get("trade", []), y=cum.get("reward", []), mode="lines", name="feedback reward")
+        go.Scatter(x=trades, y=list(cum.reward) if cum else [], mode="lines", name="feedback reward")
     )
     fig.add_trace(
         go.Scatter(
-            x=cum.get("trade", []), y=cum.get("policy_reward", []), mode="lines", name="policy reward (sized)"
+            x=trades, y=list(cum.policy_reward) if cum else [], mode="lines", name="policy reward (sized)"
         )
     )
     chart_style.style(

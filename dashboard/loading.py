@@ -8,6 +8,7 @@ so a cached artifact still turns stale when it ages.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ def _read_artifact_cached(path: str, stamp: tuple[int, int], max_age_s: float | 
 def artifact(name: str, *, max_age_s: float | None = None) -> ArtifactResult:
     """Read artifact ``name`` from the cache folder; never raises on a bad file.
 
+    The result carries ``typed`` (``data`` decoded by its contract, :mod:`infra.contracts.artifacts`)
+    or a status ``invalid`` / ``wrong_schema`` / ``corrupt`` whose message names the field.
+
     ``max_age_s`` defaults to the ``ARTIFACT_MAX_AGE_S`` setting.
     """
     s = settings()
@@ -53,15 +57,13 @@ def artifact(name: str, *, max_age_s: float | None = None) -> ArtifactResult:
     generated = result.generated_at
     age = (dt.datetime.now(dt.UTC) - generated).total_seconds() if generated else None
     if age is not None and age > limit:
-        return ArtifactResult(
-            name,
-            "stale",
-            path,
-            f"{path.name} was generated {age / 3600:.1f} h ago (limit {limit / 3600:.1f} h).",
-            envelope=result.envelope,
+        return dataclasses.replace(
+            result,
+            status="stale",
+            message=f"{path.name} was generated {age / 3600:.1f} h ago (limit {limit / 3600:.1f} h).",
             age_s=age,
         )
-    return ArtifactResult(name, "ok", path, "ok", envelope=result.envelope, age_s=age)
+    return dataclasses.replace(result, age_s=age)  # keeps the typed data decoded by its contract
 
 
 def artifact_at(path: Path) -> ArtifactResult:
@@ -105,23 +107,25 @@ def simulated_pnl_note(trades_path: Path) -> str | None:
     artifact names ``trades_path`` the PnL is simulated (no order ever reached an exchange), and
     every PnL a tab shows must say so.
     """
+    from infra.contracts.ops_artifacts import DemoDataData
+
     result = artifact("demo_data", max_age_s=float("inf"))
-    if result.envelope is None or not isinstance(result.data, dict):
+    demo = result.typed if result.usable else None
+    if not isinstance(demo, DemoDataData):
         return None
-    files = result.data.get("files") or {}
     try:
-        same = Path(str(files.get("trades", ""))).resolve() == trades_path.resolve()
+        same = Path(demo.files.get("trades", "")).resolve() == trades_path.resolve()
     except OSError:
         same = False
     if not same:
         return None
-    source = str(result.data.get("bars_source", "synthetic"))
+    source = demo.bars_source
     bars = (
         "synthetic bars"
         if source == "synthetic"
         else "real bars (" + ", ".join(Path(p).name for p in source.removeprefix("real:").split(",")) + ")"
     )
-    signal = str(result.data.get("signal_source", "a simulated signal"))
+    signal = demo.signal_source or "a simulated signal"
     from dashboard.text import md_text
 
     bars, signal = md_text(bars), md_text(signal)

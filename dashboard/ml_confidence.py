@@ -15,12 +15,16 @@ plotly figures:
 * the latest signal per symbol with its top contributing features.
 
 See ``docs/ml_telemetry.md``.
+
+Why this file is long: one tab (its figures and notes); the numbers come from the typed
+``ml_telemetry`` artifact.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -28,19 +32,12 @@ import streamlit as st
 from dashboard import chart_style, loading
 from dashboard.components import csv_download, md_code, md_text, problem_panel, readable, require_artifact
 from infra.artifacts import ArtifactResult
+from infra.contracts.ml_artifacts import MlTelemetryData
+from infra.contracts.ops_artifacts import DemoDataData
 
 ARTIFACT = "ml_telemetry"
 SCHEMA_VERSION = 1
 COMMAND = "python -m ml.telemetry"
-REQUIRED_KEYS = (
-    "high_confidence_threshold",
-    "data_window",
-    "confidence_over_time",
-    "confidence_recent",
-    "calibration",
-    "calibration_over_time",
-    "feature_importance",
-)
 ALL = "ALL"
 COIN_FLIP_BRIER = 0.25
 """Brier score of always answering 0.5: (0.5 - outcome)^2 = 0.25 whatever the outcome."""
@@ -87,7 +84,9 @@ def brier_note(brier: Any) -> str | None:
 
 
 def _frame(records: Any, *, time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
-    df = pd.DataFrame(records if isinstance(records, list) else [])
+    """Rows of the contract (a list of Structs) as a frame; ``time_cols`` parsed as UTC."""
+    rows = msgspec.to_builtins(records) if records is not None else []
+    df = pd.DataFrame(rows if isinstance(rows, list) else [])
     for col in time_cols:
         if col in df.columns:
             df[col] = pd.to_datetime(df[col], utc=True)
@@ -222,36 +221,36 @@ def calibration_time_figure(cal_t: pd.DataFrame) -> go.Figure:
 
 
 # --------------------------------------------------------------------------- layout
-def _headline(data: dict[str, Any]) -> None:
-    cal = data["calibration"]
-    win = data["data_window"]
-    citl = cal.get("citl", {})
+def _headline(data: MlTelemetryData) -> None:
+    cal = data.calibration
+    win = data.data_window
+    citl = cal.citl
     cols = st.columns(5)
-    cols[0].metric("Brier", _fmt(cal.get("brier")), help="Mean (confidence - correct)^2; 0.25 = coin flip.")
+    cols[0].metric("Brier", _fmt(cal.brier), help="Mean (confidence - correct)^2; 0.25 = coin flip.")
     cols[1].metric(
         "ECE",
-        _fmt(cal.get("ece")),
+        _fmt(cal.ece),
         help=(
             "Expected calibration error over confidence bins. A calibrated model with the same "
-            f"confidences would stay below {_fmt(cal.get('ece_null_q95'))} in 95% of samples."
+            f"confidences would stay below {_fmt(cal.ece_null_q95)} in 95% of samples."
         ),
     )
-    cols[2].metric(
-        "Hit rate", _fmt(cal.get("hit_rate"), ".3f"), help="Share of resolved signals that were right."
-    )
-    cols[3].metric("Mean confidence", _fmt(cal.get("mean_confidence"), ".3f"))
+    cols[2].metric("Hit rate", _fmt(cal.hit_rate, ".3f"), help="Share of resolved signals that were right.")
+    cols[3].metric("Mean confidence", _fmt(cal.mean_confidence, ".3f"))
     cols[4].metric(
         "Calibration in the large",
-        _fmt(citl.get("gap"), "+.4f"),
-        help=f"Hit rate minus mean confidence; z = {_fmt(citl.get('z'), '.2f')} (|z| > 2: miscalibrated).",
+        _fmt(citl.gap if citl else None, "+.4f"),
+        help=f"Hit rate minus mean confidence; z = {_fmt(citl.z if citl else None, '.2f')} (|z| > 2: miscalibrated).",
     )
-    note = brier_note(cal.get("brier"))
+    note = brier_note(cal.brier)
     if note:
         st.caption(note)
+    start = win.start.isoformat() if win.start else "?"
+    end = win.end.isoformat() if win.end else "?"
     st.caption(
-        f"Model {md_code(data.get('model_version', '?'))} · data {md_text(win.get('start', '?'))} to "
-        f"{md_text(win.get('end', '?'))} · {win.get('n_resolved', 0)} resolved of {win.get('n_rows', 0)} "
-        f"scored rows · {len(data.get('model_versions', []))} walk-forward model versions"
+        f"Model {md_code(data.model_version or '?')} · data {md_text(start)} to "
+        f"{md_text(end)} · {win.n_resolved} resolved of {win.n_rows} "
+        f"scored rows · {len(data.model_versions)} walk-forward model versions"
     )
     st.caption(_which_model_note())
 
@@ -263,9 +262,7 @@ def _which_model_note() -> str:
         "trees on bar features, refitted walk-forward by python -m ml.telemetry) on the bars."
     )
     demo = loading.artifact("demo_data", max_age_s=float("inf"))
-    source = (
-        demo.data.get("signal_source") if demo.envelope is not None and isinstance(demo.data, dict) else None
-    )
+    source = demo.typed.signal_source if isinstance(demo.typed, DemoDataData) and demo.usable else None
     if source is None:
         return base
     if "reference model" in str(source):
@@ -282,20 +279,19 @@ def render() -> None:
     result = require_artifact(ARTIFACT, command=COMMAND, schema_version=SCHEMA_VERSION)
     if result is None:
         return
-    data = result.data
-    missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
-    if missing:
+    data = result.typed
+    if not isinstance(data, MlTelemetryData):  # the store decodes every usable ml_telemetry
         problem_panel(
-            ArtifactResult(ARTIFACT, "corrupt", result.path, f"the artifact lacks {', '.join(missing)}."),
+            ArtifactResult(ARTIFACT, "invalid", result.path, "the artifact was not decoded by its contract."),
             command=COMMAND,
         )
         return
-    threshold = float(data["high_confidence_threshold"])
+    threshold = data.high_confidence_threshold
     _headline(data)
 
-    recent = _frame(data["confidence_recent"], time_cols=("ts",))
-    over_time = _frame(data["confidence_over_time"], time_cols=("bucket_start",))
-    bucket = data.get("bucket", "?")
+    recent = _frame(data.confidence_recent, time_cols=("ts",))
+    over_time = _frame(data.confidence_over_time, time_cols=("bucket_start",))
+    bucket = data.bucket
     symbols = sorted(str(s) for s in recent["symbol"].unique()) if len(recent) else []
     st.markdown("**Live confidence**")
     if symbols:
@@ -335,21 +331,21 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        imp = data["feature_importance"]
-        top = _frame(imp.get("top", []))
+        imp = data.feature_importance
+        top = _frame(imp.top if imp else [])
         st.markdown(f"**Top {len(top)} features** (permutation importance)")
         if len(top):
             st.plotly_chart(importance_figure(top), key="mlc_importance", theme=None)
             st.caption(
                 "How much the log loss (nats) rises when one feature is shuffled (± std over shuffles): "
-                f"larger = the model leans on it more. Computed at {imp.get('computed_at')} on "
-                f"{imp.get('n_rows')} recent rows for {md_code(imp.get('model_version'))}, "
-                f"{imp.get('n_repeats')} shuffles per feature."
+                f"larger = the model leans on it more. Computed at {imp.computed_at if imp else '?'} on "
+                f"{imp.n_rows if imp else '?'} recent rows for {md_code(imp.model_version if imp else '?')}, "
+                f"{imp.n_repeats if imp else '?'} shuffles per feature."
             )
         else:
             st.info("Feature importance needs more resolved rows.", icon=":material/info:")
     with right:
-        rel = _frame(data["calibration"].get("reliability", []))
+        rel = _frame(data.calibration.reliability)
         st.markdown("**Reliability diagram**")
         if len(rel) and (rel["count"] > 0).any():
             st.plotly_chart(reliability_figure(rel), key="mlc_reliability", theme=None)
@@ -364,7 +360,7 @@ def render() -> None:
                 icon=":material/info:",
             )
 
-    cal_t = _frame(data["calibration_over_time"], time_cols=("bucket_start",))
+    cal_t = _frame(data.calibration_over_time, time_cols=("bucket_start",))
     st.markdown(f"**Brier and ECE per {bucket} bucket**")
     if len(cal_t):
         st.plotly_chart(calibration_time_figure(cal_t), key="mlc_cal_time", theme=None)
@@ -388,10 +384,10 @@ def render() -> None:
     else:
         st.info("No resolved outcomes yet.", icon=":material/info:")
 
-    latest = data.get("latest_signals", {})
-    sig = _frame(latest.get("signals", []) if isinstance(latest, dict) else [], time_cols=("ts",))
-    if len(sig):
-        st.markdown(f"**Latest signals** (attribution: {md_code(latest.get('attribution_method'))})")
+    latest = data.latest_signals
+    sig = _frame(latest.signals if latest else [], time_cols=("ts",))
+    if len(sig) and latest is not None:
+        st.markdown(f"**Latest signals** (attribution: {md_code(latest.attribution_method)})")
         if "top_features" in sig.columns:
             sig["top_features"] = [
                 ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in tf)

@@ -9,6 +9,9 @@ per symbol of a 500-symbol book.
 Data: ``trades.parquet`` under ``DATA_DIR`` (written by ``python -m scripts.demo``) and the
 ``doctor`` artifact (``python -m scripts.doctor``) for the confidence weights; without the doctor
 every weight is 1.0 and the tab says so. See ``docs/router_health.md``.
+
+Why this file is long: one tab (its cached loaders, filters, figures and tables); the numbers
+are computed in :mod:`execution.router_health` and its modules.
 """
 
 from __future__ import annotations
@@ -175,7 +178,7 @@ def _doctor_confidence() -> DoctorConfidence:
     """The doctor's weights, or 1.0 everywhere with a visible note saying why."""
     result = loading.artifact("doctor")
     fallback = "Until then every symbol and route is weighted **1.0**: weighted curves equal raw ones."
-    if result.envelope is None:
+    if not result.usable:
         if result.status == "missing":
             st.info(
                 f"**No doctor confidence yet** (`{result.path.name}` is missing). {fallback} "

@@ -1,5 +1,9 @@
 """Feedback bridge: executions and position updates in, exactly one ``rl.feedback`` per closed trade out.
 
+Why this file is long: it is one service, the order state machine (open and parked orders in Redis
+hashes) with its atomic commit per batch and its ``main()``; the consumer loop is
+:mod:`infra.bus.consumer` and the reward :mod:`execution.reward_calculator`.
+
 ``python -m execution.feedback_bridge [--bus URL]`` consumes ``trade.execution.res`` and
 ``trade.position.update`` as one consumer of a consumer group and tracks every trade by
 ``order_id`` (never by symbol and side):
@@ -59,6 +63,7 @@ from infra.bus import (
 from infra.bus.message import dead_letter_once
 from infra.cli import run_cli
 from infra.contracts.events import Feedback, PositionUpdate, RewardComponents
+from infra.validate import check_int
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +166,8 @@ class FeedbackBridge:
         max_parked_orders: int = 50_000,
         orphan_after: dt.timedelta = dt.timedelta(days=2),
     ) -> None:
-        if count < 1:
-            raise ValueError(f"The 'count' parameter of FeedbackBridge must be >= 1. Got {count!r} instead.")
+        check_int(count, param="count", func="FeedbackBridge", minimum=1)
+        check_int(max_parked_orders, param="max_parked_orders", func="FeedbackBridge", minimum=1)
         self.bus = bus
         self.group = group
         self.consumer = consumer
@@ -170,10 +175,6 @@ class FeedbackBridge:
         self.ns_parked = f"{namespace}:parked"
         self.params = params
         self.keep_rewards = keep_rewards
-        if max_parked_orders < 1:
-            raise ValueError(
-                f"The 'max_parked_orders' parameter of FeedbackBridge must be >= 1. Got {max_parked_orders!r} instead."
-            )
         self.max_parked_orders = max_parked_orders
         self.orphan_after = orphan_after
         self._newest: dt.datetime | None = None  # newest event time seen (the orphan clock)

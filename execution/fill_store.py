@@ -1,5 +1,10 @@
 """Closed-trade (fill) logs too large for pandas: DuckDB over Parquet files and partitioned folders.
 
+Why this file is long: the SQL aggregation and the pandas pass over its output are one engine that
+must agree, definition by definition, with :mod:`execution.router_health`; kept together, that
+agreement is reviewable in one place. The shared parameters live in
+:mod:`execution.router_health_inputs`.
+
 The Router Health numbers (:func:`execution.router_health.router_health_view`) need, per UTC day
 and per ``symbol x route``, only a handful of sums: PnL, |PnL| (for the confidence haircut),
 the return on notional ``sum(pnl_usd / size_usd)``, wins, trades, fees and size. This module
@@ -41,14 +46,14 @@ import numpy as np
 import pandas as pd
 
 from execution.metrics_normalizer import normalized_table, periods_per_year_of
-from execution.router_health import (
+from execution.router_health import RouterHealthView, sharpe_keys
+from execution.router_health_curves import rolling_hit_rate, rolling_sharpe_band
+from execution.router_health_inputs import (
     PAIR_SEP,
     DoctorConfidence,
-    RouterHealthView,
-    _utc,
+    TradeWindow,
+    ViewOptions,
     periods_per_year_for,
-    rolling_hit_rate,
-    rolling_sharpe_band,
 )
 
 DAY_NS = 86_400 * 10**9
@@ -353,17 +358,8 @@ def daily_aggregates(
     FillStoreError
         An unreadable file (named), a missing column, or a bad value (file, row and field named).
     """
-    func = "daily_aggregates"
     files = parquet_files(source)
-    start_ts, end_ts = _utc(start, "start", func), _utc(end, "end", func)
-    if lookback_days is not None and (
-        isinstance(lookback_days, bool)
-        or not isinstance(lookback_days, int | np.integer)
-        or lookback_days < 1
-    ):
-        raise ValueError(
-            f"The 'lookback_days' parameter of {func} must be an int >= 1 or None. Got {lookback_days!r} instead."
-        )
+    window = TradeWindow.of(start, end, lookback_days, func="daily_aggregates")
     con = connect(memory_limit=memory_limit, threads=threads)
     try:
         cols = _columns(con, files)
@@ -375,14 +371,11 @@ def daily_aggregates(
         scan = _scan(files)
         head = _run(con, files, f"SELECT count(*) AS n, max(closed_at) AS last FROM {scan}").iloc[0]
         n_total = int(head["n"])
-        last_ns = None if pd.isna(head["last"]) else int(pd.Timestamp(head["last"]).value)
-        start_ns = None if start_ts is None else int(start_ts.value)
-        end_ns = None if end_ts is None else int(end_ts.value)
-        if lookback_days is not None and last_ns is not None:
-            # as filter_trades: the day after the latest fill's UTC day (floor + 1 day)
-            anchor = end_ns if end_ns is not None else (last_ns // DAY_NS + 1) * DAY_NS
-            lo = anchor - int(lookback_days) * DAY_NS
-            start_ns = lo if start_ns is None else max(start_ns, lo)
+        latest = None if pd.isna(head["last"]) else pd.Timestamp(pd.Timestamp(head["last"]).value, tz="UTC")
+        lo = window.lookback_start(latest)  # the same anchor as filter_trades
+        bounds = [b for b in (window.start, lo) if b is not None]
+        start_ns = int(max(bounds).value) if bounds else None
+        end_ns = None if window.end is None else int(window.end.value)
         sql, params = aggregation_sql(
             scan, has_fees="fees_usd" in cols, routes=routes, start_ns=start_ns, end_ns=end_ns
         )
@@ -536,35 +529,18 @@ def view_from_daily(
     filters here. Same outputs as :func:`execution.router_health.router_health_view` with
     ``freq='1D'`` (module docstring).
     """
-    func = "view_from_daily"
-    if isinstance(top_n, bool) or not isinstance(top_n, int | np.integer) or top_n < 1:
-        raise ValueError(f"The 'top_n' parameter of {func} must be an int >= 1. Got {top_n!r} instead.")
-    if (
-        isinstance(rolling_window_days, bool)
-        or not isinstance(rolling_window_days, int | np.integer)
-        or rolling_window_days < 2
-    ):
-        raise ValueError(
-            f"The 'rolling_window_days' parameter of {func} must be an int >= 2. Got {rolling_window_days!r} instead."
-        )
+    opts = ViewOptions.of(top_n, rolling_window_days, table_by_route, func="view_from_daily")
     conf = confidence if confidence is not None else DoctorConfidence()
     ppy = periods_per_year_for("1D")
-    window_periods = max(2, round(rolling_window_days * ppy / 365.0))
     universe = agg.daily
     view = universe if symbols is None else universe[universe["symbol"].isin([str(s) for s in symbols])]
     n_view = int(view["n_trades"].sum())
     if n_view == 0:
-        empty_curves = pd.DataFrame(
-            columns=["key", "ts", "pnl_usd", "pnl_weighted_usd", "cum_pnl_usd", "cum_pnl_weighted_usd",
-                     "n_trades", "n_wins", "hit_rate"]
-        )  # fmt: skip
-        return RouterHealthView(
-            n_trades_total=agg.n_trades_total, n_trades=0, start=None, end=None, table=pd.DataFrame(),
-            symbol_curves=empty_curves, route_curves=empty_curves.copy(),
-            sharpe=pd.DataFrame(columns=["key", "ts", "sharpe", "se", "lo", "hi"]), sharpe_keys=[],
-            plotted_symbols=[], plotted_routes=[], unweighted_symbols=[], periods_per_year=ppy,
-            rolling_window_days=int(rolling_window_days),
-        )  # fmt: skip
+        return RouterHealthView.empty(
+            n_trades_total=agg.n_trades_total,
+            periods_per_year=ppy,
+            rolling_window_days=opts.rolling_window_days,
+        )
     view = view.reset_index(drop=True)
     keys = _Keys.of(view)
     sym_w = np.array([conf.weight(str(s)) for s in keys.sym_names], dtype=float)[keys.sym]
@@ -576,24 +552,21 @@ def view_from_daily(
     )[pair_inv]
     pnl = view["pnl_usd"].to_numpy(dtype=float)
 
-    plotted = _top(pnl, keys.sym, keys.sym_names, top_n)
+    plotted = _top(pnl, keys.sym, keys.sym_names, opts.top_n)
     sym_curves = _curves(view, keys.sym, keys.sym_names, sym_w, plotted)
-    sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=int(rolling_window_days))
-    plotted_routes = _top(pnl, keys.route, keys.route_names, top_n)
+    sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=opts.rolling_window_days)
+    plotted_routes = _top(pnl, keys.route, keys.route_names, opts.top_n)
     route_curves = _curves(view, keys.route, keys.route_names, pair_w, plotted_routes)
-    route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=int(rolling_window_days))
+    route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=opts.rolling_window_days)
 
     m = np.isin(keys.sym, np.flatnonzero(np.isin(keys.sym_names, np.asarray(plotted, dtype=object))))
     day, ret = view["day"].to_numpy(dtype=np.int64)[m], view["ret"].to_numpy(dtype=float)[m]
     by_sym = _wide_returns(day, keys.sym[m], ret, lambda c: str(keys.sym_names[c]))[0]
     by_pair = _wide_returns(day, keys.pair[m], ret, keys.pair_name)[0]
     band = rolling_sharpe_band(
-        pd.concat([by_sym, by_pair], axis=1), window=window_periods, periods_per_year=ppy
+        pd.concat([by_sym, by_pair], axis=1), window=opts.window_periods(ppy), periods_per_year=ppy
     )
-    with_band = set(band["key"].unique())
-    sharpe_keys = [k for k in plotted if k in with_band] + sorted(k for k in with_band if PAIR_SEP in k)
-
-    table = _table(universe, by_route=table_by_route)
+    table = _table(universe, by_route=opts.table_by_route)
     if symbols is not None:
         table = table[table["symbol"].isin(list(symbols))].reset_index(drop=True)
     present = sorted(str(s) for s in keys.sym_names[np.unique(keys.sym)])
@@ -606,12 +579,12 @@ def view_from_daily(
         symbol_curves=sym_curves,
         route_curves=route_curves,
         sharpe=band,
-        sharpe_keys=sharpe_keys,
+        sharpe_keys=sharpe_keys(plotted, band),
         plotted_symbols=plotted,
         plotted_routes=plotted_routes,
         unweighted_symbols=conf.unknown_symbols(present),
         periods_per_year=ppy,
-        rolling_window_days=int(rolling_window_days),
+        rolling_window_days=opts.rolling_window_days,
     )
 
 

@@ -54,9 +54,7 @@ Examples
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
-from functools import partial
 from typing import NamedTuple
 
 __all__ = [
@@ -150,28 +148,6 @@ class RewardBreakdown(NamedTuple):
         return self._asdict()
 
 
-_new_breakdown = partial(tuple.__new__, RewardBreakdown)
-"""``RewardBreakdown`` from a 7-tuple without the generated ``__new__`` (a third of its cost)."""
-
-
-_MAX = sys.float_info.max
-_MIN = -_MAX
-
-
-def _in_range(pnl_pct: float, duration_mins: float, max_drawdown_pct: float, confidence: float) -> bool:
-    """One test for the common case: finite floats in range (anything else: :func:`_check`)."""
-    return (
-        type(pnl_pct) is float
-        and type(duration_mins) is float
-        and type(max_drawdown_pct) is float
-        and type(confidence) is float
-        and _MIN <= pnl_pct <= _MAX
-        and 0.0 <= duration_mins <= _MAX
-        and 0.0 <= max_drawdown_pct <= _MAX
-        and 0.0 <= confidence <= 1.0
-    )
-
-
 def _check(pnl_pct: float, duration_mins: float, max_drawdown_pct: float, confidence: float) -> None:
     """Raise for the first argument that is not a finite number in its range."""
     _require("pnl_pct", pnl_pct)
@@ -237,8 +213,7 @@ def compute_reward_breakdown(
     >>> (b.base, b.drawdown_penalty, b.confidence_penalty, b.reward)
     (-1.0, 0.2, 0.5, -1.7)
     """
-    if not _in_range(pnl_pct, duration_mins, max_drawdown_pct, confidence):
-        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)  # names the culprit
+    _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)
     p = params
     base = pnl_pct * p.pnl_scale
     size = abs(base)
@@ -250,7 +225,7 @@ def compute_reward_breakdown(
     sharpe = trade_sharpe(pnl_pct, duration_mins, params=p)
     bonus = size * p.sharpe_bonus if sharpe > p.sharpe_threshold else 0.0
     reward = base - duration - drawdown - conf + bonus
-    return _new_breakdown((base, duration, drawdown, conf, bonus, sharpe, reward))
+    return RewardBreakdown(base, duration, drawdown, conf, bonus, sharpe, reward)
 
 
 def compute_reward(
@@ -263,26 +238,17 @@ def compute_reward(
 ) -> float:
     """Reward of one closed trade (the ``reward`` of :func:`compute_reward_breakdown`).
 
-    Same arguments and errors as :func:`compute_reward_breakdown`; this is the fast path
-    (no container is built).
+    Same arguments and errors as :func:`compute_reward_breakdown`.
 
     Examples
     --------
     >>> compute_reward(pnl_pct=1.0, duration_mins=60.0, max_drawdown_pct=0.0, confidence=0.5)
     0.9916666666666667
     """
-    if not _in_range(pnl_pct, duration_mins, max_drawdown_pct, confidence):
-        _check(pnl_pct, duration_mins, max_drawdown_pct, confidence)  # names the culprit
-    p = params
-    base = pnl_pct * p.pnl_scale
-    size = abs(base)
-    reward = base
-    if base > 0:
-        reward -= size * p.duration_penalty_max * min(duration_mins / p.duration_full_mins, 1.0)
-    if max_drawdown_pct > p.drawdown_threshold_pct:
-        reward -= size * p.drawdown_penalty
-    if base < 0 and confidence > p.confidence_threshold:
-        reward -= size * p.confidence_penalty
-    if trade_sharpe(pnl_pct, duration_mins, params=p) > p.sharpe_threshold:
-        reward += size * p.sharpe_bonus
-    return reward
+    return compute_reward_breakdown(
+        pnl_pct=pnl_pct,
+        duration_mins=duration_mins,
+        max_drawdown_pct=max_drawdown_pct,
+        confidence=confidence,
+        params=params,
+    ).reward

@@ -45,183 +45,69 @@ Examples
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from execution.metrics_normalizer import (
     normalized_table,
-    rolling_sharpe_ratio,
-    rolling_sharpe_standard_error,
+)
+from execution.router_health_curves import (
+    BAND_COLUMNS,
+    CURVE_COLUMNS,
+    pnl_curves,
+    rolling_hit_rate,
+    rolling_sharpe_band,
+    top_keys,
+)
+from execution.router_health_inputs import (
+    CURVE_BY,
+    PAIR_SEP,
+    REQUIRED_COLUMNS,
+    CurveBy,
+    DoctorConfidence,
+    TradeWindow,
+    ViewOptions,
+    check_trade_columns,
+    haircut_pnl,
+    periods_per_year_for,
+)
+from execution.router_health_table import (
+    MIN_OBS,
+    RATIO_COLUMNS,
+    STATISTICS_COLUMNS,
+    band_window_days,
+    statistics_table,
 )
 from execution.trade_returns import trade_returns
 
-CurveBy = Literal["symbol", "route", "pair"]
-CURVE_BY: tuple[CurveBy, ...] = ("symbol", "route", "pair")
-PAIR_SEP = "|"
-REQUIRED_COLUMNS = ("symbol", "route", "closed_at", "pnl_usd", "size_usd")
-YEAR = pd.Timedelta(days=365)
-
-
-# --------------------------------------------------------------------------- validation helpers
-def _check_columns(trades: pd.DataFrame, func: str, columns: Sequence[str] = REQUIRED_COLUMNS) -> None:
-    if not isinstance(trades, pd.DataFrame):
-        raise TypeError(
-            f"The 'trades' parameter of {func} must be a pandas DataFrame. Got {type(trades).__name__} instead."
-        )
-    missing = [c for c in columns if c not in trades.columns]
-    if missing:
-        raise ValueError(
-            f"The 'trades' parameter of {func} is missing column(s) {missing}; it has {list(trades.columns)}."
-        )
-    if "closed_at" in columns and not isinstance(trades["closed_at"].dtype, pd.DatetimeTZDtype):
-        raise ValueError(
-            f"The 'closed_at' column of 'trades' in {func} must be timezone-aware UTC timestamps. "
-            f"Got dtype {trades['closed_at'].dtype} instead."
-        )
-
-
-def _check_by(by: Any, func: str) -> CurveBy:
-    if by not in CURVE_BY:
-        raise ValueError(f"The 'by' parameter of {func} must be one of {list(CURVE_BY)}. Got {by!r} instead.")
-    return by
-
-
-def _utc(value: Any, name: str, func: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"The '{name}' parameter of {func} must be a timestamp or date. Got {value!r} instead."
-        ) from None
-    if ts is pd.NaT:
-        raise ValueError(f"The '{name}' parameter of {func} must be a timestamp or date. Got NaT instead.")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def periods_per_year_for(freq: str) -> float:
-    """Periods per year for a 24/7 (crypto) calendar: ``365 days / freq``.
-
-    >>> periods_per_year_for("1D"), periods_per_year_for("1h")
-    (365.0, 8760.0)
-    """
-    try:
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq).nanos, unit="ns")
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"The 'freq' parameter of periods_per_year_for must be a fixed pandas frequency such as '1D' "
-            f"or '1h'. Got {freq!r} instead."
-        ) from None
-    if step <= pd.Timedelta(0):
-        raise ValueError(
-            f"The 'freq' parameter of periods_per_year_for must be positive. Got {freq!r} instead."
-        )
-    return float(YEAR / step)
-
-
-# --------------------------------------------------------------------------- doctor confidence
-def _confidence_map(raw: Any, key: str) -> dict[str, float]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(
-            f"The doctor artifact's '{key}' must be a mapping of name to a number in [0, 1]. "
-            f"Got {type(raw).__name__} instead."
-        )
-    out: dict[str, float] = {}
-    for name, value in raw.items():
-        try:
-            w = float(value)
-        except (TypeError, ValueError):
-            w = math.nan
-        if not (0.0 <= w <= 1.0):  # also rejects NaN
-            raise ValueError(
-                f"The doctor artifact's '{key}[{name!r}]' must be a number in [0, 1]. Got {value!r} instead."
-            )
-        out[str(name)] = w
-    return out
-
-
-@dataclass(frozen=True)
-class DoctorConfidence:
-    """The doctor's confidence per symbol and per ``SYMBOL|route`` pair, used as PnL weights.
-
-    Attributes
-    ----------
-    symbol
-        ``{symbol: weight in [0, 1]}``.
-    route
-        ``{"SYMBOL|route": weight in [0, 1]}``; overrides the symbol weight for that pair.
-    available
-        False when no doctor artifact exists: every weight is then the documented default 1.0.
-    """
-
-    symbol: Mapping[str, float] = field(default_factory=dict)
-    route: Mapping[str, float] = field(default_factory=dict)
-    available: bool = False
-
-    @classmethod
-    def from_data(cls, data: Any) -> DoctorConfidence:
-        """Parse the doctor artifact's ``data`` (``symbol_confidence``, ``route_confidence``).
-
-        Raises
-        ------
-        ValueError
-            ``data`` is not a mapping, or a weight is not a number in [0, 1].
-        """
-        if not isinstance(data, Mapping):
-            raise ValueError(
-                f"The doctor artifact's data must be a mapping with 'symbol_confidence'. "
-                f"Got {type(data).__name__} instead."
-            )
-        return cls(
-            symbol=_confidence_map(data.get("symbol_confidence"), "symbol_confidence"),
-            route=_confidence_map(data.get("route_confidence"), "route_confidence"),
-            available=True,
-        )
-
-    def weight(self, symbol: str, route: str | None = None) -> float:
-        """Weight of ``symbol`` (or of the pair ``symbol|route`` when ``route`` is given).
-
-        >>> c = DoctorConfidence({"BTC": 0.5}, {"BTC|okx": 0.2}, True)
-        >>> c.weight("BTC"), c.weight("BTC", "okx"), c.weight("BTC", "bybit"), c.weight("ETH")
-        (0.5, 0.2, 0.5, 1.0)
-        """
-        if route is not None:
-            w = self.route.get(f"{symbol}{PAIR_SEP}{route}")
-            if w is not None:
-                return w
-        return self.symbol.get(symbol, 1.0)
-
-    def unknown_symbols(self, symbols: Sequence[str]) -> list[str]:
-        """Symbols among ``symbols`` that have no doctor confidence (weighted with 1.0)."""
-        return [s for s in symbols if s not in self.symbol]
-
-    def as_key(self) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...], bool]:
-        """A hashable, order-independent form (for cache keys)."""
-        return (tuple(sorted(self.symbol.items())), tuple(sorted(self.route.items())), self.available)
-
-
-def haircut_pnl(pnl: Any, confidence: Any) -> np.ndarray:
-    """Confidence-weighted PnL: ``pnl - (1 - confidence) * |pnl|`` element-wise.
-
-    A gain keeps the trusted share ``confidence * pnl``; a loss is enlarged to
-    ``(2 - confidence) * pnl``. For every ``pnl`` the result is non-decreasing in ``confidence``
-    and never above ``pnl``, so a route the doctor distrusts can only look worse than its raw PnL,
-    never better (plain multiplication by the confidence shrank losses toward zero).
-
-    >>> haircut_pnl([10.0, -4.0, 0.0], [0.5, 0.5, 0.0]).tolist()
-    [5.0, -6.0, 0.0]
-    """
-    p = np.asarray(pnl, dtype=float)
-    w = np.asarray(confidence, dtype=float)
-    return p - (1.0 - w) * np.abs(p)
+__all__ = [  # the public face the dashboard reads; the inputs and the table live beside it
+    "BAND_COLUMNS",
+    "CURVE_BY",
+    "CURVE_COLUMNS",
+    "MIN_OBS",
+    "PAIR_SEP",
+    "RATIO_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "STATISTICS_COLUMNS",
+    "CurveBy",
+    "DoctorConfidence",
+    "RouterHealthView",
+    "band_window_days",
+    "filter_trades",
+    "haircut_pnl",
+    "periods_per_year_for",
+    "pnl_curves",
+    "rolling_hit_rate",
+    "rolling_sharpe_band",
+    "router_health_view",
+    "sharpe_keys",
+    "statistics_table",
+    "top_keys",
+]
 
 
 # --------------------------------------------------------------------------- filters
@@ -265,248 +151,22 @@ def filter_trades(
     [0]
     """
     func = "filter_trades"
-    _check_columns(trades, func, ("symbol", "route", "closed_at"))
-    start_ts, end_ts = _utc(start, "start", func), _utc(end, "end", func)
-    if start_ts is not None and end_ts is not None and end_ts <= start_ts:
-        raise ValueError(
-            f"The 'end' parameter of {func} must be after 'start' ({start_ts}). Got {end_ts} instead."
-        )
-    if lookback_days is not None and (
-        isinstance(lookback_days, bool)
-        or not isinstance(lookback_days, int | np.integer)
-        or lookback_days < 1
-    ):
-        raise ValueError(
-            f"The 'lookback_days' parameter of {func} must be an int >= 1 or None. Got {lookback_days!r} instead."
-        )
+    check_trade_columns(trades, func, ("symbol", "route", "closed_at"))
+    window = TradeWindow.of(start, end, lookback_days, func=func)
     closed = trades["closed_at"]
     mask = np.ones(len(trades), dtype=bool)
     if symbols is not None:
         mask &= trades["symbol"].isin(list(symbols)).to_numpy()
     if routes is not None:
         mask &= trades["route"].isin(list(routes)).to_numpy()
-    if start_ts is not None:
-        mask &= (closed >= start_ts).to_numpy()
-    if end_ts is not None:
-        mask &= (closed < end_ts).to_numpy()
-    if lookback_days is not None and len(trades):
-        anchor = end_ts if end_ts is not None else closed.max().floor("1D") + pd.Timedelta(days=1)
-        mask &= (closed >= anchor - pd.Timedelta(days=int(lookback_days))).to_numpy()
+    if window.start is not None:
+        mask &= (closed >= window.start).to_numpy()
+    if window.end is not None:
+        mask &= (closed < window.end).to_numpy()
+    lo = window.lookback_start(closed.max() if len(trades) else None)
+    if lo is not None:
+        mask &= (closed >= lo).to_numpy()
     return trades[mask]
-
-
-# --------------------------------------------------------------------------- curves
-def _group_columns(by: CurveBy) -> list[str]:
-    return ["symbol"] if by == "symbol" else ["route"] if by == "route" else ["symbol", "route"]
-
-
-def pnl_curves(
-    trades: pd.DataFrame,
-    *,
-    by: CurveBy = "symbol",
-    confidence: DoctorConfidence | None = None,
-    freq: str = "1D",
-    keys: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Per-period and cumulative PnL per key, raw and confidence-weighted, with win counts.
-
-    Parameters
-    ----------
-    trades
-        Closed trades with ``symbol``, ``route``, ``closed_at`` (UTC) and ``pnl_usd``.
-    by
-        ``"symbol"``, ``"route"`` (all symbols of a route together) or ``"pair"``
-        (``"SYMBOL|route"``).
-    confidence
-        Doctor confidence; ``None`` weighs every trade 1.0. Per-symbol curves use the symbol's
-        weight, per-route and per-pair curves the pair's (see the module docstring).
-    freq
-        Period length (a fixed pandas frequency), one point per key and period with trades.
-    keys
-        Keep only these keys (after grouping), e.g. the top-N by :func:`top_keys`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long frame sorted by ``key`` then ``ts``, with columns ``key``, ``ts`` (period end,
-        UTC), ``pnl_usd``, ``pnl_weighted_usd`` (per period), ``cum_pnl_usd``,
-        ``cum_pnl_weighted_usd``, ``n_trades``, ``n_wins``.
-    """
-    func = "pnl_curves"
-    by = _check_by(by, func)
-    _check_columns(trades, func, ("symbol", "route", "closed_at", "pnl_usd"))
-    periods_per_year_for(freq)  # validates freq
-    conf = confidence if confidence is not None else DoctorConfidence()
-    pnl = trades["pnl_usd"].to_numpy(dtype=float)
-    key_codes, names, weights = _keys_and_weights(trades, by, conf)
-    ns = pd.DatetimeIndex(trades["closed_at"]).as_unit("ns").asi8
-    if keys is not None:
-        rows = np.isin(names, np.asarray(list(keys), dtype=object))[key_codes]
-        key_codes, pnl, weights, ns = key_codes[rows], pnl[rows], weights[rows], ns[rows]
-    step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq).nanos, unit="ns").value
-    base = pd.DataFrame(
-        {
-            "k": key_codes,
-            "t": -((-ns) // step) * step,  # ceil: right-closed periods labelled by their end
-            "pnl_usd": pnl,
-            "pnl_weighted_usd": haircut_pnl(pnl, weights),
-            "n_trades": np.ones(len(pnl), dtype=np.int64),
-            "n_wins": (pnl > 0).astype(np.int64),
-        }
-    )
-    cols = ["pnl_usd", "pnl_weighted_usd", "n_trades", "n_wins"]
-    agg = base.groupby(["k", "t"], sort=False)[cols].sum().reset_index()
-    key = names[agg["k"].to_numpy()] if len(agg) else np.zeros(0, dtype=object)
-    out = pd.DataFrame({"key": key, "ts": pd.to_datetime(agg["t"].to_numpy(), unit="ns", utc=True)}).join(
-        agg[cols]
-    )
-    out = out.sort_values(["key", "ts"], kind="stable").reset_index(drop=True)
-    grouped = out.groupby("key", sort=False)
-    out["cum_pnl_usd"] = grouped["pnl_usd"].cumsum()
-    out["cum_pnl_weighted_usd"] = grouped["pnl_weighted_usd"].cumsum()
-    return out[["key", "ts", *cols[:2], "cum_pnl_usd", "cum_pnl_weighted_usd", *cols[2:]]]
-
-
-def _keys_and_weights(
-    trades: pd.DataFrame, by: CurveBy, conf: DoctorConfidence
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-trade key codes, the key names (object array) and per-trade weights."""
-    sym_codes, sym_uniques = pd.factorize(trades["symbol"], sort=False)
-    sym_names = np.asarray(sym_uniques, dtype=object)
-    if by == "symbol":
-        sym_w = np.array([conf.weight(str(s)) for s in sym_names], dtype=float)
-        return sym_codes, sym_names, sym_w[sym_codes] if len(sym_codes) else np.zeros(0)
-    route_codes, route_uniques = pd.factorize(trades["route"], sort=False)
-    route_names = np.asarray(route_uniques, dtype=object)
-    n_routes = max(len(route_names), 1)
-    pairs, pair_codes = np.unique(sym_codes.astype(np.int64) * n_routes + route_codes, return_inverse=True)
-    pair_sym, pair_route = sym_names[pairs // n_routes], route_names[pairs % n_routes]
-    pair_w = np.array([conf.weight(str(s), str(r)) for s, r in zip(pair_sym, pair_route)], dtype=float)
-    weights = pair_w[pair_codes] if len(pair_codes) else np.zeros(0)
-    if by == "route":
-        return route_codes, route_names, weights
-    names = np.array([f"{s}{PAIR_SEP}{r}" for s, r in zip(pair_sym, pair_route)], dtype=object)
-    return pair_codes.astype(np.intp), names, weights
-
-
-def rolling_hit_rate(curves: pd.DataFrame, *, window_days: int) -> pd.Series:
-    """Rolling hit rate per key over the last ``window_days`` days of a :func:`pnl_curves` frame.
-
-    Parameters
-    ----------
-    curves
-        Output of :func:`pnl_curves` (needs ``key``, ``ts``, ``n_trades``, ``n_wins``).
-    window_days
-        Window length in days: the value at ``ts`` pools the periods with labels in
-        ``(ts - window_days, ts]``.
-
-    Returns
-    -------
-    pandas.Series
-        Pooled wins / trades in the window, aligned with ``curves.index``, in [0, 1].
-
-    Examples
-    --------
-    >>> c = pd.DataFrame({"key": ["A"] * 3,
-    ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-04"], utc=True),
-    ...     "n_trades": [2, 2, 4], "n_wins": [2, 0, 1]})
-    >>> rolling_hit_rate(c, window_days=2).tolist()
-    [1.0, 0.5, 0.25]
-    """
-    if isinstance(window_days, bool) or not isinstance(window_days, int | np.integer) or window_days < 1:
-        raise ValueError(
-            f"The 'window_days' parameter of rolling_hit_rate must be an int >= 1. Got {window_days!r} instead."
-        )
-    missing = [c for c in ("key", "ts", "n_trades", "n_wins") if c not in curves.columns]
-    if missing:
-        raise ValueError(f"The 'curves' parameter of rolling_hit_rate is missing column(s) {missing}.")
-    if curves.empty:
-        return pd.Series(np.nan, index=curves.index, dtype=float, name="hit_rate")
-    ordered = curves.sort_values(["key", "ts"], kind="stable")
-    t = pd.DatetimeIndex(ordered["ts"]).as_unit("ns").asi8
-    n = ordered["n_trades"].to_numpy(dtype=float)
-    wins = ordered["n_wins"].to_numpy(dtype=float)
-    width = pd.Timedelta(days=int(window_days)).value
-    rate = np.empty(len(ordered))
-    codes = pd.factorize(ordered["key"], sort=False)[0]
-    bounds = np.flatnonzero(np.diff(codes)) + 1  # rows where a new key starts (keys are contiguous)
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(ordered)]):
-        tk = t[lo:hi]
-        first = np.searchsorted(tk, tk - width, side="right")  # first label inside (t - window, t]
-        cn = np.r_[0.0, np.cumsum(n[lo:hi])]
-        cw = np.r_[0.0, np.cumsum(wins[lo:hi])]
-        idx = np.arange(hi - lo)
-        rate[lo:hi] = (cw[idx + 1] - cw[first]) / (cn[idx + 1] - cn[first])
-    return pd.Series(rate, index=ordered.index, name="hit_rate").reindex(curves.index)
-
-
-def top_keys(trades: pd.DataFrame, *, by: CurveBy = "symbol", n: int = 10) -> list[str]:
-    """The ``n`` keys with the largest absolute total PnL, largest first (ties by name).
-
-    >>> t = pd.DataFrame({"symbol": ["A", "B", "C", "A"], "route": ["x", "x", "y", "y"],
-    ...     "pnl_usd": [1.0, -5.0, 2.0, 0.5]})
-    >>> top_keys(t, n=2), top_keys(t, by="route", n=5)
-    (['B', 'C'], ['x', 'y'])
-    """
-    by = _check_by(by, "top_keys")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"The 'n' parameter of top_keys must be an int >= 1. Got {n!r} instead.")
-    _check_columns(trades, "top_keys", ("symbol", "route", "pnl_usd"))
-    totals = trades.groupby(_group_columns(by), sort=False, observed=True)["pnl_usd"].sum()
-    if by == "pair":
-        names = [f"{s}{PAIR_SEP}{r}" for s, r in totals.index]
-    else:
-        names = [str(k) for k in totals.index]
-    ranked = sorted(zip(names, np.abs(totals.to_numpy(dtype=float))), key=lambda kv: (-kv[1], kv[0]))
-    return [k for k, _ in ranked[: int(n)]]
-
-
-# --------------------------------------------------------------------------- Sharpe band
-def rolling_sharpe_band(
-    returns: pd.DataFrame, *, window: int, periods_per_year: float, z: float = 1.96
-) -> pd.DataFrame:
-    """Rolling annualised Sharpe ratio with a ``+- z`` standard-error band, as a long frame.
-
-    Parameters
-    ----------
-    returns
-        Wide per-period returns (columns = keys), e.g. from
-        :func:`execution.trade_returns.trade_returns`.
-    window
-        Rolling window in periods.
-    periods_per_year
-        Annualisation factor of ``returns``.
-    z
-        Band half-width in standard errors (1.96: two-sided 95 % under normality of the
-        estimator).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``key``, ``ts``, ``sharpe``, ``se``, ``lo``, ``hi``; rows where the rolling
-        Sharpe is undefined (too few observations, zero variance, outside the key's span) are
-        dropped.
-    """
-    if not (isinstance(z, int | float) and math.isfinite(z) and z > 0):
-        raise ValueError(
-            f"The 'z' parameter of rolling_sharpe_band must be a finite number > 0. Got {z!r} instead."
-        )
-    sharpe = rolling_sharpe_ratio(returns, window=window, periods_per_year=periods_per_year)
-    se = rolling_sharpe_standard_error(returns, window=window, periods_per_year=periods_per_year)
-    long = pd.DataFrame(
-        {
-            "sharpe": pd.DataFrame(sharpe).stack(future_stack=True),
-            "se": pd.DataFrame(se).stack(future_stack=True),
-        }
-    )
-    long.index.names = ["ts", "key"]
-    long = long.reset_index()
-    long = long[np.isfinite(long["sharpe"].to_numpy(dtype=float))]
-    long["lo"] = long["sharpe"] - z * long["se"]
-    long["hi"] = long["sharpe"] + z * long["se"]
-    return long.sort_values(["key", "ts"], kind="stable").reset_index(drop=True)[
-        ["key", "ts", "sharpe", "se", "lo", "hi"]
-    ]
 
 
 # --------------------------------------------------------------------------- the whole tab
@@ -542,6 +202,30 @@ class RouterHealthView:
     """Filtered symbols without a doctor confidence (weighted 1.0)."""
     periods_per_year: float
     rolling_window_days: int
+
+    @classmethod
+    def empty(
+        cls, *, n_trades_total: int, periods_per_year: float, rolling_window_days: int
+    ) -> RouterHealthView:
+        """The view when the filters leave no trade: empty frames with the usual columns."""
+        curves = pd.DataFrame(columns=[*CURVE_COLUMNS, "hit_rate"])
+        return cls(
+            n_trades_total=n_trades_total, n_trades=0, start=None, end=None, table=pd.DataFrame(),
+            symbol_curves=curves, route_curves=curves.copy(), sharpe=pd.DataFrame(columns=list(BAND_COLUMNS)),
+            sharpe_keys=[], plotted_symbols=[], plotted_routes=[], unweighted_symbols=[],
+            periods_per_year=periods_per_year, rolling_window_days=rolling_window_days,
+        )  # fmt: skip
+
+
+def sharpe_keys(plotted: Sequence[str], band: pd.DataFrame) -> list[str]:
+    """Keys of ``band`` in drawing order: the plotted symbols with a Sharpe (in ``plotted``
+    order), then every ``SYMBOL|route`` pair, sorted.
+
+    >>> sharpe_keys(["B", "A"], pd.DataFrame({"key": ["A", "A|x", "B|y", "C"]}))
+    ['A', 'A|x', 'B|y']
+    """
+    with_band = set(band["key"].unique())
+    return [k for k in plotted if k in with_band] + sorted(k for k in with_band if PAIR_SEP in k)
 
 
 def router_health_view(
@@ -585,44 +269,23 @@ def router_health_view(
     RouterHealthView
     """
     func = "router_health_view"
-    _check_columns(trades, func)
-    if isinstance(top_n, bool) or not isinstance(top_n, int | np.integer) or top_n < 1:
-        raise ValueError(f"The 'top_n' parameter of {func} must be an int >= 1. Got {top_n!r} instead.")
-    if (
-        isinstance(rolling_window_days, bool)
-        or not isinstance(rolling_window_days, int | np.integer)
-        or rolling_window_days < 2
-    ):
-        raise ValueError(
-            f"The 'rolling_window_days' parameter of {func} must be an int >= 2. "
-            f"Got {rolling_window_days!r} instead."
-        )
+    check_trade_columns(trades, func)
+    opts = ViewOptions.of(top_n, rolling_window_days, table_by_route, func=func)
     ppy = periods_per_year_for(freq)
     conf = confidence if confidence is not None else DoctorConfidence()
     view = filter_trades(
         trades, symbols=symbols, routes=routes, start=start, end=end, lookback_days=lookback_days
     )
-    window_periods = max(2, round(rolling_window_days * ppy / 365.0))
     if view.empty:
-        empty_curves = pd.DataFrame(
-            columns=["key", "ts", "pnl_usd", "pnl_weighted_usd", "cum_pnl_usd", "cum_pnl_weighted_usd",
-                     "n_trades", "n_wins", "hit_rate"]
-        )  # fmt: skip
-        return RouterHealthView(
-            n_trades_total=len(trades), n_trades=0, start=None, end=None, table=pd.DataFrame(),
-            symbol_curves=empty_curves, route_curves=empty_curves.copy(),
-            sharpe=pd.DataFrame(columns=["key", "ts", "sharpe", "se", "lo", "hi"]),
-            sharpe_keys=[],
-            plotted_symbols=[],
-            plotted_routes=[], unweighted_symbols=[], periods_per_year=ppy,
-            rolling_window_days=int(rolling_window_days),
-        )  # fmt: skip
-    plotted = top_keys(view, by="symbol", n=int(top_n))
+        return RouterHealthView.empty(
+            n_trades_total=len(trades), periods_per_year=ppy, rolling_window_days=opts.rolling_window_days
+        )
+    plotted = top_keys(view, by="symbol", n=opts.top_n)
     sym_curves = pnl_curves(view, by="symbol", confidence=conf, freq=freq, keys=plotted)
-    sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=int(rolling_window_days))
-    plotted_routes = top_keys(view, by="route", n=int(top_n))
+    sym_curves["hit_rate"] = rolling_hit_rate(sym_curves, window_days=opts.rolling_window_days)
+    plotted_routes = top_keys(view, by="route", n=opts.top_n)
     route_curves = pnl_curves(view, by="route", confidence=conf, freq=freq, keys=plotted_routes)
-    route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=int(rolling_window_days))
+    route_curves["hit_rate"] = rolling_hit_rate(route_curves, window_days=opts.rolling_window_days)
 
     plotted_trades = view[view["symbol"].isin(plotted)]
     returns = pd.concat(
@@ -632,9 +295,7 @@ def router_health_view(
         ],
         axis=1,
     )
-    band = rolling_sharpe_band(returns, window=window_periods, periods_per_year=ppy)
-    with_band = set(band["key"].unique())
-    sharpe_keys = [k for k in plotted if k in with_band] + sorted(k for k in with_band if PAIR_SEP in k)
+    band = rolling_sharpe_band(returns, window=opts.window_periods(ppy), periods_per_year=ppy)
 
     # Daily returns on notional, crypto calendar. The table is computed over every symbol that
     # passes the other filters and then cut to the selected symbols, so the deflated Sharpe
@@ -645,7 +306,7 @@ def router_health_view(
         if symbols is None
         else filter_trades(trades, routes=routes, start=start, end=end, lookback_days=lookback_days)
     )
-    table = normalized_table(universe, by_route=table_by_route, calendar="crypto")
+    table = normalized_table(universe, by_route=opts.table_by_route, calendar="crypto")
     if symbols is not None:
         table = table[table["symbol"].isin(list(symbols))].reset_index(drop=True)
     present = sorted(str(s) for s in view["symbol"].unique())
@@ -658,92 +319,10 @@ def router_health_view(
         symbol_curves=sym_curves,
         route_curves=route_curves,
         sharpe=band,
-        sharpe_keys=sharpe_keys,
+        sharpe_keys=sharpe_keys(plotted, band),
         plotted_symbols=plotted,
         plotted_routes=plotted_routes,
         unweighted_symbols=conf.unknown_symbols(present),
         periods_per_year=ppy,
-        rolling_window_days=int(rolling_window_days),
+        rolling_window_days=opts.rolling_window_days,
     )
-
-
-# --------------------------------------------------------------------------- the statistics table as read
-MIN_OBS = 30
-"""Fewer daily observations than this and a row's ratios are flagged as too few to read: with
-n = 30 the standard error of an annualised daily Sharpe is about sqrt(365 / 30) = 3.5, so a
-smaller sample cannot tell a Sharpe of 3 from 0 (Lo 2002, eq. 7 under IID returns)."""
-RATIO_COLUMNS = (
-    "sharpe", "sharpe_ci_low", "sharpe_ci_high", "sharpe_se_ann", "sharpe_autocorr_adj", "sortino",
-    "psr", "dsr", "min_trl_days", "hit_rate", "profit_factor", "max_drawdown", "ann_return", "ann_vol",
-)  # fmt: skip
-STATISTICS_COLUMNS = (
-    "symbol", "route", "n_obs", "few_obs", "n_trades", "start", "end", "lookback_days", "pnl_usd",
-    *RATIO_COLUMNS, "periods_per_year",
-)  # fmt: skip
-
-
-def statistics_table(table: pd.DataFrame, *, min_obs: int = MIN_OBS, z: float = 1.96) -> pd.DataFrame:
-    """The :func:`~execution.metrics_normalizer.normalized_table` as a trader reads it.
-
-    Every error and bound is in the units of the value beside it:
-
-    - ``sharpe_se_ann`` = ``sharpe_se * sqrt(periods_per_year)``: the table's ``sharpe_se`` is the
-      standard error of the PER-PERIOD Sharpe (Mertens 2002), and the annualised Sharpe is the
-      per-period one times ``sqrt(periods_per_year)``, so its standard error scales by the same
-      factor (a per-period 0.113 beside an annual 4.4 read as a t-statistic of 40).
-    - ``sharpe_ci_low``/``sharpe_ci_high`` = ``sharpe -+ z * sharpe_se_ann``, the two-sided
-      95 % interval for ``z = 1.96``.
-    - ``sharpe_autocorr_adj`` is Lo's (2002) autocorrelation-adjusted annual Sharpe (the table's
-      ``sharpe_lo``): a different estimate of the same number, not a lower bound; it is above
-      ``sharpe`` when returns are negatively autocorrelated.
-    - ``min_trl_days``: minimum track record length in days (periods of one day); infinite when
-      the Sharpe is not positive (no track record proves a Sharpe > 0 then) and given as NaN,
-      which the dashboard shows as "never".
-    - ``few_obs`` is True when ``n_obs < min_obs``: the ratios of such a row are noise.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"symbol": ["A"], "n_obs": [400], "sharpe": [2.0], "sharpe_se": [0.05],
-    ...                   "sharpe_lo": [2.1], "min_trl": [math.inf], "periods_per_year": [400.0]})
-    >>> r = statistics_table(t).iloc[0]
-    >>> float(r["sharpe_se_ann"]), round(float(r["sharpe_ci_low"]), 4), bool(r["few_obs"]), float(r["min_trl_days"])
-    (1.0, 0.04, False, nan)
-    """
-    if not (isinstance(min_obs, int) and min_obs >= 1):
-        raise ValueError(
-            f"The 'min_obs' parameter of statistics_table must be an int >= 1. Got {min_obs!r} instead."
-        )
-    out = table.copy()
-    if out.empty:
-        return out.reindex(
-            columns=[c for c in STATISTICS_COLUMNS if c != "route" or "route" in table.columns]
-        )
-    ppy = out["periods_per_year"].to_numpy(dtype=float)
-    se_ann = out["sharpe_se"].to_numpy(dtype=float) * np.sqrt(ppy)
-    sharpe = out["sharpe"].to_numpy(dtype=float)
-    out["sharpe_se_ann"] = se_ann
-    out["sharpe_ci_low"] = sharpe - z * se_ann
-    out["sharpe_ci_high"] = sharpe + z * se_ann
-    out["sharpe_autocorr_adj"] = out["sharpe_lo"]
-    trl = out["min_trl"].to_numpy(dtype=float) * (365.0 / ppy)  # periods -> days
-    out["min_trl_days"] = np.where(np.isfinite(trl), trl, np.nan)
-    out["few_obs"] = out["n_obs"].to_numpy(dtype=float) < min_obs
-    cols = [c for c in STATISTICS_COLUMNS if c in out.columns]
-    return out[cols].reset_index(drop=True)
-
-
-def band_window_days(
-    span_days: float, windows: Sequence[int], *, preferred: int = 30, min_points: int = 10
-) -> int:
-    """The rolling window to offer first: ``preferred`` when it leaves ``min_points`` points.
-
-    A ``w``-day window over ``span_days`` days of data has ``span_days - w + 1`` full windows,
-    one point each. Thirty days of bars and a 30-day window give one point: a chart of a dot.
-    Returns the largest window not above ``preferred`` with at least ``min_points`` points, else
-    the shortest window.
-
-    >>> band_window_days(90, (7, 14, 30, 60)), band_window_days(30, (7, 14, 30, 60)), band_window_days(5, (7, 14))
-    (30, 14, 7)
-    """
-    ok = [w for w in windows if w <= preferred and span_days - w + 1 >= min_points]
-    return max(ok) if ok else min(windows)

@@ -1,5 +1,10 @@
 """Tear sheet computation: a book's daily returns from closed trades and everything a trader reads off them.
 
+Why this file is long: it is one computation, the tear sheet. Its sections (model-version spans,
+the daily book, the benchmark, key and rolling metrics) all read the same daily book and are
+assembled by :func:`build_tear_sheet`; each is a few short pure functions. The drawdown and
+calendar tables are :mod:`execution.return_tables`.
+
 Pure computation (DataFrames in, DataFrames out; no files, no clock). The views are
 ``dashboard/tear_sheet.py`` (the Tear Sheet tab) and ``execution/tear_sheet_report.py`` (the
 standalone HTML report and its CLI). Every statistic comes from the metrics library
@@ -64,13 +69,20 @@ from execution.metrics_normalizer import (
     sortino_ratio,
     trade_returns,
 )
+from execution.return_tables import (
+    drawdown_table,
+    monthly_returns,
+    return_quantiles,
+    underwater,
+    yearly_returns,
+)
 from execution.trade_stats import Fills, trade_stats_levels
+from infra.validate import check_int, check_real
 
 DAY_NS = 86_400 * 10**9
 PERIODS_PER_YEAR = periods_per_year("1D", calendar="crypto")
 """365: daily bins of a 24/7 market."""
 REQUIRED = ("symbol", "route", "opened_at", "closed_at", "pnl_usd", "size_usd")
-QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
 KEY_METRICS: list[tuple[str, str]] = [
     ("start", "first day (UTC)"),
@@ -242,11 +254,12 @@ def daily_book(
     _check_trades(trades)
     if len(trades) == 0:
         raise _fail("no trades to build daily returns from.")
-    base = peak_notional(trades) if initial_equity is None else float(initial_equity)
-    if not np.isfinite(base) or base <= 0:
-        raise ValueError(
-            f"The 'initial_equity' parameter of {_FUNC} must be a positive number. Got {initial_equity!r}."
-        )
+    if initial_equity is None:
+        base = peak_notional(trades)
+        if not (np.isfinite(base) and base > 0):
+            raise _fail(f"the trades' peak notional {base!r} is not a positive number.")
+    else:
+        base = check_real(initial_equity, param="initial_equity", func=_FUNC, positive=True)
     opened = _ns(trades["opened_at"])
     closed = _ns(trades["closed_at"])
     first = int(opened.min()) // DAY_NS * DAY_NS
@@ -322,95 +335,6 @@ def benchmark_returns(bars: pd.DataFrame, symbol: str, index: pd.DatetimeIndex) 
     out = merged.pct_change(fill_method=None).iloc[1:]
     out.index = index
     return out.rename(symbol)
-
-
-# --------------------------------------------------------------------------- drawdowns and calendars
-def underwater(returns: pd.Series) -> pd.Series:
-    """Drawdown of compounded wealth from its running peak (the start, wealth 1, counts as a peak)."""
-    wealth = np.cumprod(1.0 + returns.to_numpy(dtype=float))
-    peak = np.maximum.accumulate(np.maximum(wealth, 1.0))
-    return pd.Series(wealth / peak - 1.0, index=returns.index, name="drawdown")
-
-
-DRAWDOWN_COLUMNS = ["start", "trough", "recovery", "depth", "days"]
-
-
-def drawdown_table(returns: pd.Series, top: int = 10) -> pd.DataFrame:
-    """The ``top`` deepest drawdowns: start, trough, recovery, depth and days under water.
-
-    A drawdown is a maximal run of days with wealth below its running peak. ``start`` = its first
-    day under water (the peak is the day before); ``trough`` = the day of its lowest wealth;
-    ``recovery`` = the first day back at the peak (NaT when not recovered by the last day);
-    ``depth`` = ``wealth(trough) / peak - 1`` (negative); ``days`` = the number of days under
-    water, i.e. ``recovery - start`` in days, or ``last day - start + 1`` when not recovered.
-    Sorted deepest first (ties: earlier first).
-    """
-    u = underwater(returns).to_numpy()
-    under = u < 0
-    idx = pd.DatetimeIndex(returns.index)
-    if not under.any():
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in DRAWDOWN_COLUMNS})
-    edges = np.diff(np.r_[0, under.astype(np.int8), 0])
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # exclusive: the recovery day, or len(u) when not recovered
-    run = np.cumsum(edges[:-1] == 1) - 1
-    pos = np.flatnonzero(under)
-    order = np.lexsort((pos, u[pos], run[pos]))  # per run: lowest drawdown first, earliest on ties
-    first_in_run = np.r_[True, run[pos][order][1:] != run[pos][order][:-1]]
-    trough = pos[order][first_in_run]
-    recovered = ends < len(u)
-    table = pd.DataFrame(
-        {
-            "start": idx[starts],
-            "trough": idx[trough],
-            "recovery": pd.Series(idx[np.minimum(ends, len(u) - 1)]).where(recovered).to_numpy(),
-            "depth": u[trough],
-            "days": (ends - starts).astype(np.int64),
-        }
-    )
-    table = table.sort_values(["depth", "start"], kind="stable").head(top).reset_index(drop=True)
-    return table
-
-
-def monthly_returns(returns: pd.Series) -> pd.DataFrame:
-    """Compounded return of each UTC calendar month: rows = years, columns = months 1..12 (NaN outside the data)."""
-    r = returns.dropna()
-    days = pd.DatetimeIndex(r.index)
-    growth = (1.0 + r).groupby([days.year, days.month]).prod() - 1.0
-    growth.index.names = ["year", "month"]
-    table = growth.unstack("month").reindex(columns=range(1, 13))
-    table.columns.name = "month"
-    return table
-
-
-def yearly_returns(returns: pd.Series, benchmark: pd.Series | None = None) -> pd.DataFrame:
-    """Compounded return of each UTC calendar year, with the benchmark's beside it when given."""
-    r = returns.dropna()
-    out = pd.DataFrame({"strategy": (1.0 + r).groupby(pd.DatetimeIndex(r.index).year).prod() - 1.0})
-    if benchmark is not None:
-        b = benchmark.dropna()
-        out["benchmark"] = (1.0 + b).groupby(pd.DatetimeIndex(b.index).year).prod() - 1.0
-    out.index.name = "year"
-    return out
-
-
-def period_returns(returns: pd.Series, freq: str) -> pd.Series:
-    """Compounded returns over calendar periods (``'W'`` weeks ending Sunday, ``'ME'`` months, ...)."""
-    r = returns.dropna()
-    return (1.0 + r).resample(freq).prod() - 1.0
-
-
-def return_quantiles(returns: pd.Series) -> pd.DataFrame:
-    """Quantiles of daily, weekly, monthly and yearly compounded returns (columns = quantiles)."""
-    rows = {
-        "daily": returns.dropna(),
-        "weekly": period_returns(returns, "W"),
-        "monthly": period_returns(returns, "ME"),
-        "yearly": period_returns(returns, "YE"),
-    }
-    table = pd.DataFrame({k: v.quantile(list(QUANTILES)) for k, v in rows.items()}).T
-    table.columns = [f"q{int(q * 100):02d}" for q in QUANTILES]
-    return table
 
 
 # --------------------------------------------------------------------------- metrics
@@ -589,12 +513,9 @@ def build_tear_sheet(
     _check_trades(trades)
     if len(trades) == 0:
         raise _fail("no trades in the selection.")
-    if not isinstance(rolling_window, int | np.integer) or rolling_window < 2:
-        raise ValueError(
-            f"The 'rolling_window' parameter of {_FUNC} must be an int >= 2. Got {rolling_window!r}."
-        )
-    if n_trials is not None and (not isinstance(n_trials, int | np.integer) or n_trials < 1):
-        raise ValueError(f"The 'n_trials' parameter of {_FUNC} must be an int >= 1. Got {n_trials!r}.")
+    check_int(rolling_window, param="rolling_window", func=_FUNC, minimum=2)
+    if n_trials is not None:
+        check_int(n_trials, param="n_trials", func=_FUNC, minimum=1)
     opened, closed = _ns(trades["opened_at"]), _ns(trades["closed_at"])
     if len(closed) > 1 and not (np.diff(closed) >= 0).all():  # closing order once, so no later step sorts
         trades = trades.iloc[np.lexsort((opened, closed))].reset_index(drop=True)

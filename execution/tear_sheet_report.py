@@ -1,5 +1,8 @@
 """Tear sheet figures and the standalone HTML report: ``python -m execution.tear_sheet_report``.
 
+Why this file is long: one figure builder per chart, shared by the Tear Sheet tab and the HTML
+report; the report's command line is a few lines on top.
+
 One self-contained HTML file with interactive plotly charts that opens offline (plotly.js is
 embedded once, no CDN), plus the key-metrics table as CSV. The Tear Sheet tab
 (``dashboard/tear_sheet.py``) draws the same figures from :func:`figures`.
@@ -30,13 +33,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from execution.return_tables import period_returns
 from execution.tear_sheet import (
     KEY_METRICS,
     REQUIRED,
     Promotion,
     TearSheet,
     build_tear_sheet,
-    period_returns,
     pick_benchmark,
     promotions_from_events,
     select_trades,

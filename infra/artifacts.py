@@ -8,9 +8,22 @@ sees either the old or the new artifact, never half of one, even when the writer
 version being replaced is first hard-linked into ``history/<name>/`` and the history is trimmed
 to at most ``history_count`` files and ``history_bytes`` bytes (oldest first).
 
+Why this file is long: the envelope, the atomic write with its history, and the read that turns
+every bad file into a status are one contract (the store); the atomic file primitives are in
+:mod:`infra.atomic_files` and the data contracts in :mod:`infra.contracts`.
+
+Every platform artifact's ``data`` has a typed contract (:mod:`infra.contracts.artifacts`):
+:meth:`ArtifactStore.write` refuses ``data`` its contract refuses (nothing is written), and a read
+decodes ``data`` into the contract's Struct, carried as ``result.typed``.
+
 Reading never raises on a bad file: :meth:`ArtifactStore.read` returns an
 :class:`ArtifactResult` whose ``status`` is ``ok`` or one of ``missing``, ``corrupt``,
-``wrong_schema``, ``stale``, with a message saying what is wrong and how to fix it.
+``wrong_schema``, ``invalid``, ``stale``, with a message saying what is wrong and how to fix it:
+
+* ``wrong_schema``: another ``schema_version`` than the registered one (or the one asked for);
+* ``invalid``: ``data`` breaks its contract (the message names the field path and the bad value,
+  e.g. ``field $.calibration.ece is nan``), or ``generated_at`` lies more than
+  :data:`FUTURE_SKEW_S` in the future.
 
 After the local write an optional *mirror* (the Firestore mirror) is called; a mirror failure is
 logged and never fails the local write.
@@ -20,25 +33,37 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import glob
 import logging
 import os
 import re
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import msgspec
+
 from infra import jsonio
+from infra.atomic_files import (  # noqa: F401 - re-exported: jobs import them from here
+    FILE_MODE,
+    TEMP_MAX_AGE_S,
+    atomic_write_bytes,
+    atomic_write_text,
+    sweep_temp_files,
+)
+from infra.contracts.artifacts import ArtifactDataError, contract_for, decode_data, encode_data
 from infra.settings import Settings
 from infra.timeutil import parse_utc, utc_iso, utcnow
 
 log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-Status = Literal["ok", "missing", "corrupt", "wrong_schema", "stale"]
+Status = Literal["ok", "missing", "corrupt", "wrong_schema", "invalid", "stale"]
+USABLE: tuple[Status, ...] = ("ok", "stale")
+"""Statuses whose ``data`` a reader may use (a stale artifact is shown with a badge)."""
+FUTURE_SKEW_S = 300.0
+"""How far ``generated_at`` may lie in the future (clock skew between machines) before the
+artifact is ``invalid``: a timestamp from the future would keep a dead job looking fresh."""
 DEFAULT_MAX_BYTES = 50_000_000
 """Default bound on an artifact's size (``ARTIFACT_MAX_BYTES``)."""
 
@@ -66,15 +91,25 @@ class ArtifactResult:
     message: str
     envelope: dict[str, Any] | None = None
     age_s: float | None = None
+    typed: msgspec.Struct | None = None
+    """``data`` decoded into its contract's Struct (``None`` for an unregistered name or a
+    status other than ``ok``/``stale``)."""
+    field: str | None = None
+    """For ``invalid``: the JSON path of the offending field (``$.calibration.ece``)."""
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     @property
+    def usable(self) -> bool:
+        """Whether the data may be shown (``ok`` or ``stale``)."""
+        return self.status in USABLE and self.envelope is not None
+
+    @property
     def data(self) -> Any:
-        """The artifact's ``data`` (``None`` unless a valid envelope was read)."""
-        return None if self.envelope is None else self.envelope["data"]
+        """The artifact's plain ``data`` (``None`` unless it is usable: ``ok`` or ``stale``)."""
+        return self.envelope["data"] if self.usable and self.envelope is not None else None
 
     @property
     def generated_at(self) -> dt.datetime | None:
@@ -187,13 +222,33 @@ class ArtifactStore:
         schema_version: int = 1,
         generated_at: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """Write ``data`` as artifact ``name`` atomically and return the envelope written."""
+        """Write ``data`` as artifact ``name`` atomically and return the envelope written.
+
+        ``data`` is the contract's Struct or a mapping of the same shape for a registered name
+        (:mod:`infra.contracts.artifacts`), anything JSON-able otherwise.
+
+        Raises
+        ------
+        ArtifactDataError
+            ``data`` breaks the artifact's contract (nothing is written).
+        ValueError
+            A bad name, schema version (a registered artifact's is fixed) or ``generated_at``.
+        """
         validate_name(name)
         if not isinstance(schema_version, int) or schema_version < 1:
             raise ValueError(f"'schema_version' must be an int >= 1. Got {schema_version!r} instead.")
+        contract = contract_for(name)
+        if contract is not None and schema_version not in (1, contract.schema_version):
+            raise ValueError(
+                f"artifact {name!r} has schema_version {contract.schema_version} "
+                f"(infra.contracts.artifacts); got {schema_version!r}."
+            )
+        if contract is not None:
+            schema_version = contract.schema_version
         when = generated_at or self.clock()
         if when.tzinfo is None:
             raise ValueError(f"'generated_at' must be timezone-aware UTC. Got {when!r} instead.")
+        data = encode_data(name, data)  # before anything touches the disk
         envelope = {
             "schema_version": schema_version,
             "name": name,
@@ -266,7 +321,8 @@ class ArtifactStore:
             When given, an artifact generated longer ago than this is returned with status
             ``stale`` (its envelope is still attached, so a view can show it with a badge).
         schema_version
-            When given, any other version gives status ``wrong_schema``.
+            When given, any other version gives status ``wrong_schema`` (a registered artifact is
+            always checked against its contract's version).
         """
         path = self.path(name)
         return read_artifact_file(
@@ -320,16 +376,43 @@ def read_artifact_file(
         generated = parse_utc(str(env["generated_at"]))
     except ValueError as exc:
         return ArtifactResult(name, "corrupt", path, f"{path} has a bad generated_at ({exc}).")
-    if schema_version is not None and env["schema_version"] != schema_version:
+    contract = contract_for(name)
+    expected = (
+        schema_version if schema_version is not None else (contract.schema_version if contract else None)
+    )
+    if expected is not None and env["schema_version"] != expected:
         return ArtifactResult(
             name,
             "wrong_schema",
             path,
-            f"{path} has schema_version {env['schema_version']!r}, expected {schema_version}; "
+            f"{path} has schema_version {env['schema_version']!r}, expected {expected}; "
             "re-run the job that writes it.",
             envelope=env,
         )
-    age = ((now or utcnow()) - generated).total_seconds()
+    current = now or utcnow()
+    age = (current - generated).total_seconds()
+    if -age > FUTURE_SKEW_S:
+        return ArtifactResult(
+            name,
+            "invalid",
+            path,
+            f"{path}: generated_at {utc_iso(generated)} is in the future "
+            f"({-age / 3600:.1f} h ahead of {utc_iso(current)}); a clock or the writer is wrong.",
+            envelope=env,
+            field="generated_at",
+        )
+    try:
+        typed = decode_data(name, env["data"])
+    except ArtifactDataError as exc:
+        return ArtifactResult(
+            name,
+            "invalid",
+            path,
+            f"{path}: {exc}; re-run the job that writes it ({contract.writer if contract else name}).",
+            envelope=env,
+            age_s=age,
+            field=exc.field,
+        )
     if max_age_s is not None and age > max_age_s:
         return ArtifactResult(
             name,
@@ -339,62 +422,6 @@ def read_artifact_file(
             "re-run the job that writes it.",
             envelope=env,
             age_s=age,
+            typed=typed,
         )
-    return ArtifactResult(name, "ok", path, "ok", envelope=env, age_s=age)
-
-
-TEMP_MAX_AGE_S = 600.0
-"""A writer's temp file older than this is an orphan of a killed writer (an atomic write takes
-milliseconds), and is removed by the next write of the same artifact or by :func:`sweep_temp_files`."""
-
-
-def sweep_temp_files(folder: Path, *, prefix: str = ".", older_than_s: float = TEMP_MAX_AGE_S) -> int:
-    """Delete orphaned ``<prefix>*.tmp`` files of killed writers in ``folder``; return how many.
-
-    Killed writers once left up to 91 MB of temp files per 20 kills, never cleaned.
-    """
-    if not folder.is_dir():
-        return 0
-    cutoff = time.time() - older_than_s
-    removed = 0
-    for p in folder.glob(f"{glob.escape(prefix)}*.tmp"):
-        with contextlib.suppress(OSError):
-            if p.stat().st_mtime < cutoff:
-                p.unlink()
-                removed += 1
-    return removed
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via temp file + fsync + rename + directory fsync."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-FILE_MODE = 0o640
-"""Mode of every file written by :func:`atomic_write_bytes`: owner read/write, group read.
-
-``tempfile.mkstemp`` creates 0600 files, so a dashboard running as another user than the cron
-jobs could not read the artifacts. 0640 lets the jobs' group read them (put the dashboard's user
-in that group) while other users still cannot; nothing an artifact holds needs to be public."""
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically (see :func:`atomic_write_text`), mode :data:`FILE_MODE`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)  # before the rename: readers never see a 0600 file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    return ArtifactResult(name, "ok", path, "ok", envelope=env, age_s=age, typed=typed)

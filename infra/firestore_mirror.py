@@ -1,5 +1,9 @@
 """Mirror artifacts to Firestore without ever letting Firestore stall or break the caller.
 
+Why this file is long: the per-call budget, the circuit breaker, the outbox replay and the history
+pruning are one guarantee (Firestore never stalls or breaks the caller) and are only understandable
+together.
+
 :func:`make_mirror` is called by :func:`infra.store.open_store` when Firestore is configured
 (``FIRESTORE_EMULATOR_HOST`` or ``FIRESTORE_PROJECT``). After each local atomic write the store
 calls :meth:`FirestoreMirror.mirror`, which:
@@ -59,6 +63,7 @@ from infra.outbox import Outbox, OutboxEntry
 from infra.safety import ProductionWriteRefused, require_prod_write
 from infra.settings import Settings
 from infra.timeutil import parse_utc, utc_iso, utcnow
+from infra.validate import check_int, check_real
 
 if TYPE_CHECKING:
     from infra.artifacts import ArtifactStore
@@ -224,15 +229,10 @@ class FirestoreMirror:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         for pname, value in (("call_budget_s", call_budget_s), ("attempt_timeout_s", attempt_timeout_s)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 3600:
-                raise ValueError(
-                    f"The '{pname}' parameter of FirestoreMirror must be a number in (0, 3600). "
-                    f"Got {value!r} instead."
-                )
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not 1 <= chunk_size <= 250:
-            raise ValueError(
-                f"The 'chunk_size' parameter of FirestoreMirror must be an int in 1..250. Got {chunk_size!r} instead."
+            check_real(
+                value, param=pname, func="FirestoreMirror", positive=True, maximum=3600, exclusive_max=True
             )
+        check_int(chunk_size, param="chunk_size", func="FirestoreMirror", minimum=1, maximum=250)
         self.settings = settings
         self.collection = settings.firestore_collection
         self.call_budget_s = float(call_budget_s)

@@ -30,7 +30,7 @@ quantum_rl_governor_policy{policy}         gauge    1 for the policy sizing now 
 quantum_rl_governor_fallbacks_total        counter  decisions that fell back to static Kelly
 =========================================  =======  ==============================================
 
-Sampled at scrape time by :class:`ServiceCollector` (see :func:`start_service_metrics`)
+Sampled at scrape time by :class:`~infra.prom_collector.ServiceCollector` (see :func:`start_service_metrics`)
 
 =================================================  ===============================================
 quantum_bus_up                                     1 when the bus answered this scrape
@@ -71,15 +71,11 @@ True
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import math
-import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -90,12 +86,13 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+
+from infra.prom_collector import ServiceCollector, epoch_seconds
+from infra.settings import Settings, load_settings
+from infra.validate import check_choice, check_int
 
 if TYPE_CHECKING:
     from infra.bus import Bus
-    from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +102,6 @@ MULTIPLIER_BUCKETS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 """Multiplier histogram edges: the governor's clamp range [0.5, 2.0] in quarter steps."""
 GOVERNOR_POLICIES = ("kelly", "edge", "ppo")
 SIZINGS = ("rl", "kelly")
-DRIFT_STATISTICS = ("accuracy_cusum", "calibration_cusum", "high_conf_win_rate", "ks_d")
-_DRIFT_THRESHOLD_KEYS = {
-    "accuracy_cusum": "accuracy_threshold",
-    "calibration_cusum": "calibration_threshold",
-    "high_conf_win_rate": "high_conf_threshold",
-    "ks_d": "ks_threshold",
-}
-DRIFT_KINDS = ("accuracy_drift", "calibration_drift", "distribution_shift")
-RETRAIN_OUTCOMES = ("promoted", "rejected", "failed")
-TRIGGER_OUTCOMES = ("pending", "promoted", "rejected", "failed")
-BREAKER_STATES = ("closed", "open", "half_open")
 SERVICE_PORTS = {"trainer": 9108, "feedback_bridge": 9109, "retrain_worker": 9110, "drift_service": 9111}
 """Default ``/metrics`` port of each service; ``METRICS_PORT_<SERVICE>`` overrides it (the trainer
 reads ``METRICS_PORT`` through its ``--metrics-port`` default, as before)."""
@@ -243,25 +229,12 @@ def serve_metrics(metrics: Metrics, port: int, *, addr: str = "127.0.0.1") -> tu
     Returns the ``(server, thread)`` pair; call ``server.shutdown()`` to stop it. Port 0 picks a
     free port (read it from ``server.server_address[1]``).
     """
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(
-            f"The 'port' parameter of serve_metrics must be an int in [0, 65535]. Got {port!r} instead."
-        )
+    check_int(port, param="port", func="serve_metrics", minimum=0, maximum=65535)
     server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
     return server, thread
 
 
 # --------------------------------------------------------------------------- service hooks
-def _epoch(ts: Any) -> float | None:
-    if not isinstance(ts, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
-
-
 def observe_feedback(metrics: Metrics, event: Mapping[str, Any], *, suggested: float | None = None) -> None:
     """Record one ``rl.feedback`` event the trainer learned from.
 
@@ -280,7 +253,7 @@ def observe_feedback(metrics: Metrics, event: Mapping[str, Any], *, suggested: f
     metrics.rl_multiplier_used.observe(m)
     if suggested is not None and math.isfinite(suggested):
         metrics.rl_multiplier_suggested.observe(float(suggested))
-    ts = _epoch(event.get("ts"))
+    ts = epoch_seconds(event.get("ts"))
     if ts is not None:
         metrics.rl_last_feedback_ts.set(ts)
     pnl = event.get("pnl_usd")
@@ -298,266 +271,31 @@ def set_governor_policy(metrics: Metrics, policy: str, *, fallbacks: int = 0) ->
     The job that runs the governor calls it after each decision batch with the governor's mode
     (``static`` maps to ``kelly``) and the number of new fallbacks.
     """
+    check_choice(policy, param="policy", func="set_governor_policy", choices=(*GOVERNOR_POLICIES, "static"))
     name = "kelly" if policy == "static" else policy
-    if name not in GOVERNOR_POLICIES:
-        raise ValueError(
-            f"The 'policy' parameter of set_governor_policy must be one of {GOVERNOR_POLICIES} "
-            f"(or 'static'). Got {policy!r} instead."
-        )
     for p in GOVERNOR_POLICIES:
         metrics.rl_governor_policy.labels(policy=p).set(1.0 if p == name else 0.0)
     if fallbacks:
         metrics.rl_governor_fallbacks.inc(fallbacks)
 
 
-def service_metrics_port(service: str, environ: Mapping[str, str] | None = None) -> int:
+def service_metrics_port(
+    service: str, environ: Mapping[str, str] | None = None, *, settings: Settings | None = None
+) -> int:
     """``METRICS_PORT_<SERVICE>`` (e.g. ``METRICS_PORT_FEEDBACK_BRIDGE``), else the service's default.
 
-    -1 turns ``/metrics`` off, 0 picks a free port.
+    -1 turns ``/metrics`` off, 0 picks a free port. The override comes from
+    ``settings.service_metrics_ports`` (default: settings loaded from ``environ``, else from this
+    process's environment), which refuses a port outside [-1, 65535] naming the variable.
 
     Examples
     --------
     >>> service_metrics_port("feedback_bridge", {}), service_metrics_port("retrain_worker", {"METRICS_PORT_RETRAIN_WORKER": "0"})
     (9109, 0)
     """
-    if service not in SERVICE_PORTS:
-        raise ValueError(
-            f"The 'service' parameter of service_metrics_port must be one of {tuple(SERVICE_PORTS)}. "
-            f"Got {service!r} instead."
-        )
-    env = os.environ if environ is None else environ
-    name = f"METRICS_PORT_{service.upper()}"
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return SERVICE_PORTS[service]
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -2
-    if not -1 <= port <= 65535:
-        raise ValueError(f"{name} must be an integer in [-1, 65535] (-1: off). Got {raw!r} instead.")
-    return port
-
-
-# --------------------------------------------------------------------------- scrape-time collector
-def _read_data(path: Path) -> Mapping[str, Any] | None:
-    """The ``data`` of an artifact envelope, or None when missing or unreadable."""
-    try:
-        env = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    data = env.get("data") if isinstance(env, dict) else None
-    return data if isinstance(data, Mapping) else None
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x)
-
-
-@dataclass(eq=False)  # registries keep collectors in a dict: hash by identity
-class ServiceCollector(Collector):
-    """Reads the bus, the artifact folder and the Firestore mirror's status on every scrape.
-
-    Parameters
-    ----------
-    service
-        Name of the service (``feedback_bridge``, ``trainer`` ...), for log lines; Prometheus
-        labels its samples by the scrape target (``service`` in ``deploy/prometheus/prometheus.yml``).
-    bus
-        The service's bus: stream lengths, consumer groups (lag, pending) and dead letters of
-        ``topics`` (a failing bus gives ``quantum_bus_up 0``, never a failed scrape).
-    topics
-        Topics to report (the ones the service reads or writes).
-    settings
-        For the artifact folder (``CACHE_DIR``), ``ARTIFACT_MAX_AGE_S`` and the mirror's breaker.
-    stats
-        Returns the service's own cumulative counters (name -> number), exported as
-        ``quantum_service_events_total{kind}``.
-    clm_artifacts
-        Also export the drift and retrain numbers of the ``drift``, ``retrain_jobs`` and
-        ``retrain_triggers`` artifacts (one service per deployment should: the retrain worker).
-    """
-
-    service: str
-    bus: Bus | None = None
-    topics: Sequence[str] = ()
-    settings: Settings | None = None
-    stats: Callable[[], Mapping[str, Any]] | None = None
-    clm_artifacts: bool = False
-    errors: int = field(default=0, init=False)
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # no metadata call at registration: collect() may touch the bus
-
-    def collect(self) -> Iterator[Metric]:
-        for part in (self._bus, self._stats, self._artifacts, self._breaker, self._clm):
-            try:
-                yield from part()
-            except Exception as exc:  # one broken source must not fail the whole scrape
-                self.errors += 1
-                log.warning(
-                    "metrics: %s: %s sampling failed: %s: %s",
-                    self.service,
-                    part.__name__,
-                    type(exc).__name__,
-                    exc,
-                )
-
-    def _bus(self) -> Iterator[Metric]:
-        if self.bus is None:
-            return
-        from infra.bus import DEFAULT_MAXLEN, dead_letter_topic
-
-        up = GaugeMetricFamily("quantum_bus_up", "1 when the event bus answered this scrape")
-        length = GaugeMetricFamily("quantum_bus_stream_length", "Entries in the stream", labels=["topic"])
-        lag = GaugeMetricFamily(
-            "quantum_bus_consumer_lag", "Entries not yet delivered to the group", labels=["topic", "group"]
-        )
-        pending = GaugeMetricFamily(
-            "quantum_bus_consumer_pending",
-            "Entries delivered but not acknowledged",
-            labels=["topic", "group"],
-        )
-        dead = GaugeMetricFamily("quantum_bus_dead_letters", "Entries in <topic>.dlq", labels=["topic"])
-        try:
-            for topic in self.topics:
-                length.add_metric([topic], self.bus.length(topic))
-                dead.add_metric([topic], self.bus.length(dead_letter_topic(topic)))
-                for g in self.bus.groups(topic):
-                    pending.add_metric([topic, g.name], g.pending)
-                    if g.lag is not None:
-                        lag.add_metric([topic, g.name], g.lag)
-        except Exception as exc:
-            log.warning("metrics: the bus did not answer: %s: %s", type(exc).__name__, exc)
-            up.add_metric([], 0.0)
-            yield up
-            return
-        up.add_metric([], 1.0)
-        cap = GaugeMetricFamily("quantum_bus_stream_maxlen", "Length cap of every stream (EVENTBUS_MAXLEN)")
-        cap.add_metric([], float(getattr(self.bus, "maxlen", DEFAULT_MAXLEN)))
-        yield from (up, cap, length, lag, pending, dead)
-
-    def _stats(self) -> Iterator[Metric]:
-        if self.stats is None:
-            return
-        # no ``service`` label here: the scrape config sets it on the target (a clash would rename it)
-        fam = CounterMetricFamily(
-            "quantum_service_events", "The service's own cumulative counters", labels=["kind"]
-        )
-        for kind, value in sorted(self.stats().items()):
-            v = _num(value)
-            if v is not None:
-                fam.add_metric([kind], v)
-        yield fam
-
-    def _artifacts(self) -> Iterator[Metric]:
-        if self.settings is None:
-            return
-        root = self.settings.cache_dir
-        fam = GaugeMetricFamily(
-            "quantum_artifact_last_write_timestamp_seconds",
-            "Last write of <CACHE_DIR>/<artifact>.json, Unix seconds",
-            labels=["artifact"],
-        )
-        if root.is_dir():
-            for p in sorted(root.glob("*.json")):
-                fam.add_metric([p.stem], p.stat().st_mtime)
-        limit = GaugeMetricFamily("quantum_artifact_max_age_seconds", "ARTIFACT_MAX_AGE_S")
-        limit.add_metric([], self.settings.artifact_max_age_s)
-        yield from (fam, limit)
-
-    def _breaker(self) -> Iterator[Metric]:
-        if self.settings is None:
-            return
-        from infra.firestore_status import mirror_status
-
-        st = mirror_status(self.settings)
-        state = GaugeMetricFamily(
-            "quantum_circuit_breaker_state", "1 for the breaker's current state", labels=["breaker", "state"]
-        )
-        if st.get("breaker_state") in BREAKER_STATES:
-            for s in BREAKER_STATES:
-                state.add_metric(["firestore", s], 1.0 if st["breaker_state"] == s else 0.0)
-        depth = GaugeMetricFamily("quantum_firestore_outbox_depth", "Writes queued for the Firestore mirror")
-        depth.add_metric([], float(st.get("outbox_depth") or 0))
-        yield from (state, depth)
-
-    def _clm(self) -> Iterator[Metric]:
-        if not self.clm_artifacts or self.settings is None:
-            return
-        root = self.settings.cache_dir
-        drift = _read_data(root / "drift.json")
-        if drift is not None:
-            stat = GaugeMetricFamily(
-                "quantum_clm_drift_statistic", "Value at the last drift check", labels=["statistic"]
-            )
-            thr = GaugeMetricFamily(
-                "quantum_clm_drift_threshold",
-                "Threshold the statistic is tested against",
-                labels=["statistic"],
-            )
-            checks = [c for c in drift.get("checks") or [] if isinstance(c, Mapping)]
-            current = drift.get("current_model")
-            if current is not None:  # one detector per model version: the live model's last check
-                checks = [c for c in checks if c.get("model", current) == current]
-            last = checks[-1] if checks else {}
-            for name in DRIFT_STATISTICS:
-                v, t = _num(last.get(name)), _num(last.get(_DRIFT_THRESHOLD_KEYS[name]))
-                if v is not None:
-                    stat.add_metric([name], v)
-                if t is not None:
-                    thr.add_metric([name], t)
-            kinds = {k: 0 for k in DRIFT_KINDS}
-            for d in drift.get("detections") or []:
-                if isinstance(d, Mapping) and d.get("kind") in kinds:
-                    kinds[d["kind"]] += 1
-            det = GaugeMetricFamily(
-                "quantum_clm_detections", "Detections in the drift artifact, by kind", labels=["kind"]
-            )
-            for k, n in kinds.items():
-                det.add_metric([k], n)
-            yield from (stat, thr, det)
-        jobs = _read_data(root / "retrain_jobs.json")
-        if jobs is not None:
-            counts = GaugeMetricFamily(
-                "quantum_clm_retrain_jobs", "Retrain jobs in the retrain_jobs artifact", labels=["outcome"]
-            )
-            last_ts = GaugeMetricFamily(
-                "quantum_clm_retrain_last_timestamp_seconds",
-                "decided_at of the last retrain job with this outcome, Unix seconds",
-                labels=["outcome"],
-            )
-            n_jobs = {o: 0 for o in RETRAIN_OUTCOMES}
-            latest: dict[str, float] = {}
-            for j in jobs.get("jobs") or []:
-                o = str(j.get("outcome")) if isinstance(j, Mapping) else ""
-                if o in n_jobs:
-                    n_jobs[o] += 1
-                    ts = _epoch(j.get("decided_at"))
-                    if ts is not None:
-                        latest[o] = max(latest.get(o, ts), ts)
-            for o in RETRAIN_OUTCOMES:
-                counts.add_metric([o], n_jobs[o])
-                if o in latest:
-                    last_ts.add_metric([o], latest[o])
-            yield from (counts, last_ts)
-        triggers = _read_data(root / "retrain_triggers.json")
-        if triggers is not None:
-            fam = GaugeMetricFamily(
-                "quantum_clm_retrain_triggers",
-                "Triggers in the retrain_triggers artifact",
-                labels=["outcome"],
-            )
-            by_outcome = {o: 0 for o in TRIGGER_OUTCOMES}
-            for tr in triggers.get("triggers") or []:
-                o = str(tr.get("outcome")) if isinstance(tr, Mapping) else ""
-                if o in by_outcome:
-                    by_outcome[o] += 1
-            for o, c in by_outcome.items():
-                fam.add_metric([o], c)
-            yield fam
+    check_choice(service, param="service", func="service_metrics_port", choices=SERVICE_PORTS)
+    s = load_settings(environ) if settings is None else settings
+    return s.service_metrics_ports.get(service, SERVICE_PORTS[service])
 
 
 def start_service_metrics(
@@ -583,7 +321,7 @@ def start_service_metrics(
             service, bus=bus, topics=topics, settings=settings, stats=stats, clm_artifacts=clm_artifacts
         )
     )
-    p = service_metrics_port(service) if port is None else port
+    p = service_metrics_port(service, settings=settings) if port is None else port
     if p < 0:
         return None
     try:

@@ -64,39 +64,28 @@ def _parse_float(name: str, raw: str, *, minimum: float, strict: bool = False) -
     return value
 
 
-def env_number(
-    environ: Mapping[str, str], name: str, default: float, *, minimum: float, strict: bool = False
-) -> float:
-    """A number from ``environ[name]``, or ``default`` when it is unset or blank.
-
-    For the knobs a component reads itself (the Redis bus's timeouts, the doctor's limits); the
-    error names the variable, the bound (``> minimum`` when ``strict``) and the value given.
-
-    Examples
-    --------
-    >>> env_number({"X_S": "2.5"}, "X_S", 1.0, minimum=0, strict=True)
-    2.5
-    >>> env_number({}, "X_S", 1.0, minimum=0)
-    1.0
-    """
-    raw = environ.get(name)
+def _opt_float(e: Mapping[str, str], name: str, default: float, *, minimum: float, strict: bool) -> float:
+    """``e[name]`` as a number, ``default`` when unset or blank."""
+    raw = e.get(name)
     if raw is None or not raw.strip():
         return default
     return _parse_float(name, raw, minimum=minimum, strict=strict)
 
 
-def env_flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
-    """A yes/no switch from ``environ[name]`` (1/0/true/false/yes/no/on/off), ``default`` when unset.
-
-    Examples
-    --------
-    >>> env_flag({"X": "on"}, "X"), env_flag({}, "X"), env_flag({"X": ""}, "X", True)
-    (True, False, False)
-    """
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    return _parse_bool(name, raw)
+def _parse_service_ports(e: Mapping[str, str]) -> dict[str, int]:
+    """Every non-blank ``METRICS_PORT_<SERVICE>`` as ``{service: port}``, ports in [-1, 65535]."""
+    ports: dict[str, int] = {}
+    for name, raw in e.items():
+        if not name.startswith("METRICS_PORT_") or not raw.strip():
+            continue
+        try:
+            port = int(raw.strip())
+        except ValueError:
+            port = -2
+        if not -1 <= port <= 65535:
+            raise SettingsError(f"{name} must be an integer in [-1, 65535] (-1: off). Got {raw!r} instead.")
+        ports[name.removeprefix("METRICS_PORT_").lower()] = port
+    return ports
 
 
 def _parse_bus_url(raw: str) -> str:
@@ -156,6 +145,25 @@ class Settings:
     """DuckDB ``memory_limit`` for fill-log queries [DUCKDB_MEMORY_LIMIT], e.g. ``500MB``, ``4GB``."""
     ray_address: str | None = None
     """Ray cluster for research sweeps [RAY_ADDRESS], e.g. ``ray://head:10001``; unset: a local Ray."""
+    service_metrics_ports: Mapping[str, int] = field(default_factory=dict, hash=False)
+    """Per-service ``/metrics`` port overrides [METRICS_PORT_<SERVICE>], keyed by the lower-case
+    service name (``METRICS_PORT_FEEDBACK_BRIDGE=9200`` -> ``{"feedback_bridge": 9200}``); -1 turns
+    ``/metrics`` off, 0 picks a free port. :func:`infra.prom.service_metrics_port` adds the defaults."""
+    eventbus_maxlen: int = 100_000
+    """Approximate length cap of every Redis stream [EVENTBUS_MAXLEN]."""
+    eventbus_socket_timeout_s: float = 5.0
+    """Redis socket read/write timeout in seconds [EVENTBUS_SOCKET_TIMEOUT_S]."""
+    eventbus_connect_timeout_s: float = 2.0
+    """Redis connect timeout in seconds [EVENTBUS_CONNECT_TIMEOUT_S]."""
+    eventbus_retry_deadline_s: float = 10.0
+    """How long a bus call retries a lost Redis before it raises, in seconds [EVENTBUS_RETRY_DEADLINE_S]."""
+    eventbus_backoff_cap_s: float = 2.0
+    """Longest pause between two retries, in seconds [EVENTBUS_BACKOFF_CAP_S]."""
+    doctor_data_max_age_h: float = 24.0
+    """Age of the newest bar/trade beyond which the doctor calls data stale, in hours
+    [DOCTOR_DATA_MAX_AGE_H]."""
+    doctor_timeout_s: float = 0.8
+    """Longest any single network probe of the doctor may take, in seconds [DOCTOR_TIMEOUT_S]."""
 
     @property
     def firestore_enabled(self) -> bool:
@@ -224,6 +232,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         fill_engine=_parse_fill_engine(e.get("FILL_ENGINE", "auto")),
         duckdb_memory_limit=_parse_memory(e.get("DUCKDB_MEMORY_LIMIT", "500MB")),
         ray_address=(e.get("RAY_ADDRESS") or "").strip() or None,
+        service_metrics_ports=_parse_service_ports(e),
+        eventbus_maxlen=_parse_int(
+            "EVENTBUS_MAXLEN", (e.get("EVENTBUS_MAXLEN") or "").strip() or "100000", minimum=1
+        ),
+        eventbus_socket_timeout_s=_opt_float(e, "EVENTBUS_SOCKET_TIMEOUT_S", 5.0, minimum=0, strict=True),
+        eventbus_connect_timeout_s=_opt_float(e, "EVENTBUS_CONNECT_TIMEOUT_S", 2.0, minimum=0, strict=True),
+        eventbus_retry_deadline_s=_opt_float(e, "EVENTBUS_RETRY_DEADLINE_S", 10.0, minimum=0, strict=True),
+        eventbus_backoff_cap_s=_opt_float(e, "EVENTBUS_BACKOFF_CAP_S", 2.0, minimum=0, strict=True),
+        doctor_data_max_age_h=_opt_float(e, "DOCTOR_DATA_MAX_AGE_H", 24.0, minimum=0.0, strict=False),
+        doctor_timeout_s=_opt_float(e, "DOCTOR_TIMEOUT_S", 0.8, minimum=0.05, strict=False),
     )
 
 

@@ -1,5 +1,9 @@
 """Streaming drift detector for a trading model's confidences and outcomes.
 
+Why this file is long: it is one detector; the CUSUM banks, the windowed tests and the alarm
+bookkeeping share the per-trade buffers. The statistics are in :mod:`ml.drift_stats`, the
+thresholds in :mod:`ml.drift_thresholds`.
+
 Feed one closed trade at a time with :meth:`DriftDetector.update` (the confidence the model gave
 the trade and whether it won); read :attr:`DriftDetector.drift_detected` and
 :attr:`DriftDetector.drift`. Every test compares the stream with what a *calibrated* model would
@@ -53,6 +57,7 @@ from typing import Literal
 
 import numpy as np
 
+from infra.validate import check_int, check_real
 from ml.drift_stats import P_CLIP, ks_statistic
 from ml.drift_thresholds import DEFAULT_THRESHOLDS, DriftThresholds, ThresholdConfig, compute_thresholds
 
@@ -114,6 +119,29 @@ class CheckStats:
         return dict(self.__dict__)
 
 
+def _cusum_step(bank: list[float], zeros: list[int], llr: list[float], n: int) -> float:
+    """One step of Page's (1954) CUSUM for every member of a bank; returns the largest member.
+
+    ``bank[k] = max(0, bank[k] + llr[k])``; a member that falls to zero records ``n`` in
+    ``zeros[k]``, its estimate of the change point (:meth:`DriftDetector._since_change`).
+
+    >>> bank, zeros = [0.5, 0.2], [0, 0]
+    >>> _cusum_step(bank, zeros, [0.25, -0.3], 7), bank, zeros
+    (0.75, [0.75, 0.0], [0, 7])
+    """
+    top = 0.0
+    for k, x in enumerate(llr):
+        s = bank[k] + x
+        if s > 0.0:
+            bank[k] = s
+            if s > top:
+                top = s
+        else:
+            bank[k] = 0.0
+            zeros[k] = n
+    return top
+
+
 class DriftDetector:
     """Accuracy, calibration and distribution drift of a model's confidences (see module docstring).
 
@@ -170,29 +198,22 @@ class DriftDetector:
             ("reference_size", reference_size),
             ("high_confidence_window", high_confidence_window),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-                raise ValueError(
-                    f"The '{name}' parameter of DriftDetector must be an int >= 2. Got {value!r} instead."
-                )
-        if not isinstance(high_confidence_min_count, int) or not (
-            1 <= high_confidence_min_count <= high_confidence_window
-        ):
-            raise ValueError(
-                "The 'high_confidence_min_count' parameter of DriftDetector must be an int in "
-                f"[1, high_confidence_window={high_confidence_window}]. Got {high_confidence_min_count!r} instead."
-            )
+            check_int(value, param=name, func="DriftDetector", minimum=2)
+        check_int(
+            high_confidence_min_count,
+            param="high_confidence_min_count",
+            func="DriftDetector",
+            minimum=1,
+            maximum=high_confidence_window,  # at most the window it counts in
+        )
         for name, fvalue in (
             ("high_confidence", high_confidence),
             ("high_confidence_min_win_rate", high_confidence_min_win_rate),
         ):
-            if not (0.0 < fvalue < 1.0):
-                raise ValueError(
-                    f"The '{name}' parameter of DriftDetector must be in (0, 1). Got {fvalue!r} instead."
-                )
-        if not (shape_z > 0.0):
-            raise ValueError(
-                f"The 'shape_z' parameter of DriftDetector must be > 0. Got {shape_z!r} instead."
+            check_real(
+                fvalue, param=name, func="DriftDetector", positive=True, maximum=1.0, exclusive_max=True
             )
+        check_real(shape_z, param="shape_z", func="DriftDetector", positive=True)
         self.accuracy_drops = tuple(float(d) for d in accuracy_drops)
         self.calibration_intercepts = tuple(float(a) for a in calibration_intercepts)
         self.calibration_slopes = tuple(float(b) for b in calibration_slopes)
@@ -289,52 +310,23 @@ class DriftDetector:
             self._reference.append(p)
         self._n = n = n + 1
         log, log1p, exp = math.log, math.log1p, math.exp
-        acc, cal = self._acc, self._cal
-        top_acc = top_cal = 0.0
+        # log-likelihood ratio of each alternative against the model, for this outcome
         if won:
             lp = log(p)
-            for k, d in enumerate(self._drops):
-                q = p - d
-                s = acc[k] + log(q if q > P_CLIP else P_CLIP) - lp
-                if s > 0.0:
-                    acc[k] = s
-                    if s > top_acc:
-                        top_acc = s
-                else:
-                    acc[k] = 0.0
-                    self._acc_zero[k] = n
             logit = lp - log1p(-p)
-            for k, (c, a, b) in enumerate(self._cal_params):
-                s = cal[k] + (c[0] if c is not None else -log1p(exp(-a - b * logit))) - lp
-                if s > 0.0:
-                    cal[k] = s
-                    if s > top_cal:
-                        top_cal = s
-                else:
-                    cal[k] = 0.0
-                    self._cal_zero[k] = n
+            acc_llr = [log(q if (q := p - d) > P_CLIP else P_CLIP) - lp for d in self._drops]
+            cal_llr = [
+                (c[0] if c is not None else -log1p(exp(-a - b * logit))) - lp for c, a, b in self._cal_params
+            ]
         else:
             l1p = log1p(-p)
-            for k, d in enumerate(self._drops):
-                q = p - d
-                s = acc[k] + log1p(-(q if q > P_CLIP else P_CLIP)) - l1p
-                if s > 0.0:
-                    acc[k] = s
-                    if s > top_acc:
-                        top_acc = s
-                else:
-                    acc[k] = 0.0
-                    self._acc_zero[k] = n
             logit = log(p) - l1p
-            for k, (c, a, b) in enumerate(self._cal_params):
-                s = cal[k] + (c[1] if c is not None else -log1p(exp(a + b * logit))) - l1p
-                if s > 0.0:
-                    cal[k] = s
-                    if s > top_cal:
-                        top_cal = s
-                else:
-                    cal[k] = 0.0
-                    self._cal_zero[k] = n
+            acc_llr = [log1p(-(q if (q := p - d) > P_CLIP else P_CLIP)) - l1p for d in self._drops]
+            cal_llr = [
+                (c[1] if c is not None else -log1p(exp(a + b * logit))) - l1p for c, a, b in self._cal_params
+            ]
+        top_acc = _cusum_step(self._acc, self._acc_zero, acc_llr, n)
+        top_cal = _cusum_step(self._cal, self._cal_zero, cal_llr, n)
         if top_acc > self._acc_max:
             self._acc_max = top_acc
         if top_cal > self._cal_max:

@@ -13,6 +13,13 @@ exactly the rule of scikit-learn's ``_predict_one_from_raw_data`` for numeric sp
 (Platt) or the isotonic step function (``np.interp`` with clipping, as ``IsotonicRegression``
 with ``out_of_bounds="clip"``). Tests pin it to scikit-learn's output. Categorical splits are
 not supported (the reference model has none) and are refused at compile time.
+
+Why a speed trick is kept here: it reads fitted scikit-learn attributes (``_predictors``,
+``_baseline_prediction``) that are not public API, so it is pinned to scikit-learn's own output
+by tests and refuses models it does not understand. ``python -m bench.bench_telemetry`` shows a
+target needs it: scoring one row (a signal as its bar closes) must take under 1 ms;
+scikit-learn's ``predict_proba`` takes 1.5 ms single-threaded (1.7 ms with default thread
+pools), the compiled trees 30 us (2026-12-04, 2 cores).
 """
 
 from __future__ import annotations

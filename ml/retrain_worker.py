@@ -26,6 +26,10 @@ For each trigger (payload ``trigger_id, model, reason, drift_info, priority, tri
 
 A trigger is acknowledged on the bus only after its job was recorded (promoted, rejected, failed
 or duplicate). ``python -m ml.retrain_worker --rollback`` switches the pointer back.
+
+Why this file is long: one job whose steps (parse the trigger, retrain, validate, promote or
+reject, record) share the worker's state and are tested as one; validation statistics live in
+:mod:`ml.retrain_validation`, the registry in :mod:`ml.model_registry`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The reference direction classifier: gradient-boosted trees on bar features, calibrated.
 
+Why this file is long: it is one model (fit, calibrate, predict, persist and walk forward); the
+features and labels are in :mod:`ml.features`.
+
 :class:`SignalModel` predicts ``P(up)`` for the next ``horizon`` bars (see :mod:`ml.features`
 for the features and the label) with scikit-learn's ``HistGradientBoostingClassifier``, then
 calibrates it with a sigmoid (Platt 1999) or isotonic map fitted on the *latest* slice of the
@@ -40,6 +43,7 @@ import pandas as pd
 from infra.artifacts import atomic_write_bytes
 from infra.bus import TOPIC_SIGNAL, new_event
 from infra.loaders import infer_bar_frequency
+from infra.validate import check_choice, check_int, check_real
 from ml.attribution import local_attribution, predict_up, top_contributions
 from ml.fast_predict import CompiledCalibratedTrees
 from ml.features import FeatureConfig, compute_features, make_labels
@@ -102,27 +106,14 @@ class ModelConfig:
     """Fit (and score large batches) with BLAS/OpenMP limited to one thread; see :func:`single_threaded`."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.horizon, int) or self.horizon < 1:
-            raise ValueError(
-                f"The 'horizon' parameter of ModelConfig must be an int >= 1. Got {self.horizon!r} instead."
-            )
-        if self.calibration not in ("sigmoid", "isotonic"):
-            raise ValueError(
-                "The 'calibration' parameter of ModelConfig must be 'sigmoid' or 'isotonic'. "
-                f"Got {self.calibration!r} instead."
-            )
-        if not 0.05 <= self.calibration_fraction <= 0.5:
-            raise ValueError(
-                "The 'calibration_fraction' parameter of ModelConfig must be in [0.05, 0.5]. "
-                f"Got {self.calibration_fraction!r} instead."
-            )
-        if self.train_window_bars is not None and (
-            not isinstance(self.train_window_bars, int) or self.train_window_bars < 48
-        ):
-            raise ValueError(
-                "The 'train_window_bars' parameter of ModelConfig must be None or an int >= 48. "
-                f"Got {self.train_window_bars!r} instead."
-            )
+        func = "ModelConfig"
+        check_int(self.horizon, param="horizon", func=func, minimum=1)
+        check_choice(self.calibration, param="calibration", func=func, choices=("sigmoid", "isotonic"))
+        check_real(
+            self.calibration_fraction, param="calibration_fraction", func=func, minimum=0.05, maximum=0.5
+        )
+        if self.train_window_bars is not None:
+            check_int(self.train_window_bars, param="train_window_bars", func=func, minimum=48)
 
 
 @dataclass
@@ -428,10 +419,7 @@ def iter_walk_forward(
     """
     cfg = config or ModelConfig()
     for name, value in (("min_train_bars", min_train_bars), ("retrain_every_bars", retrain_every_bars)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"The '{name}' parameter of iter_walk_forward must be an int >= 1. Got {value!r} instead."
-            )
+        check_int(value, param=name, func="iter_walk_forward", minimum=1)
     fs = features or FeatureSet.from_bars(bars, cfg)
     ts = fs.features["ts"]
     t_first, t_last = ts.min(), ts.max()

@@ -35,6 +35,9 @@ Examples
 'promoted'
 >>> q.submit(model="m", reason="accuracy_drift", drift_info={}, at=t0 + dt.timedelta(hours=3)).status
 'cooldown'
+
+Why this file is long: the trigger, its submission result and the queue (dedupe, cooldown,
+history, outcomes) are one contract with its serialisation.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from infra.cli import run_cli
+from infra.contracts.ops_artifacts import DemoDataData, DemoWindow
 from infra.loaders import load_bars_many
 from infra.safety import require_research_env
 from infra.settings import load_settings
@@ -121,25 +122,28 @@ def main(argv: list[str] | None = None) -> int:
     bar.update(1)
     bar.set_postfix_str("writing data")
     paths = write_demo_data(data, settings.data_dir)
-    summary = {
-        "seed": args.seed,
-        "scale": args.scale,
-        "bars_source": "real:" + ",".join(args.bars) if args.bars else "synthetic",
-        "signal_source": (
+    summary = DemoDataData(
+        seed=args.seed,
+        scale=args.scale,
+        bars_source="real:" + ",".join(args.bars) if args.bars else "synthetic",
+        signal_source=(
             "the reference model's walk-forward signals (ml.signal_model, refitted every "
             f"{WF_RETRAIN_BARS} bars after {WF_MIN_TRAIN_BARS})"
             if args.bars
             else "a simulated signal whose hit rate equals its confidence by construction"
         ),
-        "symbols": sorted(data.trades["symbol"].unique().tolist()),
-        "routes": sorted(data.trades["route"].unique().tolist()),
-        "n_bars": len(data.bars),
-        "n_trades": len(data.trades),
-        "n_orders": len(data.orders),
-        "change_ts": data.change_ts,
-        "window": {"start": data.bars["ts"].min(), "end": data.bars["ts"].max()},
-        "files": {k: str(v) for k, v in paths.items()},
-    }
+        symbols=sorted(map(str, data.trades["symbol"].unique())),
+        routes=sorted(map(str, data.trades["route"].unique())),
+        n_bars=len(data.bars),
+        n_trades=len(data.trades),
+        n_orders=len(data.orders),
+        change_ts=pd.Timestamp(data.change_ts).to_pydatetime(),
+        window=DemoWindow(
+            start=pd.Timestamp(data.bars["ts"].min()).to_pydatetime(),
+            end=pd.Timestamp(data.bars["ts"].max()).to_pydatetime(),
+        ),
+        files={k: str(v) for k, v in paths.items()},
+    )
     store.write("demo_data", summary, source="scripts.demo")
     bar.update(1)
     ctx = DemoContext(
@@ -159,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         results = run_steps(ctx, only=steps_to_run, on_step=bar.set_postfix_str, on_done=step_done)
     bar.close()
     print(
-        f"demo data: {summary['n_trades']:,} trades, {len(summary['symbols'])} symbols, "
-        f"{len(summary['routes'])} routes, {summary['n_bars']:,} bars -> {settings.data_dir}"
+        f"demo data: {summary.n_trades:,} trades, {len(summary.symbols)} symbols, "
+        f"{len(summary.routes)} routes, {summary.n_bars:,} bars -> {settings.data_dir}"
     )
     for r in results:
         print(f"  {r.status:>7}  {r.name:<14} {r.seconds:6.1f}s  {r.message}")

@@ -26,6 +26,9 @@ What is planted, so every part of the platform has something real to find:
 * **Trades**: non-overlapping per symbol; entry at the open of the bar after the signal, exit at
   the close of the last holding bar, both moved by slippage and clipped into the bar's range;
   ``max_adverse_pct`` from the bars' lows (long) or highs (short) over the holding period.
+
+Why this file is long: one deterministic generator; bars, signals, orders and trades are drawn
+from one random stream and must stay in step.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from infra import jsonio
 from infra.artifacts import ArtifactStore
 from infra.cli import run_cli
+from infra.contracts.ops_artifacts import DoctorCheckRow, DoctorData, DoctorSummary
 from infra.settings import Settings, SettingsError, load_settings
 from infra.timeutil import utcnow
 from scripts.doctor_checks import REGISTRY, CheckResult, DoctorContext
@@ -100,6 +101,28 @@ def doctor_report(
     }
 
 
+def doctor_data(report: Mapping[str, Any]) -> DoctorData:
+    """The ``doctor`` artifact's contract built from :func:`doctor_report`'s output."""
+    s = report["summary"]
+    return DoctorData(
+        symbol_confidence=dict(report["symbol_confidence"]),
+        route_confidence=dict(report["route_confidence"]),
+        checks=[
+            DoctorCheckRow(
+                name=c["name"], status=c["status"], message=c["message"], details=dict(c["details"])
+            )
+            for c in report["checks"]
+        ],
+        summary=DoctorSummary(
+            status=s["status"],
+            exit_code=s["exit_code"],
+            counts=dict(s["counts"]),
+            seconds=float(s["seconds"]),
+            fixes=list(s["fixes"]),
+        ),
+    )
+
+
 def write_artifact(
     settings: Settings, report: Mapping[str, Any], *, store: ArtifactStore | None = None
 ) -> str | None:
@@ -111,7 +134,7 @@ def write_artifact(
     try:
         if store is None:
             store = ArtifactStore.from_settings(settings, mirror=_mirror(settings))
-        store.write("doctor", dict(report), source="scripts.doctor")
+        store.write("doctor", doctor_data(report), source="scripts.doctor")
     except Exception as exc:  # the report must still print
         return f"{type(exc).__name__}: {exc}"
     return None

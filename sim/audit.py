@@ -94,3 +94,66 @@ def audit(
             if len(report.examples) < 5:
                 report.examples.append(f"{oid}: got {got}, expected {want}")
     return report
+
+
+OUTCOME_KINDS = ("accuracy_drift", "calibration_drift")
+
+
+def audit_drift(
+    sent: Iterable[Mapping[str, Any]],
+    drift: Mapping[str, Any] | None,
+    triggers: Mapping[str, Any] | None,
+    jobs: Mapping[str, Any] | None,
+    *,
+    planted: bool,
+) -> dict[str, Any]:
+    """Drift detected only after the planted change, its trigger published, its retrain decided.
+
+    A detection is placed by the order that caused it: the driver's record says whether that trade
+    was sent in the drifting regime (``drifting``). Any detection before the change is a false
+    alarm: an outcome alarm (``accuracy_drift``, ``calibration_drift``) or a ``distribution_shift``
+    (the confidences moved, not the hit rate; listed apart). With ``planted``, ``ok`` needs none
+    before and at least one outcome alarm after the change, whose trigger is in
+    ``retrain_triggers`` and has a job in ``retrain_jobs`` with a decided outcome; without, ``ok``
+    needs no detection at all.
+    """
+    regime = {str(t["order_id"]): bool(t.get("drifting", False)) for t in sent}
+    dets = list((drift or {}).get("detections", []))
+    outcome = [d for d in dets if d.get("kind") in OUTCOME_KINDS]
+    before = [d for d in outcome if not regime.get(str(d.get("order_id")), False)]
+    after = [d for d in outcome if regime.get(str(d.get("order_id")), False)]
+    trig_ids = {str(t.get("trigger_id")) for t in (triggers or {}).get("triggers", [])}
+    decided = {
+        str(j.get("trigger_id")): str(j.get("outcome"))
+        for j in (jobs or {}).get("jobs", [])
+        if j.get("outcome") in ("promoted", "rejected", "failed")
+    }
+    shifts = [d for d in dets if d.get("kind") == "distribution_shift"]
+    shifts_before = [d for d in shifts if not regime.get(str(d.get("order_id")), False)]
+    first = after[0] if after else None
+    tid = None if first is None else first.get("trigger_id")
+    out = {
+        "planted": planted,
+        "outcome_alarms_before": len(before),
+        "outcome_alarms_after": len(after),
+        "first_after": None
+        if first is None
+        else {k: first.get(k) for k in ("kind", "order_id", "n_trades_total", "closed_at")},
+        "distribution_shifts": [{k: d.get(k) for k in ("order_id", "n_trades_total")} for d in shifts],
+        "distribution_shifts_before": len(shifts_before),
+        "trigger_id": tid,
+        "trigger_published": tid is not None and str(tid) in trig_ids,
+        "retrain_outcome": None if tid is None else decided.get(str(tid)),
+        "trades_seen": (drift or {}).get("n_trades"),
+    }
+    if planted:
+        out["ok"] = (
+            not before
+            and not shifts_before
+            and bool(after)
+            and out["trigger_published"]
+            and out["retrain_outcome"] is not None
+        )
+    else:
+        out["ok"] = not outcome and not shifts
+    return out

@@ -22,8 +22,13 @@ run lasts; event times are bar times, never the wall clock, so the services' ari
 reproducible. The wall clock only paces publishing at ``--rate`` trades per second.
 
 Every trade sent is recorded (``--audit PATH``, JSON lines: order id, symbol, side, times, size,
-PnL, confidence, the drift flag, and the wall time its close was published), so a run can be
+PnL, confidence, the drift flag, and the wall times its batch started publishing (the signal)
+and finished (the close)), so a run can be
 audited against ``rl.feedback`` afterwards.
+
+Why this file is long: the driver, its configuration and the signal table it plays are one
+concept (what the upstream systems publish); the events come from :mod:`sim.replay` and the
+audit is :mod:`sim.audit`.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import pandas as pd
 from execution.governor import Governor, GovernorConfig
 from infra.bus import TOPIC_SIGNAL, Bus, connect_bus, new_event
 from infra.cli import run_cli
+from infra.prom import Metrics, set_governor_policy
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,9 @@ class PaperConfig:
     """Account equity the governor sizes against."""
     fee_bps: float = 4.0
     """Fees per side, in basis points of the position."""
+    model_name: str | None = None
+    """Name the signals' ``model_version`` carries (e.g. the registry's ``signal-model``, so a retrain
+    trigger resolves to the live model); None: the walk-forward refit that made each signal."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -112,20 +121,34 @@ class PaperConfig:
                 )
 
 
-def signal_table(bars: pd.DataFrame, *, symbols: int) -> pd.DataFrame:
+def signal_table(
+    bars: pd.DataFrame, *, symbols: int, on_fold: Callable[[Any], None] | None = None
+) -> pd.DataFrame:
     """The reference model's out-of-sample signals with each bar's realized next-bar outcome.
 
     Columns: ``symbol, ts, next_ts, p_up, model_version, entry, exit, low, high`` where ``entry`` is
     the bar's close, ``exit`` the next bar's close and ``low``/``high`` the next bar's range (the
     position's worst excursion comes from them). Rows without a next bar are dropped.
+
+    The signals come from a walk-forward refit (:func:`ml.signal_model.iter_walk_forward`): each
+    refit is its own ``model_version``, as a production refit would be. ``on_fold`` is called
+    with each refit's :class:`~ml.signal_model.SignalModel` (e.g. to register it, so a retrain
+    trigger that names the version resolves to its model).
     """
-    from ml.signal_model import walk_forward_predict  # lazy: scikit-learn is heavy
+    from ml.attribution import predict_up  # lazy: scikit-learn is heavy
+    from ml.signal_model import iter_walk_forward
 
     names = sorted(bars["symbol"].unique())[:symbols]
     bars = (
         bars[bars["symbol"].isin(names)].sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
     )
-    preds = walk_forward_predict(bars)
+    parts = []
+    for fold in iter_walk_forward(bars):
+        if on_fold is not None:
+            on_fold(fold.model)
+        p = predict_up(fold.model, fold.rows[fold.model.feature_names_])
+        parts.append(fold.rows[["symbol", "ts"]].assign(p_up=p, model_version=fold.model.model_version_))
+    preds = pd.concat(parts, ignore_index=True)
     nxt = bars.groupby("symbol", sort=False)[["ts", "close", "low", "high"]].shift(-1)
     table = bars[["symbol", "ts", "close"]].assign(
         next_ts=nxt["ts"], exit=nxt["close"], low=nxt["low"], high=nxt["high"]
@@ -163,6 +186,10 @@ class PaperTrader:
         Text stream receiving one JSON line per trade sent (optional).
     clock, sleep
         Wall clock and sleep, injectable for tests.
+    metrics
+        When given, the governor's policy metric (``quantum_rl_governor_policy``, and the fallback
+        counter) is set after every batch of decisions (:func:`infra.prom.set_governor_policy`):
+        the driver is the governor's process.
     """
 
     def __init__(
@@ -176,6 +203,7 @@ class PaperTrader:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         run_id: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if signals.empty:
             raise ValueError(
@@ -191,6 +219,8 @@ class PaperTrader:
         self.run_id = run_id or f"paper{config.seed}"
         self.stats = PaperStats()
         self.stop_event = threading.Event()
+        self.metrics = metrics
+        self._fallbacks_reported = 0
         self._rng = np.random.default_rng(config.seed)
         ts = self.signals["ts"]
         self._span = (ts.max() - ts.min()) + (self.signals["next_ts"] - ts).max()
@@ -221,7 +251,7 @@ class PaperTrader:
                 "symbol": str(row.symbol),
                 "action": "BUY" if side == "LONG" else "SELL",
                 "confidence": confidence,
-                "model_version": str(row.model_version),
+                "model_version": cfg.model_name or str(row.model_version),
                 "order_id": f"{self.run_id}-{n}",
             },
             ts=opened.to_pydatetime(),
@@ -304,7 +334,9 @@ class PaperTrader:
                         seed=cfg.seed + n,
                     )
                 )
+                signal_at = time.time()  # before the batch: an upper bound for each signal's publish time
                 self.bus.publish_many([(t, e) for t, e in items if isinstance(e, dict)])
+                self._report_governor()
                 sent_at = time.time()
                 self.stats.trades += len(trades)
                 self.stats.events += len(items)
@@ -314,19 +346,34 @@ class PaperTrader:
                             **tr,
                             "opened_at": tr["opened_at"].isoformat(),
                             "closed_at": tr["closed_at"].isoformat(),
+                            "signal_sent_at": signal_at,
                             "sent_at": sent_at,
+                            "drifting": drifting,
                         }
                         self.audit.write(json.dumps(rec) + "\n")
                     self.audit.flush()
         self.stats.seconds = self.clock() - t0
         return self.stats
 
+    def _report_governor(self) -> None:
+        if self.metrics is None:
+            return
+        new = self.governor.fallbacks - self._fallbacks_reported
+        set_governor_policy(self.metrics, self.governor.policy_name, fallbacks=new)
+        self._fallbacks_reported += new
+
     def stop(self) -> None:
         self.stop_event.set()
 
 
-def load_signal_table(settings: Any, bar_paths: Sequence[str] | None, *, symbols: int) -> pd.DataFrame:
-    """Signals for the bars given, or for the demo's bars under ``DATA_DIR``."""
+def load_signal_table(
+    settings: Any,
+    bar_paths: Sequence[str] | None,
+    *,
+    symbols: int,
+    on_fold: Callable[[Any], None] | None = None,
+) -> pd.DataFrame:
+    """Signals for the bars given, or for the demo's bars under ``DATA_DIR`` (see :func:`signal_table`)."""
     from infra.loaders import load_bars_many
 
     if bar_paths:
@@ -338,7 +385,7 @@ def load_signal_table(settings: Any, bar_paths: Sequence[str] | None, *, symbols
                 f"{path} does not exist: run `python -m scripts.demo --data-only` or pass --bars"
             )
         bars = pd.read_parquet(path)
-    return signal_table(bars, symbols=symbols)
+    return signal_table(bars, symbols=symbols, on_fold=on_fold)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -361,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--bus", default=None, help="event bus URL (default EVENTBUS_URL)")
     parser.add_argument("--audit", type=Path, default=None, help="JSON-lines record of every trade sent")
+    parser.add_argument(
+        "--model-name", default=None, help="model_version on every signal (default: the walk-forward refit's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sizing decision")
     args = parser.parse_args(argv)
@@ -376,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shuffle_window=args.shuffle_window,
         drift_at_s=None if args.drift_at is None else parse_duration(args.drift_at),
         drift_flip=args.drift_flip,
+        model_name=args.model_name,
         seed=args.seed,
     )
     signals = load_signal_table(settings, args.bars, symbols=config.symbols)

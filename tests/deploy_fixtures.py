@@ -24,8 +24,9 @@ from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_EXECUTION, TOPIC_FEEDBACK, TOPIC_POSITION, TOPIC_RETRAIN, MemoryBus
 from infra.prom import Metrics, make_metrics, render, start_service_metrics
 from infra.settings import Settings
+from ml.drift_monitor import DriftService
 from ml.drift_scenarios import accuracy_drop
-from ml.drift_service import DriftService, write_artifacts
+from ml.drift_service import write_artifacts
 from ml.retrain_worker import JobLog
 from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades

@@ -34,21 +34,21 @@ class Clock:
 
 def test_envelope_roundtrip(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path, env="research", clock=Clock())
-    env = store.write("doctor", {"a": 1, "b": [1.5, None]}, source="tests")
+    env = store.write("notes", {"a": 1, "b": [1.5, None]}, source="tests")
     assert env == {
         "schema_version": 1,
-        "name": "doctor",
+        "name": "notes",
         "generated_at": "2025-03-01T12:00:00Z",
         "env": "research",
         "source": "tests",
         "data": {"a": 1, "b": [1.5, None]},
     }
-    res = store.read("doctor", now=T0)
+    res = store.read("notes", now=T0)
     assert res.ok and res.status == "ok"
     assert res.data == {"a": 1, "b": [1.5, None]}
     assert res.generated_at == T0
     # the file on disk is strict JSON
-    assert json.loads((tmp_path / "doctor.json").read_text())["name"] == "doctor"
+    assert json.loads((tmp_path / "notes.json").read_text())["name"] == "notes"
 
 
 def test_nonfinite_floats_are_strict_json_and_roundtrip(tmp_path: Path) -> None:
@@ -301,15 +301,15 @@ def test_artifacts_and_their_history_are_group_readable(tmp_path: Path) -> None:
     import stat
 
     store = ArtifactStore(tmp_path, history_count=2, clock=Clock())
-    store.write("doctor", {"x": 1}, source="test")
-    store.write("doctor", {"x": 2}, source="test")
+    store.write("notes", {"x": 1}, source="test")
+    store.write("notes", {"x": 2}, source="test")
     files = sorted(p for p in tmp_path.rglob("*.json"))
     assert len(files) >= 2  # the artifact and at least one history copy
     old = os.umask(0o077)  # even a strict umask does not hide them from the group
     try:
-        store.write("drift", {"x": 3}, source="test")
+        store.write("scratch", {"x": 3}, source="test")
     finally:
         os.umask(old)
-    for path in [*files, tmp_path / "drift.json"]:
+    for path in [*files, tmp_path / "scratch.json"]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == 0o640, f"{path.name}: {oct(mode)}"

@@ -24,6 +24,7 @@ from execution.risk_autotune import (
 )
 from execution.thresholds import THRESHOLD_NAMES, SymbolThresholds, load_thresholds, thresholds_path
 from infra.artifacts import ArtifactStore
+from infra.contracts.artifacts import ArtifactDataError
 from infra.safety import ProductionWriteRefused
 from infra.settings import load_settings
 
@@ -238,29 +239,63 @@ def test_corrupt_thresholds_file_starts_from_defaults(tmp_path: Path) -> None:
     assert data["thresholds"]["BTC"]["size_scale"] == 1.0
 
 
+def _trigger(outcome: str) -> dict[str, object]:
+    return {"trigger_id": "rt-1", "model": "m1", "reason": "calibration_drift", "priority": "high",
+            "triggered_at": "2025-03-06T15:59:31Z", "outcome": outcome}  # fmt: skip
+
+
+def _triggers(outcome: str) -> dict[str, object]:
+    return {"cooldown_s": 86400.0, "history_limit": 500, "triggers": [_trigger(outcome)]}
+
+
 def test_ml_inputs_read_drift_from_the_drift_services_layout(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     det = {
         "kind": "calibration_drift",
         "statistic": "high_conf_win_rate",
+        "value": 0.41,
+        "threshold": 0.45,
+        "message": "win rate of high-confidence trades fell",
         "n_trades": 1100,
         "trigger_id": "rt-1",
     }
     store.write("drift", {"n_trades": 1490, "checks": [{"n_trades": 1400}], "detections": [det]}, source="t")
-    store.write("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "pending"}]}, source="t")
+    store.write("retrain_triggers", _triggers("pending"), source="t")
     per, sources = ml_inputs(store, ["BTCUSDT", "ETHUSDT"], max_age_s=3600)
     assert per["BTCUSDT"]["drift"] is True
     assert per["ETHUSDT"]["drift"] is True
     assert sources["drift"]["open_detections"][0]["trigger_state"] == "pending"
     # once the retrain was promoted the detection is answered: no drift cap any more
-    store.write("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "promoted"}]}, source="t")
+    store.write("retrain_triggers", _triggers("promoted"), source="t")
     per, _ = ml_inputs(store, ["BTCUSDT"], max_age_s=3600)
     assert per["BTCUSDT"]["drift"] is False
-    # an artifact without the service's fields is reported, not guessed
-    store.write("drift", {"state": "drift"}, source="t")
-    per, sources = ml_inputs(store, ["BTCUSDT"], max_age_s=3600)
+    # an artifact without the service's fields cannot be written, and a file holding one is
+    # reported as invalid (naming the field), not guessed
+    with pytest.raises(ArtifactDataError, match=r"\$\.n_trades is missing"):
+        store.write("drift", {"state": "drift"}, source="t")
+    env = {"schema_version": 1, "name": "drift", "generated_at": "2025-01-01T00:00:00Z", "env": "dev",
+           "source": "t", "data": {"state": "drift"}}  # fmt: skip
+    store.path("drift").write_text(json.dumps(env), encoding="utf-8")
+    per, sources = ml_inputs(store, ["BTCUSDT"], max_age_s=1e12)
     assert "drift" not in per["BTCUSDT"]
-    assert sources["drift"]["missing_fields"] == ["detections"]
+    assert sources["drift"]["status"] == "invalid"
+    assert "field $.n_trades is missing" in sources["drift"]["message"]
+
+
+def test_ml_inputs_read_the_telemetry_contract_not_guessed_paths(tmp_path: Path) -> None:
+    """Mean confidence and ECE come from ``calibration`` of the ml_telemetry contract; a NaN ECE
+    makes the artifact invalid instead of reaching the policy."""
+    from tests.test_artifact_contracts import telemetry_data
+
+    store = ArtifactStore(tmp_path)
+    store.write("ml_telemetry", telemetry_data(ece=0.0421, mean_confidence=0.61), source="t")
+    per, sources = ml_inputs(store, ["BTCUSDT"], max_age_s=1e12)
+    assert per["BTCUSDT"] == {"mean_confidence": 0.61, "ece": 0.0421}
+    assert sources["ml_telemetry"] == {"status": "ok", "missing_fields": []}
+    bad = telemetry_data(ece=0.0421, mean_confidence=0.61)
+    bad["calibration"]["ece"] = float("nan")
+    with pytest.raises(ArtifactDataError, match=r"\$\.calibration\.ece is nan"):
+        store.write("ml_telemetry", bad, source="t")
 
 
 # --------------------------------------------------------------------------- issue 23 item 9

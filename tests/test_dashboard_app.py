@@ -18,6 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from infra.artifacts import ArtifactStore
+from infra.contracts.artifacts import ArtifactDataError
 from tests.conftest import ROOT, run_demo
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -271,7 +272,13 @@ def test_doctor_with_bad_confidences_falls_back(
     demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = _point(monkeypatch, tmp_path, demo_data)
-    ArtifactStore(cache).write("doctor", {"symbol_confidence": {"BTCUSDT": 7}}, source="test")
+    # the doctor can no longer write it (its contract promises confidences in [0, 1]); a file can hold it
+    with pytest.raises(ArtifactDataError, match=r"symbol_confidence\['BTCUSDT'\] = 7"):
+        ArtifactStore(cache).write("doctor", {"symbol_confidence": {"BTCUSDT": 7}}, source="test")
+    cache.mkdir(parents=True, exist_ok=True)
+    env = {"schema_version": 1, "name": "doctor", "generated_at": "2025-01-01T00:00:00Z", "env": "dev",
+           "source": "test", "data": {"symbol_confidence": {"BTCUSDT": 7}}}  # fmt: skip
+    (cache / "doctor.json").write_text(json.dumps(env))
     at = _run()
     err = _texts(_rh(at).error)
     assert "symbol_confidence['BTCUSDT']" in err and "1.0" in err

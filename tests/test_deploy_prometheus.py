@@ -99,7 +99,8 @@ def test_scrape_config_has_one_job_per_service_on_its_default_port() -> None:
         for t in sc["targets"]
     }
     assert got == {
-        s: f"127.0.0.1:{SERVICE_PORTS[s]}" for s in ("trainer", "feedback_bridge", "retrain_worker")
+        s: f"127.0.0.1:{SERVICE_PORTS[s]}"
+        for s in ("trainer", "feedback_bridge", "retrain_worker", "drift_service")
     }
     env = (ROOT / "deploy" / "systemd" / "quantum.env.example").read_text(encoding="utf-8")
     assert f"METRICS_PORT={SERVICE_PORTS['trainer']}" in env

@@ -22,8 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_EXECUTION, connect_bus
+from ml.drift_monitor import DriftService
 from ml.drift_scenarios import accuracy_drop
-from ml.drift_service import DriftService, write_artifacts
+from ml.drift_service import write_artifacts
 from sim.replay import replay, trade_events
 from tests.feedback_fixtures import make_trades
 from tests.redis_server import RedisServer, free_port, redis_server  # noqa: F401

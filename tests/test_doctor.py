@@ -10,17 +10,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from infra.artifacts import ArtifactStore
 from infra.settings import PROJECT_ROOT, load_settings
+from infra.timeutil import utc_iso
 from scripts.doctor import doctor_report, format_table
 from scripts.doctor_checks import DoctorContext
 from scripts.doctor_checks.artifacts import check_artifacts
 from scripts.doctor_checks.data import check_data_freshness, check_route_health
 from scripts.doctor_checks.jobs import check_autotune, check_drift, check_feedback, check_ml_telemetry
 from scripts.doctor_checks.system import check_event_bus, check_firestore, check_settings
+from tests.test_artifact_contracts import (
+    autotune_data,
+    demo_data_data,
+    detection,
+    drift_data,
+    feedback_data,
+    telemetry_data,
+    triggers_data,
+)
 
 NOW = dt.datetime(2025, 4, 1, 12, tzinfo=dt.UTC)
 
@@ -86,7 +97,7 @@ def test_data_freshness_states(tmp_path: Path) -> None:
     write_data(ctx.settings.data_dir, newest=NOW - dt.timedelta(days=3))
     stale = check_data_freshness(ctx)
     assert stale[0].status == "FAIL" and "3.0 d old" in stale[0].message
-    ctx.store.write("demo_data", {"files": {"bars": str(ctx.settings.data_dir / "bars.parquet")}}, source="t")
+    ctx.store.write("demo_data", demo_data_data(bars=str(ctx.settings.data_dir / "bars.parquet")), source="t")
     demo = check_data_freshness(ctx)
     assert demo[0].status == "WARN" and "demo data is historical" in demo[0].message
     relaxed = make_ctx(tmp_path, DOCTOR_DATA_MAX_AGE_H="100")
@@ -116,9 +127,9 @@ def test_route_health_states_and_confidence(tmp_path: Path) -> None:
 def test_artifact_states_and_corrupt_file_named(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     assert by_name(check_artifacts(ctx), "artifact:demo_data").status == "WARN"
-    ctx.store.write("demo_data", {"x": 1}, source="t", generated_at=NOW - dt.timedelta(minutes=5))
+    ctx.store.write("demo_data", demo_data_data(), source="t", generated_at=NOW - dt.timedelta(minutes=5))
     assert by_name(check_artifacts(ctx), "artifact:demo_data").status == "OK"
-    ctx.store.write("demo_data", {"x": 1}, source="t", generated_at=NOW - dt.timedelta(days=5))
+    ctx.store.write("demo_data", demo_data_data(), source="t", generated_at=NOW - dt.timedelta(days=5))
     assert by_name(check_artifacts(ctx), "artifact:demo_data").status == "WARN"
     (ctx.settings.cache_dir / "demo_data.json").write_text("{broken")
     r = by_name(check_artifacts(ctx), "artifact:demo_data")
@@ -128,42 +139,58 @@ def test_artifact_states_and_corrupt_file_named(tmp_path: Path) -> None:
     assert d.status == "FAIL" and "drift.json" in d.message
 
 
-def test_job_checks_read_fields_defensively(tmp_path: Path) -> None:
+def _raw(ctx: Any, name: str, data: Any) -> None:
+    """A file a writer could no longer produce (its contract refuses ``data``)."""
+    env = {
+        "schema_version": 1,
+        "name": name,
+        "generated_at": utc_iso(NOW),
+        "env": "dev",
+        "source": "t",
+        "data": data,
+    }
+    (ctx.settings.cache_dir / f"{name}.json").write_text(json.dumps(env))
+
+
+def test_job_checks_read_typed_fields_and_fail_bad_ones_by_field(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     w = lambda n, d: ctx.store.write(n, d, source="t", generated_at=NOW)  # noqa: E731
-    w("feedback", {"counts": {"closed": 5, "dead_lettered": 0}})
+    w("feedback", feedback_data(closed=5))
     assert check_feedback(ctx).status == "OK"
-    w("feedback", {"counts": {"closed": 5, "dead_lettered": 2}})
+    w("feedback", feedback_data(closed=5, dead_lettered=2))
     assert "2 feedback event(s) dead-lettered" in check_feedback(ctx).message
-    w("feedback", {"other": 1})
+    _raw(ctx, "feedback", {"other": 1})
     r = check_feedback(ctx)
-    assert r.status == "WARN" and "lacks field counts" in r.message
-    w("ml_telemetry", {"mean_confidence": 0.6, "ece": 0.02, "brier": 0.2})
-    assert check_ml_telemetry(ctx).status == "OK"
-    w("ml_telemetry", {"mean_confidence": 0.6, "calibration": {"ece": 0.3, "brier": 0.3}})
+    assert r.status == "FAIL" and "field $.counts is missing" in r.message
+    w("ml_telemetry", telemetry_data(ece=0.02, mean_confidence=0.6))
+    r = check_ml_telemetry(ctx)
+    assert r.status == "OK" and r.message == "mean confidence 0.600, ECE 0.020, Brier 0.240."
+    w("ml_telemetry", telemetry_data(ece=0.3, mean_confidence=0.6))
     assert "ECE 0.300" in check_ml_telemetry(ctx).message
-    w("ml_telemetry", {"mean_confidence": 0.6})
-    assert "ece, brier" in check_ml_telemetry(ctx).message
-    w("drift", {"n_trades": 300, "checks": [{"n_trades": 300}], "detections": []})
+    _raw(ctx, "ml_telemetry", {"mean_confidence": 0.6})
+    r = check_ml_telemetry(ctx)
+    assert r.status == "FAIL" and "is missing" in r.message and "nan" not in r.message
+    w("drift", drift_data())
     assert check_drift(ctx).status == "OK"
-    det = {"kind": "accuracy_drift", "statistic": "cusum", "n_trades": 250, "trigger_id": "rt-1"}
-    w("drift", {"n_trades": 300, "checks": [{"n_trades": 300}], "detections": [det]})
+    w("drift", drift_data(detection()))
     r = check_drift(ctx)
     assert r.status == "WARN"
     assert "accuracy_drift at trade 250 (cusum; trigger no trigger)" in r.message
-    w("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "pending"}]})
+    w("retrain_triggers", triggers_data(rt_1="pending"))
     assert "trigger pending" in check_drift(ctx).message
-    w("retrain_triggers", {"triggers": [{"trigger_id": "rt-1", "outcome": "promoted"}]})
+    w("retrain_triggers", triggers_data(rt_1="promoted"))
     assert check_drift(ctx).status == "OK"
-    w("drift", {"state": "drift"})
-    assert "lacks field detections/checks" in check_drift(ctx).message
-    w("autotune", {"applied": False, "adjustments": [], "thresholds": {}})
+    _raw(ctx, "drift", {"state": "drift"})
+    r = check_drift(ctx)
+    assert r.status == "FAIL" and "field $.n_trades is missing" in r.message
+    w("autotune", autotune_data(applied=False))
     assert "dry run" in check_autotune(ctx).message
-    w("autotune", {"applied": True, "adjustments": [{"old": 1, "new": 1.1}], "thresholds": {"A": {}}})
+    w("autotune", autotune_data(applied=True, thresholds={"A": {"size_scale": 1.1}},
+                                adjustments=[{"symbol": "A", "threshold": "size_scale", "old": 1, "new": 1.1, "reason": "r"}]))  # fmt: skip
     assert check_autotune(ctx).status == "OK"
     # after switching from 8 to 2 symbols: 2 tuned, the 6 others named stale, not counted as tuned
-    w("autotune", {"applied": True, "adjustments": [], "thresholds": {f"S{i}": {} for i in range(8)},
-                   "tuned_symbols": ["S0", "S1"], "stale_symbols": [f"S{i}" for i in range(2, 8)]})  # fmt: skip
+    w("autotune", autotune_data(applied=True, thresholds={f"S{i}": {} for i in range(8)},
+                                tuned_symbols=["S0", "S1"], stale_symbols=[f"S{i}" for i in range(2, 8)]))  # fmt: skip
     r = check_autotune(ctx)
     assert (
         r.status == "OK" and "to 2 symbols" in r.message and "6 stale symbol(s) kept, not tuned" in r.message

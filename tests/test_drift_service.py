@@ -13,8 +13,8 @@ from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_RETRAIN, MemoryBus
 from infra.contracts.events import validate_event
 from ml import drift_service
+from ml.drift_monitor import DriftService, join_trades_to_signals
 from ml.drift_scenarios import accuracy_drop, stable_stream
-from ml.drift_service import DriftService, join_trades_to_signals
 from ml.drift_thresholds import DEFAULT_THRESHOLDS
 from ml.triggers import TriggerQueue
 from scripts.demo_steps.drift import demo_step as drift_demo_step

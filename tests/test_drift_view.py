@@ -25,8 +25,10 @@ from dashboard.drift_view import (
 )
 from infra.artifacts import ArtifactStore
 from infra.bus import MemoryBus
+from infra.contracts.artifacts import decode_data
+from ml.drift_monitor import DriftService, join_trades_to_signals
 from ml.drift_scenarios import accuracy_drop
-from ml.drift_service import DriftService, join_trades_to_signals, write_artifacts
+from ml.drift_service import write_artifacts
 from tests.conftest import run_demo
 from tests.test_drift_service import make_frames
 
@@ -81,48 +83,74 @@ def test_corrupt_and_malformed_artifacts_are_explained(logs_env: Path) -> None:
     assert not at.exception
     assert any("corrupt" in str(e.value) for e in at.error)
 
-    ArtifactStore(cache).write("drift", {"checks": []}, source="test")
+    env = {"schema_version": 1, "name": "drift", "generated_at": "2025-01-01T00:00:00Z", "env": "dev",
+           "source": "test", "data": {"checks": []}}  # fmt: skip
+    (cache / "drift.json").write_text(json.dumps(env), encoding="utf-8")
     at = run_tab(logs_env)
     assert not at.exception
-    assert any("wrong_schema" in str(e.value) for e in at.error)
+    assert any("invalid" in str(e.value) and "$.n_trades is missing" in str(e.value) for e in at.error)
+
+
+def _drift(d: dict[str, Any]) -> Any:
+    return decode_data("drift", {"n_trades": 0, "checks": [], "detections": [], **d})
+
+
+def _triggers(d: dict[str, Any]) -> Any:
+    rows = [{"model": "m", "priority": "high", **t} for t in d["triggers"]]
+    return decode_data("retrain_triggers", {"cooldown_s": 0.0, "history_limit": 500, "triggers": rows})
+
+
+def _jobs(*jobs: dict[str, Any]) -> Any:
+    return decode_data(
+        "retrain_jobs", {"jobs": list(jobs), "counts": {"promoted": 0, "rejected": 0, "failed": 0}}
+    )
+
+
+def _retrain(d: dict[str, Any]) -> Any:
+    return decode_data("retrain", {"model": "m", "versions": [], "jobs": [], "windows": {}, **d})
 
 
 def test_figures_have_threshold_lines_and_markers() -> None:
     checks = checks_frame(
-        {
-            "checks": [
-                {
-                    "n_trades": 100,
-                    "closed_at": "2025-01-01T00:00:00Z",
-                    "accuracy_cusum_max": 1.0,
-                    "accuracy_threshold": 10.8,
-                },
-                {
-                    "n_trades": 200,
-                    "closed_at": "2025-01-02T00:00:00Z",
-                    "accuracy_cusum_max": 12.0,
-                    "accuracy_threshold": 10.8,
-                },
-            ]
-        }
+        _drift(
+            {
+                "checks": [
+                    {
+                        "n_trades": 100,
+                        "closed_at": "2025-01-01T00:00:00Z",
+                        "accuracy_cusum_max": 1.0,
+                        "accuracy_threshold": 10.8,
+                    },
+                    {
+                        "n_trades": 200,
+                        "closed_at": "2025-01-02T00:00:00Z",
+                        "accuracy_cusum_max": 12.0,
+                        "accuracy_threshold": 10.8,
+                    },
+                ]
+            }
+        )
     )
-    det = [{"kind": "accuracy_drift", "n_trades_total": 190, "closed_at": "2025-01-01T22:00:00Z"}]
+    det = _drift({"detections": [{"kind": "accuracy_drift", "statistic": "cusum", "value": 12.0, "threshold": 10.8,
+                  "message": "m", "n_trades": 190, "n_trades_total": 190, "closed_at": "2025-01-01T22:00:00Z"}]}).detections  # fmt: skip
     fig = statistic_figure(checks, "accuracy_cusum_max", "accuracy_threshold", "t", det, x="n_trades")
     assert [list(t.y) for t in fig.data] == [[1.0, 12.0], [10.8, 10.8]]
     assert fig.layout.shapes[0].x0 == 190
     fig_t = statistic_figure(checks, "accuracy_cusum_max", "accuracy_threshold", "t", det, x="closed_at")
     assert pd.Timestamp(fig_t.layout.shapes[0].x0) == pd.Timestamp("2025-01-01T22:00:00Z")
     trig = triggers_frame(
-        {
-            "triggers": [
-                {
-                    "trigger_id": "a",
-                    "reason": "accuracy_drift",
-                    "triggered_at": "2025-01-01T22:00:00Z",
-                    "outcome": "pending",
-                }
-            ]
-        }
+        _triggers(
+            {
+                "triggers": [
+                    {
+                        "trigger_id": "a",
+                        "reason": "accuracy_drift",
+                        "triggered_at": "2025-01-01T22:00:00Z",
+                        "outcome": "pending",
+                    }
+                ]
+            }
+        )
     )
     fig = trigger_timeline_figure(trig)
     assert fig.data[0].name == "pending" and fig.data[0].marker.color == OUTCOME_COLOURS["pending"]
@@ -183,11 +211,15 @@ def legacy_triggers() -> dict[str, Any]:
 
 
 def test_legacy_history_takes_metrics_and_version_from_retrain_jobs() -> None:
-    jobs = {"jobs": [{"trigger_id": "t-old", "new_version": "v2", "validation": {"metrics": METRICS}}]}
-    trig = triggers_frame(legacy_triggers(), jobs)
+    jobs = _jobs({"trigger_id": "t-old", "outcome": "promoted", "new_version": "v2",
+                  "validation": {"n_rows": 10, "promote": True, "metrics": METRICS}})  # fmt: skip
+    trig = triggers_frame(_triggers(legacy_triggers()), jobs)
     assert list(trig["new_version"]) == ["v2", None]
-    assert trig.loc[0, "metrics"] == METRICS
-    assert trig.loc[1, "metrics"] == {"brier": {"diff": 0.001, "ci_low": -0.002, "ci_high": 0.004}}
+    assert {
+        k: {p: m[p] for p in ("diff", "ci_low", "ci_high")} for k, m in trig.loc[0, "metrics"].items()
+    } == METRICS
+    assert trig.loc[1, "metrics"]["brier"] == {"name": None, "current": None, "candidate": None,
+                                               "diff": 0.001, "ci_low": -0.002, "ci_high": 0.004}  # fmt: skip
     table = trigger_table(trig)
     assert list(table["brier_diff"]) == [-0.0065, 0.001]
     assert list(table["brier_ci_high"]) == [-0.0044, 0.004]
@@ -200,19 +232,22 @@ def test_legacy_history_takes_metrics_and_version_from_retrain_jobs() -> None:
     assert "-> v2" in hover and "promoted v2" in hover and "Brier -0.0065 [-0.0097, -0.0044]" in hover
     assert "ECE -0.0850 [-0.1110, -0.0460]" in hover
     # without retrain_jobs the legacy trigger just has no metrics
-    bare = triggers_frame(legacy_triggers())
+    bare = triggers_frame(_triggers(legacy_triggers()))
     assert bare.loc[0, "metrics"] is None and bare.loc[0, "new_version"] is None
 
 
 def test_version_spans_prefer_the_retrain_artifact_and_fall_back_to_promotions() -> None:
-    retrain = {
-        "versions": [
-            {"version": "v2", "live_from": "2025-03-02T00:00:00Z", "role": "retrained"},
-            {"version": "v1", "live_from": "2025-02-01T00:00:00Z", "role": "stale baseline"},
-        ]
-    }
+    retrain = _retrain(
+        {
+            "versions": [
+                {"version": "v2", "live_from": "2025-03-02T00:00:00Z", "role": "retrained"},
+                {"version": "v1", "live_from": "2025-02-01T00:00:00Z", "role": "stale baseline"},
+            ]
+        }
+    )
     trig = triggers_frame(
-        legacy_triggers(), {"jobs": [{"trigger_id": "t-old", "new_version": "v9", "validation": {}}]}
+        _triggers(legacy_triggers()),
+        _jobs({"trigger_id": "t-old", "outcome": "promoted", "new_version": "v9"}),
     )
     spans = version_spans(retrain, trig)
     assert [(s["version"], str(s["start"]), str(s["end"])) for s in spans] == [
@@ -224,12 +259,14 @@ def test_version_spans_prefer_the_retrain_artifact_and_fall_back_to_promotions()
         ("v9", "2025-03-02 00:00:00+00:00", None)
     ]
     checks = checks_frame(
-        {
-            "checks": [
-                {"n_trades": 100, "closed_at": "2025-02-20T00:00:00Z", "accuracy_cusum_max": 1.0},
-                {"n_trades": 200, "closed_at": "2025-03-04T00:00:00Z", "accuracy_cusum_max": 2.0},
-            ]
-        }
+        _drift(
+            {
+                "checks": [
+                    {"n_trades": 100, "closed_at": "2025-02-20T00:00:00Z", "accuracy_cusum_max": 1.0},
+                    {"n_trades": 200, "closed_at": "2025-03-04T00:00:00Z", "accuracy_cusum_max": 2.0},
+                ]
+            }
+        )
     )
     fig = statistic_figure(
         checks, "accuracy_cusum_max", "accuracy_threshold", "t", [], x="closed_at", versions=spans
@@ -249,10 +286,12 @@ def test_version_spans_prefer_the_retrain_artifact_and_fall_back_to_promotions()
 
 def test_windows_table_reads_the_retrain_windows() -> None:
     w = {"before_drift": {"ece": 0.016, "brier": 0.246, "model_version": "v1", "n_rows": 10}}
-    table = windows_table({"windows": {**w, "after_retrain": {"ece": 0.012, "model_version": "v2"}}})
+    table = windows_table(
+        _retrain({"windows": {**w, "after_retrain": {"ece": 0.012, "model_version": "v2"}}})
+    )
     assert list(table["window"]) == ["before drift", "after retrain"]
     assert list(table["ECE"]) == [0.016, 0.012]
-    assert windows_table(None).empty and windows_table({"windows": None}).empty
+    assert windows_table(None).empty and windows_table(_retrain({})).empty
 
 
 @pytest.fixture(scope="module")
@@ -405,13 +444,15 @@ def test_after_the_promoted_retrain_the_tab_shows_the_new_model_at_zero_and_grey
 
 
 def test_without_a_detection_the_windows_are_named_after_the_planted_change() -> None:
-    retrain = {
-        "change_ts": "2025-03-01T00:00:00Z",
-        "windows": {
-            "before_drift": {"model_version": "v1", "ece": 0.01},
-            "during_drift": {"model_version": "v1", "ece": 0.02},
-        },
-    }
+    retrain = _retrain(
+        {
+            "change_ts": "2025-03-01T00:00:00Z",
+            "windows": {
+                "before_drift": {"model_version": "v1", "ece": 0.01},
+                "during_drift": {"model_version": "v1", "ece": 0.02},
+            },
+        }
+    )
     assert list(windows_table(retrain)["window"]) == ["before drift", "during drift"]
     assert list(windows_table(retrain, detected=False)["window"]) == [
         "before the planted change",
@@ -438,11 +479,11 @@ def test_power_text_states_the_simulated_delays() -> None:
         "accuracy_drop_0.15": {"p_within_200": 0.874, "median_delay": 121.0},
         "calibration_break": {"p_within_200": 1.0, "median_delay": float("inf")},
     }
-    text = power_text(power)
+    text = power_text(_drift({"power": power}).power)
     assert text is not None
     assert (
         "a 0.15 drop in win rate is caught within 200 trades in 87% of cases (median delay 121 trades)"
         in text
     )
     assert "median delay over 1,000 trades" in text
-    assert power_text(None) is None and power_text({}) is None
+    assert power_text({}) is None

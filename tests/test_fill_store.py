@@ -331,3 +331,38 @@ def test_each_bad_value_is_named(tmp_path: Path, field: str, value: Any, message
     t.to_parquet(tmp_path / "t.parquet", index=False)
     with pytest.raises(fill_store.FillStoreError, match=rf"t\.parquet row 1: {message}"):
         fill_store.daily_aggregates(tmp_path / "t.parquet")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "need"),
+    [
+        ({"top_n": 0}, "The 'top_n' parameter of {f} must be an int >= 1. Got 0 instead."),
+        ({"top_n": True}, "The 'top_n' parameter of {f} must be an int >= 1. Got True instead."),
+        ({"rolling_window_days": 1}, "The 'rolling_window_days' parameter of {f} must be an int >= 2. Got 1 instead."),
+        ({"lookback_days": 0}, "The 'lookback_days' parameter of {f} must be an int >= 1 or None. Got 0 instead."),
+        ({"start": "2024-02-01", "end": "2024-01-01"},
+         "The 'end' parameter of {f} must be after 'start' (2024-02-01 00:00:00+00:00). "
+         "Got Timestamp('2024-01-01 00:00:00+0000', tz='UTC') instead."),
+        ({"start": "soon"}, "The 'start' parameter of {f} must be a timestamp or date. Got 'soon' instead."),
+    ],
+)  # fmt: skip
+def test_both_engines_refuse_the_same_parameters_with_the_same_words(
+    demo_trades: pd.DataFrame, demo_file: Path, kwargs: dict[str, Any], need: str
+) -> None:
+    """One parameter object (TradeWindow, ViewOptions) checks both paths: only the function differs."""
+    with pytest.raises(ValueError) as pandas_err:
+        router_health_view(demo_trades, **kwargs)
+    with pytest.raises(ValueError) as duck_err:
+        fill_store.router_health_view_duckdb(demo_file, **kwargs)
+    funcs = {"filter_trades", "router_health_view", "daily_aggregates", "view_from_daily"}
+    assert any(str(pandas_err.value) == need.format(f=f) for f in funcs), str(pandas_err.value)
+    assert any(str(duck_err.value) == need.format(f=f) for f in funcs), str(duck_err.value)
+
+
+def test_lookback_is_anchored_alike_in_both_engines(demo_trades: pd.DataFrame, demo_file: Path) -> None:
+    """The lookback ends at the end of the newest fill's UTC day (no ``end``) in both engines."""
+    last = demo_trades["closed_at"].max()
+    agg = fill_store.daily_aggregates(demo_file, lookback_days=3)
+    kept = filter_trades(demo_trades, lookback_days=3)
+    assert agg.daily["n_trades"].sum() == len(kept) > 0
+    assert kept["closed_at"].min() >= last.floor("1D") - pd.Timedelta(days=2)

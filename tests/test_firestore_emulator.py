@@ -82,9 +82,7 @@ def test_artifacts_appear_with_the_same_content(emulator: FirestoreEmulator, tmp
     payloads = {
         "router_health": {"sharpe": float("nan"), "best": float("inf"), "worst": float("-inf"), "n": 3},
         "reliability": {"bins": [[0.1, 0.08], [0.5, 0.52]], "ece": 0.0213, "big_int": 2**53 + 1},
-        "retrain_triggers": [
-            {"trigger_id": "t1", "reason": "ECE up", "nested": {"a": {"b": {"c": [1, "x"]}}}}
-        ],
+        "trigger_list": [{"trigger_id": "t1", "reason": "ECE up", "nested": {"a": {"b": {"c": [1, "x"]}}}}],
     }
     t0 = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
     for i, (name, data) in enumerate(payloads.items()):
@@ -204,20 +202,20 @@ def test_prod_write_without_allow_is_refused_with_a_clear_message(
     settings = settings_for(emulator, tmp_path, env="prod", allow_prod_write=False)
     store = open_store(settings)
     with caplog.at_level(logging.ERROR, logger="infra.firestore_mirror"):
-        store.write("autotune", {"threshold": 0.6}, source="test")
-    assert store.read("autotune").ok
+        store.write("thresholds_note", {"threshold": 0.6}, source="test")
+    assert store.read("thresholds_note").ok
     assert (
-        "Refusing to write artifact 'autotune' to Firestore: ENV=prod and ALLOW_PROD_WRITE is not set. "
+        "Refusing to write artifact 'thresholds_note' to Firestore: ENV=prod and ALLOW_PROD_WRITE is not set. "
         "Production state is only written on purpose: re-run with ALLOW_PROD_WRITE=1"
     ) in caplog.text
     assert "Not sent and not queued." in caplog.text
-    assert remote(settings, "autotune") is None
+    assert remote(settings, "thresholds_note") is None
     status = mirror_status(settings)
     assert (status["outbox_depth"], status["refused_writes"], status["prod_write_allowed"]) == (0, 1, False)
 
     allowed = settings_for(emulator, tmp_path / "allowed", env="prod", allow_prod_write=True)
     store2 = open_store(allowed)
-    store2.write("autotune", {"threshold": 0.6}, source="test")
-    doc = remote(allowed, "autotune")
+    store2.write("thresholds_note", {"threshold": 0.6}, source="test")
+    doc = remote(allowed, "thresholds_note")
     assert doc is not None
     assert doc["env"] == "prod"

@@ -252,9 +252,9 @@ def test_prod_without_allow_refuses_sends_nothing_queues_nothing(
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"call_budget_s": 0}, "'call_budget_s' parameter of FirestoreMirror must be a number in"),
+        ({"call_budget_s": 0}, "'call_budget_s' parameter of FirestoreMirror must be a finite number in"),
         ({"attempt_timeout_s": -1.0}, "'attempt_timeout_s' parameter of FirestoreMirror"),
-        ({"chunk_size": 251}, "'chunk_size' parameter of FirestoreMirror must be an int in 1..250"),
+        ({"chunk_size": 251}, "'chunk_size' parameter of FirestoreMirror must be an int in \\[1, 250\\]"),
     ],
 )
 def test_parameters_validated(settings: Settings, kw: dict[str, Any], match: str) -> None:

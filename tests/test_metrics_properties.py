@@ -260,7 +260,7 @@ def test_mintrl_is_inf_when_sharpe_below_benchmark() -> None:
         ),
         (
             lambda: mn.min_track_record_length([0.1, 0.2], alpha=1.5),
-            "The 'alpha' parameter of min_track_record_length must be a number in (0, 1). Got 1.5 instead.",
+            "The 'alpha' parameter of min_track_record_length must be a finite number in (0, 1). Got 1.5 instead.",
         ),
         (
             lambda: mn.periods_per_year("1h", calendar="nyse"),

@@ -134,13 +134,13 @@ def test_tab_with_artifact_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                 {
                     "schema_version": 1,
                     "name": "ml_telemetry",
-                    "generated_at": "2099-01-01T00:00:00Z",
+                    "generated_at": "2025-01-01T00:00:00Z",
                     "env": "dev",
                     "source": "test",
                     "data": {"calibration": {}},
                 }
             ),
-            "lacks",
+            "field $.calibration.n is missing",
         ),
     ],
 )

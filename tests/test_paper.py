@@ -114,3 +114,66 @@ def test_parse_duration_and_bad_config() -> None:
         parse_duration("soon")
     with pytest.raises(ValueError, match="The 'rate' parameter of PaperConfig must be a finite number > 0"):
         PaperConfig(rate=0)
+
+
+class Policy:
+    """A learned policy that fails on every third decision (the governor falls back to Kelly)."""
+
+    name = "ppo"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_multiplier(self, state):  # the governor's SizingPolicy protocol
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise RuntimeError("policy down")
+        return 1.0
+
+
+def test_governor_policy_metric_is_set_by_the_driver() -> None:
+    from execution.governor import Governor
+    from infra.prom import make_metrics
+
+    def gauge(m, p: str) -> float | None:
+        return m.registry.get_sample_value("quantum_rl_governor_policy", {"policy": p})
+
+    m = make_metrics()
+    clock = FakeClock()
+    cfg = PaperConfig(rate=100, duration_s=1.0, max_trades=20, seed=1)
+    trader = PaperTrader(MemoryBus(), signals(), config=cfg, clock=clock, sleep=clock.sleep, metrics=m)
+    trader.run()
+    assert (gauge(m, "kelly"), gauge(m, "edge"), gauge(m, "ppo")) == (1.0, 0.0, 0.0)  # static -> kelly
+    assert m.registry.get_sample_value("quantum_rl_governor_fallbacks_total") == 0.0
+
+    m2, policy = make_metrics(), Policy()
+    clock2 = FakeClock()
+    trader = PaperTrader(MemoryBus(), signals(), config=cfg, clock=clock2, sleep=clock2.sleep, metrics=m2,
+                         governor=Governor(policy=policy))  # fmt: skip
+    trader.run()
+    assert (gauge(m2, "kelly"), gauge(m2, "ppo")) == (0.0, 1.0)
+    # every third call raised: the counter holds exactly the governor's fallbacks, counted once
+    assert trader.governor.fallbacks == policy.calls // 3 > 0
+    assert m2.registry.get_sample_value("quantum_rl_governor_fallbacks_total") == trader.governor.fallbacks
+
+
+def test_drift_audit_counts_every_detection_before_the_change_as_a_false_alarm() -> None:
+    from sim.audit import audit_drift
+
+    sent = [{"order_id": f"o{i}", "drifting": i >= 5} for i in range(10)]
+    triggers = {"triggers": [{"trigger_id": "t-after"}]}
+    jobs = {"jobs": [{"trigger_id": "t-after", "outcome": "rejected"}]}
+    after = {"kind": "accuracy_drift", "order_id": "o7", "n_trades_total": 8, "trigger_id": "t-after"}
+    clean = audit_drift(sent, {"detections": [after]}, triggers, jobs, planted=True)
+    assert clean["ok"] and clean["first_after"]["order_id"] == "o7" and clean["retrain_outcome"] == "rejected"
+    shift = {"kind": "distribution_shift", "order_id": "o2", "n_trades_total": 3}
+    early = audit_drift(sent, {"detections": [shift, after]}, triggers, jobs, planted=True)
+    assert (
+        not early["ok"] and early["distribution_shifts_before"] == 1 and early["outcome_alarms_before"] == 0
+    )
+    late_shift = {**shift, "order_id": "o9"}
+    assert audit_drift(sent, {"detections": [after, late_shift]}, triggers, jobs, planted=True)["ok"]
+    undecided = audit_drift(sent, {"detections": [after]}, triggers, {"jobs": []}, planted=True)
+    assert not undecided["ok"] and undecided["retrain_outcome"] is None
+    assert not audit_drift(sent, {"detections": [shift]}, None, None, planted=False)["ok"]
+    assert audit_drift(sent, {"detections": []}, None, None, planted=False)["ok"]

@@ -296,3 +296,23 @@ def test_kl_early_stop_cuts_the_epochs() -> None:
         res = sizer.update(Batch(s, m, lp, (m - 1.0) * 5.0))
         steps[target] = res.grad_steps
     assert steps[None] == 10 and 1 <= steps[1e-4] < 10
+
+
+def test_checkpoints_are_pruned_to_the_newest_keep_and_never_the_latest(tmp_path: Path) -> None:
+    from research.rl_sizer.checkpoints import KEEP, latest_name, load_checkpoint, write_checkpoint
+
+    for step in range(1, KEEP + 6):
+        write_checkpoint(tmp_path, step=step * 100, payload=f"w{step}".encode(), meta={})
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert kept == [f"step_{s * 100:06d}" for s in range(6, KEEP + 6)]
+    assert latest_name(tmp_path) == f"step_{(KEEP + 5) * 100:06d}"
+    # candidates written without promotion push older ones out, but the promoted one stays loadable
+    for step in range(KEEP + 6, 2 * KEEP + 10):
+        write_checkpoint(tmp_path, step=step * 100, payload=b"c", meta={}, promote=False)
+    names = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert len(names) == KEEP + 1 and latest_name(tmp_path) in names
+    assert load_checkpoint(tmp_path).payload == f"w{KEEP + 5}".encode()
+    unrelated = tmp_path / "notes"
+    unrelated.mkdir()
+    write_checkpoint(tmp_path, step=10**6, payload=b"x", meta={}, keep=1)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["notes", "step_1000000"]

@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from infra.artifacts import ArtifactStore
 from infra.bus import TOPIC_FEEDBACK, MemoryBus, dead_letter_topic, new_event
 from infra.prom import (
-    ServiceCollector,
     make_metrics,
     observe_feedback,
     render,
@@ -24,6 +23,7 @@ from infra.prom import (
     set_governor_policy,
     start_service_metrics,
 )
+from infra.prom_collector import ServiceCollector
 from infra.settings import Settings
 
 NAMES = {
@@ -194,22 +194,36 @@ def test_a_failing_bus_gives_bus_up_0_not_a_failed_scrape() -> None:
     assert not any(k[0] == "quantum_bus_stream_length" for k in got)
 
 
+def _check(model: str, **stats: float | None) -> dict[str, object]:
+    return {"n_trades": 100, "model": model, **stats}
+
+
+def _det(kind: str) -> dict[str, object]:
+    return {"kind": kind, "statistic": "s", "value": 1.0, "threshold": 0.5, "message": "m", "n_trades": 10}
+
+
+def _trigger(tid: str, outcome: str) -> dict[str, object]:
+    return {"trigger_id": tid, "model": "v1", "reason": "accuracy_drift", "priority": "high",
+            "triggered_at": "2025-01-01T00:00:00Z", "outcome": outcome}  # fmt: skip
+
+
 def test_collector_reads_artifact_times_breaker_and_clm_artifacts(tmp_path: Path) -> None:
     s = _settings(tmp_path)
     store = ArtifactStore(s.cache_dir)
-    store.write("autotune", {"x": 1}, source="test")
-    os.utime(store.path("autotune"), (1_700_000_000, 1_700_000_000))
+    store.write("my_notes", {"x": 1}, source="test")
+    os.utime(store.path("my_notes"), (1_700_000_000, 1_700_000_000))
     store.write(
         "drift",
         {
+            "n_trades": 300,
             "checks": [
-                {"model": "v1", "accuracy_cusum": 1.0, "accuracy_threshold": 9.0},
-                {"model": "v1", "accuracy_cusum": 12.5, "accuracy_threshold": 10.0, "calibration_cusum": 2.0,
-                 "calibration_threshold": 13.2, "high_conf_win_rate": 0.55, "high_conf_threshold": 0.6,
-                 "ks_d": None, "ks_threshold": 0.25},
-                {"model": "v0", "accuracy_cusum": 99.0, "accuracy_threshold": 10.0},
+                _check("v1", accuracy_cusum=1.0, accuracy_threshold=9.0),
+                _check("v1", accuracy_cusum=12.5, accuracy_threshold=10.0, calibration_cusum=2.0,
+                       calibration_threshold=13.2, high_conf_win_rate=0.55, high_conf_threshold=0.6,
+                       ks_d=None, ks_threshold=0.25),
+                _check("v0", accuracy_cusum=99.0, accuracy_threshold=10.0),
             ],
-            "detections": [{"kind": "accuracy_drift"}, {"kind": "accuracy_drift"}, {"kind": "weird"}],
+            "detections": [_det("accuracy_drift"), _det("accuracy_drift"), _det("weird")],
             "current_model": "v1",
         },
         source="test",
@@ -220,14 +234,22 @@ def test_collector_reads_artifact_times_breaker_and_clm_artifacts(tmp_path: Path
             {"trigger_id": "a", "outcome": "promoted", "decided_at": "2025-01-01T00:00:00Z"},
             {"trigger_id": "b", "outcome": "failed", "decided_at": "2025-01-02T00:00:00Z"},
             {"trigger_id": "c", "outcome": "promoted", "decided_at": "2025-01-03T00:00:00Z"},
-        ]},
+        ], "counts": {"promoted": 2, "rejected": 0, "failed": 1}},
         source="test",
     )  # fmt: skip
-    store.write("retrain_triggers", {"triggers": [{"outcome": "pending"}, {"outcome": "failed"}]}, source="t")
+    store.write(
+        "retrain_triggers",
+        {
+            "cooldown_s": 0.0,
+            "history_limit": 10,
+            "triggers": [_trigger("a", "pending"), _trigger("b", "failed")],
+        },
+        source="t",
+    )
     (tmp_path / "firestore").mkdir()
     (tmp_path / "firestore" / "status.json").write_text(json.dumps({"breaker_state": "open"}))
     got = _collect(ServiceCollector("retrain_worker", settings=s, clm_artifacts=True))
-    assert got[("quantum_artifact_last_write_timestamp_seconds", (("artifact", "autotune"),))] == 1.7e9
+    assert got[("quantum_artifact_last_write_timestamp_seconds", (("artifact", "my_notes"),))] == 1.7e9
     assert got[("quantum_artifact_max_age_seconds", ())] == 600.0
     state = {k[1][1][1]: v for k, v in got.items() if k[0] == "quantum_circuit_breaker_state"}
     assert state == {"closed": 0.0, "open": 1.0, "half_open": 0.0}
@@ -249,6 +271,12 @@ def test_collector_reads_artifact_times_breaker_and_clm_artifacts(tmp_path: Path
     assert got[("quantum_clm_retrain_triggers", (("outcome", "pending"),))] == 1.0
     # without clm_artifacts the drift numbers are not exported (one exporter per deployment)
     assert not any(k[0].startswith("quantum_clm_drift") for k in _collect(ServiceCollector("t", settings=s)))
+    # a drift file that breaks its contract (NaN where a number is promised) exports nothing for drift
+    text = store.path("drift").read_text().replace('"accuracy_cusum": 12.5', '"accuracy_cusum": NaN')
+    store.path("drift").write_text(text)
+    bad = _collect(ServiceCollector("retrain_worker", settings=s, clm_artifacts=True))
+    assert not any(k[0].startswith(("quantum_clm_drift", "quantum_clm_detections")) for k in bad)
+    assert bad[("quantum_clm_retrain_jobs", (("outcome", "promoted"),))] == 2.0
 
 
 def test_start_service_metrics_serves_the_collector_on_loopback(tmp_path: Path) -> None:

@@ -10,13 +10,8 @@ from research.rl_sizer.ab_stats import block_indices, paired_difference
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.edge_sizer import cap_share, simulate
 from research.rl_sizer.evaluate import format_table, run_ab, verdict
-from research.rl_sizer.growth_ab import (
-    format_growth_table,
-    growth_verdict,
-    run_synthetic_ab,
-    run_trades_ab,
-    share_known,
-)
+from research.rl_sizer.growth_ab import run_synthetic_ab, run_trades_ab
+from research.rl_sizer.growth_report import format_growth_table, growth_verdict, share_known
 from research.rl_sizer.signals import synthetic_trades
 
 

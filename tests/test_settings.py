@@ -41,6 +41,23 @@ def test_paths_follow_logs_dir(tmp_path: Path) -> None:
         ({"ARTIFACT_HISTORY_COUNT": "-1"}, r"ARTIFACT_HISTORY_COUNT must be an integer >= 0\. Got '-1'"),
         ({"ARTIFACT_HISTORY_BYTES": "lots"}, r"ARTIFACT_HISTORY_BYTES must be an integer >= 0\. Got 'lots'"),
         ({"ARTIFACT_MAX_AGE_S": "0"}, r"ARTIFACT_MAX_AGE_S must be a number >= 1\.0\. Got '0'"),
+        ({"EVENTBUS_MAXLEN": "0"}, r"EVENTBUS_MAXLEN must be an integer >= 1\. Got '0'"),
+        ({"EVENTBUS_SOCKET_TIMEOUT_S": "0"}, r"EVENTBUS_SOCKET_TIMEOUT_S must be a number > 0\. Got '0'"),
+        (
+            {"EVENTBUS_CONNECT_TIMEOUT_S": "nan"},
+            r"EVENTBUS_CONNECT_TIMEOUT_S must be a number > 0\. Got 'nan'",
+        ),
+        ({"EVENTBUS_BACKOFF_CAP_S": "x"}, r"EVENTBUS_BACKOFF_CAP_S must be a number > 0\. Got 'x'"),
+        ({"DOCTOR_DATA_MAX_AGE_H": "-1"}, r"DOCTOR_DATA_MAX_AGE_H must be a number >= 0\.0\. Got '-1'"),
+        ({"DOCTOR_TIMEOUT_S": "0.01"}, r"DOCTOR_TIMEOUT_S must be a number >= 0\.05\. Got '0.01'"),
+        (
+            {"METRICS_PORT_DRIFT_SERVICE": "70000"},
+            r"METRICS_PORT_DRIFT_SERVICE must be an integer in \[-1, 65535\].* Got '70000'",
+        ),
+        (
+            {"METRICS_PORT_TRAINER": "-2"},
+            r"METRICS_PORT_TRAINER must be an integer in \[-1, 65535\].* Got '-2'",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], match: str) -> None:
@@ -92,3 +109,40 @@ def test_research_env_guard() -> None:
     require_research_env(load_settings({"ENV": "research"}), "the RL runner")
     with pytest.raises(EnvironmentRefused, match=r"the RL runner refuses to run with ENV=prod"):
         require_research_env(load_settings({"ENV": "prod", "ALLOW_PROD_WRITE": "1"}), "the RL runner")
+
+
+def test_component_knobs_default_and_parse() -> None:
+    """The bus, doctor and per-service port knobs are Settings fields like every other variable."""
+    from infra.bus.topics import DEFAULT_MAXLEN
+
+    d = load_settings({})
+    assert d.eventbus_maxlen == DEFAULT_MAXLEN == 100_000
+    assert (d.eventbus_socket_timeout_s, d.eventbus_connect_timeout_s) == (5.0, 2.0)
+    assert (d.eventbus_retry_deadline_s, d.eventbus_backoff_cap_s) == (10.0, 2.0)
+    assert (d.doctor_data_max_age_h, d.doctor_timeout_s) == (24.0, 0.8)
+    assert dict(d.service_metrics_ports) == {}
+    s = load_settings(
+        {
+            "EVENTBUS_MAXLEN": " 500 ",
+            "EVENTBUS_RETRY_DEADLINE_S": "3",
+            "DOCTOR_DATA_MAX_AGE_H": "100",
+            "DOCTOR_TIMEOUT_S": "",  # blank: the default
+            "METRICS_PORT_FEEDBACK_BRIDGE": "-1",
+            "METRICS_PORT_RETRAIN_WORKER": " 9200 ",
+            "METRICS_PORT_DRIFT_SERVICE": "",
+        }
+    )
+    assert (s.eventbus_maxlen, s.eventbus_retry_deadline_s) == (500, 3.0)
+    assert (s.doctor_data_max_age_h, s.doctor_timeout_s) == (100.0, 0.8)
+    assert dict(s.service_metrics_ports) == {"feedback_bridge": -1, "retrain_worker": 9200}
+    hash(s)  # a mapping field does not make Settings unhashable
+
+
+def test_doctor_context_reads_its_limits_from_settings(tmp_path: Path) -> None:
+    from infra.artifacts import ArtifactStore
+    from infra.timeutil import utcnow
+    from scripts.doctor_checks.base import DoctorContext
+
+    s = load_settings({"LOGS_DIR": str(tmp_path), "DOCTOR_DATA_MAX_AGE_H": "2", "DOCTOR_TIMEOUT_S": "0.3"})
+    ctx = DoctorContext.from_env(s, ArtifactStore.from_settings(s), now=utcnow())
+    assert (ctx.data_max_age_s, ctx.timeout_s) == (7200.0, 0.3)

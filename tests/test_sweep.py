@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.rl_sizer import sweep
+from research.rl_sizer import sweep, sweep_sizers
 from research.rl_sizer.agents import make_sizer
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.env import SizingEnv
@@ -109,8 +109,8 @@ def test_outputs_parquet_ab_and_pilot_artifact(serial: list[dict[str, Any]], tmp
 
 
 def test_registry_accepts_a_new_sizer() -> None:
-    spec = sweep.register_sizer(
-        sweep.SizerSpec(
+    spec = sweep_sizers.register_sizer(
+        sweep_sizers.SizerSpec(
             "kelly_x", trains=False, factory=lambda cfg, seed: make_sizer("kelly", cfg, seed=seed)
         )
     )
@@ -119,7 +119,7 @@ def test_registry_accepts_a_new_sizer() -> None:
         ref = sweep.run_cell(sweep.Cell("synthetic:300", 0, "kelly"))
         assert out["log_growth"] == ref["log_growth"] and spec.name in sweep.SIZERS
     finally:
-        sweep.SIZERS.pop("kelly_x")
+        sweep_sizers.SIZERS.pop("kelly_x")
 
 
 def test_importing_the_sweep_does_not_import_ray() -> None:

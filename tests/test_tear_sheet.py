@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from execution import metrics_normalizer as mn
+from execution.return_tables import drawdown_table, monthly_returns, yearly_returns
 from execution.tear_sheet import (
     KEY_METRICS,
     Promotion,
@@ -17,11 +18,8 @@ from execution.tear_sheet import (
     benchmark_returns,
     build_tear_sheet,
     daily_book,
-    drawdown_table,
-    monthly_returns,
     peak_notional,
     promotions_from_events,
-    yearly_returns,
 )
 from execution.trade_stats import trade_stats
 

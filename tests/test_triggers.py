@@ -295,7 +295,8 @@ def test_worker_outcome_reaches_the_queue_through_retrain_jobs_only(tmp_path: Pa
     ``retrain_triggers``."""
     from infra.artifacts import ArtifactStore
     from infra.bus import MemoryBus
-    from ml.drift_service import DriftService, read_jobs
+    from ml.drift_monitor import DriftService
+    from ml.drift_service import read_jobs
     from ml.retrain_worker import RetrainWorker
     from tests.test_retrain_worker import bar_ts, registry_with_stale, stream
 

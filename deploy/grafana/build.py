@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attr
 from grafanalib._gen import DashboardEncoder
 from grafanalib.core import (
     BarGauge,
@@ -64,31 +65,43 @@ def _pos(i: int, w: int = 12, h: int = 8) -> GridPos:
     return GridPos(h=h, w=w, x=(i % per_row) * w, y=(i // per_row) * h)
 
 
-def _ts(
-    title: str, targets: list[Target], i: int, *, unit: str = "", desc: str = "", **kw: Any
-) -> TimeSeries:
-    return TimeSeries(
-        title=title,
-        description=desc,
-        dataSource=DATASOURCE,
-        targets=targets,
-        gridPos=_pos(i),
-        unit=unit,
-        **kw,
-    )
+def _ts(title: str, targets: list[Target], *, unit: str = "", desc: str = "", **kw: Any) -> TimeSeries:
+    """A time-series panel on the project's datasource (placed later by :func:`_dashboard`)."""
+    return TimeSeries(title=title, description=desc, dataSource=DATASOURCE, targets=targets, unit=unit, **kw)
 
 
-def _statistic_vs_threshold(title: str, statistic: str, i: int, desc: str) -> TimeSeries:
+def _stat(title: str, targets: list[Target], **kw: Any) -> Stat:
+    """A single-value panel showing the last non-null value (placed later by :func:`_dashboard`)."""
+    return Stat(title=title, dataSource=DATASOURCE, targets=targets, reduceCalc="lastNotNull", **kw)
+
+
+def _statistic_vs_threshold(title: str, statistic: str, desc: str) -> TimeSeries:
     return _ts(
         title,
         [
             _t(f'max(quantum_clm_drift_statistic{{statistic="{statistic}"}})', statistic, "A"),
             _t(f'max(quantum_clm_drift_threshold{{statistic="{statistic}"}})', "threshold", "B"),
         ],
-        i,
         desc=desc,
         overrides=_THRESHOLD_STYLE,
     )
+
+
+def _dashboard(
+    *, title: str, uid: str, tags: list[str], description: str, panels: list[Any], since: str, refresh: str
+) -> Dashboard:
+    """The dashboard with ``panels`` laid out two per row in list order, UTC, schema 36."""
+    return Dashboard(
+        title=title,
+        uid=uid,
+        tags=tags,
+        description=description,
+        panels=[attr.evolve(p, gridPos=_pos(i)) for i, p in enumerate(panels)],
+        time=Time(since, "now"),
+        refresh=refresh,
+        schemaVersion=36,
+        timezone="utc",
+    ).auto_panel_ids()
 
 
 def rl_dashboard() -> Dashboard:
@@ -98,7 +111,6 @@ def rl_dashboard() -> Dashboard:
             description="Feedback rewards learned by the trainer, by histogram bucket (upper edge le).",
             dataSource=DATASOURCE,
             targets=[_t(f"sum by (le) (quantum_rl_reward_bucket{{{_TR}}})", "{{le}}", "A", format="heatmap")],
-            gridPos=_pos(0),
             min=0,
             max=None,
             orientation="vertical",
@@ -107,7 +119,6 @@ def rl_dashboard() -> Dashboard:
         _ts(
             "Cumulative reward",
             [_t(f"sum(quantum_rl_cumulative_reward{{{_TR}}})", "cumulative reward", "A")],
-            1,
             desc="Sum of every feedback reward the trainer learned since it started.",
         ),
         _ts(
@@ -116,7 +127,6 @@ def rl_dashboard() -> Dashboard:
                 _t(f"max(quantum_rl_policy_loss{{{_TR}}})", "policy (clipped surrogate)", "A"),
                 _t(f"max(quantum_rl_value_loss{{{_TR}}})", "value (critic)", "B"),
             ],
-            2,
             desc="Losses of the last PPO update (one update per batch of trades).",
         ),
         _ts(
@@ -133,25 +143,20 @@ def rl_dashboard() -> Dashboard:
                     "B",
                 ),
             ],
-            3,
             desc="Means since the trainer started; the governor clamps to [0.5, 2.0].",
         ),
-        Stat(
-            title="Sharpe per trade: static Kelly (before RL) vs as traded (with RL)",
+        _stat(
+            "Sharpe per trade: static Kelly (before RL) vs as traded (with RL)",
+            [_t(SHARPE_EXPR, "{{sizing}}", "A")],
             description=(
                 "Per-trade Sharpe of USD P&L since the trainer started: sizing=rl as traded, "
                 "sizing=kelly with the multiplier divided out (exact while the position cap did not bind)."
             ),
-            dataSource=DATASOURCE,
-            targets=[_t(SHARPE_EXPR, "{{sizing}}", "A")],
-            gridPos=_pos(4),
             decimals=3,
-            reduceCalc="lastNotNull",
         ),
         _ts(
             "Feedback learned per minute",
             [_t(f"sum(rate(quantum_rl_rewards_total{{{_TR}}}[5m])) * 60", "rl.feedback / min", "A")],
-            5,
         ),
         _ts(
             "Bridge events per minute",
@@ -162,7 +167,6 @@ def rl_dashboard() -> Dashboard:
                     "A",
                 )
             ],
-            6,
             desc="The feedback bridge's counters (tracked executions, closed trades, parked updates ...).",
         ),
         _ts(
@@ -176,33 +180,28 @@ def rl_dashboard() -> Dashboard:
                 ),
                 _t("max(quantum_bus_stream_maxlen)", "stream cap", "C"),
             ],
-            7,
             desc="Entries not yet delivered (lag) and delivered but not acknowledged (pending), per group.",
         ),
         _ts(
             "Dead letters",
             [_t("max by (topic) (quantum_bus_dead_letters)", "{{topic}}.dlq", "A")],
-            8,
         ),
         _ts(
             "Age of the last feedback (event time)",
             [_t(f"time() - max(quantum_rl_last_feedback_timestamp_seconds{{{_TR}}})", "age", "A")],
-            9,
             unit="s",
             desc="Now minus the ts of the last rl.feedback the trainer learned.",
         ),
     ]
-    return Dashboard(
+    return _dashboard(
         title="RL Learning Loop",
         uid="quantum-rl-learning-loop",
         tags=["quantum", "rl"],
         description="The learning loop: feedback, rewards, PPO updates and what they do to sizing.",
         panels=panels,
-        time=Time("now-6h", "now"),
+        since="now-6h",
         refresh="30s",
-        schemaVersion=36,
-        timezone="utc",
-    ).auto_panel_ids()
+    )
 
 
 def clm_dashboard() -> Dashboard:
@@ -210,38 +209,32 @@ def clm_dashboard() -> Dashboard:
         _statistic_vs_threshold(
             "Calibration CUSUM bank vs threshold",
             "calibration_cusum",
-            0,
             "Largest CUSUM of the calibration bank (flattened calibration lines) on the live model; "
             "drift when above the line.",
         ),
         _statistic_vs_threshold(
             "Accuracy CUSUM bank vs threshold",
             "accuracy_cusum",
-            1,
             "Largest CUSUM of the accuracy bank (win-rate drops) on the live model; drift above the line.",
         ),
         _statistic_vs_threshold(
             "High-confidence win rate vs floor",
             "high_conf_win_rate",
-            2,
             "Win rate of high-confidence trades in the last window; drift below the line.",
         ),
         _statistic_vs_threshold(
             "K-S statistic vs threshold",
             "ks_d",
-            3,
             "Kolmogorov-Smirnov D between the reference and the recent confidence distribution.",
         ),
         _ts(
             "Detections by kind",
             [_t("max by (kind) (quantum_clm_detections)", "{{kind}}", "A")],
-            4,
             drawStyle="bars",
         ),
         _ts(
             "Retrain triggers timeline",
             [_t("max by (outcome) (quantum_clm_retrain_triggers)", "{{outcome}}", "A")],
-            5,
             desc="Triggers in the retrain_triggers artifact by outcome (pending until the worker decides).",
             drawStyle="bars",
             stacking={"mode": "normal"},
@@ -253,23 +246,19 @@ def clm_dashboard() -> Dashboard:
                 _t('max(quantum_clm_retrain_jobs{outcome="rejected"})', "candidates rejected", "B"),
                 _t('max(quantum_clm_retrain_jobs{outcome="failed"})', "jobs failed", "C"),
             ],
-            6,
             desc="Each step of 'versions promoted' is a new live model version.",
             lineInterpolation="stepAfter",
         ),
-        Stat(
-            title="Current model promoted at",
-            dataSource=DATASOURCE,
-            targets=[
+        _stat(
+            "Current model promoted at",
+            [
                 _t(
                     'max(quantum_clm_retrain_last_timestamp_seconds{outcome="promoted"}) * 1000',
                     "promoted",
                     "A",
                 )
             ],
-            gridPos=_pos(7),
             format="dateTimeAsIso",
-            reduceCalc="lastNotNull",
         ),
         _ts(
             "Artifact age",
@@ -280,21 +269,18 @@ def clm_dashboard() -> Dashboard:
                     "A",
                 )
             ],
-            8,
             unit="s",
         ),
     ]
-    return Dashboard(
+    return _dashboard(
         title="CLM Drift Detection",
         uid="quantum-clm-drift",
         tags=["quantum", "clm"],
         description="Continuous learning of the signal model: drift statistics, triggers, retrains, versions.",
         panels=panels,
-        time=Time("now-7d", "now"),
+        since="now-7d",
         refresh="1m",
-        schemaVersion=36,
-        timezone="utc",
-    ).auto_panel_ids()
+    )
 
 
 DASHBOARDS = {"quantum-rl-learning-loop.json": rl_dashboard, "quantum-clm-drift.json": clm_dashboard}

@@ -1,5 +1,8 @@
 """Shared plumbing for the metrics modules: input coercion, argument checks and column moments.
 
+Why this file is long: the coercion of every accepted input shape and the numerically careful
+column moments are the foundation every metric module stands on.
+
 Every metric takes a 1-D array, a Series, a 2-D array or a DataFrame (one column per symbol) and
 returns the matching shape: a scalar for 1-D input and one value per column for 2-D input (an
 ndarray for an ndarray, a Series indexed by the columns for a DataFrame). Rolling metrics return
@@ -19,6 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from infra.validate import check_choice as check_choice
+from infra.validate import check_int as check_int
+from infra.validate import check_real as check_real
 
 Kind = Literal["array1", "array2", "series", "frame"]
 ReturnsLike = np.ndarray | pd.Series | pd.DataFrame | list[float]
@@ -193,40 +200,8 @@ def shape_out(panel: Panel, arr: np.ndarray) -> Any:
 
 
 # --------------------------------------------------------------------------- argument checks
-def check_real(
-    value: Any, *, param: str, func: str, positive: bool = False, minimum: float | None = None
-) -> float:
-    """A finite real number (not a bool or string); optionally > 0 or >= ``minimum``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(float(value))
-    if ok and positive and not float(value) > 0:
-        ok = False
-    if ok and minimum is not None and not float(value) >= minimum:
-        ok = False
-    if not ok:
-        need = "a finite number"
-        if positive:
-            need = "a finite number > 0"
-        elif minimum is not None:
-            need = f"a finite number >= {minimum:g}"
-        raise ValueError(f"The '{param}' parameter of {func} must be {need}. Got {value!r} instead.")
-    return float(value)
-
-
-def check_int(value: Any, *, param: str, func: str, minimum: int) -> int:
-    """An integer (not a bool, not a float) >= ``minimum``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or int(value) < minimum:
-        raise ValueError(
-            f"The '{param}' parameter of {func} must be an int >= {minimum}. Got {value!r} instead."
-        )
-    return int(value)
-
-
-def check_choice(value: Any, *, param: str, func: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"The '{param}' parameter of {func} must be one of {list(choices)}. Got {value!r} instead."
-        )
-    return value
+# check_real, check_int and check_choice live in infra.validate (one message format everywhere);
+# the metrics modules import them from here with the rest of their plumbing.
 
 
 # --------------------------------------------------------------------------- column moments

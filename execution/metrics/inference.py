@@ -215,11 +215,7 @@ def min_track_record_length(returns: Any, *, benchmark_sharpe: float = 0.0, alph
     """
     func = "min_track_record_length"
     bench = check_real(benchmark_sharpe, param="benchmark_sharpe", func=func)
-    a = check_real(alpha, param="alpha", func=func)
-    if not 0.0 < a < 1.0:
-        raise ValueError(
-            f"The 'alpha' parameter of {func} must be a number in (0, 1). Got {alpha!r} instead."
-        )
+    a = check_real(alpha, param="alpha", func=func, positive=True, maximum=1.0, exclusive_max=True)
     panel = as_panel(returns, func=func)
     st = sharpe_stats(panel)
     z = ndtri(1.0 - a)

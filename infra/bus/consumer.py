@@ -1,5 +1,9 @@
 """The one consumer loop: read, reclaim, decode and validate, dead-letter, hand to a handler, commit.
 
+Why this file is long: it is the one consumer loop every service plugs a handler into; reading,
+rate-limited reclaiming, decoding, dead-lettering, the atomic commit and the outage back-off are
+one contract and are tested as one.
+
 Every service on the bus (the feedback bridge, the PPO trainer, the retrain worker) runs this
 loop and plugs in a *handler*: a function from a batch of valid, typed messages to the
 :class:`~infra.bus.base.Commit` that records what it did. The loop owns everything else:
@@ -52,6 +56,7 @@ from typing import Any
 from infra.bus.base import Bus, Commit
 from infra.bus.message import BusUnavailableError, Message
 from infra.contracts.events import EVENT_TYPES, EventError, decode_event
+from infra.validate import check_int
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +182,8 @@ class Consumer:
         on_reset: Callable[[], None] | None = None,
         outage_cap_s: float = 5.0,
     ) -> None:
-        if count < 1:
-            raise ValueError(f"The 'count' parameter of Consumer must be >= 1. Got {count!r} instead.")
-        if max_deliveries < 1:
-            raise ValueError(
-                f"The 'max_deliveries' parameter of Consumer must be >= 1. Got {max_deliveries!r} instead."
-            )
+        check_int(count, param="count", func="Consumer", minimum=1)
+        check_int(max_deliveries, param="max_deliveries", func="Consumer", minimum=1)
         unknown = [t for t in topics if t not in EVENT_TYPES]
         if unknown:
             raise ValueError(

@@ -35,6 +35,7 @@ from infra.bus.message import (
 )
 from infra.bus.topics import DEFAULT_MAXLEN
 from infra.contracts.events import EVENT_TYPES, Event, event_from_dict
+from infra.validate import check_int
 
 _encode = msgspec.json.Encoder().encode
 
@@ -107,8 +108,7 @@ class MemoryBus(Bus):
     """
 
     def __init__(self, *, maxlen: int = DEFAULT_MAXLEN) -> None:
-        if maxlen < 1:
-            raise ValueError(f"The 'maxlen' parameter of MemoryBus must be >= 1. Got {maxlen!r} instead.")
+        check_int(maxlen, param="maxlen", func="MemoryBus", minimum=1)
         self.url = "memory://"
         self.maxlen = maxlen
         self._streams: dict[str, _Stream] = {}

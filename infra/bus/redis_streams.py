@@ -1,5 +1,8 @@
 """Redis Streams backend of the event bus (``EVENTBUS_URL=redis://host:port/db``).
 
+Why this file is long: it is one backend, every bus operation as a named Redis call with the same
+retry and error naming, plus the publish-once script and the loss-free trim.
+
 Thin, named wrappers over the Redis commands; every error names the operation.
 
 Keys
@@ -54,7 +57,8 @@ from infra.bus.message import (
 )
 from infra.bus.topics import DEFAULT_MAXLEN
 from infra.contracts.events import Event
-from infra.settings import env_number
+from infra.settings import Settings, load_settings
+from infra.validate import check_int, check_real
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,8 +108,7 @@ class RedisBus(Bus):
         dedupe_ttl_s: int = 86_400,
         once_ttl_s: int = 30 * 86_400,
     ) -> None:
-        if maxlen < 1:
-            raise ValueError(f"The 'maxlen' parameter of RedisBus must be >= 1. Got {maxlen!r} instead.")
+        check_int(maxlen, param="maxlen", func="RedisBus", minimum=1)
         for name, value in (
             ("socket_timeout", socket_timeout),
             ("connect_timeout", connect_timeout),
@@ -113,8 +116,7 @@ class RedisBus(Bus):
             ("backoff_base_s", backoff_base_s),
             ("backoff_cap_s", backoff_cap_s),
         ):
-            if not value > 0:
-                raise ValueError(f"The '{name}' parameter of RedisBus must be > 0. Got {value!r} instead.")
+            check_real(value, param=name, func="RedisBus", positive=True)
         self.url = url
         self.maxlen = int(maxlen)
         self.socket_timeout = float(socket_timeout)
@@ -144,20 +146,24 @@ class RedisBus(Bus):
         self._since_trim: dict[str, int] = {}
 
     @classmethod
-    def from_env(cls, url: str, *, environ: Mapping[str, str], **options: Any) -> RedisBus:
-        """Build from ``EVENTBUS_MAXLEN``, ``EVENTBUS_SOCKET_TIMEOUT_S``, ``EVENTBUS_CONNECT_TIMEOUT_S``,
-        ``EVENTBUS_RETRY_DEADLINE_S``, ``EVENTBUS_BACKOFF_CAP_S``; ``options`` win."""
+    def from_settings(cls, url: str, settings: Settings, **options: Any) -> RedisBus:
+        """Build from the ``eventbus_*`` fields of ``settings`` (``EVENTBUS_MAXLEN``,
+        ``EVENTBUS_SOCKET_TIMEOUT_S``, ``EVENTBUS_CONNECT_TIMEOUT_S``, ``EVENTBUS_RETRY_DEADLINE_S``,
+        ``EVENTBUS_BACKOFF_CAP_S``); ``options`` win."""
         defaults: dict[str, Any] = {
-            "maxlen": int(env_number(environ, "EVENTBUS_MAXLEN", DEFAULT_MAXLEN, minimum=0, strict=True)),
-            "socket_timeout": env_number(environ, "EVENTBUS_SOCKET_TIMEOUT_S", 5.0, minimum=0, strict=True),
-            "connect_timeout": env_number(environ, "EVENTBUS_CONNECT_TIMEOUT_S", 2.0, minimum=0, strict=True),
-            "retry_deadline_s": env_number(
-                environ, "EVENTBUS_RETRY_DEADLINE_S", 10.0, minimum=0, strict=True
-            ),
-            "backoff_cap_s": env_number(environ, "EVENTBUS_BACKOFF_CAP_S", 2.0, minimum=0, strict=True),
+            "maxlen": settings.eventbus_maxlen,
+            "socket_timeout": settings.eventbus_socket_timeout_s,
+            "connect_timeout": settings.eventbus_connect_timeout_s,
+            "retry_deadline_s": settings.eventbus_retry_deadline_s,
+            "backoff_cap_s": settings.eventbus_backoff_cap_s,
         }
         defaults.update(options)
         return cls(url, **defaults)
+
+    @classmethod
+    def from_env(cls, url: str, *, environ: Mapping[str, str], **options: Any) -> RedisBus:
+        """:meth:`from_settings` with settings built from ``environ`` (a test seam)."""
+        return cls.from_settings(url, load_settings(environ), **options)
 
     # -- retry ------------------------------------------------------------------------------
     def _call(self, op: str, fn: Callable[[], T]) -> T:

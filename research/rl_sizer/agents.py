@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from infra.artifacts import atomic_write_text
+from infra.validate import check_choice
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.env import (
     MAX_MULTIPLIER,
@@ -182,10 +183,7 @@ class SB3Sizer(Sizer):
     def __init__(
         self, algo: Literal["ppo", "dqn"], config: PilotConfig | None = None, *, seed: int = 0
     ) -> None:
-        if algo not in ("ppo", "dqn"):
-            raise ValueError(
-                f"The 'algo' parameter of SB3Sizer must be 'ppo' or 'dqn'. Got {algo!r} instead."
-            )
+        check_choice(algo, param="algo", func="SB3Sizer", choices=("ppo", "dqn"))
         super().__init__(config, seed=seed)
         self.name = algo
         self.model: Any = None

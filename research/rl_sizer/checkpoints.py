@@ -10,6 +10,12 @@ Each file is written with :func:`infra.artifacts.atomic_write_bytes` (temp file,
 the order weights, metadata, pointer. A process killed at any point therefore leaves ``latest``
 naming a checkpoint whose two files are complete, and :func:`load_checkpoint` verifies the weights
 against the SHA-256 in the metadata before unpickling them (``weights_only``).
+
+Retention: after each write the directory keeps the newest :data:`KEEP` checkpoints (by step)
+and always the one ``latest`` names; older ones are deleted (:func:`prune_checkpoints`). The
+online trainer checkpoints every 100 trades, so without a bound an hour at 50 trades/s leaves
+1,800 checkpoint folders per learner (about 0.5 GB); 20 keep the last 2,000 trades' worth to roll
+back to.
 """
 
 from __future__ import annotations
@@ -17,16 +23,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra.artifacts import atomic_write_bytes, atomic_write_text
+from infra.validate import check_int
 
 WEIGHTS = "policy.pt"
 META = "meta.json"
 LATEST = "latest"
 _NAME = re.compile(r"^step_\d{6,}$")
+KEEP = 20
+"""Checkpoints kept per directory (plus the one ``latest`` names)."""
 
 
 class CheckpointError(RuntimeError):
@@ -48,17 +58,21 @@ def checkpoint_name(step: int) -> str:
 
 
 def write_checkpoint(
-    directory: Path, *, step: int, payload: bytes, meta: dict[str, Any], promote: bool = True
+    directory: Path,
+    *,
+    step: int,
+    payload: bytes,
+    meta: dict[str, Any],
+    promote: bool = True,
+    keep: int | None = KEEP,
 ) -> Path:
     """Write ``payload`` and ``meta`` (plus the SHA-256 of ``payload``) under ``directory/step_<step>``.
 
-    With ``promote`` the ``latest`` pointer is moved to it last, atomically.
+    With ``promote`` the ``latest`` pointer is moved to it last, atomically. Then the directory is
+    pruned to the newest ``keep`` checkpoints (``None``: keep every one), never the latest.
     """
 
-    if not isinstance(step, int) or step < 0:
-        raise ValueError(
-            f"The 'step' parameter of write_checkpoint must be an int >= 0. Got {step!r} instead."
-        )
+    check_int(step, param="step", func="write_checkpoint", minimum=0)
     target = Path(directory) / checkpoint_name(step)
     if latest_name(directory) == target.name:
         # rewriting the promoted pair in place is not atomic as a pair: weights could change
@@ -72,7 +86,35 @@ def write_checkpoint(
     atomic_write_text(target / META, json.dumps(full, sort_keys=True, default=str))
     if promote:
         atomic_write_text(Path(directory) / LATEST, target.name + "\n")
+    if keep is not None:
+        prune_checkpoints(directory, keep=keep)
     return target
+
+
+def prune_checkpoints(directory: Path, *, keep: int = KEEP) -> list[str]:
+    """Delete all but the newest ``keep`` checkpoints of ``directory`` (by step) and the latest.
+
+    Returns the names deleted. Folders that are not checkpoints (no ``step_NNNNNN`` name) are
+    left alone.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for step in (100, 200, 300):
+    ...     _ = write_checkpoint(d, step=step, payload=b"w", meta={}, keep=None)
+    >>> prune_checkpoints(d, keep=1), sorted(p.name for p in d.iterdir())
+    (['step_000100', 'step_000200'], ['latest', 'step_000300'])
+    """
+    check_int(keep, param="keep", func="prune_checkpoints", minimum=1)
+    directory = Path(directory)
+    names = sorted(
+        (p.name for p in directory.iterdir() if p.is_dir() and _NAME.match(p.name)),
+        key=lambda n: int(n.split("_", 1)[1]),
+    )
+    protected = {latest_name(directory), *names[-keep:]}
+    gone = [n for n in names if n not in protected]
+    for name in gone:
+        shutil.rmtree(directory / name, ignore_errors=True)
+    return gone
 
 
 def latest_name(directory: Path) -> str | None:

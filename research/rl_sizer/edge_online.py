@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from infra.validate import check_int
 from research.rl_sizer.edge_sizer import EdgeSizer
 
 if TYPE_CHECKING:
@@ -68,11 +69,7 @@ class EdgeLearnerConfig:
 
     def __post_init__(self) -> None:
         for name in ("refit_every", "checkpoint_every", "min_trades", "window"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
-                raise ValueError(
-                    f"The '{name}' parameter of EdgeLearnerConfig must be an int >= 1. Got {v!r} instead."
-                )
+            check_int(getattr(self, name), param=name, func="EdgeLearnerConfig", minimum=1)
         if self.checkpoint_every % self.refit_every:
             raise ValueError(
                 "The 'checkpoint_every' parameter of EdgeLearnerConfig must be a multiple of 'refit_every' "

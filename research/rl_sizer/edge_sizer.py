@@ -1,5 +1,8 @@
 """The edge sizer: fractional Kelly on a learned, shrunk model of the net edge per unit risk.
 
+Why this file is long: much of it is the derivation below; the estimator, the fold-wise tuning of
+its Kelly fraction and the simulation helpers it is tuned with are one model.
+
 Why not a policy gradient
     Sizing is a full-information problem: a trade's size does not change its outcome, so every
     closed trade shows what *every* multiplier would have earned. There is nothing to explore;
@@ -95,6 +98,7 @@ from typing import Any
 
 import numpy as np
 
+from infra.validate import check_choice, check_int, check_real
 from research.rl_sizer.config import PilotConfig
 from research.rl_sizer.env import SizingEnv, action_from_multiplier, kelly_fraction
 from research.rl_sizer.signals import TradeSet
@@ -198,23 +202,16 @@ class EdgeSizer:
     ) -> None:
         for name, v in (("payoff_ratio", payoff_ratio), ("kelly_fraction", kelly_fraction),
                         ("prior_strength", prior_strength)):  # fmt: skip
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(
-                    f"The '{name}' parameter of EdgeSizer must be a number > 0. Got {v!r} instead."
-                )
+            check_real(v, param=name, func="EdgeSizer", positive=True)
         if not (0 <= min_multiplier <= max_multiplier and math.isfinite(max_multiplier)):
             raise ValueError(
                 "The 'min_multiplier' and 'max_multiplier' parameters of EdgeSizer must satisfy "
                 f"0 <= min <= max < inf. Got {min_multiplier!r} and {max_multiplier!r} instead."
             )
-        if fraction is not None and not (math.isfinite(fraction) and fraction > 0):
-            raise ValueError(
-                f"The 'fraction' parameter of EdgeSizer must be > 0 or None. Got {fraction!r} instead."
-            )
-        if n_regimes is not None and not (isinstance(n_regimes, int) and n_regimes >= 1):
-            raise ValueError(
-                f"The 'n_regimes' parameter of EdgeSizer must be an int >= 1. Got {n_regimes!r} instead."
-            )
+        if fraction is not None:
+            check_real(fraction, param="fraction", func="EdgeSizer", positive=True)
+        if n_regimes is not None:
+            check_int(n_regimes, param="n_regimes", func="EdgeSizer", minimum=1)
         self.payoff_ratio = float(payoff_ratio)
         self.kelly_fraction = float(kelly_fraction)
         self.min_multiplier = float(min_multiplier)
@@ -373,14 +370,8 @@ class EdgeSizer:
         """Fit on training trades and tune ``fraction_`` through the env (module docstring)."""
         if len(trades) < 2:
             raise ValueError(f"EdgeSizer.fit_trades needs at least 2 trades. Got {len(trades)} instead.")
-        if tune not in ("expected", "realized"):
-            raise ValueError(
-                f"The 'tune' parameter of EdgeSizer.fit_trades must be 'expected' or 'realized'. Got {tune!r}."
-            )
-        if not (isinstance(n_folds, int) and n_folds >= 2):
-            raise ValueError(
-                f"The 'n_folds' parameter of EdgeSizer.fit_trades must be an int >= 2. Got {n_folds!r}."
-            )
+        check_choice(tune, param="tune", func="EdgeSizer.fit_trades", choices=("expected", "realized"))
+        check_int(n_folds, param="n_folds", func="EdgeSizer.fit_trades", minimum=2)
         x = trade_states(trades)
         c = cost_in_r(trades.barrier, config.cost_bps)
         y = trades.outcome_r - c

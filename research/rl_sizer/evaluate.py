@@ -73,10 +73,10 @@ from research.rl_sizer.env import (
 from research.rl_sizer.growth_ab import (
     FAST_SIZERS,
     GROWTH_SIZERS,
-    format_growth_table,
     run_synthetic_ab,
     run_trades_ab,
 )
+from research.rl_sizer.growth_report import format_growth_table
 from research.rl_sizer.pilot_artifact import ab_dir, write_pilot_artifact
 from research.rl_sizer.rollout import EpisodeResult, run_episode
 from research.rl_sizer.signals import TradeSet, synthetic_trades, trades_for

@@ -1,5 +1,8 @@
 """Online PPO position sizer: a Beta policy over the sizing multiplier in [0.5, 2.0].
 
+Why this file is long: the Beta policy, the clipped PPO update, the running normaliser and the
+checkpoint state are one learner, and this docstring carries the derivation.
+
 Each closed trade is one decision: the state is known when the position is opened, the action is
 the sizing multiplier, and the reward arrives when the trade closes. There is no next state that
 the multiplier influences, so every transition is a one-step episode (a contextual bandit); the
@@ -60,6 +63,8 @@ import torch
 from torch import nn
 from torch.distributions import Beta
 
+from infra.validate import check_int, check_real
+
 MULT_LOW = 0.5
 MULT_HIGH = 2.0
 _U_EPS = 1e-6
@@ -101,27 +106,13 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         for name in ("hidden", "epochs", "minibatch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(
-                    f"The '{name}' parameter of PPOConfig must be an int >= 1. Got {v!r} instead."
-                )
-        for name in ("lr", "clip_eps", "max_grad_norm"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(
-                    f"The '{name}' parameter of PPOConfig must be a number > 0. Got {v!r} instead."
-                )
+            check_int(getattr(self, name), param=name, func="PPOConfig", minimum=1)
+        for name in ("lr", "clip_eps", "max_grad_norm", "norm_var_floor"):
+            check_real(getattr(self, name), param=name, func="PPOConfig", positive=True)
         for name in ("vf_coef", "ent_coef"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(
-                    f"The '{name}' parameter of PPOConfig must be a number >= 0. Got {v!r} instead."
-                )
-        if self.target_kl is not None and not (math.isfinite(self.target_kl) and self.target_kl > 0):
-            raise ValueError(
-                f"The 'target_kl' parameter of PPOConfig must be > 0 or None. Got {self.target_kl!r} instead."
-            )
+            check_real(getattr(self, name), param=name, func="PPOConfig", minimum=0.0)
+        if self.target_kl is not None:
+            check_real(self.target_kl, param="target_kl", func="PPOConfig", positive=True)
         if not (self.low < self.init_mean_multiplier < self.high):
             raise ValueError(
                 f"The 'init_mean_multiplier' parameter of PPOConfig must lie in (low, high). Got {self.init_mean_multiplier!r}."
@@ -129,10 +120,6 @@ class PPOConfig:
         if not (math.isfinite(self.init_concentration) and self.init_concentration > 2.0):
             raise ValueError(
                 f"The 'init_concentration' parameter of PPOConfig must be > 2. Got {self.init_concentration!r} instead."
-            )
-        if not (math.isfinite(self.norm_var_floor) and self.norm_var_floor > 0):
-            raise ValueError(
-                f"The 'norm_var_floor' parameter of PPOConfig must be > 0. Got {self.norm_var_floor!r}."
             )
         if not (0 < self.low < self.high):
             raise ValueError(
@@ -293,10 +280,7 @@ class PPOSizer:
     """The governor shows this as the decision's source."""
 
     def __init__(self, state_dim: int, *, config: PPOConfig | None = None, seed: int | None = None) -> None:
-        if not isinstance(state_dim, int) or state_dim < 1:
-            raise ValueError(
-                f"The 'state_dim' parameter of PPOSizer must be an int >= 1. Got {state_dim!r} instead."
-            )
+        check_int(state_dim, param="state_dim", func="PPOSizer", minimum=1)
         self.state_dim = state_dim
         self.config = config or PPOConfig()
         self.seed = seed

@@ -50,6 +50,7 @@ from infra.loaders import load_bars
 from infra.safety import require_research_env
 from infra.settings import Settings, load_settings
 from infra.timeutil import utc_iso, utcnow
+from infra.validate import check_choice, check_int
 from research.rl_sizer.agents import AGENTS, SB3Sizer, Sizer, load_sizer, make_sizer
 from research.rl_sizer.config import PilotConfig, add_config_arguments, config_from_args
 from research.rl_sizer.env import SizingEnv
@@ -148,18 +149,14 @@ def run_pilot(
     ``trades`` passes trades already computed from ``bars`` with ``config``.
     """
     require_research_env(settings, PROGRAM)
-    if agent not in AGENTS:
-        raise ValueError(
-            f"The 'agent' parameter of run_pilot must be one of {', '.join(AGENTS)}. Got {agent!r} instead."
-        )
-    if not (isinstance(episodes, int) and episodes >= 1):
-        raise ValueError(
-            f"The 'episodes' parameter of run_pilot must be an int >= 1. Got {episodes!r} instead."
-        )
+    check_choice(agent, param="agent", func="run_pilot", choices=AGENTS)
+    check_int(episodes, param="episodes", func="run_pilot", minimum=1)
     cfg = config or PilotConfig()
-    steps = DEFAULT_TRAIN_STEPS[agent] if train_steps is None else int(train_steps)
-    if steps < 0:
-        raise ValueError(f"The 'train_steps' parameter of run_pilot must be >= 0. Got {steps!r} instead.")
+    steps = (
+        DEFAULT_TRAIN_STEPS[agent]
+        if train_steps is None
+        else check_int(train_steps, param="train_steps", func="run_pilot", minimum=0)
+    )
     root = runs_dir(settings, dry_run=dry_run)
     resume = episodes == 1 if resume is None else resume
     previous = _latest_run(root, agent, data_label, cfg.signal, dry_run=dry_run) if resume else None

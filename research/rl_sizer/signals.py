@@ -1,5 +1,8 @@
 """Trade sources for the sizing pilot: a synthetic regime source and two signals on bars.
 
+Why this file is long: the three trade sources share :class:`TradeSet` and the trade construction
+(entry, barrier exit, regime); each source itself is short.
+
 Every source produces a :class:`TradeSet`: one row per proposed trade, sorted by entry time,
 holding what the sizer may see at entry (``confidence``, ``volatility``, ``regime``) and what only
 the account learns later (``outcome_r``, the result in R-multiples, and ``mae_pct``).
@@ -46,6 +49,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from infra.validate import check_int, check_real
 from research.rl_sizer.config import PilotConfig
 
 HOUR_NS = 3_600_000_000_000
@@ -127,10 +131,14 @@ class TradeSet:
         those that *exit* before it (a training trade never sees test-period prices) and test
         trades those that enter at or after it.
         """
-        if not 0.0 < train_frac < 1.0:
-            raise ValueError(
-                f"The 'train_frac' parameter of TradeSet.split must be in (0, 1). Got {train_frac!r} instead."
-            )
+        check_real(
+            train_frac,
+            param="train_frac",
+            func="TradeSet.split",
+            positive=True,
+            maximum=1.0,
+            exclusive_max=True,
+        )
         n = len(self)
         if n < 4:
             raise ValueError(f"TradeSet.split needs at least 4 trades. Got {n} instead.")
@@ -178,8 +186,7 @@ def synthetic_trades(
     >>> len(ts), ts.n_regimes, bool((ts.confidence > 0.5).all())
     (100, 3, True)
     """
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"The 'n' parameter of synthetic_trades must be an int >= 1. Got {n!r} instead.")
+    n = check_int(n, param="n", func="synthetic_trades", minimum=1)
     persist = 0.98
     switch = rng.random(n) > persist
     jumps = rng.integers(1, 3, size=n)  # a switch moves to one of the two other regimes

@@ -1,5 +1,9 @@
 """The sizer A/B as a grid of independent cells, run as Ray tasks (or serially with ``--serial``).
 
+Why this file is long: the cells, the serial and Ray runners, the outputs and the Tune search are
+one command sharing the cell's result schema; the sizers it runs are registered in
+:mod:`research.rl_sizer.sweep_sizers`.
+
 ``python -m research.rl_sizer.sweep [--datasets synthetic:4000 ...] [--seeds 20] [--sizers kelly,table,ppo]
 [--grid table_prior_strength=5,20] [--train-steps 20000] [--serial] [--cpus N] [--search --samples 20]``
 
@@ -16,7 +20,7 @@ cell) and, per (data set, hyperparameter set), an A/B result in the shape of
 ``research.rl_sizer.evaluate.run_ab`` under ``rl_ab/`` with the ``rl_pilot`` artifact rebuilt,
 so the RL Pilot tab shows the sweep like any A/B.
 
-Sizers come from the :data:`SIZERS` registry (``register_sizer``): each entry says how to build
+Sizers come from the registry of :mod:`research.rl_sizer.sweep_sizers`: each entry says how to build
 the sizer (default :func:`research.rl_sizer.agents.make_sizer`), whether it trains, and its search
 space for ``--search`` (Ray Tune with Optuna's TPE sampler, maximising held-out log growth; the
 best configuration is then re-scored on fresh data seeds the search never saw, the honest number).
@@ -36,7 +40,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,117 +50,14 @@ import pandas as pd
 from infra.safety import require_research_env
 from infra.settings import PROJECT_ROOT, load_settings
 from infra.timeutil import utc_iso, utcnow
-from research.rl_sizer.agents import Sizer, make_sizer
+from research.rl_sizer.agents import Sizer
 from research.rl_sizer.config import PilotConfig
-from research.rl_sizer.env import SizingEnv, action_from_multiplier
+from research.rl_sizer.env import SizingEnv
 from research.rl_sizer.rollout import run_episode
 from research.rl_sizer.signals import TradeSet, synthetic_trades
+from research.rl_sizer.sweep_sizers import SIZERS, FixedSizer, extra_param_names
 
 METRICS = ("sharpe", "log_growth", "max_drawdown", "mean_multiplier")
-
-
-# --------------------------------------------------------------------------- sizer registry
-@dataclass(frozen=True)
-class SizerSpec:
-    """How the sweep builds and tunes one sizer."""
-
-    name: str
-    trains: bool
-    """True: trained for ``train_steps`` on the training period; False: fitted or static."""
-    factory: Callable[[PilotConfig, int], Sizer] | None = None
-    """``(config, seed) -> Sizer``; None uses :func:`research.rl_sizer.agents.make_sizer`."""
-    search_space: Mapping[str, tuple[str, float, float]] = field(default_factory=dict)
-    """``{parameter: (kind, low, high)}`` with kind ``float``, ``log`` or ``int`` (``--search``)."""
-    multipliers: Callable[[PilotConfig, Mapping[str, Any], TradeSet, TradeSet], np.ndarray] | None = None
-    """For sizers that pick one multiplier per trade from the trade list (``(config, extra params,
-    train, test) -> multipliers of the test trades``) instead of acting in the env."""
-    extra_params: tuple[str, ...] = ()
-    """Hyperparameters that are not :class:`PilotConfig` fields, passed to :attr:`multipliers`."""
-
-    def build(self, config: PilotConfig, seed: int) -> Sizer:
-        if self.factory is not None:
-            return self.factory(config, seed)
-        return make_sizer(self.name, config, seed=seed)
-
-
-SIZERS: dict[str, SizerSpec] = {}
-
-
-def register_sizer(spec: SizerSpec) -> SizerSpec:
-    """Add (or replace) a sizer in :data:`SIZERS`; returns it."""
-    SIZERS[spec.name] = spec
-    return spec
-
-
-register_sizer(SizerSpec("kelly", trains=False, search_space={"kelly_fraction": ("float", 0.1, 1.0)}))
-register_sizer(
-    SizerSpec(
-        "table",
-        trains=False,
-        search_space={"table_prior_strength": ("log", 1.0, 200.0), "table_conf_buckets": ("int", 2, 10)},
-    )
-)
-register_sizer(
-    SizerSpec(
-        "ppo",
-        trains=True,
-        search_space={
-            "learning_rate": ("log", 1e-4, 3e-3),
-            "gamma": ("float", 0.0, 0.99),
-            "log_std_init": ("float", -2.5, 0.0),
-            "ent_coef": ("log", 1e-5, 1e-2),
-        },
-    )
-)
-register_sizer(SizerSpec("dqn", trains=True, search_space={"learning_rate": ("log", 1e-4, 3e-3)}))
-
-
-def _edge_multipliers(
-    config: PilotConfig, extra: Mapping[str, Any], train: TradeSet, test: TradeSet
-) -> np.ndarray:
-    """The edge sizer (:mod:`research.rl_sizer.edge_sizer`): fitted and fraction-tuned on ``train``."""
-    from research.rl_sizer.edge_sizer import EdgeSizer
-
-    kw = {"prior_strength": float(extra["edge_prior_strength"])} if "edge_prior_strength" in extra else {}
-    model = EdgeSizer.from_config(config, **kw).fit_trades(train, config)
-    return np.asarray(model.trade_multipliers(test, config), dtype=np.float64)
-
-
-register_sizer(
-    SizerSpec(
-        "edge",
-        trains=False,
-        multipliers=_edge_multipliers,
-        extra_params=("edge_prior_strength",),
-        search_space={"kelly_fraction": ("float", 0.1, 1.0), "edge_prior_strength": ("log", 1.0, 200.0)},
-    )
-)
-
-
-def _extra_names() -> set[str]:
-    return {name for spec in SIZERS.values() for name in spec.extra_params}
-
-
-class _FixedSizer(Sizer):
-    """Plays precomputed multipliers, one per step, in the env (for :attr:`SizerSpec.multipliers`)."""
-
-    name = "fixed"
-
-    def __init__(self, multipliers: np.ndarray) -> None:
-        super().__init__()
-        self._actions = action_from_multiplier(np.asarray(multipliers, dtype=np.float64)).astype(np.float32)
-        self._k = 0
-
-    def learn(self, env: SizingEnv, total_timesteps: int = 0) -> _FixedSizer:
-        return self
-
-    def act(self, obs: np.ndarray, *, deterministic: bool = True) -> np.ndarray:
-        a = self._actions[self._k : self._k + 1]
-        self._k += 1
-        return a
-
-    def save(self, path: str | Path) -> Path:
-        raise NotImplementedError("precomputed multipliers are not a saved sizer")
 
 
 # --------------------------------------------------------------------------- cells
@@ -241,7 +142,7 @@ def run_cell(cell: Cell, base: PilotConfig | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     sizer: Sizer
     if spec.multipliers is not None:
-        sizer = _FixedSizer(spec.multipliers(cfg, extra, train, test))
+        sizer = FixedSizer(spec.multipliers(cfg, extra, train, test))
     else:
         sizer = spec.build(cfg, int(cell.seed))
         sizer.learn(SizingEnv(trades=train, config=cfg), int(cell.train_steps) if spec.trains else 0)
@@ -283,10 +184,10 @@ def make_grid(
     if unknown:
         raise ValueError(f"Unknown sizer(s) {unknown}; registered: {sorted(SIZERS)}.")
     fields = {f.name for f in dataclasses.fields(PilotConfig)}
-    bad = [k for k in (grid or {}) if k not in fields and k not in _extra_names()]
+    bad = [k for k in (grid or {}) if k not in fields and k not in extra_param_names()]
     if bad:
         raise ValueError(
-            f"Grid key(s) {bad} are not PilotConfig fields or sizer parameters; valid: {sorted(fields | _extra_names())}."
+            f"Grid key(s) {bad} are not PilotConfig fields or sizer parameters; valid: {sorted(fields | extra_param_names())}."
         )
     names = sorted(grid or {})
     combos = [tuple(zip(names, values)) for values in itertools.product(*((grid or {})[n] for n in names))]
@@ -498,7 +399,7 @@ def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     types = {f.name: f.type for f in dataclasses.fields(PilotConfig)}
     for item in items:
         name, _, values = item.partition("=")
-        if name in _extra_names() and values:
+        if name in extra_param_names() and values:
             grid[name] = [float(v) for v in values.split(",")]
             continue
         if name not in types or not values:

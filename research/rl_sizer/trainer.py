@@ -1,5 +1,8 @@
 """Online PPO trainer: ``rl.feedback`` in, policy updates, checkpoints and TensorBoard out.
 
+Why this file is long: the trainer is one service (the consumer handler, the batch update,
+checkpoints and its ``main()``); the PPO mathematics is in :mod:`research.rl_sizer.ppo_sizer`.
+
 ``python -m research.rl_sizer.trainer [--bus URL] [--once]`` consumes ``rl.feedback`` as one
 consumer of the ``ppo-trainer`` group. Every feedback event becomes a transition
 ``(state, multiplier_used, log_prob, policy_reward)``; every ``update_every`` (50) trades the
@@ -69,6 +72,7 @@ import numpy as np
 from infra.bus import TOPIC_FEEDBACK, Bus, Commit, Consumer, Message, connect_bus, stop_on_signals
 from infra.cli import run_cli
 from infra.prom import observe_feedback
+from infra.validate import check_choice, check_int, check_real
 
 if TYPE_CHECKING:
     from infra.prom import Metrics
@@ -116,29 +120,19 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         for name in ("update_every", "checkpoint_every", "state_dim", "learned_ids_kept"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(
-                    f"The '{name}' parameter of TrainerConfig must be an int >= 1. Got {v!r} instead."
-                )
+            check_int(getattr(self, name), param=name, func="TrainerConfig", minimum=1)
         if self.checkpoint_every % self.update_every:
             raise ValueError(
                 "The 'checkpoint_every' parameter of TrainerConfig must be a multiple of 'update_every' "
                 f"({self.update_every}). Got {self.checkpoint_every!r} instead."
             )
-        if self.reward not in ("log_growth", "shaped"):
-            raise ValueError(
-                f"The 'reward' parameter of TrainerConfig must be 'log_growth' or 'shaped'. Got {self.reward!r} instead."
-            )
+        check_choice(self.reward, param="reward", func="TrainerConfig", choices=("log_growth", "shaped"))
         if not (0 < self.kelly_fraction <= 1 and self.payoff_ratio > 0 and 0 < self.max_position_pct <= 100):
             raise ValueError(
                 "TrainerConfig needs 0 < kelly_fraction <= 1, payoff_ratio > 0 and 0 < max_position_pct <= 100. "
                 f"Got {self.kelly_fraction!r}, {self.payoff_ratio!r}, {self.max_position_pct!r} instead."
             )
-        if not (math.isfinite(self.risk_aversion) and self.risk_aversion >= 0):
-            raise ValueError(
-                f"The 'risk_aversion' parameter of TrainerConfig must be >= 0. Got {self.risk_aversion!r} instead."
-            )
+        check_real(self.risk_aversion, param="risk_aversion", func="TrainerConfig", minimum=0.0)
 
 
 def policy_reward(reward: float, multiplier: float, risk_aversion: float) -> float:

@@ -39,6 +39,12 @@ EQUITY_USD = 100_000.0
 CHUNK = 50
 
 
+def _finite_or_none(x: float) -> float | None:
+    """``x`` as a float, or ``None`` when NaN/inf (e.g. a zero-variance Sharpe): the contract's "undefined"."""
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
 def _states(trades: pd.DataFrame) -> np.ndarray:
     cols = []
     for name in ("confidence", "volatility", "regime"):
@@ -319,8 +325,8 @@ def run_learning_demo(ctx: DemoContext, *, train_share: float = 0.7, max_trades:
             "suggested": [suggested.get(o, float("nan")) for o in h.order_ids],
         },
         "sharpe": {
-            "before": float(sharpe_ratio(r_before, periods_per_year=ppy)),
-            "after": float(sharpe_ratio(r_after, periods_per_year=ppy)),
+            "before": _finite_or_none(sharpe_ratio(r_before, periods_per_year=ppy)),  # None: undefined
+            "after": _finite_or_none(sharpe_ratio(r_after, periods_per_year=ppy)),
             "periods_per_year": ppy,
             "n_trades": len(hold),
             "from": hold["opened_at"].min().isoformat(),
@@ -357,10 +363,10 @@ def run_learning_demo(ctx: DemoContext, *, train_share: float = 0.7, max_trades:
     )
     data["verdict"] = growth["verdict"]
     ctx.store.write("learning_loop", data, source="research.rl_sizer.trainer")
-    sh = data["sharpe"]
+    sh = {k: "n/a" if data["sharpe"][k] is None else f"{data['sharpe'][k]:.2f}" for k in ("before", "after")}
     lg = growth["final"]
     return (
         f"{len(h.rewards)} feedback events learned in {sizer.stats.updates} PPO updates and "
         f"{edge.refits} edge refits; hold-out log growth on {len(hold)} trades: Kelly {lg['kelly']:+.4f}, "
-        f"edge {lg['edge']:+.4f}, PPO {lg['ppo']:+.4f}; Sharpe {sh['before']:.2f} static -> {sh['after']:.2f} PPO"
+        f"edge {lg['edge']:+.4f}, PPO {lg['ppo']:+.4f}; Sharpe {sh['before']} static -> {sh['after']} PPO"
     )

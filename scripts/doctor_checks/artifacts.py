@@ -56,17 +56,22 @@ def artifact_problem(
 ) -> tuple[ArtifactResult, CheckResult | None]:
     """Read ``name``; return the result and, when it is not usable, the check result to report.
 
-    missing -> WARN with the producing command; corrupt / wrong schema -> FAIL naming the file;
-    stale -> WARN (the envelope is still returned, so content checks can go on).
+    missing -> WARN with the producing command; corrupt / wrong schema / invalid (data that breaks
+    its contract: NaN where a number is promised, garbage, a ``generated_at`` in the future) -> FAIL
+    naming the file, the field and the bad value; stale -> WARN (the data is still returned, so
+    content checks can go on).
     """
     label = check or f"artifact:{name}"
     res = ctx.store.read(name, max_age_s=ctx.settings.artifact_max_age_s, now=ctx.now)
-    details = {"path": str(res.path), "status": res.status, "age_s": res.age_s}
+    details = {"path": str(res.path), "status": res.status, "age_s": res.age_s, "field": res.field}
     if res.status == "missing":
         return res, warn(label, f"{res.path.name} missing: {name} has not run yet.", fix_for(name), **details)
-    if res.status in ("corrupt", "wrong_schema"):
+    if res.status in ("corrupt", "wrong_schema", "invalid"):
         return res, fail(
-            label, f"{res.path} is {res.status.replace('_', ' ')}: {res.message}", fix_for(name), **details
+            label,
+            f"{res.path.name} is {res.status.replace('_', ' ')}: {res.message}",
+            fix_for(name),
+            **details,
         )
     if res.status == "stale":
         return res, warn(

@@ -9,13 +9,12 @@ unexpected exception into a FAIL naming the check), never waits on the network f
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.artifacts import ArtifactStore
-from infra.settings import Settings, env_number
+from infra.settings import Settings
 
 Status = Literal["OK", "WARN", "FAIL"]
 STATUS_ORDER: dict[str, int] = {"OK": 0, "WARN": 1, "FAIL": 2}
@@ -72,11 +71,11 @@ class DoctorContext:
     now
         Reference time for ages (UTC).
     data_max_age_s
-        Age of the newest bar/trade beyond which data counts as stale [DOCTOR_DATA_MAX_AGE_H].
+        Age of the newest bar/trade beyond which data counts as stale
+        (``settings.doctor_data_max_age_h``, env ``DOCTOR_DATA_MAX_AGE_H``).
     timeout_s
-        Longest any single network probe may take [DOCTOR_TIMEOUT_S].
-    environ
-        Environment variables (for the bus options).
+        Longest any single network probe may take (``settings.doctor_timeout_s``, env
+        ``DOCTOR_TIMEOUT_S``).
     """
 
     settings: Settings
@@ -84,7 +83,6 @@ class DoctorContext:
     now: dt.datetime
     data_max_age_s: float = 24 * 3600.0
     timeout_s: float = 0.8
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     shared: dict[str, Any] = field(default_factory=dict)
     """Results one check computes for another (e.g. route confidences for the artifact)."""
 
@@ -97,14 +95,18 @@ class DoctorContext:
         now: dt.datetime,
         environ: Mapping[str, str] | None = None,
     ) -> DoctorContext:
-        env = dict(os.environ if environ is None else environ)
+        """The context for ``settings``; its limits come from ``settings.doctor_*``.
+
+        ``environ`` is accepted for callers that still pass the mapping ``settings`` was
+        loaded from; every knob is read from ``settings`` (one place parses the environment).
+        """
+        del environ
         return cls(
             settings=settings,
             store=store,
             now=now,
-            data_max_age_s=env_number(env, "DOCTOR_DATA_MAX_AGE_H", 24.0, minimum=0.0) * 3600.0,
-            timeout_s=env_number(env, "DOCTOR_TIMEOUT_S", 0.8, minimum=0.05),
-            environ=env,
+            data_max_age_s=settings.doctor_data_max_age_h * 3600.0,
+            timeout_s=settings.doctor_timeout_s,
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from infra.contracts.ops_artifacts import DemoDataData
 from scripts.doctor_checks.base import (
     DEMO_COMMAND,
     CheckResult,
@@ -28,12 +29,9 @@ SYMBOL_FAIL = 0.20
 def _is_demo_data(ctx: DoctorContext) -> bool:
     """True when the ``demo_data`` artifact says the demo generator wrote ``DATA_DIR``."""
     res = ctx.store.read("demo_data")
-    if res.envelope is None or not isinstance(res.data, dict):
-        return False
-    files = res.data.get("files")
-    if not isinstance(files, dict):
-        return False
-    return any(Path(str(p)).parent == ctx.settings.data_dir for p in files.values())
+    if not (res.usable and isinstance(res.typed, DemoDataData)):
+        return False  # missing or bad: its own artifact check reports it
+    return any(Path(p).parent == ctx.settings.data_dir for p in res.typed.files.values())
 
 
 def _newest(path: Path, column: str) -> pd.Timestamp:

@@ -1,13 +1,15 @@
 """Doctor checks of the jobs' artifacts: ML telemetry, drift and retrain triggers, feedback,
-the RL pilot, the learning loop and the autotuner. Fields are read defensively: a missing field
-is a WARN naming it, never a crash."""
+the RL pilot, the learning loop and the autotuner. Each artifact is read through its typed
+contract (:mod:`infra.contracts`): a file that breaks it is a FAIL naming the field and value
+(:func:`scripts.doctor_checks.artifacts.artifact_problem`), and a check reads fields, never guesses."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, TypeVar
 
-from infra.jsonio import lookup
+from infra.artifacts import ArtifactResult
+from infra.contracts.ml_artifacts import DriftData, MlTelemetryData, RetrainTriggersData
+from infra.contracts.ops_artifacts import AutotuneData, FeedbackData
 from ml.drift_state import job_outcomes, open_detections
 from scripts.doctor_checks.artifacts import artifact_problem, fix_for
 from scripts.doctor_checks.base import CheckResult, DoctorContext, age_text, ok, register, warn
@@ -16,64 +18,49 @@ ECE_WARN = 0.10
 """Expected calibration error above which the telemetry check warns."""
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+T = TypeVar("T")
 
 
-def _missing_fields(
-    name: str, data: Any, fields: dict[str, tuple[str, ...]]
-) -> tuple[dict[str, Any], list[str]]:
-    found = {f: lookup(data, *paths) for f, paths in fields.items()}
-    return found, [f for f, v in found.items() if v is None]
+def _typed(res: ArtifactResult, cls: type[T]) -> T:
+    """The artifact's data as its contract's Struct (the store decodes every usable result)."""
+    if not isinstance(res.typed, cls):
+        raise TypeError(f"{res.name}: expected {cls.__name__} from the store, got {type(res.typed).__name__}")
+    return res.typed
 
 
 @register("ml_telemetry", order=50)
 def check_ml_telemetry(ctx: DoctorContext) -> CheckResult:
-    """Model confidence and calibration (ECE, Brier) from the ``ml_telemetry`` artifact."""
+    """Model confidence and calibration (ECE, Brier) from the ``ml_telemetry`` artifact's
+    ``calibration`` (its contract, :class:`infra.contracts.ml_artifacts.Calibration`)."""
     name = "ml_telemetry"
     res, problem = artifact_problem(ctx, name, check=name)
-    if problem is not None and res.envelope is None:
-        return problem
-    found, missing = _missing_fields(
-        name,
-        res.data,
-        {
-            "mean_confidence": (
-                "mean_confidence",
-                "summary.mean_confidence",
-                "confidence.mean",
-                "calibration.mean_confidence",
-            ),
-            "ece": ("ece", "summary.ece", "calibration.ece"),
-            "brier": ("brier", "summary.brier", "calibration.brier"),
-        },
-    )
-    details = {"path": str(res.path), **found}
     if problem is not None:
         return problem
-    if missing:
+    cal = _typed(res, MlTelemetryData).calibration
+    details = {
+        "path": str(res.path),
+        "n": cal.n,
+        "mean_confidence": cal.mean_confidence,
+        "ece": cal.ece,
+        "brier": cal.brier,
+    }
+    if cal.ece is None or cal.brier is None or cal.mean_confidence is None:
         return warn(
             name,
-            f"{res.path.name} lacks field(s) {', '.join(missing)}.",
+            f"{res.path.name}: no resolved prediction yet ({cal.n} rows), so no calibration to report.",
             fix_for(name),
-            missing=missing,
             **details,
         )
-    ece = _num(found["ece"])
-    if ece is not None and ece > ECE_WARN:
+    if cal.ece > ECE_WARN:
         return warn(
             name,
-            f"model miscalibrated: ECE {ece:.3f} > {ECE_WARN} (Brier {_num(found['brier']) or float('nan'):.3f}).",
+            f"model miscalibrated: ECE {cal.ece:.3f} > {ECE_WARN} (Brier {cal.brier:.3f}).",
             "recalibrate or retrain the model; the autotuner holds thresholds at level <= 0 meanwhile",
             **details,
         )
     return ok(
         name,
-        f"mean confidence {_num(found['mean_confidence']) or float('nan'):.3f}, ECE {ece if ece is not None else float('nan'):.3f}, Brier {_num(found['brier']) or float('nan'):.3f}.",
+        f"mean confidence {cal.mean_confidence:.3f}, ECE {cal.ece:.3f}, Brier {cal.brier:.3f}.",
         **details,
     )
 
@@ -92,41 +79,32 @@ def check_drift(ctx: DoctorContext) -> CheckResult:
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    data = res.data if isinstance(res.data, dict) else {}
-    detections = data.get("detections")
-    checks = data.get("checks")
-    if not isinstance(detections, list) or not isinstance(checks, list):
-        return warn(
-            name,
-            f"{res.path.name} lacks field detections/checks (not written by ml.drift_service?).",
-            fix_for(name),
-        )
-    last = checks[-1] if checks and isinstance(checks[-1], dict) else {}
+    data = _typed(res, DriftData)
+    detections, checks = data.detections, data.checks
     details = {
         "path": str(res.path),
-        "n_trades": data.get("n_trades"),
-        "last_check": last,
-        "detections": detections,
+        "n_trades": data.n_trades,
+        "last_check": res.data["checks"][-1] if checks else {},
+        "detections": res.data["detections"],
     }
-    current = data.get("current_model")
-    models = {str(m.get("model")): m for m in data.get("models") or [] if isinstance(m, dict)}
-    cur_n = models.get(str(current), {}).get("n_trades")
-    cur_text = f"current model {current} ({cur_n} trades since it went live)" if cur_n is not None else ""
+    current = data.current_model
+    cur = next((m for m in data.models if m.model == current), None)
+    cur_text = (
+        f"current model {current} ({cur.n_trades} trades since it went live)" if cur is not None else ""
+    )
     details["current_model"] = current
     if not detections:
         return ok(
             name,
-            f"no drift over {data.get('n_trades', '?')} trades ({len(checks)} checks)"
+            f"no drift over {data.n_trades} trades ({len(checks)} checks)"
             + (f"; {cur_text}" if cur_text else "")
             + ".",
             **details,
         )
     triggers, jobs = ctx.store.read("retrain_triggers"), ctx.store.read("retrain_jobs")
     still_open = open_detections(
-        data,
-        triggers.data if triggers.envelope is not None else None,
-        jobs.data if jobs.envelope is not None else None,
-    )
+        res.data, triggers.data, jobs.data
+    )  # the one interpretation (ml.drift_state)
     open_ = [
         f"{d.get('kind')} at trade {d.get('n_trades')} ({d.get('statistic')}; trigger {d['trigger_state']})"
         for d in still_open
@@ -156,22 +134,12 @@ def check_retrain_triggers(ctx: DoctorContext) -> CheckResult:
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    items = lookup(res.data, "triggers", "history", "items")
-    if items is None and isinstance(res.data, list):
-        items = res.data
-    if not isinstance(items, list):
-        return warn(
-            name,
-            f"{res.path.name} lacks a trigger list (field triggers/history).",
-            fix_for(name),
-            path=str(res.path),
-        )
+    items = _typed(res, RetrainTriggersData).triggers
     jobs = ctx.store.read("retrain_jobs")  # the worker's record of outcomes wins (one writer each)
-    decided = job_outcomes(jobs.data if jobs.envelope is not None else None)
+    decided = job_outcomes(jobs.data)
     counts: dict[str, int] = {}
     for t in items:
-        tid = str(t.get("trigger_id")) if isinstance(t, dict) else ""
-        outcome = decided.get(tid) or str(lookup(t, "outcome", "status", "state") or "unknown").lower()
+        outcome = decided.get(t.trigger_id) or t.outcome
         counts[outcome] = counts.get(outcome, 0) + 1
     details = {"path": str(res.path), "counts": counts, "total": len(items)}
     if counts.get("failed"):
@@ -198,32 +166,23 @@ def check_feedback(ctx: DoctorContext) -> CheckResult:
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    counts = lookup(res.data, "counts")
-    if not isinstance(counts, dict):
-        return warn(name, f"{res.path.name} lacks field counts.", fix_for(name), path=str(res.path))
-    dead = _num(counts.get("dead_lettered"))
-    details = {"path": str(res.path), "counts": counts}
-    if dead is None:
-        return warn(name, f"{res.path.name} lacks field counts.dead_lettered.", fix_for(name), **details)
-    if dead > 0:
+    counts = _typed(res, FeedbackData).counts
+    details = {"path": str(res.path), "counts": res.data["counts"]}
+    if counts.dead_lettered > 0:
         return warn(
             name,
-            f"{int(dead)} feedback event(s) dead-lettered.",
+            f"{counts.dead_lettered} feedback event(s) dead-lettered.",
             "inspect rl.feedback dead letters (reason field) and fix the producer",
             **details,
         )
-    return ok(
-        name,
-        f"{counts.get('closed', '?')} trades closed, {counts.get('parked', 0)} parked, no dead letters.",
-        **details,
-    )
+    return ok(name, f"{counts.closed} trades closed, {counts.parked} parked, no dead letters.", **details)
 
 
 def _last_run(ctx: DoctorContext, name: str, label: str) -> CheckResult:
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    err = lookup(res.data, "error", "last_error")
+    err = getattr(res.typed, "error", None)
     details: dict[str, Any] = {"path": str(res.path), "age_s": res.age_s}
     if err:
         return warn(name, f"{label} last run reported an error: {err}", fix_for(name), **details)
@@ -249,22 +208,17 @@ def check_autotune(ctx: DoctorContext) -> CheckResult:
     res, problem = artifact_problem(ctx, name, check=name)
     if problem is not None:
         return problem
-    d = res.data if isinstance(res.data, dict) else {}
-    missing = [f for f in ("applied", "adjustments", "thresholds") if f not in d]
-    if missing:
-        return warn(
-            name, f"{res.path.name} lacks field(s) {', '.join(missing)}.", fix_for(name), path=str(res.path)
-        )
-    held = d.get("insufficient_data") or []
-    changed = sum(1 for a in d["adjustments"] if isinstance(a, dict) and a.get("old") != a.get("new"))
+    d = _typed(res, AutotuneData)
+    held = d.insufficient_data
+    changed = sum(1 for a in d.adjustments if a.old != a.new)
     details = {
         "path": str(res.path),
         "age_s": res.age_s,
-        "applied": d["applied"],
+        "applied": d.applied,
         "changes": changed,
         "insufficient_data": held,
     }
-    if not d["applied"]:
+    if not d.applied:
         return warn(
             name,
             f"last autotune cycle ({age_text(res.age_s or 0.0)} ago) was a dry run: thresholds not applied.",
@@ -272,11 +226,10 @@ def check_autotune(ctx: DoctorContext) -> CheckResult:
             **details,
         )
     extra = f"; {len(held)} symbol(s) on defaults for too little data" if held else ""
-    stale = d.get("stale_symbols") or []
+    stale = d.stale_symbols
     if stale:  # symbols of the thresholds file without trades in the current log: kept, not tuned
         extra += f"; {len(stale)} stale symbol(s) kept, not tuned"
-    tuned = d.get("tuned_symbols")
-    n_tuned = len(tuned) if isinstance(tuned, list) else len(d["thresholds"])
+    n_tuned = len(d.tuned_symbols) if d.tuned_symbols else len(d.thresholds)
     details["stale_symbols"] = stale
     return ok(
         name,

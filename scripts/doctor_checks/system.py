@@ -113,11 +113,11 @@ def _bus_report(ctx: DoctorContext) -> dict[str, Any]:
     from infra.bus import connect_bus
 
     t = ctx.timeout_s
-    opts = {"socket_timeout": t, "connect_timeout": t, "retry_deadline_s": min(t, 0.2)}
+    opts: dict[str, Any] = {"socket_timeout": t, "connect_timeout": t, "retry_deadline_s": min(t, 0.2)}
     try:
-        bus = connect_bus(ctx.settings.eventbus_url, environ=ctx.environ, **opts)
+        bus = connect_bus(ctx.settings.eventbus_url, settings=ctx.settings, **opts)
     except TypeError:  # a backend without these options
-        bus = connect_bus(ctx.settings.eventbus_url, environ=ctx.environ)
+        bus = connect_bus(ctx.settings.eventbus_url, settings=ctx.settings)
     try:
         if not bus.ping():
             return {"reachable": False}
