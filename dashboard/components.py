@@ -85,6 +85,35 @@ def csv_download(df: pd.DataFrame, *, label: str, file_name: str, key: str) -> N
     )
 
 
+def baked(styler: Any) -> Any:
+    """``styler`` with the display text of every missing cell written into the data itself.
+
+    Streamlit's grid draws a missing cell (None, NaN, NaT) as its placeholder, "None", before it
+    looks at the Styler's display value (``drawCell`` in Streamlit 1.67's ``DataFrame`` bundle), so
+    a Styler's ``na_rep`` ("n/a", "baseline", "never") reaches AppTest but never the page. The
+    columns holding a missing cell become text columns; the other cells keep their formats.
+    """
+    data = styler.data
+    missing = data.isna().to_numpy()
+    if not missing.any():
+        return styler
+    funcs = styler._display_funcs  # pandas keeps formats and styles private
+    text = data.copy()
+    cols = sorted({int(j) for j in missing.nonzero()[1]})
+    for j in cols:
+        text[text.columns[j]] = text[text.columns[j]].astype(object)
+    for i, j in zip(*missing.nonzero(), strict=True):
+        text.iat[i, j] = str(funcs[(int(i), int(j))](data.iat[i, j]))
+    out = text.style
+    out._todo = list(styler._todo)  # cell styles (apply/map), re-run on the same shape
+    out._display_funcs.update(funcs)
+    for i, j in zip(*missing.nonzero(), strict=True):
+        out._display_funcs[(int(i), int(j))] = str
+    out.hide_index_ = styler.hide_index_
+    out.hide_columns_ = styler.hide_columns_
+    return out
+
+
 def readable(df: pd.DataFrame, *, digits: int = 4) -> Any:
     """``df`` styled for ``st.dataframe``: floats to ``digits`` places, a missing value as "n/a".
 

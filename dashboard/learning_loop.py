@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import chart_style
-from dashboard.components import csv_download, md_code, md_text, readable, require_artifact
+from dashboard.components import baked, csv_download, md_code, md_text, readable, require_artifact
 from infra.contracts.ops_artifacts import LearningLoopData, SharpeComparison
 
 ARTIFACT = "learning_loop"
@@ -158,7 +158,7 @@ def _growth_section(data: LearningLoopData) -> None:
     table = growth_frame(data)
     deltas = [c for c in ("Δ vs Kelly", "Δ per 1,000 trades") if c in table.columns]
     styled = readable(table).format("{:+.4f}", subset=deltas, na_rep="baseline")  # Kelly's own row
-    st.dataframe(styled, hide_index=True, key="ll_growth_table")
+    st.dataframe(baked(styled), hide_index=True, key="ll_growth_table")
     csv_download(
         table,
         label="Download hold-out growth (CSV)",

@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import chart_style, loading
-from dashboard.components import csv_download, readable, require_artifact
+from dashboard.components import baked, csv_download, readable, require_artifact
 
 ARTIFACT = "rl_pilot"
 COMMAND = "python -m research.rl_sizer.runner --episodes 10 --agent ppo"
@@ -224,7 +224,7 @@ def _ab_styled(table: pd.DataFrame) -> Any:
     """The A/B table for reading: the baseline row's Δ cells say "baseline", not "None"."""
     deltas = [c for c in table.columns if c.startswith("Δ") and not c.endswith("CI")]
     styler = readable(table, digits=3)
-    return styler.format("{:+.3f}", subset=deltas, na_rep="baseline") if deltas else styler
+    return baked(styler.format("{:+.3f}", subset=deltas, na_rep="baseline") if deltas else styler)
 
 
 def render() -> None:

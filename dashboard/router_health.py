@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import chart_style, loading
-from dashboard.components import DEMO_COMMAND, csv_download, md_text, problem_panel, status_line
+from dashboard.components import DEMO_COMMAND, baked, csv_download, md_text, problem_panel, status_line
 from execution import fill_store
 from execution.router_health import (
     MIN_OBS,
@@ -441,7 +441,7 @@ def _styled(table: pd.DataFrame) -> Any:
         rows = table.index[few]
         styler = styler.format(lambda _v: f"n<{MIN_OBS}", subset=pd.IndexSlice[rows, ratios])
         styler = styler.apply(lambda r: [GREY] * len(r) if few[r.name] else [""] * len(r), axis=1)
-    return styler
+    return baked(styler)
 
 
 def _statistics_section(view: RouterHealthView) -> None:

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import loading
-from dashboard.components import DEMO_COMMAND, csv_download
+from dashboard.components import DEMO_COMMAND, baked, csv_download
 from execution.tear_sheet import (
     Promotion,
     TearSheet,
@@ -220,7 +220,7 @@ def _readable(df: pd.DataFrame, **missing: str) -> Any:
     for col in df.columns:
         gap = missing.get(str(col), "n/a")
         styler = styler.format(lambda v, m=gap: _cell(v, missing=m), subset=[col])
-    return styler
+    return baked(styler)
 
 
 def _drawable(fig: go.Figure) -> bool:

@@ -9,13 +9,19 @@ It fails when:
 - a table cell or a metric shows ``None``, ``nan``, ``Infinity``, ``<NA>`` or ``NaT`` (the
   cells are decoded from the very protobuf messages the browser received: the grid is a canvas);
 - a chart has fewer than two distinct points (a single rolling-Sharpe point zoomed the axis to a
-  millisecond), or an axis that a trace uses has no title.
+  millisecond), or an axis that a trace uses has no title;
+- on the synthetic demo, after the documented cron line
+  ``ENV=research python -m research.rl_sizer.runner --episodes 1 --dry-run`` ran twice: a file outside
+  ``logs/research/`` changed, or the RL Pilot tab does not show the dry run's two episodes as dry
+  (labelled ``... dry``, dotted, counted in the dry-run caption) -- issue 23 item 8.
 
 Screenshots go to ``test-output/screenshots/`` (``<demo>_<n>_<tab>.png``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -25,6 +31,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +54,8 @@ CHROMIUM_ARGS = [
 ]
 BAD_CELLS = {"none", "nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "<na>", "nat", "null"}
 TITLE = "Quant research monitor"
-FIXED_ON_ANOTHER_BRANCH: set[tuple[str, str]] = set()
-"""Known defects printed instead of failed; empty: every tab is guarded (the Drift tab's axis titles
-landed with issue 23 item 6)."""
+CRON_DRY_RUN = ["-m", "research.rl_sizer.runner", "--episodes", "1", "--dry-run"]
+"""The cron line of the runner's docstring and the README, after ``ENV=research python``."""
 NO_FIGURE_OK: dict[str, tuple[str, ...]] = {"real_bars": ("Drift",)}
 """Tabs that may legitimately draw no figure on a demo: the real-bars demo's ~150 trades are too few
 for a windowed drift check, and the Drift tab says so ("No check yet")."""
@@ -99,9 +105,71 @@ def real_bars_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return logs
 
 
+FileState = tuple[int, int, str]
+"""Size, mtime_ns and SHA-256 of a file."""
+
+
+def files_outside_research(logs: Path) -> dict[str, FileState]:
+    """Every file under ``logs`` except those under ``logs/research/``: what live trading reads."""
+    out = {}
+    for p in sorted(logs.rglob("*")):
+        rel = p.relative_to(logs)
+        if rel.parts[0] == "research" or not p.is_file():
+            continue
+        st = p.stat()
+        out[str(rel)] = (st.st_size, st.st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+@dataclass(frozen=True)
+class CronDryRun:
+    """A copy of the synthetic demo's logs after the cron dry-run line ran twice in it."""
+
+    logs: Path
+    before: dict[str, FileState]
+    after: dict[str, FileState]
+    outputs: list[str]
+
+
+@pytest.fixture(scope="module")
+def cron_dry_run_logs(demo_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> CronDryRun:
+    """The synthetic demo (copied: ``demo_logs`` is shared) after two hourly cron cycles of
+    ``ENV=research python -m research.rl_sizer.runner --episodes 1 --dry-run`` (about 5 s each)."""
+    logs = tmp_path_factory.mktemp("cron_dry_run") / "logs"
+    shutil.copytree(demo_logs, logs)
+    before = files_outside_research(logs)
+    env = {**os.environ, "ENV": "research", "LOGS_DIR": str(logs), "EVENTBUS_URL": "memory://"}
+    for var in ("DATA_DIR", "CACHE_DIR", "RESEARCH_DIR", "FIRESTORE_EMULATOR_HOST", "FIRESTORE_PROJECT"):
+        env.pop(var, None)
+    outputs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, *CRON_DRY_RUN], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs.append(proc.stdout + proc.stderr)
+    return CronDryRun(logs, before, files_outside_research(logs), outputs)
+
+
+def test_cron_dry_run_twice_changes_nothing_outside_research(cron_dry_run_logs: CronDryRun) -> None:
+    """Path, size, mtime and SHA-256 of every file outside ``logs/research/``: none added, removed
+    or touched (thresholds, promoted checkpoints, live artifacts); the second cycle resumed the first."""
+    cron = cron_dry_run_logs
+    assert cron.before, "the demo wrote nothing outside logs/research/"
+    assert cron.after == cron.before
+    assert "(new)" in cron.outputs[0] and "(resumed)" in cron.outputs[1], cron.outputs
+    runs = [d for d in (cron.logs / "research" / "rl_runs").iterdir() if d.name.endswith("-dry")]
+    assert len(runs) == 1
+    episodes = [json.loads(line) for line in (runs[0] / "episodes.jsonl").read_text().splitlines()]
+    assert [(e["episode"], e["dry_run"]) for e in episodes] == [(0, True), (1, True)]
+
+
 @pytest.fixture(params=["synthetic", "real_bars"])
 def dashboard_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    logs = request.getfixturevalue("demo_logs" if request.param == "synthetic" else "real_bars_logs")
+    if request.param == "synthetic":
+        logs = request.getfixturevalue("cron_dry_run_logs").logs
+    else:
+        logs = request.getfixturevalue("real_bars_logs")
     port = free_port()
     proc = start_dashboard(logs, port)
     url = f"http://127.0.0.1:{port}"
@@ -192,10 +260,29 @@ def _is_bad(value: Any) -> bool:
     return str(value).strip().lower() in BAD_CELLS
 
 
-def cell_and_metric_defects(elements: list[Any]) -> list[str]:
-    """Cells and metric values a reader would read as a missing or broken number."""
+def shown_cells(el: Any) -> Any:
+    """A dataframe element's cells as the browser draws them.
+
+    A cell that is not null shows the Styler's display value (or the value itself). A null cell
+    (None, NaN, NaT) shows the dataframe's ``placeholder``, "None" when it has none, whatever the
+    Styler says: Streamlit's grid draws a missing value's placeholder before it looks at the
+    display value (``drawCell`` of ``DataFrame.*.js``, Streamlit 1.67), so a Styler ``na_rep`` never
+    reaches the page.
+    """
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
+    arrow = el.dataframe.arrow_data
+    raw = convert_arrow_bytes_to_pandas_df(arrow.data)
+    shown = convert_arrow_bytes_to_pandas_df(arrow.styler.display_values) if arrow.HasField("styler") else raw
+    missing = el.dataframe.placeholder if el.dataframe.HasField("placeholder") else "None"
+    out = shown.astype(object).copy()
+    out.columns = raw.columns
+    out.index = raw.index
+    return out.mask(raw.isna().to_numpy(), missing) if len(raw) else out
+
+
+def cell_and_metric_defects(elements: list[Any]) -> list[str]:
+    """Cells and metric values a reader would read as a missing or broken number."""
     found = []
     for el in elements:
         kind = el.WhichOneof("type")
@@ -203,13 +290,45 @@ def cell_and_metric_defects(elements: list[Any]) -> list[str]:
             if _is_bad(el.metric.body):
                 found.append(f"metric {el.metric.label!r} shows {el.metric.body!r}")
         elif kind == "dataframe":
-            arrow = el.dataframe.arrow_data
-            shown = arrow.styler.display_values if arrow.HasField("styler") else b""
-            df = convert_arrow_bytes_to_pandas_df(shown or arrow.data)
+            df = shown_cells(el)
             for col in df.columns:
                 bad = [v for v in df[col].tolist() if _is_bad(v)]
                 if bad:
                     found.append(f"table column {col!r} shows {bad[0]!r} in {len(bad)} cell(s)")
+    return found
+
+
+DRY_TRACES_JS = """() => [...document.querySelectorAll('[role="tabpanel"] .js-plotly-plot')]
+  .filter(el => el.offsetParent !== null)
+  .map(el => el._fullData.filter(t => t.visible === true && String(t.name).endsWith(' dry'))
+    .map(t => ({name: t.name, x: Array.from(t.x || []), dash: t.line && t.line.dash})))
+  .filter(traces => traces.length)"""
+
+
+def dry_run_defects(page: Any, elements: list[Any]) -> list[str]:
+    """What is missing for the cron dry run (one run, two episodes, resumed) to read as such."""
+
+    found = []
+    charts = page.evaluate(DRY_TRACES_JS)
+    if len(charts) < 3:  # reward, drawdown and Sharpe per episode
+        found.append(f"dry run drawn in {len(charts)} chart(s), expected the 3 per-episode charts")
+    for traces in charts:
+        if [(t["x"], t["dash"]) for t in traces] != [([0, 1], "dot")]:
+            found.append(f"dry run traces {traces}: expected one dotted line over episodes 0 and 1")
+    legend = [t.strip() for t in page.locator('[role="tabpanel"] .legendtext').all_text_contents()]
+    if not any(t.endswith(" dry") for t in legend):
+        found.append(f"no legend entry reads '... dry': {legend}")
+    text = page.locator('[role="tabpanel"]').first.inner_text()
+    if "1 dry run(s)" not in text:
+        found.append("the caption does not count '1 dry run(s)'")
+    rows = []
+    for el in elements:
+        if el.WhichOneof("type") == "dataframe":
+            df = shown_cells(el)
+            if {"label", "episode", "dry_run"} <= set(df.columns):
+                rows += [r for r in df.to_dict("records") if str(r["label"]).endswith(" dry")]
+    if [(str(r["episode"]), str(r["dry_run"])) for r in rows] != [("1", "True")]:
+        found.append(f"runs table: dry-run rows {rows}, expected one at episode 1 marked dry_run")
     return found
 
 
@@ -251,14 +370,11 @@ def test_every_tab_reads_cleanly(dashboard_url: tuple[str, str]) -> None:
                 if [a["kind"] for a in above] != ["title", "caption"] or above[0]["text"] != TITLE:
                     defects.append(f"{label}: above the tabs: {above}")
                 for chart_no, chart in enumerate(page.evaluate(CHARTS_JS)):
-                    for problem in chart["problems"]:
-                        if (label, problem) in FIXED_ON_ANOTHER_BRANCH:
-                            print(
-                                f"pending on another branch: {demo}/{label}: chart {chart_no + 1}: {problem}"
-                            )
-                        else:
-                            defects.append(f"{label}: chart {chart_no + 1}: {problem}")
-                defects += [f"{label}: {d}" for d in cell_and_metric_defects(_decode(frames))]
+                    defects += [f"{label}: chart {chart_no + 1}: {problem}" for problem in chart["problems"]]
+                elements = _decode(frames)
+                defects += [f"{label}: {d}" for d in cell_and_metric_defects(elements)]
+                if demo == "synthetic" and label == "RL Pilot":
+                    defects += [f"{label}: {d}" for d in dry_run_defects(page, elements)]
                 for metric in page.locator('[data-testid="stMetricValue"]').all_inner_texts():
                     if _is_bad(metric):
                         defects.append(f"{label}: metric shows {metric!r}")

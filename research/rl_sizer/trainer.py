@@ -43,7 +43,12 @@ Exactly-once learning across restarts
     trainer killed between checkpoints resumes from the latest checkpoint and re-reads its pending
     messages, which are exactly the trades after it; the order ids of the last checkpoint window
     are kept in its metadata, so a crash between checkpoint and acknowledgement does not learn a
-    trade twice. Keep the consumer name stable across restarts.
+    trade twice. Beyond that, the order ids of the last ``learned_ids_kept`` (20,000) trades learned
+    are kept in memory and in every checkpoint (``learned_order_ids``), and an order among them is
+    not learned again: a Redis restarted from an older snapshot re-delivers entries already learned
+    and acknowledged, and a consumer under a new name reclaims its predecessor's (the fault bench
+    measured all 200 trades of a rollback learned twice before). The edge learner dedupes on the
+    same window, so both count the same trades and checkpoint together.
 
 In ``ENV=prod`` moving ``latest`` is a production write and needs ``ALLOW_PROD_WRITE=1``.
 """
@@ -77,6 +82,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "ppo-trainer"
+MAX_DELIVERIES = 100
+"""Deliveries after which the consumer loop dead-letters an rl.feedback entry. The trainer holds
+its entries until the checkpoint that includes them (every 100 trades), and each restart before
+it delivers them again: the loop's default of 5 dead-lettered good trades after 6 restarts inside
+one checkpoint window (the fault bench's kill -9 scenario lost 45 of 200 so). 100 restarts still
+end a crash loop on a message that kills the process."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,9 +114,12 @@ class TrainerConfig:
     """The governor's position cap, percent of equity."""
     require_behaviour_logp: bool = True
     """Learn PPO only from events whose behaviour log-probability was recorded (no sample without it)."""
+    learned_ids_kept: int = 20_000
+    """Order ids of the most recent trades learned, kept in memory and in every checkpoint's
+    ``learned_order_ids`` (as many as the edge learner's window)."""
 
     def __post_init__(self) -> None:
-        for name in ("update_every", "checkpoint_every", "state_dim"):
+        for name in ("update_every", "checkpoint_every", "state_dim", "learned_ids_kept"):
             check_int(getattr(self, name), param=name, func="TrainerConfig", minimum=1)
         if self.checkpoint_every % self.update_every:
             raise ValueError(
@@ -212,6 +226,7 @@ class OnlineTrainer:
         settings: Settings | None = None,
         trades_seen: int = 0,
         skip_order_ids: Sequence[str] = (),
+        learned_order_ids: Sequence[str] = (),
         keep_history: bool = True,
         edge: Any = None,
     ) -> None:
@@ -231,6 +246,9 @@ class OnlineTrainer:
         """The edge-sizer learner (:class:`research.rl_sizer.edge_online.EdgeLearner`) fed the same events, or None."""
         self._skip = set(skip_order_ids)
         self._window: list[str] = []
+        self.learned_order_ids: deque[str] = deque(learned_order_ids, maxlen=self.config.learned_ids_kept)
+        """Order ids of the last ``learned_ids_kept`` trades learned, oldest first (checkpointed)."""
+        self._learned_ids = set(self.learned_order_ids)
         self._unacked: list[Message] = []
         self._learned = 0
         """Delivered messages learned from but not yet covered by a checkpoint (acked after it)."""
@@ -272,6 +290,7 @@ class OnlineTrainer:
             checkpoint_dir=checkpoint_dir,
             trades_seen=int(meta["trades_seen"]),
             skip_order_ids=list(meta.get("window_order_ids", [])),
+            learned_order_ids=[str(v) for v in meta.get("learned_order_ids", [])],
             **kwargs,
         )
         rs = meta.get("reward_stats", {})
@@ -284,8 +303,10 @@ class OnlineTrainer:
     def observe(self, event: Mapping[str, Any]) -> UpdateResult | None:
         """Add one feedback event; update and checkpoint when due. Returns the update's losses, if any."""
         oid = str(event["order_id"])
-        if oid in self._skip:
+        if oid in self._skip:  # checkpoints written before learned_order_ids existed
             self._skip.discard(oid)
+            return None
+        if oid in self._learned_ids:  # delivered again (a Redis rollback, a reclaim): learned once
             return None
         state = [float(x) for x in event["state"]]
         if len(state) != self.config.state_dim:
@@ -321,6 +342,10 @@ class OnlineTrainer:
         if self.edge is not None:
             self.edge.observe(event)
         self._window.append(oid)
+        if len(self.learned_order_ids) == self.learned_order_ids.maxlen:
+            self._learned_ids.discard(self.learned_order_ids[0])
+        self.learned_order_ids.append(oid)
+        self._learned_ids.add(oid)
         self.trades_seen += 1
         self._recent.append(r)
         self._reward_n += 1
@@ -424,6 +449,7 @@ class OnlineTrainer:
                 "trades_seen": self.trades_seen,
                 "reward_stats": self.reward_stats(),
                 "window_order_ids": self._window,
+                "learned_order_ids": list(self.learned_order_ids),
                 "config": asdict(self.config),
             },
         )
@@ -477,6 +503,7 @@ class OnlineTrainer:
         reclaim_idle_ms: int = 600_000,
         stop: threading.Event | None = None,
         until_idle: bool = False,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> int:
         """Consume ``rl.feedback`` until ``stop`` is set (or until idle); returns trades learned.
 
@@ -493,6 +520,7 @@ class OnlineTrainer:
             count=count,
             block_ms=block_ms,
             reclaim_idle_ms=reclaim_idle_ms,
+            max_deliveries=max_deliveries,
         )
         loop.held.update((m.topic, m.id) for m in self._unacked)
         loop.run(stop=stop, until_idle=until_idle)
@@ -516,6 +544,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="exit when no feedback is left")
     parser.add_argument("--group", default=DEFAULT_GROUP, help="consumer group (default %(default)s)")
     parser.add_argument("--consumer", default=f"trainer-{socket.gethostname()}", help="stable consumer name")
+    parser.add_argument(
+        "--reclaim-idle-ms", type=int, default=600_000,
+        help="take over other consumers' entries pending longer than this (default %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--checkpoint-dir", type=Path, default=None, help="default: RESEARCH_DIR/checkpoints/ppo_sizer"
     )
@@ -557,7 +589,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = stop_on_signals("trainer")
     log.info("trainer: consuming %s as %s/%s on %s", TOPIC_FEEDBACK, args.group, args.consumer, url)
-    n = trainer.run(bus, group=args.group, consumer=args.consumer, stop=stop, until_idle=args.once)
+    n = trainer.run(bus, group=args.group, consumer=args.consumer, stop=stop, until_idle=args.once,
+                    reclaim_idle_ms=args.reclaim_idle_ms)  # fmt: skip
     log.info("trainer stopped: %d trades learned, %d seen in total", n, trainer.trades_seen)
     trainer.close()
     edge.close()
