@@ -230,7 +230,8 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _obs(self, i: int) -> np.ndarray:
         exposure = self._open_notional / self._equity if self._equity > 0 else 0.0
-        exposure = min(exposure, self.config.max_gross_leverage)
+        # open notional is a running sum of non-negative notionals: clamp its float residue at 0
+        exposure = min(max(exposure, 0.0), self.config.max_gross_leverage)
         dd = 1.0 - self._equity / self._peak
         return np.array(
             [self._conf[i], self._vol[i], self._reg[i], exposure, min(max(dd, 0.0), 1.0)], dtype=np.float32
@@ -302,13 +303,7 @@ class SizingEnv(gym.Env[np.ndarray, np.ndarray]):
         # with the drawdown stop off (evaluation) only a wiped-out account ends the episode, so the
         # compared series have equal length; 1% of the start equity ends a training episode
         terminated = equity <= self._floor or dd >= self._dd_stop
-        k = i if truncated else j
-        exposure = self._open_notional / equity
-        obs = np.array(
-            [self._conf[k], self._vol[k], self._reg[k], exposure if exposure < self._max_gross else self._max_gross,
-             dd if dd > 0.0 else 0.0],
-            dtype=np.float32,
-        )  # fmt: skip
+        obs = self._obs(i if truncated else j)
         info = {"multiplier": m, "account_return": ret, "equity": equity, "trade_index": i}
         return obs, reward, terminated, truncated and not terminated, info
 
