@@ -259,3 +259,26 @@ def test_drawdown_of_a_trade_never_under_water_is_plus_zero() -> None:
     FeedbackBridge(bus, block_ms=0).run(until_idle=True)
     [fb] = bus.events(TOPIC_FEEDBACK)
     assert fb["max_drawdown_pct"] == 0.0 and math.copysign(1.0, fb["max_drawdown_pct"]) == 1.0
+
+
+def test_the_published_order_cache_is_bounded_and_redis_style_truth_still_dedupes() -> None:
+    bus = MemoryBus()
+    bridge = FeedbackBridge(bus, block_ms=0)
+    bridge.done_cache_size = 3
+    for i in range(6):
+        bus.publish(TOPIC_EXECUTION, execution(f"c{i}", minute=i))
+        bus.publish(TOPIC_POSITION, update(f"c{i}", i + 5, 2.0, closed=True))
+    bridge.run(until_idle=True)
+    assert len(bus.events(TOPIC_FEEDBACK)) == 6
+    # the oldest orders left the in-memory cache ...
+    bus.publish(TOPIC_EXECUTION, execution("c7", minute=7))  # an unknown order makes the bridge look up
+    bus.publish(TOPIC_POSITION, update("c7", 12, 1.0, closed=True))
+    bridge.run(until_idle=True)
+    # trimmed at each lookup, so at most the bound plus the closes of one batch
+    assert len(bridge._done) <= 3 + 1 and "c0" not in bridge._done
+    # ... yet a late duplicate of the oldest is still recognised (the bus's feedback key is the truth)
+    bus.publish(TOPIC_EXECUTION, execution("c0", minute=30))
+    bus.publish(TOPIC_POSITION, update("c0", 35, 9.0, closed=True, eid="c0-resent"))
+    bridge.run(until_idle=True)
+    assert [e["order_id"] for e in bus.events(TOPIC_FEEDBACK)].count("c0") == 1
+    assert len(bus.events(TOPIC_FEEDBACK)) == 7 and bridge.open_trades() == {}
