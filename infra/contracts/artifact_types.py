@@ -15,18 +15,18 @@ Timestamps are ISO 8601 strings that must carry a timezone (:data:`Timestamp`).
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
 from typing import Annotated
 
 import msgspec
 
-_MAX = sys.float_info.max
+# the number and time types are the events' own (one definition of "finite", "in [0, 1]", "aware")
+from infra.contracts.events import AwareTime as Timestamp
+from infra.contracts.events import Finite
+from infra.contracts.events import NonNegative as NonNeg
+from infra.contracts.events import Probability as Unit
 
-Finite = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX, description="a finite number (no NaN, no inf)")]
-Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0, description="a finite number in [0, 1]")]
-NonNeg = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX, description="a finite number >= 0")]
+__all__ = ["Count", "Finite", "MaybeNaN", "NonNeg", "Timestamp", "Unit"]
+
 MaybeNaN = float
 """A float that is NaN when undefined (documented per field); never used for a promised number."""
 Count = Annotated[int, msgspec.Meta(ge=0)]
-Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True, description="ISO 8601 with a timezone")]
