@@ -31,7 +31,7 @@ import contextlib
 import hashlib
 import io
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -438,10 +438,17 @@ def iter_walk_forward(
         start = end
 
 
-def walk_forward_predict(bars: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """Out-of-sample ``P(up)`` for every scored row: ``symbol, ts, y, p_up, model_version, fold``."""
+def walk_forward_predict(
+    bars: pd.DataFrame, *, on_fold: Callable[[SignalModel], None] | None = None, **kwargs: Any
+) -> pd.DataFrame:
+    """Out-of-sample ``P(up)`` for every scored row: ``symbol, ts, y, p_up, model_version, fold``.
+
+    ``on_fold`` is called with each refit's model (e.g. to register it).
+    """
     parts = []
     for fold in iter_walk_forward(bars, **kwargs):
+        if on_fold is not None:
+            on_fold(fold.model)
         p = predict_up(fold.model, fold.rows[fold.model.feature_names_])
         parts.append(
             fold.rows[["symbol", "ts", "y"]].assign(

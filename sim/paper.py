@@ -136,20 +136,13 @@ def signal_table(
     with each refit's :class:`~ml.signal_model.SignalModel` (e.g. to register it, so a retrain
     trigger that names the version resolves to its model).
     """
-    from ml.attribution import predict_up  # lazy: scikit-learn is heavy
-    from ml.signal_model import iter_walk_forward
+    from ml.signal_model import walk_forward_predict  # lazy: scikit-learn is heavy
 
     names = sorted(bars["symbol"].unique())[:symbols]
     bars = (
         bars[bars["symbol"].isin(names)].sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
     )
-    parts = []
-    for fold in iter_walk_forward(bars):
-        if on_fold is not None:
-            on_fold(fold.model)
-        p = predict_up(fold.model, fold.rows[fold.model.feature_names_])
-        parts.append(fold.rows[["symbol", "ts"]].assign(p_up=p, model_version=fold.model.model_version_))
-    preds = pd.concat(parts, ignore_index=True)
+    preds = walk_forward_predict(bars, on_fold=on_fold)
     nxt = bars.groupby("symbol", sort=False)[["ts", "close", "low", "high"]].shift(-1)
     table = bars[["symbol", "ts", "close"]].assign(
         next_ts=nxt["ts"], exit=nxt["close"], low=nxt["low"], high=nxt["high"]
