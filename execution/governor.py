@@ -177,6 +177,19 @@ class Governor:
         if policy is None:
             self._fallback(f"static Kelly: {self.policy_info}")
 
+    def use_policy(self, policy: SizingPolicy | None, policy_info: str) -> None:
+        """Size from now on with ``policy`` (None: static Kelly), e.g. a newer checkpoint of the live sizer.
+
+        Decisions already made keep the policy they were made with; the counters carry on.
+        """
+        self.policy = policy
+        self.policy_info = policy_info
+        self.policy_name = str(getattr(policy, "name", "ppo")) if policy is not None else "static"
+        if policy is None:
+            self._fallback(f"static Kelly: {policy_info}")
+        else:
+            self.last_fallback_reason = None
+
     def _fallback(self, reason: str) -> None:
         self.last_fallback_reason = reason
         if not self._warned:

@@ -7,8 +7,13 @@ trade it
 
 1. takes the reference model's out-of-sample signal on a bar (``ml.signal_model`` walk-forward
    on the demo's or the given bars) and publishes ``trade.signal.v5``;
-2. asks the :class:`~execution.governor.Governor` for a size (with the live learned policy when
-   one is wired, static Kelly otherwise) and publishes ``trade.execution.res``;
+2. asks the :class:`~execution.governor.Governor` for a size from the sizer's state at the bar's
+   close (``[confidence, volatility, regime]``, :func:`research.rl_sizer.signals.bar_states`, the
+   state the sizer is trained on) and publishes ``trade.execution.res`` with it. ``--policy edge``
+   (the default) sizes with the live learned edge sizer: static Kelly until the trainer has written
+   a valid checkpoint, then each newer checkpoint the trainer promotes (looked for every
+   ``--refresh-every`` seconds, :class:`research.rl_sizer.serving.PolicyRefresher`); ``ppo`` the
+   PPO baseline (``--explore`` samples it and records ``behaviour_logp``); ``kelly`` static Kelly;
 3. publishes a realistic stream of ``trade.position.update`` events for the next bar: marks
    (one of them the bar's worst excursion against the position), then the close with the realized
    PnL after fees, with out-of-order and duplicate deliveries at configurable rates
@@ -57,6 +62,20 @@ from infra.validate import check_int
 
 log = logging.getLogger(__name__)
 
+SIGNAL_COLUMNS = (
+    "symbol",
+    "ts",
+    "next_ts",
+    "p_up",
+    "model_version",
+    "entry",
+    "exit",
+    "low",
+    "high",
+    "volatility",
+    "regime",
+)
+"""What :func:`signal_table` gives and :class:`PaperTrader` plays."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
 
@@ -127,9 +146,11 @@ def signal_table(
 ) -> pd.DataFrame:
     """The reference model's out-of-sample signals with each bar's realized next-bar outcome.
 
-    Columns: ``symbol, ts, next_ts, p_up, model_version, entry, exit, low, high`` where ``entry`` is
-    the bar's close, ``exit`` the next bar's close and ``low``/``high`` the next bar's range (the
-    position's worst excursion comes from them). Rows without a next bar are dropped.
+    Columns: ``symbol, ts, next_ts, p_up, model_version, entry, exit, low, high, volatility,
+    regime`` where ``entry`` is the bar's close, ``exit`` the next bar's close, ``low``/``high`` the
+    next bar's range (the position's worst excursion comes from them) and ``volatility``/``regime``
+    the sizer's state at the bar's close (:func:`research.rl_sizer.signals.bar_states`, as in
+    training). Rows without a next bar or without a volatility yet are dropped.
 
     The signals come from a walk-forward refit (:func:`ml.signal_model.iter_walk_forward`): each
     refit is its own ``model_version``, as a production refit would be. ``on_fold`` is called
@@ -137,6 +158,7 @@ def signal_table(
     trigger that names the version resolves to its model).
     """
     from ml.signal_model import walk_forward_predict  # lazy: scikit-learn is heavy
+    from research.rl_sizer.signals import bar_states
 
     names = sorted(bars["symbol"].unique())[:symbols]
     bars = (
@@ -148,7 +170,8 @@ def signal_table(
         next_ts=nxt["ts"], exit=nxt["close"], low=nxt["low"], high=nxt["high"]
     )
     out = preds[["symbol", "ts", "p_up", "model_version"]].merge(table, on=["symbol", "ts"], how="inner")
-    out = out.dropna(subset=["exit"]).rename(columns={"close": "entry"})
+    out = out.merge(bar_states(bars), on=["symbol", "ts"], how="left")
+    out = out.dropna(subset=["exit", "volatility"]).rename(columns={"close": "entry"})
     return out.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
 
 
@@ -209,6 +232,10 @@ class PaperTrader:
         When given, the governor's policy metric (``quantum_rl_governor_policy``, and the fallback
         counter) is set after every batch of decisions (:func:`infra.prom.set_governor_policy`):
         the driver is the governor's process.
+    refresh
+        Called with the governor before every batch, e.g.
+        :meth:`research.rl_sizer.serving.PolicyRefresher.refresh`, which hands it the newest
+        checkpoint of the live learned sizer while the trainer writes them.
     """
 
     def __init__(
@@ -223,10 +250,17 @@ class PaperTrader:
         sleep: Callable[[float], None] = time.sleep,
         run_id: str | None = None,
         metrics: Metrics | None = None,
+        refresh: Callable[[Governor], object] | None = None,
     ) -> None:
         if signals.empty:
             raise ValueError(
                 "The 'signals' parameter of PaperTrader must hold at least one signal. Got none."
+            )
+        missing = [c for c in SIGNAL_COLUMNS if c not in signals.columns]
+        if missing:
+            raise ValueError(
+                f"The 'signals' parameter of PaperTrader is missing columns {missing} (see signal_table); "
+                f"got {list(signals.columns)}."
             )
         self.bus = bus
         self.signals = signals.reset_index(drop=True)
@@ -239,6 +273,7 @@ class PaperTrader:
         self.stats = PaperStats()
         self.stop_event = threading.Event()
         self.metrics = metrics
+        self.refresh = refresh
         self._fallbacks_reported = 0
         self._rng = np.random.default_rng(config.seed)
         self._span = pass_span(self.signals)
@@ -258,7 +293,8 @@ class PaperTrader:
         p_up = float(row.p_up)
         side = "LONG" if p_up >= 0.5 else "SHORT"
         confidence = p_up if side == "LONG" else 1.0 - p_up
-        decision = self.governor.size(confidence=confidence, state=[confidence, 0.0, 0.0])
+        state = [confidence, float(row.volatility), float(row.regime)]
+        decision = self.governor.size(confidence=confidence, state=state)
         size_usd = cfg.equity_usd * decision.size_pct / 100.0
         shift = self._span * cycle
         opened = pd.Timestamp(row.ts) + shift
@@ -304,6 +340,10 @@ class PaperTrader:
             "pnl_usd": pnl,
             "confidence": confidence,
             "multiplier": decision.multiplier,
+            "behaviour_logp": decision.behaviour_logp,
+            "policy": decision.source,
+            "volatility": state[1],
+            "regime": state[2],
             "max_adverse_pct": adverse,
             "drifted": flipped,
         }
@@ -330,6 +370,8 @@ class PaperTrader:
                 self.sleep(min(0.02, 1.0 / cfg.rate))
                 continue
             drifting = cfg.drift_at_s is not None and elapsed >= cfg.drift_at_s
+            if self.refresh is not None:
+                self.refresh(self.governor)  # a newer checkpoint of the live sizer, when one was written
             trades: list[dict[str, Any]] = []
             items: list[Any] = []
             for _ in range(due):
@@ -406,6 +448,23 @@ def load_signal_table(
     return signal_table(bars, symbols=symbols, on_fold=on_fold)
 
 
+def live_governor(
+    settings: Any, policy: str = "edge", *, explore: bool = False, every_s: float = 5.0
+) -> tuple[Governor, Any]:
+    """The governor the driver sizes with and the refresher that keeps it on the newest checkpoint.
+
+    ``policy`` as in :func:`research.rl_sizer.serving.select_policy`: ``edge`` (the product's
+    default; static Kelly until the trainer has written a valid checkpoint), ``ppo`` or ``kelly``.
+    """
+    from research.rl_sizer.serving import PolicyRefresher
+
+    refresher = PolicyRefresher(policy, settings, every_s=every_s)
+    info = "requested (--policy kelly)" if policy == "kelly" else f"no {policy} checkpoint loaded yet"
+    governor = Governor(GovernorConfig(explore=explore), policy_info=info)
+    refresher.refresh(governor)
+    return governor, refresher
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from infra.settings import load_settings
 
@@ -429,6 +488,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--model-name", default=None, help="model_version on every signal (default: the walk-forward refit's)"
     )
+    parser.add_argument(
+        "--policy",
+        choices=("edge", "ppo", "kelly"),
+        default="edge",
+        help="the governor's multiplier: the live edge sizer (default; static Kelly until the trainer has "
+        "written a valid checkpoint, then each newer one), the PPO baseline, or static Kelly",
+    )
+    parser.add_argument(
+        "--explore", action="store_true", help="sample the PPO policy (records behaviour_logp)"
+    )
+    parser.add_argument(
+        "--refresh-every", type=float, default=5.0, help="seconds between two looks for a newer checkpoint"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sizing decision")
     args = parser.parse_args(argv)
@@ -450,8 +522,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signals = load_signal_table(settings, args.bars, symbols=config.symbols)
     bus = connect_bus(args.bus or settings.eventbus_url)
     audit = open(args.audit, "a", encoding="utf-8") if args.audit else None  # noqa: SIM115 - closed below
+    governor, refresher = live_governor(
+        settings, args.policy, explore=args.explore, every_s=args.refresh_every
+    )
     trader = PaperTrader(
-        bus, signals, config=config, audit=audit, run_id=f"paper{args.seed}-{int(time.time())}"
+        bus,
+        signals,
+        config=config,
+        governor=governor,
+        refresh=refresher.refresh,
+        audit=audit,
+        run_id=f"paper{args.seed}-{int(time.time())}",
     )
     signal.signal(signal.SIGTERM, lambda *_: trader.stop())
     try:

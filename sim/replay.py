@@ -80,6 +80,9 @@ def _trade_items(row: Any, updates: int) -> list[tuple[float, int, str, dict[str
         "multiplier_used": float(row.multiplier),
         "state": [conf, _extra(row, "volatility"), _extra(row, "regime")],
     }
+    logp = getattr(row, "behaviour_logp", None)
+    if logp is not None and math.isfinite(float(logp)):  # a sampled multiplier: a PPO sample
+        exec_payload["behaviour_logp"] = float(logp)
     out.append(
         (
             opened.timestamp(),

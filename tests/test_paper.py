@@ -27,7 +27,8 @@ def signals(n: int = 40, seed: int = 1) -> pd.DataFrame:
             lo, hi = sorted((entry[i] * 0.995, exit_[i]))[0], max(entry[i] * 1.005, exit_[i])
             rows.append({"symbol": sym, "ts": ts[i], "next_ts": ts[i] + pd.Timedelta(hours=1),
                          "p_up": float(rng.uniform(0.2, 0.8)), "model_version": "m1",
-                         "entry": entry[i], "exit": exit_[i], "low": lo, "high": hi})  # fmt: skip
+                         "entry": entry[i], "exit": exit_[i], "low": lo, "high": hi,
+                         "volatility": 0.4 + 0.01 * i, "regime": float(i % 2)})  # fmt: skip
     return pd.DataFrame(rows).sort_values(["ts", "symbol"]).reset_index(drop=True)
 
 
@@ -205,3 +206,44 @@ def test_cycled_bars_continue_the_series_for_every_pass_the_driver_plays() -> No
     a = out[out["symbol"] == "AAAUSDT"].set_index("ts")["close"]
     # pass 2 replays bars 5..9 shifted by 5 h and then 10 h: bar 5's close comes back at 10:00 and 15:00
     assert a[ts[5] + pd.Timedelta(hours=5)] == a[ts[5]] == a[ts[5] + pd.Timedelta(hours=10)] == 5.0
+
+
+def test_the_governor_sizes_from_each_bars_state_and_the_execution_carries_it() -> None:
+    from execution.governor import Governor, GovernorConfig
+
+    class ByRegime:
+        """A learned sizer in miniature: halves the stake in regime 1, doubles it in regime 0."""
+
+        name = "edge"
+
+        def get_multiplier(self, state: list[float]) -> float:
+            return 0.5 if state[2] == 1.0 else 2.0
+
+    sig = signals()
+    gov = Governor(GovernorConfig(kelly_fraction=0.5, max_position_pct=25.0), policy=ByRegime())
+    bus = MemoryBus()
+    out = io.StringIO()
+    clock = FakeClock()
+    cfg = PaperConfig(rate=100, duration_s=1.0, max_trades=60, updates=1)
+    PaperTrader(bus, sig, config=cfg, governor=gov, audit=out, clock=clock, sleep=clock.sleep).run()
+    sent = {r["order_id"]: r for r in map(json.loads, out.getvalue().splitlines())}
+    rows = sig.set_index(["symbol", "ts"])
+    execs = bus.events(TOPIC_EXECUTION)
+    assert len(execs) == len(sent) > 20
+    regimes = set()
+    for p in execs:
+        tr = sent[p["order_id"]]
+        row = rows.loc[(tr["symbol"], pd.Timestamp(tr["opened_at"]))]
+        regimes.add(row["regime"])
+        assert p["state"] == [tr["confidence"], row["volatility"], row["regime"]]
+        mult = 0.5 if row["regime"] == 1.0 else 2.0
+        assert p["multiplier_used"] == mult and tr["policy"] == "edge"
+        # half Kelly with b = 1: 50 (2p - 1) percent, times the multiplier, capped at 25 %
+        expected_pct = min(50.0 * (2.0 * tr["confidence"] - 1.0) * mult, 25.0)
+        assert p["size_usd"] == pytest.approx(cfg.equity_usd * expected_pct / 100.0, rel=1e-12)
+    assert regimes == {0.0, 1.0}
+
+
+def test_a_signal_table_without_the_sizers_state_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"missing columns \['volatility', 'regime'\]"):
+        PaperTrader(MemoryBus(), signals().drop(columns=["volatility", "regime"]), config=PaperConfig())

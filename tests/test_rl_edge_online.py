@@ -180,3 +180,55 @@ def test_the_trainer_service_learns_the_edge_sizer(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(trainer_mod, "connect_bus", lambda url: bus)
     assert trainer_mod.main(["--once", "--metrics-port", "-1", "--no-tensorboard"]) == 0
     assert latest_name(edge_checkpoint_dir(load_settings())) is not None
+
+
+def test_the_refresher_moves_a_live_governor_onto_each_newer_checkpoint(tmp_path: Path) -> None:
+    from infra.settings import load_settings
+    from research.rl_sizer.serving import PolicyRefresher, edge_checkpoint_dir
+
+    settings = load_settings({"LOGS_DIR": str(tmp_path)})
+    now = [0.0]
+    refresher = PolicyRefresher("edge", settings, every_s=5.0, clock=lambda: now[0])
+    gov = Governor(GovernorConfig(), policy_info="nothing loaded yet")
+    assert not refresher.refresh(gov) and gov.policy_name == "static"  # no checkpoint: static Kelly
+    learner = EdgeLearner(checkpoint_dir=edge_checkpoint_dir(settings))
+    stream = _stream(400)
+    for ev in stream[:100]:
+        learner.observe(ev)
+    assert not refresher.refresh(gov)  # looked 0 s ago: not before every_s
+    now[0] = 5.0
+    assert refresher.refresh(gov) and refresher.loaded == "step_000100" and gov.policy_name == "edge"
+    first = gov.size(confidence=0.6, state=[0.6, 0.5, 1.0])
+    assert first.source == "edge" and first.multiplier == load_edge_policy(edge_checkpoint_dir(settings))[
+        0
+    ].get_multiplier([0.6, 0.5, 1.0])
+    now[0] = 10.0
+    assert not refresher.refresh(gov) and refresher.loads == 1  # same pointer: nothing reloaded
+    for ev in stream[100:400]:
+        learner.observe(ev)
+    now[0] = 15.0
+    assert refresher.refresh(gov) and refresher.loaded == "step_000400" and refresher.loads == 2
+    # 200 trades of regime 1 at 40 % wins against a 60 % claim: the newest fit has no edge there
+    assert gov.size(confidence=0.6, state=[0.6, 0.5, 1.0]).multiplier == 0.5
+    assert gov.size(confidence=0.6, state=[0.6, 0.5, 0.0]).multiplier == pytest.approx(1.0, abs=0.1)
+
+
+def test_the_refresher_keeps_static_kelly_while_the_checkpoint_is_too_young(tmp_path: Path) -> None:
+    from infra.settings import load_settings
+    from research.rl_sizer.serving import PolicyRefresher, edge_checkpoint_dir
+
+    settings = load_settings({"LOGS_DIR": str(tmp_path)})
+    learner = EdgeLearner(
+        config=EdgeLearnerConfig(min_trades=300), checkpoint_dir=edge_checkpoint_dir(settings)
+    )
+    for ev in _stream(100):
+        learner.observe(ev)
+    gov = Governor(GovernorConfig())
+    refresher = PolicyRefresher("edge", settings, every_s=0.0)
+    assert not refresher.refresh(gov)
+    assert gov.policy_name == "static" and "fewer than the 300 needed" in gov.status()["policy_info"]
+    assert gov.size(confidence=0.6, state=[0.6, 0.5, 1.0]).multiplier == 1.0
+    with pytest.raises(
+        ValueError, match="'kind' parameter of PolicyRefresher must be one of edge, ppo, kelly"
+    ):
+        PolicyRefresher("best", settings)

@@ -261,3 +261,34 @@ def test_env_on_model_trades_passes_both_env_checkers(bars):
         warnings.simplefilter("ignore")  # the volatility bound is +inf by design (see test_rl_env)
         check_env(SizingEnv(trades=trades, config=PilotConfig(episode_length=32)), skip_render_check=True)
     sb3_check_env(SizingEnv(trades=trades), warn=False)
+
+
+def test_bar_states_are_the_annualized_ewma_volatility_and_the_24_over_168_regime() -> None:
+    from research.rl_sizer.signals import bar_states
+
+    # log returns alternate +-a: wild (a = 0.01) before bar 100, calm (0.001) to bar 259, wild again
+    n = 290
+    r = np.zeros(n)
+    for t in range(1, n):
+        r[t] = (0.001 if 100 <= t < 260 else 0.01) * (1 if t % 2 else -1)
+    close = 100.0 * np.exp(np.cumsum(r))
+    ts = pd.date_range("2025-01-01", periods=n, freq="1h", tz="UTC")
+    bars = pd.DataFrame({"symbol": "BTCUSDT", "ts": ts, "close": close})
+    out = bar_states(pd.concat([bars.assign(symbol="ETHUSDT", close=close * 2), bars]))
+    assert list(out["symbol"].unique()) == ["BTCUSDT", "ETHUSDT"]  # ETH's prices are BTC's x 2: same state
+    btc = out[out["symbol"] == "BTCUSDT"].reset_index(drop=True)
+    eth = out[out["symbol"] == "ETHUSDT"].reset_index(drop=True)
+    np.testing.assert_allclose(btc["volatility"], eth["volatility"], rtol=1e-9, equal_nan=True)
+    assert (btc["ts"] == ts).all()
+    # EWMA of r^2 with half-life 24 (adjust=True): sum w_k r^2_{t-k} / sum w_k, w_k = (1 - alpha)^k
+    decay = 0.5 ** (1 / 24)
+    for t in (23, 100, 199, 260, 289):
+        w = decay ** np.arange(t, -1, -1)
+        expected = np.sqrt((w * r[: t + 1] ** 2).sum() / w.sum()) * np.sqrt(8760.0)
+        assert btc["volatility"][t] == pytest.approx(expected, rel=1e-9)
+    assert btc["volatility"][:23].isna().all()
+    # no 168-bar std before bar 168 (regime 0); later it still holds wild bars the 24-bar one has
+    # left behind (0). At bar 260 the 24-bar window has 1 wild return (variance ~ (1e-4 + 23e-6) / 23
+    # = 5.2e-6) and the 168-bar one [93, 260] has 8 ((8e-4 + 160e-6) / 167 = 5.7e-6): still 0. At
+    # 261: 2 wild of 24 (9.7e-6) against 8 of 168 ([94, 261]: 5.7e-6): 1, and so on
+    assert (btc["regime"][:261] == 0).all() and (btc["regime"][261:] == 1).all()

@@ -7,7 +7,9 @@
 needs an object with ``get_multiplier(state)``. The default policy is ``edge``: the edge sizer of
 the latest valid checkpoint the trainer wrote (:mod:`research.rl_sizer.edge_online`); without
 one, static Kelly, and the reason is kept in the governor's status. ``ppo`` loads the PPO
-checkpoint (a labelled baseline); ``kelly`` is static Kelly on purpose.
+checkpoint (a labelled baseline); ``kelly`` is static Kelly on purpose. A long-running governor
+(the paper driver, :mod:`sim.paper`) keeps up with the trainer through :class:`PolicyRefresher`,
+which hands it each newer checkpoint.
 
 Examples
 --------
@@ -22,15 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.cli import run_cli
-from research.rl_sizer.checkpoints import CheckpointError, load_checkpoint
+from research.rl_sizer.checkpoints import CheckpointError, latest_name, load_checkpoint
 
 if TYPE_CHECKING:
+    from execution.governor import Governor
     from infra.settings import Settings
     from research.rl_sizer.ppo_sizer import PPOSizer
 
@@ -99,6 +104,71 @@ def select_policy(kind: str, settings: Settings) -> tuple[Any, str]:
     if edge is None:
         return None, f"no valid edge-sizer checkpoint yet ({msg})"
     return edge, f"edge sizer: {msg}"
+
+
+class PolicyRefresher:
+    """Keeps a governor on the newest checkpoint of the live sizer while the trainer writes new ones.
+
+    :meth:`refresh` looks at the ``latest`` pointer of the ``kind``'s checkpoint directory at most
+    once every ``every_s`` seconds (of ``clock``) and, when it names a checkpoint the governor is
+    not using yet, loads it (:func:`select_policy`: hash-verified; an edge sizer fitted on too few
+    trades is not served) and hands it to :meth:`execution.governor.Governor.use_policy`. Until a
+    valid checkpoint exists the governor sizes with static Kelly and says why. ``kind="kelly"``
+    never loads anything. A checkpoint that fails to load keeps the policy in use and is retried
+    at the next pointer change.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        settings: Settings,
+        *,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if kind not in POLICIES:
+            raise ValueError(
+                f"The 'kind' parameter of PolicyRefresher must be one of {', '.join(POLICIES)}. Got {kind!r} instead."
+            )
+        if not (every_s >= 0 and math.isfinite(every_s)):
+            raise ValueError(
+                f"The 'every_s' parameter of PolicyRefresher must be a finite number >= 0. Got {every_s!r} instead."
+            )
+        self.kind = kind
+        self.settings = settings
+        self.every_s = every_s
+        self.clock = clock
+        self.directory = edge_checkpoint_dir(settings) if kind == "edge" else checkpoint_dir(settings)
+        self.loaded: str | None = None
+        """Name of the checkpoint the governor is using (None: static Kelly)."""
+        self.tried: str | None = None
+        self.loads = 0
+        """Checkpoints handed to the governor so far."""
+        self._next = -math.inf
+
+    def refresh(self, governor: Governor) -> bool:
+        """Swap ``governor``'s policy when a new checkpoint is promoted; True when it was swapped."""
+        now = self.clock()
+        if self.kind == "kelly" or now < self._next:
+            return False
+        self._next = now + self.every_s
+        try:
+            name = latest_name(self.directory)
+        except CheckpointError as exc:
+            log.warning("policy refresh: %s", exc)
+            return False
+        if name is None or name == self.tried:
+            return False
+        self.tried = name
+        policy, info = select_policy(self.kind, self.settings)
+        if policy is None:
+            if self.loaded is None:
+                governor.use_policy(None, info)
+            return False
+        governor.use_policy(policy, info)
+        self.loaded = name
+        self.loads += 1
+        return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -256,6 +256,41 @@ def _bar_context(df: pd.DataFrame) -> _BarContext:
     )
 
 
+def bar_states(bars: pd.DataFrame) -> pd.DataFrame:
+    """The sizer's view of the market at the close of every bar: ``symbol, ts, volatility, regime``.
+
+    Exactly what the trade sources put in a :class:`TradeSet` at entry (module docstring):
+    ``volatility`` is the EWMA standard deviation of log returns (half-life 24 bars, zero mean)
+    annualized by ``sqrt(bars per year)`` (the symbol's median bar spacing), NaN for the first 23
+    bars; ``regime`` is 1 when the 24-bar standard deviation of returns exceeds the 168-bar one,
+    else 0 (0 while the 168-bar one is undefined). Only bars up to each close are read. A live
+    governor (e.g. :mod:`sim.paper`) sizes from the same state the sizer was trained on.
+    """
+    missing = [c for c in ("symbol", "ts", "close") if c not in bars.columns]
+    if missing:
+        raise ValueError(
+            f"The 'bars' parameter of bar_states is missing columns {missing}; got {list(bars.columns)}."
+        )
+    parts = []
+    for sym, df in bars.sort_values(["symbol", "ts"], kind="stable").groupby("symbol", sort=True):
+        ts = df["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        step = float(np.median(np.diff(ts))) if len(ts) > 1 else float(HOUR_NS)
+        ctx = _bar_context(df.assign(high=df["close"], low=df["close"]))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "symbol": sym,
+                    "ts": df["ts"].reset_index(drop=True),
+                    "volatility": ctx.sigma * np.sqrt(365.0 * 24 * HOUR_NS / step),
+                    "regime": ctx.regime,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({"symbol": [], "ts": [], "volatility": [], "regime": []})
+    return pd.concat(parts, ignore_index=True)
+
+
 def _space_out(ok: np.ndarray, min_gap: int) -> np.ndarray:
     """Indices of ``ok`` kept greedily so that two kept indices are ``min_gap`` or more apart."""
     chosen: list[int] = []
