@@ -78,6 +78,9 @@ class SoakConfig:
     services: tuple[str, ...] = tuple(SERVICES)
     out: Path | None = None
     seed: int = 0
+    policy: str = "edge"
+    """The driver's governor policy (:func:`sim.paper.live_governor`): the live edge sizer the
+    trainer checkpoints (static Kelly until its first valid checkpoint), ``ppo`` or ``kelly``."""
 
 
 @dataclass
@@ -115,6 +118,32 @@ def _demo_logs(logs: Path, *, full: bool) -> None:
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _sized_by(path: Path, refresher: Any) -> dict[str, Any]:
+    """How the driver's governor sized the trades: trades per policy, the first one the learned
+    sizer sized, the spread of its multipliers and how many checkpoints were loaded on the way."""
+    counts: dict[str, int] = {}
+    first: int | None = None
+    mults: list[float] = []
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                rec = json.loads(line)
+                src = str(rec.get("policy", "static"))
+                counts[src] = counts.get(src, 0) + 1
+                if src != "static":
+                    first = i if first is None else first
+                    mults.append(float(rec["multiplier"]))
+    import numpy as np
+
+    q = [float(v) for v in np.quantile(mults, [0.05, 0.5, 0.95])] if mults else None
+    return {
+        "trades": counts,
+        "first_learned_trade": first,
+        "learned_multiplier_p5_p50_p95": q,
+        "checkpoints_loaded": getattr(refresher, "loads", 0),
+    }
+
+
 def _p99(values: list[float]) -> float | None:
     if not values:
         return None
@@ -136,6 +165,8 @@ class Soak:
         self._fb_events: list[dict[str, Any]] = []
         self._last_fb_id = "0-0"
         self.driver_error: str | None = None
+        self.refresher: Any = None
+        """Keeps the driver's governor on the trainer's newest checkpoint (set by :meth:`run`)."""
         self.drift_report: dict[str, Any] | None = None
         from infra.prom import make_metrics
 
@@ -239,7 +270,7 @@ class Soak:
 
         from infra.bus import connect_bus
         from sim.audit import audit
-        from sim.paper import PaperConfig, PaperTrader, cycled_bars, load_signal_table
+        from sim.paper import PaperConfig, PaperTrader, cycled_bars, live_governor, load_signal_table
         from tests.redis_server import RedisServer
 
         cfg = self.config
@@ -281,9 +312,11 @@ class Soak:
                                 symbols=cfg.symbols, seed=cfg.seed, drift_flip=cfg.drift_flip,
                                 model_name=cfg.model_name)  # fmt: skip
             fh = open(audit_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            governor, self.refresher = live_governor(settings, cfg.policy, every_s=2.0)
             trader = PaperTrader(
-                bus, signals, config=paper, audit=fh, run_id=f"soak{cfg.seed}", metrics=self.metrics
-            )
+                bus, signals, config=paper, governor=governor, refresh=self.refresher.refresh,
+                audit=fh, run_id=f"soak{cfg.seed}", metrics=self.metrics,
+            )  # fmt: skip
 
             def drive() -> None:
                 try:
@@ -386,6 +419,7 @@ class Soak:
             "log_examples": examples,
             "dead_letters": self.samples[-1].dead_letters if self.samples else 0,
             "governor_policy": sorted({s.governor_policy for s in self.samples if s.governor_policy}),
+            "sized_by": _sized_by(work / "sent.jsonl", self.refresher),
             "work_dir": str(work),
         }
         (work / "soak.json").write_text(
@@ -434,6 +468,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ("log lines >= WARNING", summary["log_lines_warning_or_above"]),
         ("exit codes", summary["exit_codes"]),
         ("governor policy (sampled)", summary["governor_policy"]),
+        ("trades sized by", summary["sized_by"]["trades"]),
     ]
     d = summary.get("drift")
     if d is not None:
@@ -498,6 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--stress", action="store_true")
     p.add_argument("--step", default="20s")
     p.add_argument("--max-rate", type=float, default=3200.0)
+    p.add_argument(
+        "--policy", choices=("edge", "ppo", "kelly"), default="edge", help="the driver's sizing policy"
+    )
     a = p.parse_args(argv)
 
     def on_term(signum: int, _frame: Any) -> None:  # SIGTERM unwinds like Ctrl-C: the services are killed
@@ -506,7 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     cfg = SoakConfig(duration_s=parse_duration(a.duration), rate=a.rate,
                      drift_at_s=None if a.drift_at is None else parse_duration(a.drift_at),
-                     warmup_s=parse_duration(a.warmup), out=a.out, drift_flip=a.drift_flip)  # fmt: skip
+                     warmup_s=parse_duration(a.warmup), out=a.out, drift_flip=a.drift_flip,
+                     policy=a.policy)  # fmt: skip
     if a.stress:
         print(
             json.dumps(
