@@ -232,3 +232,34 @@ def test_the_refresher_keeps_static_kelly_while_the_checkpoint_is_too_young(tmp_
         ValueError, match="'kind' parameter of PolicyRefresher must be one of edge, ppo, kelly"
     ):
         PolicyRefresher("best", settings)
+
+
+def test_the_window_keeps_the_newest_trades_and_fits_exactly_them() -> None:
+    cfg = EdgeLearnerConfig(window=100, refit_every=50, checkpoint_every=100, min_trades=100)
+    stream = _stream(250)
+    rolling = EdgeLearner(config=cfg)
+    for ev in stream:
+        rolling.observe(ev)
+    fresh = EdgeLearner(config=cfg)  # fed only the 100 trades the rolling one still keeps
+    for ev in stream[150:]:
+        fresh.observe(ev)
+    assert rolling.trades_seen == 250 and rolling.refits == 5 and fresh.refits == 2
+    assert rolling.state_dict()["order_ids"] == [f"e-{i:05d}" for i in range(150, 250)]
+    assert rolling.sizer is not None and fresh.sizer is not None
+    assert rolling.sizer.to_dict() == fresh.sizer.to_dict() and rolling.risk_unit_ == fresh.risk_unit_
+    assert not rolling.observe(stream[249])  # a redelivery inside the window is not learned twice
+    assert rolling.observe(stream[0]) is False and rolling.trades_seen == 251  # evicted: a new trade
+
+
+def test_the_service_trainer_keeps_no_per_trade_history(tmp_path: Path) -> None:
+    from infra.settings import load_settings
+    from research.rl_sizer.trainer import service_trainer
+
+    trainer = service_trainer(load_settings({"LOGS_DIR": str(tmp_path)}), tensorboard=False)
+    assert trainer.edge is not None
+    for ev in _stream(300):
+        trainer.observe(ev)
+    assert trainer.trades_seen == 300 and trainer.edge.trades_seen == 300
+    assert trainer.history.order_ids == [] and trainer.history.rewards == []
+    assert trainer.history.checkpoints == [] and trainer.history.updates == []
+    assert latest_name(tmp_path / "research" / "checkpoints" / "edge_sizer") == "step_000300"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,9 +109,10 @@ class EdgeLearner:
         self.refits = 0
         self.sizer: EdgeSizer | None = None
         self.risk_unit_: float = float("nan")
-        self._x: list[list[float]] = []
-        self._pnl: list[float] = []
-        self._seen_ids: list[str] = []
+        w = self.config.window  # the newest `window` trades: the oldest leaves as a new one comes in
+        self._x: deque[list[float]] = deque(maxlen=w)
+        self._pnl: deque[float] = deque(maxlen=w)
+        self._seen_ids: deque[str] = deque(maxlen=w)
         self._ids: set[str] = set()
         self._writer: Any = None
         if tensorboard_dir is not None:
@@ -140,14 +142,12 @@ class EdgeLearner:
             return False
         if not (all(math.isfinite(v) for v in x) and math.isfinite(pnl)):
             raise ValueError(f"rl.feedback {oid!r} has a non-finite state or pnl_pct: {x!r}, {pnl!r}.")
+        if len(self._seen_ids) == self._seen_ids.maxlen:  # O(1) per trade, not a rebuild of the id set
+            self._ids.discard(self._seen_ids[0])
         self._x.append(x)
         self._pnl.append(pnl)
         self._seen_ids.append(oid)
         self._ids.add(oid)
-        w = self.config.window
-        if len(self._x) > w:
-            del self._x[:-w], self._pnl[:-w], self._seen_ids[:-w]
-            self._ids = set(self._seen_ids)
         self.trades_seen += 1
         refit = False
         if self.trades_seen % self.config.refit_every == 0:
@@ -201,9 +201,9 @@ class EdgeLearner:
             "trades_seen": self.trades_seen,
             "refits": self.refits,
             "risk_unit": self.risk_unit_,
-            "x": self._x,
-            "pnl_pct": self._pnl,
-            "order_ids": self._seen_ids,
+            "x": list(self._x),
+            "pnl_pct": list(self._pnl),
+            "order_ids": list(self._seen_ids),
             "model": self.sizer.to_dict() if self.sizer is not None else None,
         }
 
@@ -232,9 +232,9 @@ class EdgeLearner:
         learner.trades_seen = int(state["trades_seen"])
         learner.refits = int(state["refits"])
         learner.risk_unit_ = float(state["risk_unit"])
-        learner._x = [list(map(float, r)) for r in state["x"]]
-        learner._pnl = [float(v) for v in state["pnl_pct"]]
-        learner._seen_ids = [str(v) for v in state["order_ids"]]
+        learner._x.extend(list(map(float, r)) for r in state["x"])
+        learner._pnl.extend(float(v) for v in state["pnl_pct"])
+        learner._seen_ids.extend(str(v) for v in state["order_ids"])
         learner._ids = set(learner._seen_ids)
         if state.get("model") is not None:
             learner.sizer = EdgeSizer.from_dict(state["model"])
