@@ -39,6 +39,10 @@ from ml.triggers import RetrainTrigger, Submission, TriggerQueue
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "signal-model"
+MAX_CHECKS = 2_000
+"""Checks kept (the newest): 200,000 trades at one check per 100. A long-running service must not
+grow its state and its ``drift`` artifact with every check (the one-hour soak: 1,800 checks,
+~1 MB rewritten on every save, growing for as long as it ran)."""
 
 
 def join_trades_to_signals(
@@ -330,6 +334,8 @@ class DriftService:
             stats = {k: _finite(v) for k, v in det.last_check.to_dict().items()}
             stats["n_since_reset"] = stats.pop("n_trades")
             self.checks.append({"n_trades": self.n_trades, "closed_at": at, "model": model, **stats})
+            if len(self.checks) > MAX_CHECKS:
+                del self.checks[: len(self.checks) - MAX_CHECKS]
         for record in det.detections[seen:]:
             self._on_detection(record.to_dict(), order_id=order_id, closed_at=closed_at, model=model)
 

@@ -9,7 +9,8 @@ Artifacts
 ---------
 ``drift``
     ``checks``: every statistic with its threshold at every check (per 100 trades), with the
-    trade count and close time; ``detections``; ``thresholds``; ``join`` counts.
+    trade count and close time (the newest :data:`ml.drift_monitor.MAX_CHECKS`, 2,000: 200,000
+    trades); ``detections``; ``thresholds``; ``join`` counts.
 ``retrain_triggers``
     :meth:`ml.triggers.TriggerQueue.to_dict`: every trigger with its ``outcome`` (``pending``
     until ``retrain_jobs`` holds the worker's ``promoted``/``rejected``/``failed``, copied here

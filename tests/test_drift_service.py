@@ -320,3 +320,15 @@ def test_a_replaced_versions_late_detection_asks_for_no_retrain() -> None:
     assert det["model"] == "sig-v1" and det["trigger_status"] == "superseded" and det["trigger_id"] is None
     assert bus.events(TOPIC_RETRAIN) == [] and service.queue.history == ()
     assert service.current_model == "sig-v2" and service.models["sig-v2"].n_trades == 0
+
+
+def test_a_long_running_service_keeps_only_the_newest_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml import drift_monitor
+
+    monkeypatch.setattr(drift_monitor, "MAX_CHECKS", 12)
+    trades, signals = make_frames(*stable_stream(3000, seed=11))
+    joined, _ = join_trades_to_signals(trades, signals)
+    service = DriftService(publisher=MemoryBus()).run(joined)
+    # a check per 100 trades: 30 made, the newest 12 kept (trades 1,900 .. 3,000), in order
+    assert [c["n_trades"] for c in service.checks] == list(range(1900, 3001, 100))
+    assert service.n_trades == 3000
