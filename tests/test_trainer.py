@@ -312,3 +312,31 @@ def test_trainer_feeds_the_edge_learner_the_same_stream(tmp_path: Path) -> None:
         trainer.observe(ev)
     assert edge.trades_seen == trainer.trades_seen == 100 and edge.refits == 2
     assert trainer.skipped_no_logp == 50 and latest_name(tmp_path / "edge") == "step_000100"
+
+
+def test_tensorboard_gets_block_means_not_a_scalar_per_trade(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sizer = PPOSizer(3, seed=0)
+    events = _bandit_events(120, sizer, with_logp=False)
+    trainer = OnlineTrainer(sizer, tensorboard_dir=tmp_path / "tb")
+    for ev in events:
+        trainer.observe(ev)
+    trainer.close()
+    acc = EventAccumulator(str(tmp_path / "tb")).Reload()
+    points = {tag: [(s.step, s.value) for s in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    assert set(points) == {
+        "feedback/reward_mean",
+        "feedback/policy_reward_mean",
+        "feedback/multiplier_used_mean",
+    }
+    # 120 trades in blocks of 50: two points (the last 20 trades wait for their block)
+    rewards = [ev["reward"] for ev in events]
+    mults = [ev["multiplier_used"] for ev in events]
+    assert [s for s, _ in points["feedback/reward_mean"]] == [50, 100]
+    for (_, got), block in zip(points["feedback/reward_mean"], (rewards[:50], rewards[50:100]), strict=True):
+        assert got == pytest.approx(np.mean(block), rel=1e-6)  # TensorBoard stores float32
+    for (_, got), block in zip(
+        points["feedback/multiplier_used_mean"], (mults[:50], mults[50:100]), strict=True
+    ):
+        assert got == pytest.approx(np.mean(block), rel=1e-6)

@@ -257,6 +257,7 @@ class OnlineTrainer:
         self._buf_lp: list[float] = []
         self._buf_r: list[float] = []
         self._recent: deque[float] = deque(maxlen=100)
+        self._tb_block: list[tuple[float, float, float]] = []
         self._reward_sum = 0.0
         self._reward_sq = 0.0
         self._reward_n = 0
@@ -361,10 +362,14 @@ class OnlineTrainer:
             h.rewards.append(r)
             h.policy_rewards.append(u)
             h.multipliers_used.append(m)
-        if self._writer is not None:
-            self._writer.add_scalar("feedback/reward", r, self.trades_seen)
-            self._writer.add_scalar("feedback/policy_reward", u, self.trades_seen)
-            self._writer.add_scalar("feedback/multiplier_used", m, self.trades_seen)
+        if self._writer is not None:  # means per block of update_every trades: per-trade scalars grew the
+            # event files by ~33 MB per 180,000 trades in the hour soak, for as long as the service ran
+            self._tb_block.append((r, u, m))
+            if len(self._tb_block) >= self.config.update_every:
+                means = np.mean(np.asarray(self._tb_block, dtype=np.float64), axis=0)
+                for name, v in zip(("reward", "policy_reward", "multiplier_used"), means, strict=True):
+                    self._writer.add_scalar(f"feedback/{name}_mean", float(v), self.trades_seen)
+                self._tb_block.clear()
         result = None
         # one update per update_every trades (on the samples that carry a behaviour log-prob), so
         # the buffer is empty at every checkpoint, which the exactly-once acknowledgement needs
