@@ -30,9 +30,9 @@ or duplicate). ``python -m ml.retrain_worker --rollback`` switches the pointer b
 **One child process per job** (``isolate=True``, always in the CLI service): steps 3-4 (load the
 bars, build the features, fit the candidate, validate) run in :func:`train_and_validate` in a
 fresh interpreter (``spawn``, never ``fork``: the service has threads) that exits after the job,
-so the job's working set (~300 MB on a year of bars) goes back to the OS instead of staying in
-the long-running service's heap (CPython and glibc keep freed memory: the one-hour soak saw the
-service grow 316 -> 335 MB after its job). Only the job's fields, the candidate and its
+so the job's working set goes back to the OS instead of staying in the long-running service's
+heap (CPython and glibc keep freed memory: in the one-hour soak the in-process worker peaked at
+363 MB during its job and stayed at 335 MB, from 316 MB, after it). Only the job's fields, the candidate and its
 validation come back; steps 5-6 (stage, promote, ``on_promoted``, record) stay in the service.
 A child that dies (killed, out of memory) or raises -> ``failed`` with the cause, and the
 service goes on. The cost is a spawn per job (~1-2 s of imports); jobs are rare. In-process
