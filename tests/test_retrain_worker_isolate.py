@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml.retrain_worker import RetrainWorker
+from ml.retrain_worker import RetrainWorker, preload_promotion
 from tests.test_retrain_worker import bar_ts, registry_with_stale, stale_model, stream, trigger
 
 
@@ -96,3 +96,12 @@ def test_a_child_that_dies_or_raises_fails_the_job_and_the_worker_goes_on(tmp_pa
     assert ok["outcome"] == "promoted", ok.get("note")
     assert [j["outcome"] for j in worker.log.jobs] == ["failed", "failed", "promoted"]
     assert reg.current_version("signal-model") == ok["new_version"]
+
+
+def test_preload_loads_the_live_models_and_reports_one_that_does_not_load(tmp_path: Path) -> None:
+    reg = registry_with_stale(tmp_path)
+    assert preload_promotion(reg) == ["signal-model"]
+    cur = reg.current("signal-model")
+    assert cur is not None
+    cur.model_path.write_bytes(b"not a model")
+    assert preload_promotion(reg) == []  # logged at INFO; the job that promotes over it reports it
