@@ -10,7 +10,8 @@ What it does, the way the systemd units run the services:
    service as its own process against it (:data:`SERVICES`: the feedback bridge, the online
    trainer, the retrain worker and the drift detector service);
 3. runs the paper-trading driver (:mod:`sim.paper`) at ``--rate`` trades per second;
-4. samples every ``--sample`` seconds each process's RSS and CPU (``/proc``), each consumer
+4. samples every ``--sample`` seconds each process's RSS and CPU (``/proc``) and its children's
+   RSS (the retrain worker's job runs in a child: reported as its "job peak"), each consumer
    group's lag and pending count, the dead-letter streams, and the latency from a trade's signal
    being published (the start of its batch) to its ``rl.feedback`` (stream entry ids carry
    Redis's clock);
@@ -87,6 +88,8 @@ class SoakConfig:
 class Sample:
     t: float
     rss_mb: dict[str, float] = field(default_factory=dict)
+    child_rss_mb: dict[str, float] = field(default_factory=dict)
+    """Summed RSS of each service's live descendants (the retrain worker's job child), 0 when none."""
     cpu_s: dict[str, float] = field(default_factory=dict)
     lag: dict[str, int] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
@@ -109,6 +112,31 @@ def _proc_stats(pid: int) -> tuple[float, float]:
         parts = fh.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return rss, (int(parts[11]) + int(parts[12])) / ticks
+
+
+def _descendants(pid: int) -> list[int]:
+    """Pids of a process's live descendants (``/proc/<pid>/task/*/children``, recursively)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        kids: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{p}/task/{task}/children") as fh:
+                    kids += [int(k) for k in fh.read().split()]
+        out += kids
+        todo += kids
+    return out
+
+
+def _children_rss(pid: int) -> float:
+    """Summed RSS in MB of a process's live descendants (0.0 when it has none)."""
+    total = 0.0
+    for kid in _descendants(pid):
+        with contextlib.suppress(OSError):
+            total += _proc_stats(kid)[0]
+    return total
 
 
 def _demo_logs(logs: Path, *, full: bool) -> None:
@@ -238,6 +266,7 @@ class Soak:
             if p.poll() is None:
                 with contextlib.suppress(OSError):
                     s.rss_mb[name], s.cpu_s[name] = _proc_stats(p.pid)
+                    s.child_rss_mb[name] = _children_rss(p.pid)
         for topic in (TOPIC_SIGNAL, TOPIC_EXECUTION, TOPIC_POSITION, TOPIC_FEEDBACK, TOPIC_RETRAIN):
             try:
                 for g in bus.groups(topic):
@@ -415,6 +444,10 @@ class Soak:
             "p99_ms": _p99(self.latencies_ms),
             "max_lag": max_lag,
             "rss_growth_after_warmup": growth,
+            # the service's own RSS is what the growth check watches; a job's child still takes this
+            "child_rss_peak_mb": {
+                n: max((s.child_rss_mb.get(n, 0.0) for s in self.samples), default=0.0) for n in self.procs
+            },
             "log_lines_warning_or_above": log_lines,
             "log_examples": examples,
             "dead_letters": self.samples[-1].dead_letters if self.samples else 0,
@@ -440,6 +473,11 @@ class Soak:
             fig.add_trace(
                 go.Scatter(x=t, y=[s.rss_mb.get(name) for s in self.samples], name=f"RSS {name}"), 1, 1
             )
+            kids = [s.child_rss_mb.get(name) for s in self.samples]
+            if any(kids):  # a service that ran a child (the retrain worker's job): dotted
+                fig.add_trace(
+                    go.Scatter(x=t, y=kids, name=f"RSS {name} job child", line={"dash": "dot"}), 1, 1
+                )
         keys = sorted({k for s in self.samples for k in s.lag})
         for k in keys:
             fig.add_trace(go.Scatter(x=t, y=[s.lag.get(k) for s in self.samples], name=f"lag {k}"), 2, 1)
@@ -464,6 +502,10 @@ def format_table(summary: dict[str, Any]) -> str:
         (
             "RSS growth after warm-up",
             {k: None if v is None else round(v, 3) for k, v in summary["rss_growth_after_warmup"].items()},
+        ),
+        (
+            "child RSS peak (job, MB)",
+            {k: round(v, 1) for k, v in summary.get("child_rss_peak_mb", {}).items() if v},
         ),
         ("log lines >= WARNING", summary["log_lines_warning_or_above"]),
         ("exit codes", summary["exit_codes"]),

@@ -27,6 +27,17 @@ For each trigger (payload ``trigger_id, model, reason, drift_info, priority, tri
 A trigger is acknowledged on the bus only after its job was recorded (promoted, rejected, failed
 or duplicate). ``python -m ml.retrain_worker --rollback`` switches the pointer back.
 
+**One child process per job** (``isolate=True``, always in the CLI service): steps 3-4 (load the
+bars, build the features, fit the candidate, validate) run in :func:`train_and_validate` in a
+fresh interpreter (``spawn``, never ``fork``: the service has threads) that exits after the job,
+so the job's working set goes back to the OS instead of staying in the long-running service's
+heap (CPython and glibc keep freed memory: in the one-hour soak the in-process worker peaked at
+363 MB during its job and stayed at 335 MB, from 316 MB, after it). Only the job's fields, the candidate and its
+validation come back; steps 5-6 (stage, promote, ``on_promoted``, record) stay in the service.
+A child that dies (killed, out of memory) or raises -> ``failed`` with the cause, and the
+service goes on. The cost is a spawn per job (~1-2 s of imports); jobs are rare. In-process
+(``isolate=False``, the default) is what the demo and the tests use.
+
 Why this file is long: one job whose steps (parse the trigger, retrain, validate, promote or
 reject, record) share the worker's state and are tested as one; validation statistics live in
 :mod:`ml.retrain_validation`, the registry in :mod:`ml.model_registry`.
@@ -36,10 +47,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import logging
+import multiprocessing
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -143,6 +158,10 @@ def once_summary(handled: int, counts: Mapping[str, int]) -> str:
     return f"{now}; job log so far (last {MAX_JOBS} jobs): {totals}"
 
 
+class ChildDied(RuntimeError):
+    """A job's child process ended without a result (killed, out of memory, crashed)."""
+
+
 class TriggerError(ValueError):
     """A trigger payload lacks a field or has a malformed one."""
 
@@ -184,6 +203,71 @@ def evaluate(model: SignalModel, rows: pd.DataFrame) -> np.ndarray:
     return np.asarray(predict_up(model, rows[model.feature_names_]), dtype=np.float64)
 
 
+def train_and_validate(
+    registry: ModelRegistry,
+    bars: Callable[[], pd.DataFrame],
+    config: RetrainConfig,
+    model_config: ModelConfig | None,
+    model_name: str,
+    at: pd.Timestamp,
+    trigger_id: str,
+) -> tuple[dict[str, Any], SignalModel | None, Validation | None]:
+    """Steps 3-4 of a job: retrain on the bars before ``at``, validate on the window after it.
+
+    Returns ``(fields, candidate, validation)``: ``fields`` carries ``outcome`` when the job is
+    decided here (``rejected``: too few validation rows, or the candidate is not better); else
+    ``candidate`` and ``validation`` are the promotion's inputs. Writes nothing: module-level and
+    picklable, so :class:`RetrainWorker` can run it in a child process (``isolate=True``).
+    """
+    from ml.signal_model import FeatureSet, SignalModel, single_threaded
+
+    current_mv = registry.current(model_name)
+    if current_mv is None:
+        raise RegistryError(f"model {model_name!r} has no current version")
+    current = current_mv.load()
+    cfg = config.model_config(model_config or current.config)
+    with single_threaded():
+        fs = FeatureSet.from_bars(bars(), cfg)
+        until = at - fs.bar_freq
+        out: dict[str, Any] = {"current_version": current_mv.version, "trigger_id": trigger_id}
+        candidate = SignalModel(cfg).fit_features(fs, until=until)
+        out["candidate_version"] = candidate.model_version_
+        out["train_window"] = {
+            "start": utc_iso(candidate.train_start_),
+            "end": utc_iso(candidate.train_end_),
+            "trained_until": utc_iso(until),
+            "n_train": candidate.n_train_,
+            "n_calibration": candidate.n_calibration_,
+        }
+        rows = validation_rows(fs, at, config.validation_bars)
+        out["validation_window"] = {
+            "start": utc_iso(at),
+            "end": utc_iso(at + config.validation_bars * fs.bar_freq),
+            "n_rows": len(rows),
+        }
+        if len(rows) < config.min_validation_rows:
+            out.update(
+                outcome="rejected",
+                note=f"not enough out-of-sample rows after the trigger: {len(rows)} < "
+                f"{config.min_validation_rows} (re-send the trigger once more bars exist)",
+            )
+            return out, None, None
+        val = compare(
+            rows["ts"], rows["y"], evaluate(current, rows), evaluate(candidate, rows), config.validation
+        )
+    out["validation"] = val.to_dict()
+    out["decided_at"] = utc_iso(rows["ts"].max() + fs.bar_freq * (1 + cfg.horizon))
+    if not val.promote:
+        out.update(outcome="rejected", note="; ".join(val.reasons))
+        return out, None, None
+    return out, candidate, val
+
+
+def _child_init(level: int) -> None:
+    """A job's child process logs at the service's level, to the service's stderr."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s [retrain child]: %(message)s")
+
+
 @dataclass
 class RetrainWorker:
     """Runs one job per trigger (see the module docstring).
@@ -204,6 +288,8 @@ class RetrainWorker:
         Called with ``(model, new_version)`` after a promotion (e.g. reset a drift detector).
     aliases
         Extra names a trigger may use for a registered model (e.g. ``{"demo-signal-v1": "signal-model"}``).
+    isolate
+        Train and validate in a child process per job (the CLI service does); default in-process.
     """
 
     registry: ModelRegistry
@@ -214,6 +300,9 @@ class RetrainWorker:
     on_promoted: Callable[[str, str], None] | None = None
     aliases: Mapping[str, str] = field(default_factory=dict)
     log: JobLog = field(default_factory=JobLog)
+    isolate: bool = False
+    """Run each job's training and validation in a fresh child process (see the module docstring).
+    ``bars``, ``registry`` and the configs must then pickle (no lambdas)."""
 
     @classmethod
     def with_store_log(cls, **kwargs: Any) -> RetrainWorker:
@@ -262,53 +351,6 @@ class RetrainWorker:
             job.update(outcome="failed", note=f"{type(exc).__name__}: {exc}")
         return self._record(job, payload)
 
-    def _run(self, model_name: str, at: pd.Timestamp, trigger_id: str) -> dict[str, Any]:
-        from ml.signal_model import FeatureSet, SignalModel, single_threaded
-
-        current_mv = self.registry.current(model_name)
-        if current_mv is None:
-            raise RegistryError(f"model {model_name!r} has no current version")
-        current = current_mv.load()
-        cfg = self.config.model_config(self.model_config or current.config)
-        with single_threaded():
-            fs = FeatureSet.from_bars(self.bars(), cfg)
-            until = at - fs.bar_freq
-            out: dict[str, Any] = {"current_version": current_mv.version, "trigger_id": trigger_id}
-            candidate = SignalModel(cfg).fit_features(fs, until=until)
-            out["candidate_version"] = candidate.model_version_
-            out["train_window"] = {
-                "start": utc_iso(candidate.train_start_),
-                "end": utc_iso(candidate.train_end_),
-                "trained_until": utc_iso(until),
-                "n_train": candidate.n_train_,
-                "n_calibration": candidate.n_calibration_,
-            }
-            rows = validation_rows(fs, at, self.config.validation_bars)
-            out["validation_window"] = {
-                "start": utc_iso(at),
-                "end": utc_iso(at + self.config.validation_bars * fs.bar_freq),
-                "n_rows": len(rows),
-            }
-            if len(rows) < self.config.min_validation_rows:
-                return {
-                    **out,
-                    "outcome": "rejected",
-                    "note": f"not enough out-of-sample rows after the trigger: {len(rows)} < "
-                    f"{self.config.min_validation_rows} (re-send the trigger once more bars exist)",
-                }
-            val = compare(
-                rows["ts"],
-                rows["y"],
-                evaluate(current, rows),
-                evaluate(candidate, rows),
-                self.config.validation,
-            )
-        out["validation"] = val.to_dict()
-        out["decided_at"] = utc_iso(rows["ts"].max() + fs.bar_freq * (1 + cfg.horizon))
-        if not val.promote:
-            return {**out, "outcome": "rejected", "note": "; ".join(val.reasons)}
-        return {**out, **self._promote(model_name, candidate, current_mv.version, val, out)}
-
     def _promote(
         self, model_name: str, candidate: SignalModel, parent: str, val: Validation, info: dict[str, Any]
     ) -> dict[str, Any]:
@@ -336,6 +378,31 @@ class RetrainWorker:
             "note": f"promoted {candidate.model_version_} over {parent}: Brier {b.diff:+.5f} "
             f"[{b.ci_low:+.5f}, {b.ci_high:+.5f}]",
         }
+
+    def _run(self, model_name: str, at: pd.Timestamp, trigger_id: str) -> dict[str, Any]:
+        args = (self.registry, self.bars, self.config, self.model_config, model_name, at, trigger_id)
+        if self.isolate:
+            out, candidate, val = self._in_child(args, trigger_id)
+        else:
+            out, candidate, val = train_and_validate(*args)
+        if candidate is None or val is None:
+            return out
+        return {**out, **self._promote(model_name, candidate, out["current_version"], val, out)}
+
+    def _in_child(
+        self, args: tuple[Any, ...], trigger_id: str
+    ) -> tuple[dict[str, Any], SignalModel | None, Validation | None]:
+        """:func:`train_and_validate` in a fresh spawned interpreter that exits after the job."""
+        ctx = multiprocessing.get_context("spawn")  # never fork: the service has threads
+        level = logging.getLogger().getEffectiveLevel()
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=_child_init, initargs=(level,)) as pool:
+            try:
+                return pool.submit(train_and_validate, *args).result()
+            except BrokenProcessPool as exc:
+                raise ChildDied(
+                    f"the retrain child process of trigger {trigger_id} died before returning "
+                    f"(killed, out of memory or crashed): {exc}"
+                ) from exc
 
     # ------------------------------------------------------------------ bookkeeping
     def _record(
@@ -387,6 +454,25 @@ class RetrainWorker:
 
 
 # --------------------------------------------------------------------------- CLI
+def preload_promotion(registry: ModelRegistry) -> list[str]:
+    """Load each live model once at start-up; returns the models loaded.
+
+    A promotion stays in the service and its load check unpickles the candidate, which imports
+    scikit-learn and SciPy (~90 MB, once). Doing it before the first job makes the service's
+    RSS flat from the start instead of stepping up at whichever job comes first (and checks that
+    the live models load). A model that does not load is logged and left to its job to report.
+    """
+    loaded = []
+    for name in registry.models():
+        try:
+            registry.load_current(name)
+        except Exception as exc:  # the job that promotes over it will record the failure
+            log.info("start-up: live model %r does not load (%s: %s)", name, type(exc).__name__, exc)
+        else:
+            loaded.append(name)
+    return loaded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ml.retrain_worker [--bus URL] [--once] [--rollback] [--model NAME] [--bars PATH ...]``."""
     from infra.bus import TOPIC_RETRAIN, connect_bus, stop_on_signals
@@ -396,7 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra.settings import load_settings
     from infra.store import open_store
 
-    parser = argparse.ArgumentParser(prog="python -m ml.retrain_worker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ml.retrain_worker",
+        description=__doc__.split("\n")[0],
+        epilog="Each job trains and validates in a fresh child process (spawn) that exits after the "
+        "job, so the service does not keep a job's memory (~1-2 s of imports per job).",
+    )
     parser.add_argument("--bus", default=None, help="event bus URL (default: EVENTBUS_URL, else memory://)")
     parser.add_argument("--once", action="store_true", help="handle the triggers waiting now, then exit")
     parser.add_argument(
@@ -429,8 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ml.retrain_worker: bar file(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     worker = RetrainWorker.with_store_log(
-        registry=registry, bars=lambda: load_bars_many(paths), store=open_store(settings)
+        registry=registry,
+        bars=functools.partial(load_bars_many, paths),  # picklable: the job's child loads the bars
+        store=open_store(settings),
+        isolate=True,
     )
+    preload_promotion(registry)
     bus = connect_bus(args.bus or settings.eventbus_url)
     server = None if args.once else start_service_metrics(make_metrics(), "retrain_worker", bus=bus, topics=(TOPIC_RETRAIN,), settings=settings, clm_artifacts=True)  # fmt: skip
     stop = stop_on_signals("retrain worker")
