@@ -306,7 +306,9 @@ class Soak:
         work = Path(tempfile.mkdtemp(prefix="soak-")) if cfg.out is None else cfg.out
         work.mkdir(parents=True, exist_ok=True)
         logs = work / "logs"
-        _demo_logs(logs, full=cfg.drift_at_s is not None)
+        # the refits the driver plays are the registry's versions (below); the full demo (its own
+        # registered model, drift and pending retrain triggers) only when signals carry one name
+        _demo_logs(logs, full=cfg.drift_at_s is not None and cfg.model_name is not None)
         server = RedisServer(work / "redis", appendfsync="everysec").start()
         client = redis.Redis.from_url(server.url)
         bus = connect_bus(server.url)
@@ -327,6 +329,12 @@ class Soak:
                         registry.stage(
                             cfg.registry_model, model, metadata={"source": "sim.paper walk-forward refit"}
                         )
+                        known.add(model.model_version_)
+                    if registry.current_version(cfg.registry_model) is None:
+                        # the refit live when the first signal is played: what a retrain must beat,
+                        # trained on data before every trigger of the run
+                        registry.promote(cfg.registry_model, model.model_version_,
+                                         at=model.trained_until_.to_pydatetime(), note="soak: first refit")  # fmt: skip
 
             signals = load_signal_table(settings, None, symbols=cfg.symbols, on_fold=on_fold)
             # the retrain worker trains on the market the driver plays: every pass of the bars

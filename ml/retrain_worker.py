@@ -225,6 +225,22 @@ def train_and_validate(
     if current_mv is None:
         raise RegistryError(f"model {model_name!r} has no current version")
     current = current_mv.load()
+    live_until = getattr(current, "trained_until_", None)
+    if live_until is not None and pd.Timestamp(live_until) >= at:
+        # A retrain on the bars before the trigger would replace the live model with one trained on
+        # older data (a trigger that waited in the queue while a newer model went live).
+        return (
+            {
+                "current_version": current_mv.version,
+                "trigger_id": trigger_id,
+                "outcome": "rejected",
+                "note": f"stale trigger: the live model {current_mv.version} was trained on data until "
+                f"{utc_iso(pd.Timestamp(live_until))}, not before the trigger at {utc_iso(at)}; a retrain on "
+                "the bars before the trigger would replace it with an older model",
+            },
+            None,
+            None,
+        )
     cfg = config.model_config(model_config or current.config)
     with single_threaded():
         fs = FeatureSet.from_bars(bars(), cfg)

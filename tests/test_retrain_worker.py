@@ -139,8 +139,11 @@ def test_unknown_model_is_rejected_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_training_failure_is_recorded_and_leaves_no_model(tmp_path: Path) -> None:
     reg = registry_with_stale(tmp_path)
-    worker = RetrainWorker(registry=reg, bars=stream)
-    job = worker.handle(trigger("t-early", bar_ts(200)))  # almost no labelled rows before it
+    recent = stream()[
+        stream()["ts"] >= bar_ts(950)
+    ]  # 50 bars before the trigger: fewer than the features' warm-up
+    worker = RetrainWorker(registry=reg, bars=lambda: recent)
+    job = worker.handle(trigger("t-early", bar_ts(1000)))  # no labelled rows before it
     assert job["outcome"] == "failed" and "needs at least 200 training" in job["note"]
     assert reg.versions("signal-model") == [stale_model().model_version_]
     assert not [p for p in (tmp_path / "signal-model").iterdir() if p.name.startswith(STAGING_PREFIX)]
@@ -192,3 +195,19 @@ def test_consumer_group_acks_after_the_job_and_records_it_in_its_own_artifact(tm
     # a restarted worker reads the log and dedupes a re-sent trigger without retraining
     again = RetrainWorker.with_store_log(registry=reg, bars=lambda: pytest.fail("retrained"), store=store)
     assert again.handle(payload)["outcome_now"] == "duplicate"
+
+
+def test_a_trigger_older_than_the_live_models_data_is_rejected_as_stale(tmp_path: Path) -> None:
+    """A trigger that waited while a newer model went live must not roll the live model back to
+    one trained on older data (the one-hour soak promoted such a model before this check)."""
+    reg = registry_with_stale(tmp_path)  # live: trained on data until bar 850
+    worker = RetrainWorker(registry=reg, bars=stream)
+    until = pd.Timestamp(stale_model().trained_until_)
+    job = worker.handle(trigger("t-stale", until))  # at the live model's last data: nothing newer to learn
+    assert job["outcome"] == "rejected" and job["note"].startswith(
+        f"stale trigger: the live model {stale_model().model_version_} was trained on data until"
+    )
+    assert "candidate_version" not in job and reg.versions("signal-model") == [stale_model().model_version_]
+    after = worker.handle(trigger("t-fresh", until + pd.Timedelta(hours=150)))  # after it: retrained
+    assert after["outcome"] in ("promoted", "rejected") and "candidate_version" in after
+    assert not after["note"].startswith("stale")
