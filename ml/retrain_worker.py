@@ -50,6 +50,7 @@ import datetime as dt
 import functools
 import logging
 import multiprocessing
+import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -280,7 +281,12 @@ def train_and_validate(
 
 
 def _child_init(level: int) -> None:
-    """A job's child process logs at the service's level, to the service's stderr."""
+    """A job's child process logs at the service's level, to the service's stderr, and finishes its
+    job on SIGTERM/SIGINT: a stop (systemd signals the whole cgroup) must not kill the job and record
+    it ``failed`` (acknowledging its trigger); the service stops after the job, as it does
+    in-process. SIGKILL still kills both, and the unacknowledged trigger is redelivered."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s [retrain child]: %(message)s")
 
 

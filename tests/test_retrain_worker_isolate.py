@@ -42,6 +42,19 @@ class KilledInChild:
 
 
 @dataclass(frozen=True)
+class StoppedInChild:
+    """Sends SIGTERM and SIGINT to the process that loads the bars (a service stop reaching the child)."""
+
+    parent: int
+
+    def __call__(self) -> pd.DataFrame:
+        if os.getpid() != self.parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+        return stream()
+
+
+@dataclass(frozen=True)
 class RaisesInChild:
     def __call__(self) -> pd.DataFrame:
         raise OSError("bar file unreadable: /nowhere/bars.parquet")
@@ -105,3 +118,10 @@ def test_preload_loads_the_live_models_and_reports_one_that_does_not_load(tmp_pa
     assert cur is not None
     cur.model_path.write_bytes(b"not a model")
     assert preload_promotion(reg) == []  # logged at INFO; the job that promotes over it reports it
+
+
+def test_a_stop_signal_reaching_the_child_lets_the_job_finish(tmp_path: Path) -> None:
+    reg = registry_with_stale(tmp_path)
+    worker = RetrainWorker(registry=reg, bars=StoppedInChild(os.getpid()), isolate=True)
+    job = worker.handle(trigger("t-stop", bar_ts(1000)))
+    assert job["outcome"] == "promoted", job.get("note")  # not "failed": the trigger is not lost
