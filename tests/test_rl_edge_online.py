@@ -263,3 +263,14 @@ def test_the_service_trainer_keeps_no_per_trade_history(tmp_path: Path) -> None:
     assert trainer.history.order_ids == [] and trainer.history.rewards == []
     assert trainer.history.checkpoints == [] and trainer.history.updates == []
     assert latest_name(tmp_path / "research" / "checkpoints" / "edge_sizer") == "step_000300"
+
+
+def test_a_checkpoint_before_the_first_refit_round_trips(tmp_path: Path) -> None:
+    learner = EdgeLearner(checkpoint_dir=tmp_path)
+    for ev in _stream(10):
+        learner.observe(ev)
+    learner.checkpoint()  # no refit yet: no risk unit (JSON null), no model
+    again = EdgeLearner.resume(tmp_path)
+    assert again.trades_seen == 10 and math.isnan(again.risk_unit_) and again.sizer is None
+    assert again.state_dict()["order_ids"] == [f"e-{i:05d}" for i in range(10)]
+    assert load_edge_policy(tmp_path)[0] is None
