@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -276,13 +277,17 @@ def test_old_update_moves_the_wrong_way_and_the_fixed_one_the_right_way() -> Non
     assert new.skipped_no_logp == 0
 
 
-def test_events_without_behaviour_logp_are_not_ppo_samples() -> None:
+def test_events_without_behaviour_logp_are_not_ppo_samples(caplog: pytest.LogCaptureFixture) -> None:
     trainer = OnlineTrainer(PPOSizer(3, seed=0))
+    caplog.set_level(logging.INFO, logger="research.rl_sizer.trainer")
     for i in range(100):
         ev = dict(feedback(i))
         ev.pop("behaviour_logp")
         trainer.observe(ev)
     assert trainer.trades_seen == 100 and trainer.skipped_no_logp == 100 and trainer.sizer.stats.updates == 0
+    # nothing learns from these events: said once, as a warning
+    said = [r for r in caplog.records if "carries no behaviour_logp" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING]
     with pytest.raises(ValueError, match="behaviour_logp"):
         trainer.observe({**feedback(200), "behaviour_logp": float("nan")})
 
@@ -300,9 +305,12 @@ def test_log_growth_reward_by_hand() -> None:
     assert log_growth_reward(-3.0, 0.5, 2.0) == 0.0
 
 
-def test_trainer_feeds_the_edge_learner_the_same_stream(tmp_path: Path) -> None:
+def test_trainer_feeds_the_edge_learner_the_same_stream(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from research.rl_sizer.edge_online import EdgeLearner
 
+    caplog.set_level(logging.INFO, logger="research.rl_sizer.trainer")
     edge = EdgeLearner(checkpoint_dir=tmp_path / "edge")
     trainer = OnlineTrainer(PPOSizer(3, seed=0), edge=edge, keep_history=False)
     for i in range(100):
@@ -312,6 +320,11 @@ def test_trainer_feeds_the_edge_learner_the_same_stream(tmp_path: Path) -> None:
         trainer.observe(ev)
     assert edge.trades_seen == trainer.trades_seen == 100 and edge.refits == 2
     assert trainer.skipped_no_logp == 50 and latest_name(tmp_path / "edge") == "step_000100"
+    # the edge learner (the live policy) learns from them: the normal case, said once at INFO
+    said = [r for r in caplog.records if "carries no behaviour_logp" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO] and "still feed the edge learner" in said[
+        0
+    ].getMessage()
 
 
 def test_tensorboard_gets_block_means_not_a_scalar_per_trade(tmp_path: Path) -> None:

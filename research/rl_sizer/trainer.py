@@ -329,10 +329,13 @@ class OnlineTrainer:
             u = policy_reward(r, m, cfg.risk_aversion)
         if lp is None:
             if not self.skipped_no_logp:
-                log.warning(
+                # INFO when the edge learner (the live policy) learns from it: the normal case when
+                # the governor sizes with the edge sizer; WARNING when nothing learns from it
+                log.log(
+                    logging.INFO if self.edge is not None else logging.WARNING,
                     "trainer: rl.feedback %s carries no behaviour_logp: not a PPO sample (the governor must "
-                    "sample with explore=True and the bridge copy behaviour_logp into rl.feedback); "
-                    "such events still feed the edge learner", oid,
+                    "sample with explore=True and the bridge copy behaviour_logp into rl.feedback)%s", oid,
+                    "; such events still feed the edge learner" if self.edge is not None else "",
                 )  # fmt: skip
             self.skipped_no_logp += 1  # no behaviour log-probability: no PPO sample
         else:
