@@ -146,32 +146,6 @@ def _demo_logs(logs: Path, *, full: bool) -> None:
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _sized_by(path: Path, refresher: Any) -> dict[str, Any]:
-    """How the driver's governor sized the trades: trades per policy, the first one the learned
-    sizer sized, the spread of its multipliers and how many checkpoints were loaded on the way."""
-    counts: dict[str, int] = {}
-    first: int | None = None
-    mults: list[float] = []
-    if path.exists():
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                rec = json.loads(line)
-                src = str(rec.get("policy", "static"))
-                counts[src] = counts.get(src, 0) + 1
-                if src != "static":
-                    first = i if first is None else first
-                    mults.append(float(rec["multiplier"]))
-    import numpy as np
-
-    q = [float(v) for v in np.quantile(mults, [0.05, 0.5, 0.95])] if mults else None
-    return {
-        "trades": counts,
-        "first_learned_trade": first,
-        "learned_multiplier_p5_p50_p95": q,
-        "checkpoints_loaded": getattr(refresher, "loads", 0),
-    }
-
-
 def _p99(values: list[float]) -> float | None:
     if not values:
         return None
@@ -194,6 +168,9 @@ class Soak:
         self._last_fb_id = "0-0"
         self.driver_error: str | None = None
         self.refresher: Any = None
+        self._sized: dict[str, int] = {}
+        self._first_learned: int | None = None
+        self._learned_mults: list[float] = []
         """Keeps the driver's governor on the trainer's newest checkpoint (set by :meth:`run`)."""
         self.drift_report: dict[str, Any] | None = None
         from infra.prom import make_metrics
@@ -407,6 +384,30 @@ class Soak:
         return audit_drift(sent, data("drift"), data("retrain_triggers"), data("retrain_jobs"),
                            planted=self.config.drift_at_s is not None)  # fmt: skip
 
+    def _count_sizing(self, rec: dict[str, Any]) -> None:
+        """Tally which policy sized a sent trade (and the learned sizer's multiplier)."""
+        src = str(rec.get("policy", "static"))
+        self._sized[src] = self._sized.get(src, 0) + 1
+        if src != "static":
+            if self._first_learned is None:
+                self._first_learned = len(self._sent_at) - 1
+            self._learned_mults.append(float(rec["multiplier"]))
+
+    def _sized_by(self) -> dict[str, Any]:
+        """How the driver's governor sized the trades: trades per policy, the first one the learned
+        sizer sized, the spread of its multipliers and how many checkpoints were loaded on the way."""
+        import numpy as np
+
+        m = self._learned_mults
+        return {
+            "trades": dict(self._sized),
+            "first_learned_trade": self._first_learned,
+            "learned_multiplier_p5_p50_p95": [float(v) for v in np.quantile(m, [0.05, 0.5, 0.95])]
+            if m
+            else None,
+            "checkpoints_loaded": getattr(self.refresher, "loads", 0),
+        }
+
     def _note_sent(self, path: Path, offset: int) -> int:
         with open(path, encoding="utf-8") as fh:
             fh.seek(offset)
@@ -415,6 +416,7 @@ class Soak:
                     rec = json.loads(line)
                     # from the signal's publish (the batch start), as the issue's latency budget counts
                     self._sent_at[str(rec["order_id"])] = float(rec.get("signal_sent_at", rec["sent_at"]))
+                    self._count_sizing(rec)
             return fh.tell()
 
     def _summary(
@@ -460,7 +462,7 @@ class Soak:
             "log_examples": examples,
             "dead_letters": self.samples[-1].dead_letters if self.samples else 0,
             "governor_policy": sorted({s.governor_policy for s in self.samples if s.governor_policy}),
-            "sized_by": _sized_by(work / "sent.jsonl", self.refresher),
+            "sized_by": self._sized_by(),
             "work_dir": str(work),
         }
         (work / "soak.json").write_text(
@@ -604,6 +606,7 @@ def stress(base: SoakConfig, *, step_s: float, start_rate: float, max_rate: floa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from research.rl_sizer.serving import POLICIES
     from sim.paper import parse_duration
 
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
@@ -616,9 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--stress", action="store_true")
     p.add_argument("--step", default="20s")
     p.add_argument("--max-rate", type=float, default=3200.0)
-    p.add_argument(
-        "--policy", choices=("edge", "ppo", "kelly"), default="edge", help="the driver's sizing policy"
-    )
+    p.add_argument("--policy", choices=POLICIES, default="edge", help="the driver's sizing policy")
     a = p.parse_args(argv)
 
     def on_term(signum: int, _frame: Any) -> None:  # SIGTERM unwinds like Ctrl-C: the services are killed

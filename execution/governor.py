@@ -165,24 +165,22 @@ class Governor:
         policy_info: str = "",
     ) -> None:
         self.config = config or GovernorConfig()
-        self.policy = policy
-        self.policy_info = policy_info or ("policy injected" if policy is not None else "no policy given")
         self.decisions = 0
         self.fallbacks = 0
         self.capped = 0
         self.no_edge = 0
-        self.policy_name = str(getattr(policy, "name", "ppo")) if policy is not None else "static"
         self.last_fallback_reason: str | None = None
         self._warned = False
-        if policy is None:
-            self._fallback(f"static Kelly: {self.policy_info}")
+        self.use_policy(
+            policy, policy_info or ("policy injected" if policy is not None else "no policy given")
+        )
 
     def use_policy(self, policy: SizingPolicy | None, policy_info: str) -> None:
         """Size from now on with ``policy`` (None: static Kelly), e.g. a newer checkpoint of the live sizer.
 
         Decisions already made keep the policy they were made with; the counters carry on.
         """
-        self.policy = policy
+        self.policy: SizingPolicy | None = policy
         self.policy_info = policy_info
         self.policy_name = str(getattr(policy, "name", "ppo")) if policy is not None else "static"
         if policy is None:

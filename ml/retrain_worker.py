@@ -226,22 +226,6 @@ def train_and_validate(
     if current_mv is None:
         raise RegistryError(f"model {model_name!r} has no current version")
     current = current_mv.load()
-    live_until = getattr(current, "trained_until_", None)
-    if live_until is not None and pd.Timestamp(live_until) >= at:
-        # A retrain on the bars before the trigger would replace the live model with one trained on
-        # older data (a trigger that waited in the queue while a newer model went live).
-        return (
-            {
-                "current_version": current_mv.version,
-                "trigger_id": trigger_id,
-                "outcome": "rejected",
-                "note": f"stale trigger: the live model {current_mv.version} was trained on data until "
-                f"{utc_iso(pd.Timestamp(live_until))}, not before the trigger at {utc_iso(at)}; a retrain on "
-                "the bars before the trigger would replace it with an older model",
-            },
-            None,
-            None,
-        )
     cfg = config.model_config(model_config or current.config)
     with single_threaded():
         fs = FeatureSet.from_bars(bars(), cfg)
@@ -402,6 +386,9 @@ class RetrainWorker:
         }
 
     def _run(self, model_name: str, at: pd.Timestamp, trigger_id: str) -> dict[str, Any]:
+        stale = self._stale(model_name, at, trigger_id)
+        if stale is not None:  # decided from the live version's metadata: no model load, no child
+            return stale
         args = (self.registry, self.bars, self.config, self.model_config, model_name, at, trigger_id)
         if self.isolate:
             out, candidate, val = self._in_child(args, trigger_id)
@@ -410,6 +397,25 @@ class RetrainWorker:
         if candidate is None or val is None:
             return out
         return {**out, **self._promote(model_name, candidate, out["current_version"], val, out)}
+
+    def _stale(self, model_name: str, at: pd.Timestamp, trigger_id: str) -> dict[str, Any] | None:
+        """The job's record when the live model was trained on data up to or after the trigger.
+
+        A retrain on the bars before the trigger would replace the live model with one trained on
+        older data (a trigger that waited in the queue while a newer model went live).
+        """
+        current_mv = self.registry.current(model_name)
+        live_until = None if current_mv is None else current_mv.metadata.get("trained_until")
+        if current_mv is None or live_until is None or pd.Timestamp(live_until) < at:
+            return None
+        return {
+            "current_version": current_mv.version,
+            "trigger_id": trigger_id,
+            "outcome": "rejected",
+            "note": f"stale trigger: the live model {current_mv.version} was trained on data until "
+            f"{utc_iso(pd.Timestamp(live_until))}, not before the trigger at {utc_iso(at)}; a retrain on "
+            "the bars before the trigger would replace it with an older model",
+        }
 
     def _in_child(
         self, args: tuple[Any, ...], trigger_id: str

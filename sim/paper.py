@@ -59,6 +59,7 @@ from infra.bus import TOPIC_SIGNAL, Bus, connect_bus, new_event
 from infra.cli import run_cli
 from infra.prom import Metrics, set_governor_policy
 from infra.validate import check_int
+from research.rl_sizer.serving import POLICIES, PolicyRefresher
 
 log = logging.getLogger(__name__)
 
@@ -450,14 +451,12 @@ def load_signal_table(
 
 def live_governor(
     settings: Any, policy: str = "edge", *, explore: bool = False, every_s: float = 5.0
-) -> tuple[Governor, Any]:
+) -> tuple[Governor, PolicyRefresher]:
     """The governor the driver sizes with and the refresher that keeps it on the newest checkpoint.
 
     ``policy`` as in :func:`research.rl_sizer.serving.select_policy`: ``edge`` (the product's
     default; static Kelly until the trainer has written a valid checkpoint), ``ppo`` or ``kelly``.
     """
-    from research.rl_sizer.serving import PolicyRefresher
-
     refresher = PolicyRefresher(policy, settings, every_s=every_s)
     info = "requested (--policy kelly)" if policy == "kelly" else f"no {policy} checkpoint loaded yet"
     governor = Governor(GovernorConfig(explore=explore), policy_info=info)
@@ -490,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--policy",
-        choices=("edge", "ppo", "kelly"),
+        choices=POLICIES,
         default="edge",
         help="the governor's multiplier: the live edge sizer (default; static Kelly until the trainer has "
         "written a valid checkpoint, then each newer one), the PPO baseline, or static Kelly",

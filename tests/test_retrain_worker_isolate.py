@@ -30,27 +30,16 @@ class PidBars:
 
 
 @dataclass(frozen=True)
-class KilledInChild:
-    """Kills the process that loads the bars unless it is ``parent`` (the test process)."""
+class SignalledInChild:
+    """Sends ``signals`` to the process that loads the bars unless it is ``parent`` (the test process)."""
 
     parent: int
+    signals: tuple[int, ...]
 
     def __call__(self) -> pd.DataFrame:
         if os.getpid() != self.parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return stream()
-
-
-@dataclass(frozen=True)
-class StoppedInChild:
-    """Sends SIGTERM and SIGINT to the process that loads the bars (a service stop reaching the child)."""
-
-    parent: int
-
-    def __call__(self) -> pd.DataFrame:
-        if os.getpid() != self.parent:
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGINT)
+            for sig in self.signals:
+                os.kill(os.getpid(), sig)
         return stream()
 
 
@@ -89,7 +78,7 @@ def test_isolated_job_matches_the_in_process_one_and_runs_in_another_process(tmp
 
 def test_a_child_that_dies_or_raises_fails_the_job_and_the_worker_goes_on(tmp_path: Path) -> None:
     reg = registry_with_stale(tmp_path)
-    worker = RetrainWorker(registry=reg, bars=KilledInChild(os.getpid()), isolate=True)
+    worker = RetrainWorker(registry=reg, bars=SignalledInChild(os.getpid(), (signal.SIGKILL,)), isolate=True)
     died = worker.handle(trigger("t-killed", bar_ts(1000)))
     assert died["outcome"] == "failed"
     assert died["note"].startswith("ChildDied: the retrain child process of trigger t-killed died")
@@ -122,6 +111,7 @@ def test_preload_loads_the_live_models_and_reports_one_that_does_not_load(tmp_pa
 
 def test_a_stop_signal_reaching_the_child_lets_the_job_finish(tmp_path: Path) -> None:
     reg = registry_with_stale(tmp_path)
-    worker = RetrainWorker(registry=reg, bars=StoppedInChild(os.getpid()), isolate=True)
+    stop = SignalledInChild(os.getpid(), (signal.SIGTERM, signal.SIGINT))  # a service stop reaching the child
+    worker = RetrainWorker(registry=reg, bars=stop, isolate=True)
     job = worker.handle(trigger("t-stop", bar_ts(1000)))
     assert job["outcome"] == "promoted", job.get("note")  # not "failed": the trigger is not lost

@@ -238,6 +238,12 @@ class _BarContext:
     regime: np.ndarray
 
 
+def _bars_per_year(ts_ns: np.ndarray) -> float:
+    """Bars per year at the median spacing of ``ts_ns`` (int64 nanoseconds); hourly for one bar."""
+    step = float(np.median(np.diff(ts_ns))) if len(ts_ns) > 1 else float(HOUR_NS)
+    return 365.0 * 24 * HOUR_NS / step
+
+
 def _bar_context(df: pd.DataFrame) -> _BarContext:
     close = df["close"].to_numpy(dtype=float)
     r = np.zeros(len(close))
@@ -274,14 +280,13 @@ def bar_states(bars: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for sym, df in bars.sort_values(["symbol", "ts"], kind="stable").groupby("symbol", sort=True):
         ts = df["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        step = float(np.median(np.diff(ts))) if len(ts) > 1 else float(HOUR_NS)
         ctx = _bar_context(df.assign(high=df["close"], low=df["close"]))
         parts.append(
             pd.DataFrame(
                 {
                     "symbol": sym,
                     "ts": df["ts"].reset_index(drop=True),
-                    "volatility": ctx.sigma * np.sqrt(365.0 * 24 * HOUR_NS / step),
+                    "volatility": ctx.sigma * np.sqrt(_bars_per_year(ts)),
                     "regime": ctx.regime,
                 }
             )
@@ -384,9 +389,7 @@ def _trades_per_symbol(bars: pd.DataFrame, cfg: PilotConfig, func: str, make: Sy
         if len(df) < REGIME_LONG_BARS + cfg.horizon_bars + 2:
             continue
         ts = df["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        step = float(np.median(np.diff(ts)))
-        bars_per_year = 365.0 * 24 * HOUR_NS / step
-        part = make(str(sym), df.reset_index(drop=True), cfg, bars_per_year)
+        part = make(str(sym), df.reset_index(drop=True), cfg, _bars_per_year(ts))
         parts.append(part)
         syms.append(np.full(len(part["entry_ns"]), str(sym), dtype=object))
         spans.append((ts[-1] - ts[0]) / (365.0 * 24 * HOUR_NS))
